@@ -1,0 +1,285 @@
+//! The vocabulary that crosses the boundary of the consensus core: identifiers,
+//! log entries, hard state, messages, and what [`crate::RawNode::ready`] hands out.
+//!
+//! A type per concept (`NodeId`, `Term`, `LogIndex`) so that a term can never be
+//! passed where an index is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The identity of one server in the cluster. `0` is never a valid id: it is
+/// reserved so that "no node" can never be confused with a real one.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct NodeId(pub u64);
+
+/// A Raft term (§5.1): a logical clock that only ever grows on every server.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Term(pub u64);
+
+/// A position in the replicated log. The first entry has index 1; index 0 is the
+/// empty prefix that every log shares (§5.3).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogIndex(pub u64);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t{}", self.0)
+    }
+}
+
+impl fmt::Display for LogIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "i{}", self.0)
+    }
+}
+
+impl LogIndex {
+    /// The index after this one.
+    pub fn next(self) -> LogIndex {
+        LogIndex(self.0 + 1)
+    }
+
+    /// The index before this one, saturating at 0.
+    pub fn prev(self) -> LogIndex {
+        LogIndex(self.0.saturating_sub(1))
+    }
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryPayload {
+    /// The empty entry a new leader appends at the start of its term, so that
+    /// it can commit something of its own term (§5.4.2, §8; dissertation §6.4).
+    Noop,
+    /// An opaque command for the state machine (the kv crate decodes it).
+    Command(Vec<u8>),
+}
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that created the entry.
+    pub term: Term,
+    /// The entry's position in the log.
+    pub index: LogIndex,
+    /// What the entry carries.
+    pub payload: EntryPayload,
+}
+
+impl Entry {
+    /// The number of payload bytes, used to bound batches.
+    pub fn payload_len(&self) -> usize {
+        match &self.payload {
+            EntryPayload::Noop => 0,
+            EntryPayload::Command(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// The state every server must persist before it answers a message (Figure 2,
+/// "Persistent state on all servers"), plus the commit index, persisted lazily
+/// so that a restarted server can re-apply what it knew was committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term this server has seen.
+    pub term: Term,
+    /// The candidate this server voted for in `term`, if any.
+    pub vote: Option<NodeId>,
+    /// The highest index known committed. Invariant: every entry up to
+    /// `commit` is in the same persisted batch or an earlier one.
+    pub commit: LogIndex,
+}
+
+/// The role a server plays (§5.1, plus the pre-candidate of §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Passive: answers leaders and candidates.
+    Follower,
+    /// Probing with pre-votes whether an election could be won, without
+    /// disturbing anyone's term (dissertation §9.6).
+    PreCandidate,
+    /// Asking for votes in a new term (§5.2).
+    Candidate,
+    /// Handles clients and replicates the log (§5.3).
+    Leader,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Volatile state that an observer (tracing, metrics, the simulator's
+/// invariants) wants to know about whenever it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoftState {
+    /// The role now played.
+    pub role: Role,
+    /// The current term.
+    pub term: Term,
+    /// The leader this server knows of for `term`, if any.
+    pub leader: Option<NodeId>,
+}
+
+/// A message between two servers. Every message carries the sender's term; a
+/// receiver that sees a higher term than its own adopts it (§5.1), with the
+/// exceptions for pre-votes (dissertation §9.6) and for leases (§4.2.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's term; for a pre-vote request, the term the sender would
+    /// campaign in (its current term + 1), which it has not adopted.
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The kinds of message the protocol exchanges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// Pre-vote request (dissertation §9.6): "would you vote for me in `term`?"
+    PreVote {
+        /// Index of the candidate's last log entry.
+        last_log_index: LogIndex,
+        /// Term of the candidate's last log entry.
+        last_log_term: Term,
+    },
+    /// Answer to a pre-vote. Its `term` is the term the request asked about when
+    /// granted, and the responder's own term when refused.
+    PreVoteResponse {
+        /// Whether the vote would be granted.
+        granted: bool,
+    },
+    /// RequestVote RPC (§5.2, Figure 2).
+    RequestVote {
+        /// Index of the candidate's last log entry.
+        last_log_index: LogIndex,
+        /// Term of the candidate's last log entry.
+        last_log_term: Term,
+    },
+    /// Answer to RequestVote. Only sent after the vote is persisted.
+    RequestVoteResponse {
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// AppendEntries RPC (§5.3, Figure 2). Also the heartbeat when `entries`
+    /// is empty.
+    AppendEntries {
+        /// Index of the entry immediately preceding `entries`.
+        prev_log_index: LogIndex,
+        /// Term of the entry at `prev_log_index`.
+        prev_log_term: Term,
+        /// Entries to store, in index order, contiguous after `prev_log_index`.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        leader_commit: LogIndex,
+        /// A ReadIndex round the leader wants confirmed by this answer (0 if none).
+        read_round: u64,
+    },
+    /// Answer to AppendEntries. A success is only sent after the entries it
+    /// acknowledges are persisted.
+    AppendEntriesResponse {
+        /// Whether the consistency check passed.
+        success: bool,
+        /// On success: the index of the last entry known to match the leader's
+        /// log. On rejection: the `prev_log_index` that was rejected.
+        index: LogIndex,
+        /// On rejection: a hint for fast backtracking (§5.3, "the follower can
+        /// include the term of the conflicting entry and the first index it
+        /// stores for that term").
+        reject_hint: Option<RejectHint>,
+        /// The `read_round` of the request being answered.
+        read_round: u64,
+    },
+}
+
+/// What a follower tells a leader when an AppendEntries consistency check
+/// fails, so that the leader can skip a whole term of entries per round trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectHint {
+    /// The follower's last log index.
+    pub last_index: LogIndex,
+    /// The term of the follower's entry at the rejected `prev_log_index`, if it
+    /// has one.
+    pub conflict_term: Option<Term>,
+    /// The first index the follower stores for `conflict_term`.
+    pub conflict_first_index: LogIndex,
+}
+
+/// A linearizable read is safe to serve once the local state machine has
+/// applied `index` (dissertation §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadState {
+    /// The caller's identifier for the read, as given to `read_index`.
+    pub ctx: u64,
+    /// The commit index at the time the read was confirmed.
+    pub index: LogIndex,
+}
+
+/// Everything the node asks its driver to do, handed out by
+/// [`crate::RawNode::ready`]. The driver must, in this order:
+///
+/// 1. send `messages` (they do not depend on local durability: a leader may
+///    replicate before its own write completes, dissertation §10.2.1);
+/// 2. append `entries` to stable storage — an entry at an index that already
+///    exists replaces it and everything after it — and store `hard_state`,
+///    then sync;
+/// 3. report that with [`crate::RawNode::persisted`];
+/// 4. send `persisted_messages` (votes and append acknowledgements: §5.2,
+///    Figure 2 "respond after persisting");
+/// 5. apply `committed_entries` in order and report with
+///    [`crate::RawNode::applied`];
+/// 6. serve reads in `read_states` once the applied index reaches theirs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Set when the role, term or known leader changed since the last ready.
+    pub soft_state: Option<SoftState>,
+    /// Set when the hard state changed and must be persisted.
+    pub hard_state: Option<HardState>,
+    /// Entries to persist, in index order, contiguous.
+    pub entries: Vec<Entry>,
+    /// Messages that may be sent at once.
+    pub messages: Vec<Message>,
+    /// Messages that may leave only after `hard_state` and `entries` are durable.
+    pub persisted_messages: Vec<Message>,
+    /// Entries newly known committed and ready to apply, in index order.
+    /// Invariant: only entries that this node has reported persisted.
+    pub committed_entries: Vec<Entry>,
+    /// Reads confirmed since the last ready.
+    pub read_states: Vec<ReadState>,
+}
+
+impl Ready {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.soft_state.is_none()
+            && self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.persisted_messages.is_empty()
+            && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+    }
+}
