@@ -1,1 +1,17 @@
-//! wal (under construction)
+//! The durable side of a raftlab replica: the Raft log and hard state,
+//! written through a small [`Disk`] trait so that the same recovery code runs
+//! over the simulator's [`MemDisk`] and, later, a real file system.
+//!
+//! * [`disk`]: the [`Disk`] trait and [`MemDisk`], which loses unsynced
+//!   writes on [`MemDisk::crash`].
+//! * [`record`]: the on-disk frame (length, CRC32C, postcard payload).
+//! * [`wal`](mod@wal): [`Wal`], append / set hard state / sync, and
+//!   recovery that cuts a torn tail but reports any other damage.
+
+pub mod disk;
+pub mod record;
+pub mod wal;
+
+pub use disk::{Disk, DiskError, MemDisk};
+pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
+pub use wal::{MAX_WAL_BYTES, Recovered, WAL_FILE, Wal, WalError};

@@ -1,0 +1,1112 @@
+//! The durable Raft log and hard state: one append-only file of framed
+//! records (see [`crate::record`]), replayed in order on open.
+//!
+//! # Recovery
+//!
+//! [`Wal::open`] reads the file from the start and replays each record. At
+//! the first frame that does not check out (a short header, a length out of
+//! bounds or past the end, a checksum mismatch, an undecodable payload) it
+//! decides between two explanations:
+//!
+//! * **A torn tail**: the last write was cut short by a crash. Nothing valid
+//!   follows the bad frame. The bad bytes are cut off (the truncation is
+//!   synced), and their number reported in [`Recovered::truncated_tail_bytes`].
+//!   Such bytes were never synced, so no one was promised they were durable.
+//! * **Corruption**: a valid frame exists at some later offset (found by
+//!   trying every offset after the bad frame, so a damaged length field cannot
+//!   hide what follows). Data that was once durable has been damaged; recovery
+//!   stops with [`WalError::Corrupt`] naming the file and the bad frame's
+//!   offset. It never returns a silently shorter log.
+//!
+//! A record that checks out but contradicts the state built so far (a gap in
+//! the indices, a term that goes backwards, a vote that changes within a
+//! term) is also [`WalError::Corrupt`]: it is either a misdirected write or a
+//! bug, and both need a human.
+//!
+//! Known limits of this first design, both failing loudly, never silently:
+//! a crash that persists a *later* part of an unsynced write while losing an
+//! earlier part (sector reordering) leaves a valid frame after a bad one, and
+//! is reported as corruption although no synced data was lost; and a torn
+//! last record whose payload happens to contain a complete valid frame (entry
+//! payloads are client bytes) is reported as corruption too.
+//!
+//! # Errors while running
+//!
+//! A failed write or sync leaves the file in an unknown state (after a failed
+//! fsync the kernel may even have dropped the dirty pages), so the log
+//! *poisons* itself: every later call fails with [`WalError::Poisoned`], and
+//! the owner must reopen it, which recovers whatever is really on disk.
+
+use crate::disk::{Disk, DiskError};
+use crate::record::{
+    self, ENTRY_OVERHEAD_BYTES, FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES,
+    Record,
+};
+use raft::{Entry, HardState, LogIndex, Term};
+use std::fmt;
+
+/// The name of the log file.
+pub const WAL_FILE: &str = "raft.wal";
+
+/// The largest the log file may grow. Until snapshots compact the log (a
+/// later design), an append that would grow the file past it fails with
+/// [`WalError::LogFull`]; a file found larger than it on open is corrupt.
+pub const MAX_WAL_BYTES: u64 = 1 << 30;
+
+/// Why a log operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalError {
+    /// The disk failed.
+    Disk(DiskError),
+    /// The file holds damaged or contradictory data that is not a torn tail.
+    Corrupt {
+        /// The file.
+        file: String,
+        /// The offset of the bad frame.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An append that does not connect to the log: its first index is past
+    /// the last index + 1.
+    Gap {
+        /// The index the append had to start at or before.
+        expected: LogIndex,
+        /// The index it started at.
+        got: LogIndex,
+    },
+    /// An append whose entries are not a valid log segment: an index 0,
+    /// indices that are not contiguous, or terms that go backwards.
+    InvalidEntries {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An append that would remove or change an entry at or below the commit
+    /// index made durable by the last sync. Raft never does that (§5.3, Figure
+    /// 2 AppendEntries rule 3 deletes only conflicting entries, and by Leader
+    /// Completeness, §5.4, committed entries never conflict).
+    TruncateCommitted {
+        /// The first index the append would remove or change.
+        index: LogIndex,
+        /// The durable commit index.
+        commit: LogIndex,
+    },
+    /// A hard state that goes backwards: a lower term, a lower commit index,
+    /// or a different vote in the same term (§5.2: at most one vote per term).
+    InvalidHardState {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry whose payload is larger than [`MAX_ENTRY_PAYLOAD_BYTES`].
+    TooLarge {
+        /// The entry.
+        index: LogIndex,
+        /// Its payload size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The file would grow past [`MAX_WAL_BYTES`].
+    LogFull {
+        /// The size it would reach.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// An earlier write or sync failed; the log must be reopened.
+    Poisoned,
+}
+
+impl fmt::Display for WalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalError::Disk(e) => write!(f, "disk: {e}"),
+            WalError::Corrupt {
+                file,
+                offset,
+                reason,
+            } => write!(f, "{file} is corrupt at offset {offset}: {reason}"),
+            WalError::Gap { expected, got } => write!(
+                f,
+                "append at {got} leaves a gap (must start at or before {expected})"
+            ),
+            WalError::InvalidEntries { reason } => write!(f, "invalid entries: {reason}"),
+            WalError::TruncateCommitted { index, commit } => write!(
+                f,
+                "append would remove or change {index}, at or below the durable commit index {commit}"
+            ),
+            WalError::InvalidHardState { reason } => write!(f, "invalid hard state: {reason}"),
+            WalError::TooLarge { index, bytes, max } => write!(
+                f,
+                "entry {index} has {bytes} payload bytes, more than the limit of {max}"
+            ),
+            WalError::LogFull { bytes, max } => {
+                write!(
+                    f,
+                    "the log would grow to {bytes} bytes, past the limit of {max}"
+                )
+            }
+            WalError::Poisoned => write!(f, "an earlier write failed; reopen the log"),
+        }
+    }
+}
+
+impl std::error::Error for WalError {}
+
+impl From<DiskError> for WalError {
+    fn from(e: DiskError) -> Self {
+        WalError::Disk(e)
+    }
+}
+
+/// What [`Wal::open`] found on disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The last hard state written (the default if none was).
+    pub hard_state: HardState,
+    /// The log, from index 1, contiguous.
+    pub entries: Vec<Entry>,
+    /// Bytes of a torn last write cut off the end of the file (0 if none).
+    pub truncated_tail_bytes: u64,
+}
+
+/// The durable Raft log and hard state over a [`Disk`].
+///
+/// Changes ([`Wal::append`], [`Wal::set_hard_state`]) are written at once and
+/// take effect in memory at once, but are durable only after [`Wal::sync`],
+/// which issues one disk sync for everything since the last one.
+#[derive(Debug)]
+pub struct Wal<D: Disk> {
+    disk: D,
+    /// The log. Invariant: `entries[i].index == i + 1` (the log starts at
+    /// index 1 until snapshots exist), and terms never decrease along it.
+    entries: Vec<Entry>,
+    /// The latest hard state written.
+    hard_state: HardState,
+    /// The commit index as of the last sync (or open): entries up to it are
+    /// known committed, so no append may remove or change them.
+    /// Invariant: `durable_commit <= hard_state.commit`.
+    durable_commit: LogIndex,
+    /// Where the next record goes. Invariant: the file's length.
+    end: u64,
+    /// Whether anything was written since the last sync.
+    dirty: bool,
+    /// Set when a write or sync failed; every later call then fails.
+    poisoned: bool,
+}
+
+/// The state replayed so far, with the checks every record must pass. The
+/// same checks guard [`Wal::append`] and [`Wal::set_hard_state`]: what the
+/// writer refuses to write, the reader refuses to believe.
+#[derive(Default)]
+struct Replay {
+    entries: Vec<Entry>,
+    hard_state: HardState,
+}
+
+fn last_index(entries: &[Entry]) -> LogIndex {
+    LogIndex(entries.len() as u64)
+}
+
+fn term_at(entries: &[Entry], index: LogIndex) -> Option<Term> {
+    if index.0 == 0 {
+        return Some(Term(0));
+    }
+    let i = usize::try_from(index.0 - 1).ok()?;
+    entries.get(i).map(|e| e.term)
+}
+
+/// Checks that `new` can be appended to `entries`: indices contiguous from a
+/// first index in `1..=last + 1`, terms non-decreasing from the entry before.
+fn check_segment(entries: &[Entry], new: &[Entry]) -> Result<(), WalError> {
+    let Some(first) = new.first() else {
+        return Ok(());
+    };
+    let last = last_index(entries);
+    if first.index.0 == 0 {
+        return Err(WalError::InvalidEntries {
+            reason: "an entry at index 0".into(),
+        });
+    }
+    if first.index > last.next() {
+        return Err(WalError::Gap {
+            expected: last.next(),
+            got: first.index,
+        });
+    }
+    let mut prev_term = term_at(entries, first.index.prev()).expect("first index <= last + 1");
+    let mut expected = first.index;
+    for e in new {
+        if e.index != expected {
+            return Err(WalError::InvalidEntries {
+                reason: format!(
+                    "indices not contiguous: {} where {expected} belongs",
+                    e.index
+                ),
+            });
+        }
+        // Terms never decrease along a Raft log: each leader appends in its
+        // own term, which exceeds the terms of the entries it inherited.
+        if e.term < prev_term {
+            return Err(WalError::InvalidEntries {
+                reason: format!(
+                    "term goes back from {prev_term} to {} at {}",
+                    e.term, e.index
+                ),
+            });
+        }
+        prev_term = e.term;
+        expected = expected.next();
+    }
+    Ok(())
+}
+
+fn check_hard_state(old: &HardState, new: &HardState) -> Result<(), WalError> {
+    let reason = if new.term < old.term {
+        format!("term goes back from {} to {}", old.term, new.term)
+    } else if new.term == old.term && old.vote.is_some() && new.vote != old.vote {
+        // §5.2: each server votes for at most one candidate in a term.
+        format!(
+            "vote changes within {} from {:?} to {:?}",
+            old.term, old.vote, new.vote
+        )
+    } else if new.commit < old.commit {
+        format!("commit goes back from {} to {}", old.commit, new.commit)
+    } else {
+        return Ok(());
+    };
+    Err(WalError::InvalidHardState { reason })
+}
+
+/// Replaces the suffix of `entries` from `new`'s first index with `new`.
+/// Precondition: `check_segment(entries, new)` passed.
+fn splice(entries: &mut Vec<Entry>, new: &[Entry]) {
+    if let Some(first) = new.first() {
+        entries.truncate((first.index.0 - 1) as usize);
+        entries.extend_from_slice(new);
+        debug_assert_eq!(entries.last().map(|e| e.index), new.last().map(|e| e.index));
+    }
+}
+
+impl Replay {
+    fn apply(&mut self, record: Record) -> Result<(), String> {
+        match record {
+            Record::Entries(new) => {
+                let Some(first) = new.first() else {
+                    return Err("empty entries record".into());
+                };
+                if first.index != last_index(&self.entries).next() {
+                    return Err(format!(
+                        "entries record starts at {} but the log ends at {}",
+                        first.index,
+                        last_index(&self.entries)
+                    ));
+                }
+                check_segment(&self.entries, &new).map_err(|e| e.to_string())?;
+                splice(&mut self.entries, &new);
+            }
+            Record::HardState(hs) => {
+                check_hard_state(&self.hard_state, &hs).map_err(|e| e.to_string())?;
+                self.hard_state = hs;
+            }
+            Record::TruncateFrom(index) => {
+                if index.0 == 0 || index > last_index(&self.entries) {
+                    return Err(format!(
+                        "truncation from {index} outside the log 1..={}",
+                        last_index(&self.entries)
+                    ));
+                }
+                self.entries.truncate((index.0 - 1) as usize);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The offset of the first valid frame after `bad`, if any.
+fn next_valid_frame(buf: &[u8], bad: usize) -> Option<usize> {
+    (bad + 1..buf.len().saturating_sub(FRAME_HEADER_BYTES - 1))
+        .find(|&offset| record::decode_at(buf, offset).is_ok())
+}
+
+impl<D: Disk> Wal<D> {
+    /// Opens the log on `disk`, creating the file on a fresh disk, and
+    /// returns what it holds. A torn tail is cut off; corruption anywhere
+    /// else is an error (see the module documentation).
+    pub fn open(mut disk: D) -> Result<(Wal<D>, Recovered), WalError> {
+        if !disk.list()?.iter().any(|name| name == WAL_FILE) {
+            // The entry must be durable before anything written to the file
+            // can be: data synced into a file whose name is lost is lost.
+            disk.create(WAL_FILE)?;
+            disk.sync_dir()?;
+            let wal = Wal {
+                disk,
+                entries: Vec::new(),
+                hard_state: HardState::default(),
+                durable_commit: LogIndex(0),
+                end: 0,
+                dirty: false,
+                poisoned: false,
+            };
+            return Ok((wal, Recovered::default()));
+        }
+        let file_len = disk.len(WAL_FILE)?;
+        if file_len > MAX_WAL_BYTES {
+            return Err(WalError::Corrupt {
+                file: WAL_FILE.into(),
+                offset: MAX_WAL_BYTES,
+                reason: format!("file of {file_len} bytes exceeds the limit of {MAX_WAL_BYTES}"),
+            });
+        }
+        // Fits: bounded by MAX_WAL_BYTES above.
+        let buf = disk.read_at(WAL_FILE, 0, file_len as usize)?;
+        let mut replay = Replay::default();
+        let mut offset = 0usize;
+        let mut truncated_tail_bytes = 0;
+        while offset < buf.len() {
+            let corrupt = |reason: String| WalError::Corrupt {
+                file: WAL_FILE.into(),
+                offset: offset as u64,
+                reason,
+            };
+            match record::decode_at(&buf, offset) {
+                Ok((record, len)) => {
+                    replay.apply(record).map_err(corrupt)?;
+                    offset += len;
+                }
+                Err(reason) => {
+                    if let Some(next) = next_valid_frame(&buf, offset) {
+                        return Err(corrupt(format!(
+                            "{reason}; a valid record follows at offset {next}"
+                        )));
+                    }
+                    truncated_tail_bytes = (buf.len() - offset) as u64;
+                    disk.truncate(WAL_FILE, offset as u64)?;
+                    disk.sync(WAL_FILE)?;
+                    break;
+                }
+            }
+        }
+        let recovered = Recovered {
+            hard_state: replay.hard_state,
+            entries: replay.entries.clone(),
+            truncated_tail_bytes,
+        };
+        let wal = Wal {
+            disk,
+            entries: replay.entries,
+            hard_state: replay.hard_state,
+            durable_commit: replay.hard_state.commit,
+            end: offset as u64,
+            dirty: false,
+            poisoned: false,
+        };
+        debug_assert_eq!(wal.disk.len(WAL_FILE).ok(), Some(wal.end));
+        Ok((wal, recovered))
+    }
+
+    /// Appends entries, replacing the stored suffix from the first new index
+    /// if it is at or before the last stored index (a Raft conflict, §5.3).
+    /// The entries must be contiguous, start at or before `last_index() + 1`
+    /// (else [`WalError::Gap`]) and keep terms non-decreasing; they must not
+    /// remove or change an entry at or below the durable commit index. On any
+    /// error nothing is written. Durable after [`Wal::sync`].
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
+        self.check_usable()?;
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        check_segment(&self.entries, entries)?;
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.payload_len() > MAX_ENTRY_PAYLOAD_BYTES)
+        {
+            return Err(WalError::TooLarge {
+                index: e.index,
+                bytes: e.payload_len(),
+                max: MAX_ENTRY_PAYLOAD_BYTES,
+            });
+        }
+        let last = self.last_index();
+        if first.index <= last {
+            // The first index whose entry is removed or changed: a term
+            // mismatch, or the end of the new entries if the old log is longer.
+            let changed = entries
+                .iter()
+                .take_while(|e| e.index <= last)
+                .find(|e| term_at(&self.entries, e.index) != Some(e.term))
+                .map(|e| e.index)
+                .or_else(|| {
+                    let after = entries.last().expect("non-empty").index.next();
+                    (after <= last).then_some(after)
+                });
+            if let Some(index) = changed
+                && index <= self.durable_commit
+            {
+                return Err(WalError::TruncateCommitted {
+                    index,
+                    commit: self.durable_commit,
+                });
+            }
+        }
+
+        let mut bytes = Vec::new();
+        if first.index <= last {
+            record::encode_into(&Record::TruncateFrom(first.index), &mut bytes);
+        }
+        for chunk in chunks(entries) {
+            record::encode_into(&Record::Entries(chunk.to_vec()), &mut bytes);
+        }
+        self.write(&bytes)?;
+        splice(&mut self.entries, entries);
+        Ok(())
+    }
+
+    /// Records a new hard state. Terms and commit indices never go back, and
+    /// a vote never changes within a term (§5.2); a hard state equal to the
+    /// current one writes nothing. Durable after [`Wal::sync`].
+    pub fn set_hard_state(&mut self, hs: HardState) -> Result<(), WalError> {
+        self.check_usable()?;
+        check_hard_state(&self.hard_state, &hs)?;
+        if hs == self.hard_state {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        record::encode_into(&Record::HardState(hs), &mut bytes);
+        self.write(&bytes)?;
+        self.hard_state = hs;
+        Ok(())
+    }
+
+    /// Makes every append and hard state since the last sync durable, with
+    /// one disk sync (none if nothing was written).
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        self.check_usable()?;
+        if self.dirty {
+            if let Err(e) = self.disk.sync(WAL_FILE) {
+                self.poisoned = true;
+                return Err(e.into());
+            }
+            self.dirty = false;
+        }
+        self.durable_commit = self.hard_state.commit;
+        Ok(())
+    }
+
+    /// The index of the last entry (0 if the log is empty).
+    pub fn last_index(&self) -> LogIndex {
+        last_index(&self.entries)
+    }
+
+    /// The latest hard state written (durable or not).
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    /// The log, from index 1.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry at `index`, if stored.
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let i = usize::try_from(index.0.checked_sub(1)?).ok()?;
+        self.entries.get(i)
+    }
+
+    /// The term of the entry at `index` (`Term(0)` for index 0), if stored.
+    pub fn term(&self, index: LogIndex) -> Option<Term> {
+        term_at(&self.entries, index)
+    }
+
+    /// The disk underneath.
+    pub fn disk(&self) -> &D {
+        &self.disk
+    }
+
+    /// The size of the log file, in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.end
+    }
+
+    fn check_usable(&self) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Writes framed records at the end of the file, poisoning the log if
+    /// the write fails.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), WalError> {
+        let new_end = self.end + bytes.len() as u64;
+        if new_end > MAX_WAL_BYTES {
+            return Err(WalError::LogFull {
+                bytes: new_end,
+                max: MAX_WAL_BYTES,
+            });
+        }
+        if let Err(e) = self.disk.write_at(WAL_FILE, self.end, bytes) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        self.end = new_end;
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+/// Splits entries into runs that each fit one record.
+fn chunks(entries: &[Entry]) -> Vec<&[Entry]> {
+    // Record tag and vector length, with room to spare.
+    const RECORD_OVERHEAD: usize = 16;
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = RECORD_OVERHEAD;
+    for (i, e) in entries.iter().enumerate() {
+        let entry_size = e.payload_len() + ENTRY_OVERHEAD_BYTES;
+        if size + entry_size > MAX_RECORD_BYTES && i > start {
+            out.push(&entries[start..i]);
+            start = i;
+            size = RECORD_OVERHEAD;
+        }
+        size += entry_size;
+    }
+    if start < entries.len() {
+        out.push(&entries[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MemDisk;
+    use proptest::prelude::*;
+    use raft::{EntryPayload, NodeId};
+
+    fn entry(index: u64, term: u64, data: &str) -> Entry {
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            payload: EntryPayload::Command(data.as_bytes().to_vec()),
+        }
+    }
+
+    fn hs(term: u64, vote: Option<u64>, commit: u64) -> HardState {
+        HardState {
+            term: Term(term),
+            vote: vote.map(NodeId),
+            commit: LogIndex(commit),
+        }
+    }
+
+    fn open(disk: &MemDisk) -> (Wal<MemDisk>, Recovered) {
+        Wal::open(disk.clone()).expect("open")
+    }
+
+    #[test]
+    fn fresh_disk_opens_empty_with_a_durable_file() {
+        let disk = MemDisk::new();
+        let (wal, rec) = open(&disk);
+        assert_eq!(rec, Recovered::default());
+        assert_eq!(wal.last_index(), LogIndex(0));
+        disk.crash();
+        assert_eq!(disk.list().unwrap(), vec![WAL_FILE.to_string()]);
+    }
+
+    #[test]
+    fn appends_and_hard_state_survive_reopen() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        let log = vec![entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 2, "c")];
+        wal.append(&log[..2]).unwrap();
+        wal.set_hard_state(hs(1, Some(2), 1)).unwrap();
+        wal.append(&log[2..]).unwrap();
+        wal.set_hard_state(hs(2, None, 3)).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (wal, rec) = open(&disk);
+        assert_eq!(rec.entries, log);
+        assert_eq!(rec.hard_state, hs(2, None, 3));
+        assert_eq!(rec.truncated_tail_bytes, 0);
+        assert_eq!(wal.entries(), &log[..]);
+        assert_eq!(wal.term(LogIndex(3)), Some(Term(2)));
+        assert_eq!(wal.entry(LogIndex(2)), Some(&log[1]));
+        assert_eq!(wal.entry(LogIndex(0)), None);
+    }
+
+    #[test]
+    fn conflict_truncation_survives_reopen() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")])
+            .unwrap();
+        wal.sync().unwrap();
+        // A new leader's log conflicts from index 2 (§5.3).
+        let replacement = [entry(2, 2, "x")];
+        wal.append(&replacement).unwrap();
+        assert_eq!(wal.last_index(), LogIndex(2));
+        wal.sync().unwrap();
+        disk.crash();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries, vec![entry(1, 1, "a"), entry(2, 2, "x")]);
+    }
+
+    #[test]
+    fn crash_loses_exactly_the_unsynced_suffix() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b")]).unwrap();
+        wal.set_hard_state(hs(1, Some(1), 1)).unwrap();
+        wal.sync().unwrap();
+        wal.append(&[entry(3, 1, "c")]).unwrap();
+        wal.set_hard_state(hs(2, None, 2)).unwrap();
+        disk.crash();
+        let (wal, rec) = open(&disk);
+        assert_eq!(rec.entries, vec![entry(1, 1, "a"), entry(2, 1, "b")]);
+        assert_eq!(rec.hard_state, hs(1, Some(1), 1));
+        assert_eq!(rec.truncated_tail_bytes, 0);
+        assert_eq!(wal.last_index(), LogIndex(2));
+    }
+
+    /// Writes two synced batches and returns the offsets where each record
+    /// starts, plus the file length.
+    fn three_records(disk: &MemDisk) -> Vec<u64> {
+        let (mut wal, _) = open(disk);
+        let mut offsets = vec![wal.file_len()];
+        wal.append(&[entry(1, 1, "first")]).unwrap();
+        offsets.push(wal.file_len());
+        wal.append(&[entry(2, 1, "second")]).unwrap();
+        offsets.push(wal.file_len());
+        wal.append(&[entry(3, 1, "third")]).unwrap();
+        offsets.push(wal.file_len());
+        wal.sync().unwrap();
+        offsets
+    }
+
+    #[test]
+    fn torn_tail_mid_record_is_cut_and_reported() {
+        let mut disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        let cut = offsets[2] + 5;
+        disk.truncate(WAL_FILE, cut).unwrap();
+        disk.sync(WAL_FILE).unwrap();
+        let (mut wal, rec) = open(&disk);
+        assert_eq!(
+            rec.entries,
+            vec![entry(1, 1, "first"), entry(2, 1, "second")]
+        );
+        assert_eq!(rec.truncated_tail_bytes, 5);
+        // The cut is durable, and appending continues where the log ends.
+        wal.append(&[entry(3, 2, "again")]).unwrap();
+        wal.sync().unwrap();
+        disk.crash();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.truncated_tail_bytes, 0);
+        assert_eq!(rec.entries.last(), Some(&entry(3, 2, "again")));
+    }
+
+    #[test]
+    fn torn_header_is_cut_and_reported() {
+        let mut disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        disk.truncate(WAL_FILE, offsets[3] - 1).unwrap();
+        disk.truncate(WAL_FILE, offsets[2] + 3).unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries.len(), 2);
+        assert_eq!(rec.truncated_tail_bytes, 3);
+    }
+
+    #[test]
+    fn garbage_after_the_last_record_is_cut_and_reported() {
+        let mut disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        let garbage = [0x17, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3];
+        disk.write_at(WAL_FILE, offsets[3], &garbage).unwrap();
+        disk.sync(WAL_FILE).unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries.len(), 3);
+        assert_eq!(rec.truncated_tail_bytes, garbage.len() as u64);
+        assert_eq!(disk.len(WAL_FILE).unwrap(), offsets[3]);
+    }
+
+    #[test]
+    fn huge_garbage_length_at_the_tail_is_cut_without_allocating_it() {
+        let mut disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        disk.write_at(WAL_FILE, offsets[3], &[0xff; 12]).unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries.len(), 3);
+        assert_eq!(rec.truncated_tail_bytes, 12);
+    }
+
+    #[test]
+    fn flipped_byte_in_a_middle_record_is_corruption_at_its_offset() {
+        let disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        assert!(disk.corrupt(WAL_FILE, offsets[1] + FRAME_HEADER_BYTES as u64 + 2, 0x01));
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt {
+                file,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(file, WAL_FILE);
+                assert_eq!(offset, offsets[1]);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flipped_length_in_a_middle_record_is_corruption_not_a_short_log() {
+        // A damaged length that points past the end looks like a torn tail;
+        // the valid records after it give it away.
+        let disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        assert!(disk.corrupt(WAL_FILE, offsets[1] + 2, 0x01));
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, offsets[1]);
+                assert!(
+                    reason.contains(&format!("offset {}", offsets[2])),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flipped_byte_in_the_last_record_is_a_torn_tail() {
+        let disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        assert!(disk.corrupt(WAL_FILE, offsets[3] - 1, 0x40));
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries.len(), 2);
+        assert_eq!(rec.truncated_tail_bytes, offsets[3] - offsets[2]);
+    }
+
+    #[test]
+    fn valid_record_that_contradicts_the_log_is_corruption() {
+        // A record that checks out but starts past the log's end (as a
+        // misdirected write would leave) must not be believed.
+        let mut disk = MemDisk::new();
+        let offsets = three_records(&disk);
+        let mut bogus = Vec::new();
+        record::encode_into(&Record::Entries(vec![entry(9, 1, "stray")]), &mut bogus);
+        disk.write_at(WAL_FILE, offsets[3], &bogus).unwrap();
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, offsets[3]);
+                assert!(reason.contains("starts at i9"), "{reason}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_appends_are_refused_and_write_nothing() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 2, "a"), entry(2, 2, "b")]).unwrap();
+        wal.set_hard_state(hs(2, None, 2)).unwrap();
+        wal.sync().unwrap();
+        let len = wal.file_len();
+        assert_eq!(
+            wal.append(&[entry(4, 2, "gap")]),
+            Err(WalError::Gap {
+                expected: LogIndex(3),
+                got: LogIndex(4)
+            })
+        );
+        assert!(matches!(
+            wal.append(&[entry(3, 2, "a"), entry(5, 2, "b")]),
+            Err(WalError::InvalidEntries { .. })
+        ));
+        assert!(matches!(
+            wal.append(&[entry(3, 1, "older term")]),
+            Err(WalError::InvalidEntries { .. })
+        ));
+        assert!(matches!(
+            wal.append(&[entry(0, 2, "zero")]),
+            Err(WalError::InvalidEntries { .. })
+        ));
+        assert_eq!(
+            wal.append(&[entry(2, 3, "overwrites committed")]),
+            Err(WalError::TruncateCommitted {
+                index: LogIndex(2),
+                commit: LogIndex(2)
+            })
+        );
+        let big = Entry {
+            term: Term(2),
+            index: LogIndex(3),
+            payload: EntryPayload::Command(vec![0; MAX_ENTRY_PAYLOAD_BYTES + 1]),
+        };
+        assert!(matches!(
+            wal.append(&[big]),
+            Err(WalError::TooLarge {
+                index: LogIndex(3),
+                ..
+            })
+        ));
+        assert_eq!(wal.file_len(), len);
+        assert_eq!(wal.disk().len(WAL_FILE).unwrap(), len);
+        assert_eq!(wal.last_index(), LogIndex(2));
+    }
+
+    #[test]
+    fn rewriting_committed_entries_unchanged_is_allowed() {
+        // A leader may resend entries the follower already has; storing
+        // them again changes nothing committed.
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b")]).unwrap();
+        wal.set_hard_state(hs(1, None, 2)).unwrap();
+        wal.sync().unwrap();
+        wal.append(&[entry(2, 1, "b"), entry(3, 1, "c")]).unwrap();
+        wal.sync().unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries.len(), 3);
+        // But a shorter resend that would cut committed entry 2 off is not.
+        let (mut wal, _) = open(&disk);
+        assert_eq!(
+            wal.append(&[entry(1, 1, "a")]),
+            Err(WalError::TruncateCommitted {
+                index: LogIndex(2),
+                commit: LogIndex(2)
+            })
+        );
+    }
+
+    #[test]
+    fn extending_past_a_durable_commit_beyond_the_log_is_allowed() {
+        // Only stored entries can be removed or changed: new entries past
+        // the log's end never trip the committed-entry check, even when the
+        // durable commit index runs ahead of the stored log.
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a")]).unwrap();
+        wal.set_hard_state(hs(1, None, 3)).unwrap();
+        wal.sync().unwrap();
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")])
+            .unwrap();
+        assert_eq!(wal.last_index(), LogIndex(3));
+    }
+
+    #[test]
+    fn truncating_below_an_unsynced_commit_is_allowed() {
+        // Raft may hand over the commit index and the conflicting entries
+        // in one batch, hard state first; only the synced commit binds.
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b")]).unwrap();
+        wal.sync().unwrap();
+        wal.set_hard_state(hs(2, None, 2)).unwrap();
+        wal.append(&[entry(2, 2, "x")]).unwrap();
+        wal.sync().unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries, vec![entry(1, 1, "a"), entry(2, 2, "x")]);
+    }
+
+    #[test]
+    fn hard_state_regressions_are_refused() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.set_hard_state(hs(3, Some(1), 2)).unwrap();
+        for bad in [
+            hs(2, Some(1), 2),
+            hs(3, Some(2), 2),
+            hs(3, None, 2),
+            hs(3, Some(1), 1),
+        ] {
+            assert!(
+                matches!(
+                    wal.set_hard_state(bad),
+                    Err(WalError::InvalidHardState { .. })
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        wal.set_hard_state(hs(4, None, 2)).unwrap();
+        wal.set_hard_state(hs(4, Some(3), 3)).unwrap();
+        assert_eq!(wal.hard_state(), hs(4, Some(3), 3));
+    }
+
+    #[test]
+    fn unchanged_hard_state_and_clean_sync_touch_nothing() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.set_hard_state(hs(1, None, 0)).unwrap();
+        wal.sync().unwrap();
+        let (written, syncs) = (disk.bytes_written(), disk.syncs());
+        wal.set_hard_state(hs(1, None, 0)).unwrap();
+        wal.sync().unwrap();
+        wal.append(&[]).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(disk.bytes_written(), written);
+        assert_eq!(disk.syncs(), syncs);
+        wal.append(&[entry(1, 1, "a")]).unwrap();
+        wal.set_hard_state(hs(1, None, 1)).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(disk.syncs(), syncs + 1, "one sync per batch");
+    }
+
+    #[test]
+    fn large_batch_is_split_into_records_and_round_trips() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        let payload = "x".repeat(MAX_RECORD_BYTES / 3);
+        let batch: Vec<Entry> = (1..=7).map(|i| entry(i, 1, &payload)).collect();
+        assert!(chunks(&batch).len() >= 3);
+        wal.append(&batch).unwrap();
+        wal.sync().unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.entries, batch);
+    }
+
+    #[test]
+    fn failed_write_poisons_the_log_until_reopened() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a")]).unwrap();
+        wal.sync().unwrap();
+        disk.set_capacity(Some(disk.len(WAL_FILE).unwrap()));
+        assert_eq!(
+            wal.append(&[entry(2, 1, "b")]),
+            Err(WalError::Disk(DiskError::NoSpace))
+        );
+        assert_eq!(wal.sync(), Err(WalError::Poisoned));
+        assert_eq!(wal.set_hard_state(hs(1, None, 1)), Err(WalError::Poisoned));
+        disk.set_capacity(None);
+        let (mut wal, rec) = open(&disk);
+        assert_eq!(rec.entries, vec![entry(1, 1, "a")]);
+        wal.append(&[entry(2, 1, "b")]).unwrap();
+    }
+
+    #[test]
+    fn noop_entries_round_trip() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        let noop = Entry {
+            term: Term(1),
+            index: LogIndex(1),
+            payload: EntryPayload::Noop,
+        };
+        wal.append(std::slice::from_ref(&noop)).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(open(&disk).1.entries, vec![noop]);
+    }
+
+    /// One step against the log; numbers are turned into a valid operation
+    /// against the model's current state.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Append {
+            back: u64,
+            count: u64,
+            bump: u64,
+            len: usize,
+        },
+        HardState {
+            bump: u64,
+            vote: Option<u64>,
+            commit_bump: u64,
+        },
+        Sync,
+        Crash,
+        CrashWithTornTail(Vec<u8>),
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            5 => (0..4u64, 1..4u64, 0..2u64, 0..40usize)
+                .prop_map(|(back, count, bump, len)| Step::Append { back, count, bump, len }),
+            3 => (0..2u64, proptest::option::of(1..4u64), 0..3u64)
+                .prop_map(|(bump, vote, commit_bump)| Step::HardState { bump, vote, commit_bump }),
+            3 => Just(Step::Sync),
+            1 => Just(Step::Crash),
+            1 => proptest::collection::vec(any::<u8>(), 1..24).prop_map(Step::CrashWithTornTail),
+        ]
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq)]
+    struct Model {
+        entries: Vec<Entry>,
+        hard_state: HardState,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn recovery_equals_the_last_synced_state(steps in proptest::collection::vec(arb_step(), 0..40)) {
+            let mut disk = MemDisk::new();
+            let (mut wal, _) = open(&disk);
+            let mut live = Model::default();
+            let mut synced = Model::default();
+            let mut counter = 0u64;
+            for step in steps {
+                match step {
+                    Step::Append { back, count, bump, len } => {
+                        let last = live.entries.len() as u64;
+                        let floor = synced.hard_state.commit.0 + 1;
+                        let first = (last + 1).saturating_sub(back).max(floor).min(last + 1);
+                        let prev = term_at(&live.entries, LogIndex(first - 1)).unwrap();
+                        let new: Vec<Entry> = (first..first + count)
+                            .map(|i| {
+                                counter += 1;
+                                let data = format!("{counter}-{}", "p".repeat(len));
+                                entry(i, prev.0 + bump, &data)
+                            })
+                            .collect();
+                        wal.append(&new).unwrap();
+                        splice(&mut live.entries, &new);
+                    }
+                    Step::HardState { bump, vote, commit_bump } => {
+                        let old = live.hard_state;
+                        let term = old.term.0 + bump;
+                        let vote = if bump > 0 || old.vote.is_none() { vote } else { old.vote.map(|v| v.0) };
+                        let last = live.entries.len() as u64;
+                        let commit = old.commit.0.max((old.commit.0 + commit_bump).min(last));
+                        let new = hs(term, vote, commit);
+                        wal.set_hard_state(new).unwrap();
+                        live.hard_state = new;
+                    }
+                    Step::Sync => {
+                        wal.sync().unwrap();
+                        synced = live.clone();
+                    }
+                    Step::Crash | Step::CrashWithTornTail(_) => {
+                        drop(wal);
+                        disk.crash();
+                        let mut torn = 0;
+                        if let Step::CrashWithTornTail(garbage) = &step {
+                            // Part of an unsynced write reached the disk.
+                            let end = disk.len(WAL_FILE).unwrap();
+                            disk.write_at(WAL_FILE, end, garbage).unwrap();
+                            disk.sync(WAL_FILE).unwrap();
+                            torn = garbage.len() as u64;
+                        }
+                        let (reopened, rec) = open(&disk);
+                        prop_assert_eq!(&rec.entries, &synced.entries);
+                        prop_assert_eq!(rec.hard_state, synced.hard_state);
+                        prop_assert_eq!(rec.truncated_tail_bytes, torn);
+                        wal = reopened;
+                        live = synced.clone();
+                    }
+                }
+                prop_assert_eq!(wal.entries(), &live.entries[..]);
+                prop_assert_eq!(wal.hard_state(), live.hard_state);
+            }
+            wal.sync().unwrap();
+            drop(wal);
+            disk.crash();
+            let (_, rec) = open(&disk);
+            prop_assert_eq!(rec.entries, live.entries);
+            prop_assert_eq!(rec.hard_state, live.hard_state);
+        }
+    }
+}
