@@ -196,8 +196,11 @@ pub enum Output {
     Cas(bool),
 }
 
-/// Why a command had no effect. Every variant is a definite failure: the
-/// command did not and will never take effect (Jepsen's `:fail`).
+/// Why a command had no effect. The command did not take effect at its log
+/// index, and retries of it get the same answer. Every variant but
+/// [`KvError::SessionExpired`] is a definite failure (Jepsen's `:fail`);
+/// `SessionExpired` leaves open whether an *earlier* copy took effect before
+/// the client's session was evicted (Jepsen's `:info`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KvError {
     /// The bytes are not a well-formed command (or carry `seq == 0`).
@@ -217,8 +220,8 @@ pub enum KvError {
         max: usize,
     },
     /// The request is older than the last one the session saw: the client has
-    /// already moved on, so this is a delayed duplicate and is ignored
-    /// (dissertation §6.3).
+    /// already moved on, so this is a delayed copy and is ignored
+    /// (dissertation §6.3). Says nothing about whether the original applied.
     StaleSequence {
         /// The client.
         client: ClientId,
@@ -227,10 +230,11 @@ pub enum KvError {
         /// The session's last sequence number.
         last: u64,
     },
-    /// The client has no session and the request is not its first (`seq > 1`):
-    /// the session was evicted (or never existed), so whether the client's
-    /// earlier requests took effect can no longer be told. The client must
-    /// start a new session (a fresh client id, starting at `seq = 1`).
+    /// The client had no session and the request is not its first
+    /// (`seq > 1`): the session was evicted (or never existed), so whether an
+    /// earlier copy of this request took effect can no longer be told. It is
+    /// not applied now and never will be (the refusal is cached); the client
+    /// continues with its next sequence number. An unknown outcome (`:info`).
     SessionExpired {
         /// The client.
         client: ClientId,

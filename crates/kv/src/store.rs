@@ -26,10 +26,16 @@
 //! told apart. The rule is:
 //!
 //! * `seq == 1` opens a session and is applied.
-//! * `seq > 1` is refused with [`KvError::SessionExpired`] and has no effect.
-//!   An evicted client's retry of request `n > 1` might already have been
-//!   applied; refusing it is the only answer that cannot apply it twice. The
-//!   client must continue under a fresh client id, starting again at 1.
+//! * `seq > 1` is refused with [`KvError::SessionExpired`], and the refusal
+//!   itself opens the session (`last_seq = seq`, the refusal cached as the
+//!   response). An evicted client's retry of request `n > 1` might already
+//!   have been applied before the eviction; refusing it is the only answer
+//!   that cannot apply it twice. Caching the refusal makes it final: every
+//!   later copy of the same request gets the same refusal (a duplicate), and a
+//!   delayed copy of an earlier request is stale; the client simply continues
+//!   with `seq + 1`. To the client, `SessionExpired` means "not applied now,
+//!   never applied later, and whether it was applied before is unknown"
+//!   (Jepsen's `:info`, not `:fail`).
 //!
 //! What remains unprotected: a client evicted right after its *first* request
 //! was applied, whose retry of that request then arrives, has it applied twice
@@ -176,7 +182,26 @@ impl KvStore {
             }
             Some(_) => {}
             None if seq == 1 => {}
-            None => return refused(KvError::SessionExpired { client }),
+            None => {
+                // See the module documentation: refuse, and remember the
+                // refusal so that it is final.
+                let response = Err(KvError::SessionExpired { client });
+                self.record_session(
+                    client,
+                    Session {
+                        last_seq: seq,
+                        last_response: response.clone(),
+                        last_index: index,
+                    },
+                );
+                self.debug_check_bounds();
+                return Applied {
+                    client: Some(client),
+                    seq,
+                    response,
+                    duplicate: false,
+                };
+            }
         }
         let response = self.execute(&op);
         self.record_session(
@@ -526,19 +551,59 @@ mod tests {
     }
 
     #[test]
-    fn a_new_client_must_start_at_sequence_one() {
+    fn client_without_a_session_is_refused_above_sequence_one_and_then_continues() {
         let mut kv = KvStore::new();
         let refused = kv.apply(1, &cmd(5, 3, put("k", "v")));
         assert_eq!(refused.response, Err(KvError::SessionExpired { client: 5 }));
         assert_eq!(refused.client, Some(5));
         assert!(kv.is_empty());
-        assert_eq!(kv.session_count(), 0);
-        let accepted = kv.apply(2, &cmd(5, 1, put("k", "v")));
-        assert_eq!(accepted.response, Ok(Output::Done));
-        // Sequence numbers may then skip ahead (an abandoned request).
-        let skipped = kv.apply(3, &cmd(5, 9, put("k", "w")));
-        assert_eq!(skipped.response, Ok(Output::Done));
+        // The refusal is final: a retry of the same request gets it again.
+        let retry = kv.apply(2, &cmd(5, 3, put("k", "v")));
+        assert!(retry.duplicate);
+        assert_eq!(retry.response, refused.response);
+        assert!(kv.is_empty());
+        // The next request is applied (sequence numbers may skip ahead).
+        let next = kv.apply(3, &cmd(5, 9, put("k", "w")));
+        assert_eq!(next.response, Ok(Output::Done));
         assert_eq!(kv.session(5).map(|s| s.last_seq), Some(9));
+    }
+
+    #[test]
+    fn late_first_request_cannot_revive_a_refused_one() {
+        // The client gave up on request 1 (still in flight in the log) and
+        // sent request 2, which was refused for want of a session. When the
+        // old request 1 then commits, it must not open a session under which
+        // another copy of request 2 would apply after its refusal.
+        let mut kv = KvStore::new();
+        let two = cmd(4, 2, append("k", "2"));
+        assert_eq!(
+            kv.apply(1, &two).response,
+            Err(KvError::SessionExpired { client: 4 })
+        );
+        let late_one = kv.apply(2, &cmd(4, 1, append("k", "1")));
+        assert!(matches!(
+            late_one.response,
+            Err(KvError::StaleSequence {
+                seq: 1,
+                last: 2,
+                ..
+            })
+        ));
+        let two_again = kv.apply(3, &two);
+        assert_eq!(
+            two_again.response,
+            Err(KvError::SessionExpired { client: 4 })
+        );
+        assert_eq!(kv.get("k"), None);
+    }
+
+    #[test]
+    fn new_client_starting_at_one_is_applied_at_once() {
+        let mut kv = KvStore::new();
+        let applied = kv.apply(1, &cmd(6, 1, put("k", "v")));
+        assert_eq!(applied.response, Ok(Output::Done));
+        assert_eq!(kv.get("k"), Some("v"));
+        assert_eq!(kv.session(6).map(|s| s.last_index), Some(1));
     }
 
     #[test]
@@ -564,6 +629,8 @@ mod tests {
         let after = kv.apply(index, &cmd(1, 2, put("k", "again")));
         assert_eq!(after.response, Err(KvError::SessionExpired { client: 1 }));
         assert_eq!(kv.get("k"), Some("v"));
+        assert_eq!(kv.session_count(), MAX_SESSIONS);
+        kv.check_invariants();
     }
 
     #[test]
