@@ -1,1 +1,106 @@
-//! check (under construction)
+//! Client histories, a key-value model, and a linearizability checker.
+//!
+//! This crate is raftlab's independent oracle: it depends on no other raftlab crate, so
+//! a bug in the store cannot hide in a shared definition of what the store should do.
+//!
+//! - [`History`] / [`Record`]: what clients did, in Jepsen's vocabulary (invoke, ok,
+//!   fail, info), read and written as JSON lines.
+//! - [`History::operations`]: invocations paired with completions ([`Operation`]).
+//! - [`check_history`] / [`check_operations`]: a Porcupine-style search (Wing & Gong's
+//!   algorithm with Lowe's cache), split per key, bounded by a deterministic [`Budget`].
+//!   A failing key comes with a [`Counterexample`]: the longest linearizable prefix found
+//!   and the operations that cannot follow it. [`check_per_key`] also returns each
+//!   linearizable key's order.
+//! - [`import`]: readers for Jepsen's etcd register logs and Porcupine's key-value
+//!   histories, so the checker runs on histories nobody here wrote.
+//!
+//! # The model
+//!
+//! Each key is a register that is absent or holds a string (absent differs from `""`).
+//! `get` returns the value (`null` if absent); `put` sets it; `delete` makes it absent;
+//! `cas` sets `new` if the value equals `expected` (`null`: absent) and reports whether it
+//! swapped — a cas that reports `false` took effect as a read that saw something other
+//! than `expected`; `append` concatenates onto the value (`""` if absent).
+//!
+//! # Outcomes
+//!
+//! - `ok`: the operation took effect exactly once, between its invocation and its
+//!   completion, and returned `ret`.
+//! - `fail`: it definitely did not take effect. The checker ignores it.
+//! - `info`, or no completion at all by the end of the history: unknown. It may have
+//!   taken effect at any time after its invocation, including after the `info` record,
+//!   or never.
+//!
+//! Events at equal times overlap (a conservative choice: it can hide a violation that
+//! hinges on a nanosecond tie, never invent one).
+//!
+//! # JSON lines
+//!
+//! One JSON object per line, one line per [`Record`], in recording order. Blank lines
+//! are ignored when reading; unknown fields, and fields a record type does not use, are
+//! errors. Common fields, on every line:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `type` | `"invoke"` \| `"ok"` \| `"fail"` \| `"info"` | the event |
+//! | `id` | u64 | operation id, shared by an invocation and its completion |
+//! | `process` | u64 | the client (one operation in flight at a time) |
+//! | `time_ns` | u64 | virtual time of the event, in nanoseconds |
+//!
+//! An `invoke` adds `f` and its arguments:
+//!
+//! | `f` | fields |
+//! |---|---|
+//! | `"get"` | `key` |
+//! | `"put"` | `key`, `value` |
+//! | `"delete"` | `key` |
+//! | `"cas"` | `key`, `expected` (string, or `null` for "absent"; required), `new` |
+//! | `"append"` | `key`, `value` |
+//!
+//! An `ok` adds `ret`: `{"value":"v"}` or `{"value":null}` for a get, `{"cas":true}` or
+//! `{"cas":false}` for a cas, `"done"` for put, delete and append. A `fail` adds `error`
+//! (a string), an `info` adds `reason` (a string). For example:
+//!
+//! ```text
+//! {"type":"invoke","id":17,"process":3,"time_ns":1200000,"f":"cas","key":"k2","expected":"a","new":"b"}
+//! {"type":"ok","id":17,"process":3,"time_ns":1500000,"ret":{"cas":true}}
+//! {"type":"invoke","id":18,"process":3,"time_ns":1600000,"f":"get","key":"k2"}
+//! {"type":"ok","id":18,"process":3,"time_ns":1700000,"ret":{"value":"b"}}
+//! {"type":"invoke","id":19,"process":4,"time_ns":1650000,"f":"put","key":"k1","value":"x"}
+//! {"type":"fail","id":19,"process":4,"time_ns":1660000,"error":"not leader"}
+//! {"type":"invoke","id":20,"process":4,"time_ns":1700000,"f":"append","key":"k1","value":"y"}
+//! {"type":"info","id":20,"process":4,"time_ns":4700000,"reason":"timed out after 3 tries"}
+//! ```
+//!
+//! ```
+//! use check::{Budget, History, Verdict, check_history};
+//! let text = r#"{"type":"invoke","id":1,"process":1,"time_ns":10,"f":"put","key":"k","value":"a"}
+//! {"type":"ok","id":1,"process":1,"time_ns":20,"ret":"done"}
+//! {"type":"invoke","id":2,"process":2,"time_ns":30,"f":"get","key":"k"}
+//! {"type":"ok","id":2,"process":2,"time_ns":40,"ret":{"value":null}}
+//! "#;
+//! let history = History::read_jsonl(text.as_bytes()).unwrap();
+//! match check_history(&history, &Budget::default()).unwrap() {
+//!     Verdict::NotLinearizable(c) => assert_eq!(c.stuck, vec![2]), // a stale read
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+mod history;
+pub mod import;
+mod model;
+mod partition;
+mod search;
+
+#[cfg(test)]
+mod brute;
+#[cfg(test)]
+mod tests;
+
+pub use history::{
+    Call, History, HistoryError, MAX_LINE_BYTES, MAX_RECORDS, OpId, Operation, Outcome, ProcessId,
+    Record, Ret,
+};
+pub use partition::{
+    Budget, Counterexample, KeyVerdict, Verdict, check_history, check_operations, check_per_key,
+};

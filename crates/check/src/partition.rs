@@ -1,0 +1,168 @@
+//! Checking a whole history: split it per key, search each key, combine the verdicts.
+//!
+//! Every operation touches one key and keys do not interact, so a history is
+//! linearizable exactly when each key's sub-history is (P-compositionality, Herlihy &
+//! Wing's locality): each key is checked as an independent register, which turns one
+//! search over all operations into many small ones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{Call, History, HistoryError, OpId, Operation, Outcome};
+use crate::model::Model;
+use crate::search::{self, SearchOp};
+
+/// How much work a check may do. Deterministic: it counts search steps (one step is one
+/// candidate tried or one backtrack), never wall time, so a verdict never depends on the
+/// machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Most search steps per key. A history with `k` keys takes at most `k * max_steps`
+    /// steps.
+    pub max_steps: u64,
+}
+
+impl Budget {
+    /// The default step limit per key: a linearizable 10k-operation history takes far
+    /// fewer steps than this (roughly operations × concurrency); the limit only bites on
+    /// histories whose search goes exponential, and bounds them to well under a second.
+    pub const DEFAULT_MAX_STEPS: u64 = 2_000_000;
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_steps: Self::DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
+/// Whether a history is linearizable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every key's operations can be ordered consistently with real time and the model.
+    Linearizable,
+    /// Some key's operations cannot; the first such key (in key order) is described.
+    NotLinearizable(Counterexample),
+    /// No key was found non-linearizable, but the search of this key (the first, in key
+    /// order) ran out of budget.
+    Undecided {
+        /// The key whose search was cut short.
+        key: String,
+    },
+}
+
+/// Why one key's operations are not linearizable, Porcupine-style: the longest
+/// linearizable prefix the search found, and the operations that could not follow it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The key.
+    pub key: String,
+    /// The longest linearizable prefix found (one of them, if several are equally long),
+    /// in linearization order.
+    pub longest_prefix: Vec<OpId>,
+    /// The operations that could be linearized next after `longest_prefix` as far as
+    /// real time goes (their calls precede the earliest return not yet linearized), in
+    /// call order. None of them can: the model rejects each one's result in the state
+    /// the prefix leaves. The next operation of any order extending the prefix must be
+    /// one of these, so none can be left out of the explanation.
+    pub stuck: Vec<OpId>,
+}
+
+/// The verdict for one key, with a witness either way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyVerdict {
+    /// A linearization of the key's operations: every operation that completed ok, and
+    /// those of unknown outcome that took effect, in order. Failed operations, unknown
+    /// operations left out (they never took effect) and gets of unknown outcome are not
+    /// in it.
+    Linearizable {
+        /// The order.
+        order: Vec<OpId>,
+    },
+    /// No linearization exists.
+    NotLinearizable(Counterexample),
+    /// The search ran out of budget.
+    Undecided,
+}
+
+/// Check a recorded history (see [`History::operations`] for what makes one malformed).
+pub fn check_history(history: &History, budget: &Budget) -> Result<Verdict, HistoryError> {
+    Ok(check_operations(&history.operations()?, budget))
+}
+
+/// Check operations (as built by [`History::operations`], or by hand).
+///
+/// Operations that failed are left out: they took no effect. So are gets of unknown
+/// outcome: they changed nothing and returned nothing anyone saw. An operation of unknown
+/// outcome may take effect at any time after its call (whatever `complete_ns` says: a
+/// timed-out request can still be applied later), or never. An `Ok` operation whose
+/// result does not fit its call can never be linearized; one without `complete_ns` must
+/// be linearized but is bounded by no return. Operations at equal times overlap.
+pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
+    let mut undecided = None;
+    for (key, verdict) in check_per_key(ops, budget) {
+        match verdict {
+            KeyVerdict::Linearizable { .. } => {}
+            KeyVerdict::NotLinearizable(c) => return Verdict::NotLinearizable(c),
+            KeyVerdict::Undecided => {
+                undecided.get_or_insert(key);
+            }
+        }
+    }
+    match undecided {
+        Some(key) => Verdict::Undecided { key },
+        None => Verdict::Linearizable,
+    }
+}
+
+/// Check each key separately, and return every key's verdict with its witness (the
+/// linearization order, for reports to number the operations).
+pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, KeyVerdict> {
+    let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for op in ops {
+        let relevant = !matches!(
+            (&op.outcome, &op.call),
+            (Outcome::Fail, _) | (Outcome::Unknown, Call::Get { .. })
+        );
+        if relevant {
+            by_key.entry(op.call.key()).or_default().push(op);
+        }
+    }
+    by_key
+        .into_iter()
+        .map(|(key, ops)| (key.to_owned(), check_key(key, &ops, budget)))
+        .collect()
+}
+
+fn check_key(key: &str, ops: &[&Operation], budget: &Budget) -> KeyVerdict {
+    let mut model = Model::new();
+    let search_ops: Vec<SearchOp> = ops
+        .iter()
+        .map(|op| SearchOp {
+            step: model.compile(&op.call, &op.outcome),
+            call: op.invoke_ns,
+            ret: match op.outcome {
+                // A completion recorded before the call is malformed; treat the two as
+                // simultaneous rather than panic.
+                Outcome::Ok(_) => Some(op.complete_ns.unwrap_or(u64::MAX).max(op.invoke_ns)),
+                _ => None,
+            },
+        })
+        .collect();
+    let ids = |indices: Vec<usize>| indices.into_iter().map(|i| ops[i].id).collect();
+    match search::search(&search_ops, &mut model, budget.max_steps) {
+        search::Outcome::Linearizable(order) => KeyVerdict::Linearizable { order: ids(order) },
+        search::Outcome::NotLinearizable { prefix, stuck } => {
+            KeyVerdict::NotLinearizable(Counterexample {
+                key: key.to_owned(),
+                longest_prefix: ids(prefix),
+                stuck: ids(stuck),
+            })
+        }
+        search::Outcome::Undecided => KeyVerdict::Undecided,
+    }
+}
