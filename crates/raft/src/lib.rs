@@ -1,7 +1,33 @@
 //! The Raft consensus core, sans-IO: no clock, no threads, no IO, no global
 //! randomness. Inputs are ticks, messages, proposals and acknowledgements;
 //! outputs come out of [`RawNode::ready`].
+//!
+//! Modules, one idea each (after etcd-raft):
+//! * `types`: the vocabulary crossing the boundary;
+//! * `log`: the in-memory log and its marks (persisted, committed, applied);
+//! * [`quorum`]: majority and joint-majority arithmetic;
+//! * `tracker`: what the leader knows of each follower (Probe/Replicate);
+//! * `raft`: term handling and dispatch; `election`, `replication` and
+//!   `read_index` hold the rules of each sub-protocol;
+//! * `raw_node`: the [`RawNode`] face and [`Ready`] assembly.
 
+mod config;
+mod election;
+mod errors;
+mod log;
+pub mod quorum;
+mod raft;
+mod raw_node;
+mod read_index;
+mod replication;
+mod tracker;
 mod types;
 
+#[cfg(test)]
+mod testing;
+
+pub use config::*;
+pub use errors::*;
+pub use raft::{MAX_ENTRIES_PER_MESSAGE, MAX_OUTBOX_MESSAGES};
+pub use raw_node::RawNode;
 pub use types::*;

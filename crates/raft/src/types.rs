@@ -283,3 +283,28 @@ impl Ready {
             && self.read_states.is_empty()
     }
 }
+
+impl MessageBody {
+    /// Whether this is an answer to a request (the answers must leave only
+    /// after the state they report is durable).
+    pub fn is_response(&self) -> bool {
+        matches!(
+            self,
+            MessageBody::PreVoteResponse { .. }
+                | MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse { .. }
+        )
+    }
+
+    /// A short name of the message kind, for tracing.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MessageBody::PreVote { .. } => "PreVote",
+            MessageBody::PreVoteResponse { .. } => "PreVoteResponse",
+            MessageBody::RequestVote { .. } => "RequestVote",
+            MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
+            MessageBody::AppendEntries { .. } => "AppendEntries",
+            MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! How one node is configured: its identity, the initial voters, its timers
+//! and the limits that keep every queue bounded.
+
+use crate::types::NodeId;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Default minimum election timeout, in ticks.
+pub const DEFAULT_ELECTION_TICK: u32 = 10;
+/// Default heartbeat interval, in ticks.
+pub const DEFAULT_HEARTBEAT_TICK: u32 = 2;
+/// Default bound on the entries of one AppendEntries.
+pub const DEFAULT_MAX_ENTRIES_PER_APPEND: usize = 64;
+/// Default bound on the payload bytes of one AppendEntries (1 MiB).
+pub const DEFAULT_MAX_BYTES_PER_APPEND: usize = 1 << 20;
+/// Default bound on the appends in flight to one follower in Replicate state.
+pub const DEFAULT_MAX_INFLIGHT_APPENDS: usize = 64;
+/// Default bound on the leader's entries that are not yet committed.
+pub const DEFAULT_MAX_UNCOMMITTED_ENTRIES: usize = 4096;
+/// Default bound on the reads a leader holds at once.
+pub const DEFAULT_MAX_PENDING_READS: usize = 4096;
+
+/// The largest voting configuration accepted. Quorum arithmetic sorts the
+/// voters on every commit, so the set must stay small.
+pub const MAX_VOTERS: usize = 64;
+/// The largest election timeout accepted, so that `2 * election_tick` cannot
+/// overflow and a misconfigured node still elects within a bounded time.
+pub const MAX_ELECTION_TICK: u32 = 1 << 20;
+
+/// The configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's identity. Never `NodeId(0)`.
+    pub id: NodeId,
+    /// The initial voting configuration; normally includes `id`. A node that is
+    /// not a voter never campaigns.
+    pub voters: Vec<NodeId>,
+    /// Minimum election timeout in ticks (§5.2). The actual timeout is drawn
+    /// uniformly from `[election_tick, 2 * election_tick)` after every reset.
+    pub election_tick: u32,
+    /// Heartbeat interval in ticks. Must be smaller than `election_tick`, or
+    /// followers would time out between two heartbeats.
+    pub heartbeat_tick: u32,
+    /// Run a pre-vote round before a real election (dissertation §9.6).
+    pub pre_vote: bool,
+    /// A leader steps down when it has not heard from a majority within an
+    /// election timeout, and followers honour the leader's lease
+    /// (dissertation §6.2, §4.2.3).
+    pub check_quorum: bool,
+    /// Bound on the entries of one AppendEntries.
+    pub max_entries_per_append: usize,
+    /// Bound on the payload bytes of one AppendEntries; also the largest
+    /// proposal accepted.
+    pub max_bytes_per_append: usize,
+    /// Bound on the appends in flight to one follower in Replicate state.
+    pub max_inflight_appends: usize,
+    /// Proposals beyond this many uncommitted entries are refused.
+    pub max_uncommitted_entries: usize,
+    /// Bound on the reads a leader holds at once (waiting or being confirmed).
+    pub max_pending_reads: usize,
+    /// Seeds the ChaCha RNG that draws election timeouts. The node id is mixed
+    /// in, so nodes sharing one seed still draw different timeouts.
+    pub seed: u64,
+}
+
+impl Config {
+    /// A configuration with the defaults for everything but identity, voters
+    /// and seed.
+    pub fn new(id: NodeId, voters: Vec<NodeId>, seed: u64) -> Config {
+        Config {
+            id,
+            voters,
+            election_tick: DEFAULT_ELECTION_TICK,
+            heartbeat_tick: DEFAULT_HEARTBEAT_TICK,
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_append: DEFAULT_MAX_ENTRIES_PER_APPEND,
+            max_bytes_per_append: DEFAULT_MAX_BYTES_PER_APPEND,
+            max_inflight_appends: DEFAULT_MAX_INFLIGHT_APPENDS,
+            max_uncommitted_entries: DEFAULT_MAX_UNCOMMITTED_ENTRIES,
+            max_pending_reads: DEFAULT_MAX_PENDING_READS,
+            seed,
+        }
+    }
+
+    /// Checks every field; a node is only built from a valid configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id == NodeId(0) {
+            return Err(ConfigError::ZeroId);
+        }
+        if self.voters.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        if self.voters.len() > MAX_VOTERS {
+            return Err(ConfigError::TooManyVoters {
+                count: self.voters.len(),
+                max: MAX_VOTERS,
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for &voter in &self.voters {
+            if voter == NodeId(0) {
+                return Err(ConfigError::ZeroVoterId);
+            }
+            if !seen.insert(voter) {
+                return Err(ConfigError::DuplicateVoter(voter));
+            }
+        }
+        if self.heartbeat_tick == 0 {
+            return Err(ConfigError::ZeroHeartbeatTick);
+        }
+        if self.election_tick <= self.heartbeat_tick {
+            return Err(ConfigError::ElectionTickNotAboveHeartbeat {
+                election_tick: self.election_tick,
+                heartbeat_tick: self.heartbeat_tick,
+            });
+        }
+        if self.election_tick > MAX_ELECTION_TICK {
+            return Err(ConfigError::ElectionTickTooLarge {
+                election_tick: self.election_tick,
+                max: MAX_ELECTION_TICK,
+            });
+        }
+        let limits = [
+            ("max_entries_per_append", self.max_entries_per_append),
+            ("max_bytes_per_append", self.max_bytes_per_append),
+            ("max_inflight_appends", self.max_inflight_appends),
+            ("max_uncommitted_entries", self.max_uncommitted_entries),
+            ("max_pending_reads", self.max_pending_reads),
+        ];
+        for (name, value) in limits {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `id` is `NodeId(0)`, which is reserved for "no node".
+    ZeroId,
+    /// The voting configuration is empty: no quorum could ever form.
+    NoVoters,
+    /// A voter is `NodeId(0)`.
+    ZeroVoterId,
+    /// A voter is listed twice.
+    DuplicateVoter(NodeId),
+    /// More voters than [`MAX_VOTERS`].
+    TooManyVoters {
+        /// How many were given.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// `heartbeat_tick` is 0.
+    ZeroHeartbeatTick,
+    /// `election_tick` must exceed `heartbeat_tick`.
+    ElectionTickNotAboveHeartbeat {
+        /// The election tick given.
+        election_tick: u32,
+        /// The heartbeat tick given.
+        heartbeat_tick: u32,
+    },
+    /// `election_tick` exceeds [`MAX_ELECTION_TICK`].
+    ElectionTickTooLarge {
+        /// The election tick given.
+        election_tick: u32,
+        /// The bound.
+        max: u32,
+    },
+    /// A limit that must be positive is 0 (the field is named).
+    ZeroLimit(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroId => write!(f, "node id 0 is reserved"),
+            ConfigError::NoVoters => write!(f, "the voting configuration is empty"),
+            ConfigError::ZeroVoterId => write!(f, "voter id 0 is reserved"),
+            ConfigError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
+            ConfigError::TooManyVoters { count, max } => {
+                write!(f, "{count} voters given, at most {max} supported")
+            }
+            ConfigError::ZeroHeartbeatTick => write!(f, "heartbeat_tick must be positive"),
+            ConfigError::ElectionTickNotAboveHeartbeat {
+                election_tick,
+                heartbeat_tick,
+            } => write!(
+                f,
+                "election_tick ({election_tick}) must exceed heartbeat_tick ({heartbeat_tick})"
+            ),
+            ConfigError::ElectionTickTooLarge { election_tick, max } => {
+                write!(f, "election_tick ({election_tick}) exceeds {max}")
+            }
+            ConfigError::ZeroLimit(name) => write!(f, "{name} must be positive"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)], 7)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(valid().validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_id_is_refused() {
+        let mut c = valid();
+        c.id = NodeId(0);
+        assert_eq!(c.validate(), Err(ConfigError::ZeroId));
+    }
+
+    #[test]
+    fn empty_or_duplicate_or_zero_voters_are_refused() {
+        let mut c = valid();
+        c.voters.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NoVoters));
+        c.voters = vec![NodeId(1), NodeId(1)];
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateVoter(NodeId(1))));
+        c.voters = vec![NodeId(1), NodeId(0)];
+        assert_eq!(c.validate(), Err(ConfigError::ZeroVoterId));
+        c.voters = (1..=(MAX_VOTERS as u64 + 1)).map(NodeId).collect();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooManyVoters { .. })
+        ));
+    }
+
+    #[test]
+    fn election_tick_must_exceed_heartbeat_tick() {
+        let mut c = valid();
+        c.election_tick = 2;
+        c.heartbeat_tick = 2;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ElectionTickNotAboveHeartbeat { .. })
+        ));
+        c.heartbeat_tick = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroHeartbeatTick));
+        c.heartbeat_tick = 1;
+        c.election_tick = MAX_ELECTION_TICK + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ElectionTickTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn zero_limits_are_refused_by_name() {
+        let mut c = valid();
+        c.max_inflight_appends = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroLimit("max_inflight_appends"))
+        );
+    }
+}

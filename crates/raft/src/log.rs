@@ -1,0 +1,489 @@
+//! The replicated log as this node holds it in memory, with the four marks
+//! that say how far each duty has got: handed out for persistence, reported
+//! persisted, committed, handed out for applying, applied.
+//!
+//! The whole log is kept in memory (there is no compaction yet), so the node
+//! can answer `entry(i)` and build appends without asking storage.
+
+use crate::types::{Entry, EntryPayload, LogIndex, RejectHint, Term};
+
+/// The in-memory log and its progress marks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RaftLog {
+    /// The entries. Invariant: `entries[k].index == k + 1` (contiguous from
+    /// index 1) and terms are non-decreasing along the log (§5.3: a leader
+    /// only appends entries of its own term, and terms only grow).
+    entries: Vec<Entry>,
+    /// The highest index known committed. Invariant: `committed <=
+    /// last_index()`, and it never decreases (§5.4.2).
+    committed: LogIndex,
+    /// The highest index the driver reported durable. Invariant: `persisted <
+    /// unstable_from`: only what was handed out can have been persisted.
+    persisted: LogIndex,
+    /// The first index not yet handed out in `Ready::entries`. Invariant:
+    /// `1 <= unstable_from <= last_index() + 1`.
+    unstable_from: LogIndex,
+    /// The highest index handed out in `Ready::committed_entries`. Invariant:
+    /// `applied <= applying <= min(committed, persisted)`: only committed
+    /// entries this node holds durably are applied.
+    applying: LogIndex,
+    /// The highest index the driver reported applied.
+    applied: LogIndex,
+}
+
+/// An AppendEntries tried to overwrite a committed entry (see
+/// [`crate::StepError::ConflictsWithCommitted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CommittedConflict(pub LogIndex);
+
+impl RaftLog {
+    /// An empty log.
+    pub fn new() -> RaftLog {
+        RaftLog {
+            unstable_from: LogIndex(1),
+            ..RaftLog::default()
+        }
+    }
+
+    /// A log rebuilt from durable storage: everything is persisted, nothing is
+    /// applied yet (the state machine is rebuilt by re-applying up to
+    /// `committed`). The caller has validated the entries.
+    pub fn restore(entries: Vec<Entry>, committed: LogIndex) -> RaftLog {
+        let last = LogIndex(entries.len() as u64);
+        debug_assert!(committed <= last);
+        RaftLog {
+            entries,
+            committed,
+            persisted: last,
+            unstable_from: last.next(),
+            applying: LogIndex(0),
+            applied: LogIndex(0),
+        }
+    }
+
+    /// The index of the last entry, 0 when empty.
+    pub fn last_index(&self) -> LogIndex {
+        LogIndex(self.entries.len() as u64)
+    }
+
+    /// The term of the last entry, 0 when empty.
+    pub fn last_term(&self) -> Term {
+        self.entries.last().map_or(Term(0), |e| e.term)
+    }
+
+    /// The term at `index`: `Some(Term(0))` for the empty prefix at 0, `None`
+    /// past the end.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index.0 == 0 {
+            return Some(Term(0));
+        }
+        self.entry(index).map(|e| e.term)
+    }
+
+    /// The entry at `index`, if the log holds it.
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let pos = usize::try_from(index.0.checked_sub(1)?).ok()?;
+        self.entries.get(pos)
+    }
+
+    /// The committed index.
+    pub fn committed(&self) -> LogIndex {
+        self.committed
+    }
+
+    /// The highest index reported durable.
+    pub fn persisted(&self) -> LogIndex {
+        self.persisted
+    }
+
+    /// The highest index reported applied.
+    pub fn applied(&self) -> LogIndex {
+        self.applied
+    }
+
+    /// How many entries are not yet committed.
+    pub fn uncommitted_len(&self) -> u64 {
+        self.last_index().0 - self.committed.0
+    }
+
+    /// §5.4.1: a log is at least as up-to-date as ours if its last term is
+    /// higher, or the last terms are equal and it is at least as long.
+    pub fn is_up_to_date(&self, last_term: Term, last_index: LogIndex) -> bool {
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
+    }
+
+    /// Appends a new entry of `term` at the end (the leader's own appends,
+    /// which never truncate: Leader Append-Only, Figure 3).
+    pub fn append_new(&mut self, term: Term, payload: EntryPayload) -> LogIndex {
+        debug_assert!(term >= self.last_term(), "terms never decrease along a log");
+        let index = self.last_index().next();
+        self.entries.push(Entry {
+            term,
+            index,
+            payload,
+        });
+        index
+    }
+
+    /// Stores what a leader sent after a successful consistency check at
+    /// `entries[0].index - 1`. §5.3: "If an existing entry conflicts with a
+    /// new one (same index but different terms), delete the existing entry
+    /// and all that follow it; append any new entries not already in the
+    /// log." Entries already present with the same term are kept as they are,
+    /// so a stale, duplicated or reordered AppendEntries never truncates
+    /// entries this node already acknowledged.
+    pub fn append_from_leader(&mut self, entries: &[Entry]) -> Result<(), CommittedConflict> {
+        let Some(conflict) = entries
+            .iter()
+            .position(|e| self.term_at(e.index) != Some(e.term))
+        else {
+            return Ok(()); // Everything is already here.
+        };
+        let first_new = entries[conflict].index;
+        if first_new <= self.last_index() {
+            // A real conflict: truncation. Leader Completeness (§5.4) means a
+            // correct leader never conflicts with a committed entry.
+            if first_new <= self.committed {
+                return Err(CommittedConflict(first_new));
+            }
+            self.truncate_from(first_new);
+        }
+        debug_assert_eq!(first_new, self.last_index().next());
+        self.entries.extend_from_slice(&entries[conflict..]);
+        Ok(())
+    }
+
+    /// Drops `index` and everything after it. The marks that covered the
+    /// dropped entries move back: they must be handed out (and persisted)
+    /// again.
+    fn truncate_from(&mut self, index: LogIndex) {
+        debug_assert!(
+            index > self.committed,
+            "committed entries are never truncated"
+        );
+        debug_assert!(index.0 >= 1);
+        self.entries.truncate((index.0 - 1) as usize);
+        self.unstable_from = self.unstable_from.min(index);
+        self.persisted = self.persisted.min(index.prev());
+    }
+
+    /// Raises the commit index to `index` (never lowers it).
+    pub fn commit_to(&mut self, index: LogIndex) -> bool {
+        debug_assert!(index <= self.last_index(), "cannot commit past the log");
+        if index > self.committed {
+            self.committed = index;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The hint a follower sends when the consistency check at `prev` fails
+    /// (§5.3, "the follower can include the term of the conflicting entry and
+    /// the first index it stores for that term").
+    pub fn reject_hint(&self, prev: LogIndex) -> RejectHint {
+        let last_index = self.last_index();
+        match self.term_at(prev) {
+            None => RejectHint {
+                last_index,
+                conflict_term: None,
+                conflict_first_index: last_index.next(),
+            },
+            Some(term) => {
+                // Walk back over the entries of `term`, but not into the
+                // committed prefix: it matches any leader (§5.4), so the
+                // leader never needs to go below `committed + 1`.
+                let floor = self.committed.next();
+                let mut first = prev;
+                while first > floor && self.term_at(first.prev()) == Some(term) {
+                    first = first.prev();
+                }
+                RejectHint {
+                    last_index,
+                    conflict_term: Some(term),
+                    conflict_first_index: first,
+                }
+            }
+        }
+    }
+
+    /// The largest index `<= at_most` whose term is `<= term`, found by binary
+    /// search because terms are non-decreasing along the log.
+    pub fn last_index_with_term_at_most(&self, term: Term, at_most: LogIndex) -> LogIndex {
+        let hi = at_most.min(self.last_index()).0 as usize;
+        // Entries [0, hi) are candidates; partition_point finds how many have
+        // term <= `term`.
+        let n = self.entries[..hi].partition_point(|e| e.term <= term);
+        LogIndex(n as u64)
+    }
+
+    /// Up to `max_count` entries from `from`, bounded by `max_bytes` of
+    /// payload, but always at least one if there is one (an entry larger than
+    /// the byte bound must still be sent).
+    pub fn entries_for_append(
+        &self,
+        from: LogIndex,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Vec<Entry> {
+        let Some(start) = from.0.checked_sub(1) else {
+            return Vec::new();
+        };
+        let start = start as usize;
+        if start >= self.entries.len() {
+            return Vec::new();
+        }
+        let mut bytes = 0usize;
+        let mut end = start;
+        for e in self.entries[start..].iter().take(max_count) {
+            let len = e.payload_len();
+            if end > start && bytes.saturating_add(len) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(len);
+            end += 1;
+        }
+        self.entries[start..end].to_vec()
+    }
+
+    /// Whether some entries were not yet handed out for persistence.
+    pub fn has_unstable(&self) -> bool {
+        self.unstable_from <= self.last_index()
+    }
+
+    /// Hands out the entries not yet handed out, for the driver to persist.
+    pub fn take_unstable(&mut self) -> Vec<Entry> {
+        let start = (self.unstable_from.0 - 1) as usize;
+        let out = self.entries[start..].to_vec();
+        self.unstable_from = self.last_index().next();
+        out
+    }
+
+    /// Records that entries up to `index`, whose term is `term`, are durable.
+    /// Ignored when `index` was never handed out or the log no longer has
+    /// `term` there (the entries were replaced after being handed out).
+    pub fn stable_to(&mut self, term: Term, index: LogIndex) -> bool {
+        if index.0 == 0 || index >= self.unstable_from || self.term_at(index) != Some(term) {
+            return false;
+        }
+        if index > self.persisted {
+            self.persisted = index;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The end of what may be applied now: committed and durable here.
+    fn applicable_to(&self) -> LogIndex {
+        self.committed.min(self.persisted)
+    }
+
+    /// Whether committed entries wait to be handed out for applying.
+    pub fn has_next_committed(&self) -> bool {
+        self.applicable_to() > self.applying
+    }
+
+    /// Hands out the committed, durable entries not yet handed out.
+    pub fn take_committed(&mut self) -> Vec<Entry> {
+        let hi = self.applicable_to();
+        if hi <= self.applying {
+            return Vec::new();
+        }
+        let out = self.entries[self.applying.0 as usize..hi.0 as usize].to_vec();
+        self.applying = hi;
+        out
+    }
+
+    /// Records that the state machine applied up to `index`. Values beyond
+    /// what was handed out are clamped: the driver cannot have applied them.
+    pub fn applied_to(&mut self, index: LogIndex) {
+        let index = index.min(self.applying);
+        if index > self.applied {
+            self.applied = index;
+        }
+    }
+
+    /// Checks the invariants stated on the fields (cheaply: only the tail of
+    /// the log is examined).
+    pub fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            let last = self.last_index();
+            assert!(
+                self.committed <= last,
+                "commit {} > last {}",
+                self.committed,
+                last
+            );
+            assert!(self.persisted < self.unstable_from);
+            assert!(self.unstable_from.0 >= 1 && self.unstable_from <= last.next());
+            assert!(self.applied <= self.applying);
+            assert!(self.applying <= self.committed.min(self.persisted));
+            if let Some(e) = self.entries.last() {
+                assert_eq!(e.index, last);
+            }
+            if self.entries.len() >= 2 {
+                let n = self.entries.len();
+                assert!(self.entries[n - 2].term <= self.entries[n - 1].term);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(term: u64, index: u64) -> Entry {
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            payload: EntryPayload::Command(vec![index as u8]),
+        }
+    }
+
+    /// A persisted log with these terms at indices 1, 2, ...
+    fn log_with_terms(terms: &[u64]) -> RaftLog {
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| e(t, i as u64 + 1))
+            .collect();
+        RaftLog::restore(entries, LogIndex(0))
+    }
+
+    #[test]
+    fn term_at_zero_is_zero_and_past_the_end_is_none() {
+        let log = log_with_terms(&[1, 1, 2]);
+        assert_eq!(log.term_at(LogIndex(0)), Some(Term(0)));
+        assert_eq!(log.term_at(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.term_at(LogIndex(4)), None);
+    }
+
+    #[test]
+    fn up_to_date_compares_last_term_then_length_5_4_1() {
+        let log = log_with_terms(&[1, 2, 2]);
+        assert!(log.is_up_to_date(Term(3), LogIndex(1)));
+        assert!(log.is_up_to_date(Term(2), LogIndex(3)));
+        assert!(!log.is_up_to_date(Term(2), LogIndex(2)));
+        assert!(!log.is_up_to_date(Term(1), LogIndex(9)));
+    }
+
+    #[test]
+    fn append_truncates_only_from_the_first_real_conflict() {
+        let mut log = log_with_terms(&[1, 1, 1, 1]);
+        // Entries 2..3 match, 4 conflicts (term 2), 5 is new.
+        log.append_from_leader(&[e(1, 2), e(1, 3), e(2, 4), e(2, 5)])
+            .unwrap();
+        let terms: Vec<u64> = (1..=5)
+            .map(|i| log.term_at(LogIndex(i)).unwrap().0)
+            .collect();
+        assert_eq!(terms, vec![1, 1, 1, 2, 2]);
+        // The truncation moved the persistence mark back before index 4.
+        assert_eq!(log.persisted(), LogIndex(3));
+        assert_eq!(log.take_unstable(), vec![e(2, 4), e(2, 5)]);
+    }
+
+    #[test]
+    fn stale_append_of_a_matching_prefix_does_not_truncate() {
+        let mut log = log_with_terms(&[1, 1, 1, 1]);
+        log.append_from_leader(&[e(1, 2)]).unwrap();
+        assert_eq!(log.last_index(), LogIndex(4));
+        assert!(!log.has_unstable());
+    }
+
+    #[test]
+    fn append_refuses_to_overwrite_committed_entries() {
+        let mut log = log_with_terms(&[1, 1, 1]);
+        log.commit_to(LogIndex(2));
+        assert_eq!(
+            log.append_from_leader(&[e(2, 2)]),
+            Err(CommittedConflict(LogIndex(2)))
+        );
+        assert_eq!(log.last_index(), LogIndex(3));
+    }
+
+    #[test]
+    fn reject_hint_names_the_conflicting_term_and_its_first_index() {
+        let log = log_with_terms(&[1, 2, 2, 2, 3]);
+        let h = log.reject_hint(LogIndex(4));
+        assert_eq!(h.conflict_term, Some(Term(2)));
+        assert_eq!(h.conflict_first_index, LogIndex(2));
+        assert_eq!(h.last_index, LogIndex(5));
+        let h = log.reject_hint(LogIndex(9));
+        assert_eq!(h.conflict_term, None);
+        assert_eq!(h.conflict_first_index, LogIndex(6));
+    }
+
+    #[test]
+    fn reject_hint_never_points_into_the_committed_prefix() {
+        let mut log = log_with_terms(&[2, 2, 2, 2]);
+        log.commit_to(LogIndex(2));
+        assert_eq!(
+            log.reject_hint(LogIndex(4)).conflict_first_index,
+            LogIndex(3)
+        );
+    }
+
+    #[test]
+    fn last_index_with_term_at_most_binary_searches() {
+        let log = log_with_terms(&[1, 1, 3, 3, 5]);
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(3), LogIndex(5)),
+            LogIndex(4)
+        );
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(2), LogIndex(5)),
+            LogIndex(2)
+        );
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(3), LogIndex(3)),
+            LogIndex(3)
+        );
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(0), LogIndex(5)),
+            LogIndex(0)
+        );
+    }
+
+    #[test]
+    fn entries_for_append_respects_count_and_bytes_but_sends_one_oversized() {
+        let mut log = RaftLog::new();
+        for n in [10usize, 10, 10, 100] {
+            log.append_new(Term(1), EntryPayload::Command(vec![0; n]));
+        }
+        assert_eq!(log.entries_for_append(LogIndex(1), 2, 1000).len(), 2);
+        assert_eq!(log.entries_for_append(LogIndex(1), 10, 25).len(), 2);
+        assert_eq!(log.entries_for_append(LogIndex(4), 10, 25).len(), 1);
+        assert!(log.entries_for_append(LogIndex(5), 10, 25).is_empty());
+    }
+
+    #[test]
+    fn committed_entries_wait_for_persistence() {
+        let mut log = RaftLog::new();
+        log.append_new(Term(1), EntryPayload::Noop);
+        log.append_new(Term(1), EntryPayload::Noop);
+        log.commit_to(LogIndex(2));
+        assert!(!log.has_next_committed());
+        assert_eq!(log.take_unstable().len(), 2);
+        assert!(log.stable_to(Term(1), LogIndex(1)));
+        assert_eq!(log.take_committed().len(), 1);
+        assert!(log.stable_to(Term(1), LogIndex(2)));
+        assert_eq!(log.take_committed()[0].index, LogIndex(2));
+        log.applied_to(LogIndex(9));
+        assert_eq!(log.applied(), LogIndex(2));
+        log.debug_check();
+    }
+
+    #[test]
+    fn stable_to_ignores_replaced_or_never_handed_out_entries() {
+        let mut log = RaftLog::new();
+        log.append_new(Term(1), EntryPayload::Noop);
+        assert!(!log.stable_to(Term(1), LogIndex(1)), "not handed out yet");
+        log.take_unstable();
+        log.append_from_leader(&[e(2, 1)]).unwrap();
+        assert!(!log.stable_to(Term(1), LogIndex(1)), "replaced by term 2");
+        assert_eq!(log.persisted(), LogIndex(0));
+    }
+}

@@ -1,0 +1,556 @@
+//! The protocol state of one node and the dispatch of its inputs: term
+//! handling (§5.1), role changes, timers. The rules of each sub-protocol live
+//! beside it: `election` (§5.2, §5.4.1, §9.6), `replication` (§5.3, §5.4.2),
+//! `read_index` (dissertation §6.4).
+
+use crate::config::Config;
+use crate::errors::StepError;
+use crate::log::RaftLog;
+use crate::quorum::JointConfig;
+use crate::read_index::ReadOnly;
+use crate::tracker::ProgressTracker;
+use crate::types::{
+    Entry, HardState, LogIndex, Message, MessageBody, NodeId, ReadState, Role, SoftState, Term,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+/// The most entries one AppendEntries may carry, whatever the sender's
+/// configuration; beyond this the message is refused as malformed.
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 1 << 16;
+/// The most messages held for sending between two `ready()` calls, per kind
+/// (immediate and after-persistence). Beyond this, new messages are dropped:
+/// Raft tolerates lost messages, and a driver that never calls `ready()` must
+/// not make the node grow without bound.
+pub const MAX_OUTBOX_MESSAGES: usize = 1 << 16;
+
+/// One node's protocol state.
+pub(crate) struct Raft {
+    /// This node.
+    pub id: NodeId,
+    /// The validated configuration.
+    pub cfg: Config,
+    /// The current term (§5.1). Invariant: never decreases.
+    pub term: Term,
+    /// The vote cast in `term` (§5.2). Invariant: at most one per term; it
+    /// only changes from `None` to `Some` within a term.
+    pub vote: Option<NodeId>,
+    /// The role played now.
+    pub role: Role,
+    /// The leader known for `term`. Invariant: `role == Leader` implies
+    /// `leader == Some(id)`.
+    pub leader: Option<NodeId>,
+    /// The log and its progress marks.
+    pub log: RaftLog,
+    /// Per-voter replication progress (leader) and election votes.
+    pub tracker: ProgressTracker,
+    /// Ticks since the last reset. For followers and candidates: since the
+    /// leader or a granted vote was last heard; for a leader: since the last
+    /// check-quorum.
+    pub election_elapsed: u32,
+    /// Leader only: ticks since the last heartbeat broadcast.
+    pub heartbeat_elapsed: u32,
+    /// The election timeout in force. Invariant: in `[election_tick,
+    /// 2 * election_tick)` (§5.2 randomized timeouts).
+    pub randomized_election_timeout: u32,
+    /// The deterministic source of election jitter.
+    rng: ChaCha8Rng,
+    /// Leader only: reads being confirmed.
+    pub reads: ReadOnly,
+    /// Messages that may be sent at once. Invariant: `len() <=
+    /// MAX_OUTBOX_MESSAGES`.
+    pub msgs: Vec<Message>,
+    /// Messages that may leave only after the pending hard state and entries
+    /// are durable. Invariant: `len() <= MAX_OUTBOX_MESSAGES`.
+    pub persisted_msgs: Vec<Message>,
+    /// Reads confirmed and not yet handed out. Bounded by
+    /// `max_pending_reads`, since each comes from a pending read.
+    pub read_states: Vec<ReadState>,
+    /// Leader only: entries were proposed since appends were last broadcast.
+    /// Appends are sent when `ready()` is called, so proposals between two
+    /// readies share messages.
+    pub broadcast_due: bool,
+    /// Messages dropped because an outbox was full (for diagnostics).
+    pub dropped_messages: u64,
+}
+
+/// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
+/// draw different election timeouts.
+fn mix_seed(seed: u64, id: NodeId) -> u64 {
+    let mut z = seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Raft {
+    /// A node with the given durable state. `cfg` is valid and the log
+    /// consistent with `hard_state` (the caller checked).
+    pub fn new(cfg: Config, hard_state: HardState, log: RaftLog) -> Raft {
+        let tracker = ProgressTracker::new(
+            JointConfig::new(cfg.voters.iter().copied()),
+            cfg.max_inflight_appends,
+        );
+        let rng = ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, cfg.id));
+        let mut raft = Raft {
+            id: cfg.id,
+            term: hard_state.term,
+            vote: hard_state.vote,
+            role: Role::Follower,
+            leader: None,
+            log,
+            tracker,
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            randomized_election_timeout: cfg.election_tick,
+            rng,
+            reads: ReadOnly::default(),
+            msgs: Vec::new(),
+            persisted_msgs: Vec::new(),
+            read_states: Vec::new(),
+            broadcast_due: false,
+            dropped_messages: 0,
+            cfg,
+        };
+        raft.reset_timers();
+        raft.check_invariants();
+        raft
+    }
+
+    /// The volatile state observers track.
+    pub fn soft_state(&self) -> SoftState {
+        SoftState {
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+        }
+    }
+
+    /// The state that must be durable before responses leave.
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.committed(),
+        }
+    }
+
+    /// Whether this node may campaign: only voters can become leader.
+    pub fn is_promotable(&self) -> bool {
+        self.tracker.config().contains(self.id)
+    }
+
+    /// §4.2.3 (leases) and §9.6: whether this node heard from a current
+    /// leader within the minimum election timeout. A leader is always in its
+    /// own lease; with check-quorum it steps down when the lease is gone.
+    pub fn in_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            _ => self.leader.is_some() && self.election_elapsed < self.cfg.election_tick,
+        }
+    }
+
+    /// Restarts the timers and draws a new election timeout from
+    /// `[election_tick, 2 * election_tick)` (§5.2: "election timeouts are
+    /// chosen randomly from a fixed interval").
+    pub fn reset_timers(&mut self) {
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        let base = u64::from(self.cfg.election_tick);
+        let jitter = self.rng.next_u64() % base;
+        // Fits: election_tick <= MAX_ELECTION_TICK, so 2 * election_tick < u32::MAX.
+        self.randomized_election_timeout = (base + jitter) as u32;
+    }
+
+    /// Queues a message from this node in its current term.
+    pub fn send(&mut self, to: NodeId, body: MessageBody) {
+        let term = self.term;
+        self.send_with_term(to, term, body);
+    }
+
+    /// Queues a message with an explicit term (pre-votes and their grants
+    /// carry the term being campaigned for, not the current one).
+    ///
+    /// Routing: every response goes out only after persistence (Figure 2:
+    /// respond after updating stable storage), and so does RequestVote: the
+    /// candidate's own vote for itself must be durable before anyone can
+    /// grant it the rest, or a crash could let it vote twice in one term.
+    /// Everything else (pre-votes, AppendEntries: §10.2.1) leaves at once.
+    pub fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        debug_assert_ne!(to, self.id, "never send to self");
+        let after_persist = body.is_response() || matches!(body, MessageBody::RequestVote { .. });
+        let queue = if after_persist {
+            &mut self.persisted_msgs
+        } else {
+            &mut self.msgs
+        };
+        if queue.len() >= MAX_OUTBOX_MESSAGES {
+            self.dropped_messages += 1;
+            return;
+        }
+        queue.push(Message {
+            from: self.id,
+            to,
+            term,
+            body,
+        });
+    }
+
+    /// Becomes a follower in `term` (which is not below the current one),
+    /// knowing `leader` if given.
+    pub fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        debug_assert!(term >= self.term, "terms never decrease (§5.1)");
+        if term > self.term {
+            // §5.1: a new term starts with no vote cast in it.
+            self.term = term;
+            self.vote = None;
+        }
+        if self.role == Role::Leader {
+            // Dissertation §6.4: only a leader can confirm reads; the driver
+            // sees the role change in the soft state and fails its waiters.
+            self.reads.clear();
+        }
+        let was_follower = self.role == Role::Follower;
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.broadcast_due = false;
+        self.tracker.reset_votes();
+        // Figure 2: a follower's election timer restarts only when it hears
+        // from the leader or grants a vote, not when it merely learns a
+        // higher term. Otherwise every failed candidacy would restart the
+        // timers of the servers that refused it (those whose logs are ahead,
+        // the only ones that can win), and elections could keep failing.
+        if !was_follower {
+            self.reset_timers();
+        }
+    }
+
+    /// Advances time by one tick.
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            _ => self.tick_election(),
+        }
+    }
+
+    /// Followers and candidates: §5.2, "if election timeout elapses without
+    /// receiving AppendEntries from the current leader or granting vote to
+    /// candidate: convert to candidate".
+    fn tick_election(&mut self) {
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        if self.is_promotable() && self.election_elapsed >= self.randomized_election_timeout {
+            self.hup();
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        if self.election_elapsed >= self.cfg.election_tick {
+            self.election_elapsed = 0;
+            // Dissertation §6.2: a leader that has not heard from a majority
+            // within an election timeout steps down, so that clients find
+            // the real leader and its lease (§4.2.3) is never stale.
+            if self.cfg.check_quorum && !self.tracker.quorum_active_and_reset(self.id) {
+                let term = self.term;
+                self.become_follower(term, None);
+                return;
+            }
+        }
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
+            self.heartbeat_elapsed = 0;
+            self.heartbeat_timeout();
+        }
+    }
+
+    /// Checks that a message could have come from a correct peer, before any
+    /// state changes.
+    fn validate(&self, m: &Message) -> Result<(), StepError> {
+        if m.to != self.id {
+            return Err(StepError::NotAddressedToMe { to: m.to });
+        }
+        if m.from == self.id {
+            return Err(StepError::FromMyself);
+        }
+        if !self.tracker.config().contains(m.from) {
+            return Err(StepError::UnknownSender { from: m.from });
+        }
+        let malformed = |reason| Err(StepError::Malformed { reason });
+        if m.term == Term(0) {
+            return malformed("term 0 (no message is sent before term 1)");
+        }
+        match &m.body {
+            MessageBody::PreVote { last_log_term, .. }
+            | MessageBody::RequestVote { last_log_term, .. } => {
+                if *last_log_term >= m.term {
+                    return malformed("candidate's last log term is not below its term");
+                }
+            }
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                ..
+            } => {
+                if entries.len() > MAX_ENTRIES_PER_MESSAGE {
+                    return malformed("too many entries in one AppendEntries");
+                }
+                if *prev_log_term > m.term {
+                    return malformed("prev_log_term above the leader's term");
+                }
+                if (prev_log_index.0 == 0) != (prev_log_term.0 == 0) {
+                    return malformed("term 0 only at index 0");
+                }
+                let mut expected = prev_log_index.next();
+                let mut previous_term = *prev_log_term;
+                for e in entries {
+                    if e.index != expected {
+                        return malformed("entries not contiguous after prev_log_index");
+                    }
+                    if e.term.0 == 0 || e.term > m.term {
+                        return malformed("entry term is 0 or above the leader's term");
+                    }
+                    if e.term < previous_term {
+                        return malformed("entry terms decrease");
+                    }
+                    previous_term = e.term;
+                    expected = expected.next();
+                }
+            }
+            MessageBody::PreVoteResponse { .. }
+            | MessageBody::RequestVoteResponse { .. }
+            | MessageBody::AppendEntriesResponse { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Handles one message.
+    pub fn step(&mut self, m: Message) -> Result<(), StepError> {
+        self.validate(&m)?;
+        if m.term > self.term {
+            match &m.body {
+                MessageBody::PreVote { .. } => {
+                    // §9.6: a pre-vote never changes the receiver's term. A
+                    // node in a leader's lease does not even answer it.
+                    if self.in_lease() {
+                        return Ok(());
+                    }
+                }
+                MessageBody::RequestVote { .. } => {
+                    // §4.2.3: "if a server receives a RequestVote request
+                    // within the minimum election timeout of hearing from a
+                    // current leader, it does not update its term or grant
+                    // its vote" (with check-quorum, the leader's lease holds).
+                    if self.cfg.check_quorum && self.in_lease() {
+                        return Ok(());
+                    }
+                    self.become_follower(m.term, None);
+                }
+                // A granted pre-vote carries the term we would campaign in;
+                // it is not a term anyone has entered.
+                MessageBody::PreVoteResponse { granted: true } => {}
+                MessageBody::AppendEntries { .. } => self.become_follower(m.term, Some(m.from)),
+                // §5.1: "if RPC request or response contains term T >
+                // currentTerm: set currentTerm = T, convert to follower".
+                _ => self.become_follower(m.term, None),
+            }
+        } else if m.term < self.term {
+            self.answer_stale(m);
+            return Ok(());
+        }
+
+        let from = m.from;
+        match m.body {
+            MessageBody::PreVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_pre_vote(from, m.term, last_log_index, last_log_term),
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, last_log_index, last_log_term),
+            MessageBody::PreVoteResponse { granted } => {
+                self.handle_pre_vote_response(from, m.term, granted)
+            }
+            MessageBody::RequestVoteResponse { granted } => {
+                self.handle_vote_response(from, granted)
+            }
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                read_round,
+            } => {
+                if self.role == Role::Leader {
+                    // Election Safety (§5.2) says this cannot happen.
+                    return Err(StepError::Malformed {
+                        reason: "AppendEntries from a second leader of this term",
+                    });
+                }
+                if self.role != Role::Follower {
+                    // §5.2: a candidate that hears from a leader of its term
+                    // returns to follower.
+                    let term = self.term;
+                    self.become_follower(term, Some(from));
+                }
+                return self.handle_append_entries(
+                    from,
+                    prev_log_index,
+                    prev_log_term,
+                    &entries,
+                    leader_commit,
+                    read_round,
+                );
+            }
+            MessageBody::AppendEntriesResponse {
+                success,
+                index,
+                reject_hint,
+                read_round,
+            } => {
+                if self.role == Role::Leader {
+                    return self.handle_append_response(
+                        from,
+                        success,
+                        index,
+                        reject_hint,
+                        read_round,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A message from an older term. Requests are answered with our term so
+    /// that the sender learns it and steps down (Figure 2: "reply false if
+    /// term < currentTerm"). This matters with check-quorum and pre-vote: a
+    /// node whose term ran ahead during a partition ignores the leader's
+    /// appends, while the leader (in its lease) ignores the node's votes;
+    /// only this answer, whose higher term the leader does adopt, breaks the
+    /// deadlock (the etcd approach). Stale responses are dropped.
+    fn answer_stale(&mut self, m: Message) {
+        match m.body {
+            MessageBody::AppendEntries {
+                prev_log_index,
+                read_round,
+                ..
+            } => self.send(
+                m.from,
+                MessageBody::AppendEntriesResponse {
+                    success: false,
+                    index: prev_log_index,
+                    reject_hint: None,
+                    read_round,
+                },
+            ),
+            MessageBody::PreVote { .. } => {
+                self.send(m.from, MessageBody::PreVoteResponse { granted: false })
+            }
+            MessageBody::RequestVote { .. } => {
+                self.send(m.from, MessageBody::RequestVoteResponse { granted: false })
+            }
+            MessageBody::PreVoteResponse { .. }
+            | MessageBody::RequestVoteResponse { .. }
+            | MessageBody::AppendEntriesResponse { .. } => {}
+        }
+    }
+
+    /// The entry at `index` as a clone-free reference.
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        self.log.entry(index)
+    }
+
+    /// Asserts the invariants stated on the fields (debug builds only).
+    pub fn check_invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        self.log.debug_check();
+        let e = self.cfg.election_tick;
+        assert!(self.randomized_election_timeout >= e && self.randomized_election_timeout < 2 * e);
+        assert!(self.msgs.len() <= MAX_OUTBOX_MESSAGES);
+        assert!(self.persisted_msgs.len() <= MAX_OUTBOX_MESSAGES);
+        if self.role == Role::Leader {
+            assert_eq!(self.leader, Some(self.id), "a leader knows itself");
+            // Leader Completeness (§5.4): a leader holds every committed
+            // entry; with an in-memory log that is `committed <= last`.
+            assert!(self.log.committed() <= self.log.last_index());
+            for id in self.tracker.peers(self.id) {
+                let pr = self.tracker.get(id).expect("a progress per voter");
+                assert!(pr.match_index < pr.next_index);
+                assert!(pr.next_index <= self.log.last_index().next());
+            }
+            if let Some(last) = self.log.entry(self.log.last_index()) {
+                assert!(last.term <= self.term);
+            }
+        } else {
+            assert!(self.reads.is_empty(), "only a leader holds reads");
+            assert!(!self.broadcast_due);
+        }
+        if self.role == Role::Candidate {
+            assert_eq!(self.vote, Some(self.id), "a candidate votes for itself");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64) -> Raft {
+        let cfg = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)], 42);
+        Raft::new(cfg, HardState::default(), RaftLog::new())
+    }
+
+    #[test]
+    fn election_timeout_is_drawn_from_the_jitter_interval() {
+        let mut r = node(1);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            r.reset_timers();
+            assert!((10..20).contains(&r.randomized_election_timeout));
+            seen.insert(r.randomized_election_timeout);
+        }
+        assert!(seen.len() > 5, "timeouts actually vary: {seen:?}");
+    }
+
+    #[test]
+    fn nodes_sharing_a_seed_draw_different_timeouts() {
+        let draws = |id| {
+            let mut r = node(id);
+            (0..8)
+                .map(|_| {
+                    r.reset_timers();
+                    r.randomized_election_timeout
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(draws(1), draws(2));
+        assert_eq!(draws(1), draws(1), "and the same id draws the same");
+    }
+
+    #[test]
+    fn malformed_appends_are_refused_before_any_state_change() {
+        let mut r = node(1);
+        let bad = Message {
+            from: NodeId(2),
+            to: NodeId(1),
+            term: Term(3),
+            body: MessageBody::AppendEntries {
+                prev_log_index: LogIndex(0),
+                prev_log_term: Term(0),
+                entries: vec![Entry {
+                    term: Term(3),
+                    index: LogIndex(2),
+                    payload: crate::EntryPayload::Noop,
+                }],
+                leader_commit: LogIndex(0),
+                read_round: 0,
+            },
+        };
+        assert!(matches!(r.step(bad), Err(StepError::Malformed { .. })));
+        assert_eq!(r.term, Term(0), "term not adopted from a malformed message");
+    }
+}

@@ -1,0 +1,292 @@
+//! The sans-IO face of the core: inputs in, [`Ready`] out. The driver (the
+//! replica) owns storage, the network and the clock; this type owns only the
+//! protocol's decisions.
+
+use crate::ConfigError;
+use crate::config::Config;
+use crate::errors::{ProposeError, ReadIndexError, RestoreError, StepError};
+use crate::log::RaftLog;
+use crate::raft::Raft;
+use crate::types::{
+    Entry, HardState, LogIndex, Message, MessageBody, NodeId, Ready, Role, SoftState, Term,
+};
+
+/// One Raft node as a pure state machine. See [`Ready`] for the driver's
+/// duties and their order.
+pub struct RawNode {
+    raft: Raft,
+    /// The soft state last handed out (or the initial one).
+    prev_soft: SoftState,
+    /// The hard state last handed out (or the restored one).
+    prev_hard: HardState,
+}
+
+impl RawNode {
+    /// A fresh node: empty log, term 0, no vote.
+    pub fn new(config: Config) -> Result<RawNode, ConfigError> {
+        config.validate()?;
+        Ok(RawNode::from_raft(Raft::new(
+            config,
+            HardState::default(),
+            RaftLog::new(),
+        )))
+    }
+
+    /// A node restarted from durable state: `entries` is the whole durable
+    /// log (contiguous from index 1) and all of it is persisted. Committed
+    /// entries up to `hard_state.commit` are handed out again for applying,
+    /// since the state machine is rebuilt from the log.
+    pub fn restore(
+        config: Config,
+        hard_state: HardState,
+        entries: Vec<Entry>,
+    ) -> Result<RawNode, RestoreError> {
+        config.validate()?;
+        let mut previous = Term(0);
+        for (pos, e) in entries.iter().enumerate() {
+            let expected = LogIndex(pos as u64 + 1);
+            if e.index != expected {
+                return Err(RestoreError::NotContiguous {
+                    expected,
+                    found: e.index,
+                });
+            }
+            if e.term == Term(0) {
+                return Err(RestoreError::ZeroTerm { index: e.index });
+            }
+            if e.term < previous {
+                return Err(RestoreError::TermDecreases {
+                    index: e.index,
+                    term: e.term,
+                    previous,
+                });
+            }
+            if e.term > hard_state.term {
+                return Err(RestoreError::TermAboveHardState {
+                    index: e.index,
+                    term: e.term,
+                    hard_state_term: hard_state.term,
+                });
+            }
+            previous = e.term;
+        }
+        let last_index = LogIndex(entries.len() as u64);
+        if hard_state.commit > last_index {
+            return Err(RestoreError::CommitBeyondLog {
+                commit: hard_state.commit,
+                last_index,
+            });
+        }
+        if hard_state.vote == Some(NodeId(0)) {
+            return Err(RestoreError::ZeroVote);
+        }
+        let log = RaftLog::restore(entries, hard_state.commit);
+        let node = RawNode::from_raft(Raft::new(config, hard_state, log));
+        debug_assert_eq!(node.prev_hard, hard_state);
+        Ok(node)
+    }
+
+    fn from_raft(raft: Raft) -> RawNode {
+        RawNode {
+            prev_soft: raft.soft_state(),
+            prev_hard: raft.hard_state(),
+            raft,
+        }
+    }
+
+    /// Advances logical time by one tick: election timeouts, heartbeats,
+    /// check-quorum.
+    pub fn tick(&mut self) {
+        self.raft.tick();
+        self.raft.check_invariants();
+    }
+
+    /// Handles a message from a peer. An error leaves the node unchanged.
+    pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
+        let result = self.raft.step(msg);
+        self.raft.check_invariants();
+        result
+    }
+
+    /// Proposes a command; on the leader returns the index it will occupy if
+    /// it commits (it may still be lost if leadership changes first).
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<LogIndex, ProposeError> {
+        let result = self.raft.propose(data);
+        self.raft.check_invariants();
+        result
+    }
+
+    /// Asks for a linearizable read identified by `ctx`; it comes back as a
+    /// [`crate::ReadState`] in a later `ready()` (or never, if leadership is
+    /// lost: watch the soft state).
+    pub fn read_index(&mut self, ctx: u64) -> Result<(), ReadIndexError> {
+        let result = self.raft.read_index(ctx);
+        self.raft.check_invariants();
+        result
+    }
+
+    /// Starts an election now (pre-vote first when configured). Does nothing
+    /// on a leader or a non-voter.
+    pub fn campaign(&mut self) {
+        self.raft.hup();
+        self.raft.check_invariants();
+    }
+
+    /// Whether `ready()` would hand out anything.
+    pub fn has_ready(&self) -> bool {
+        let r = &self.raft;
+        r.soft_state() != self.prev_soft
+            || r.hard_state() != self.prev_hard
+            || r.log.has_unstable()
+            || !r.msgs.is_empty()
+            || !r.persisted_msgs.is_empty()
+            || r.log.has_next_committed()
+            || !r.read_states.is_empty()
+            || r.broadcast_due
+            || r.reads.heartbeat_due()
+    }
+
+    /// Takes everything pending. Work is proportional to what is pending:
+    /// only new entries, new committed entries and queued messages are
+    /// copied.
+    pub fn ready(&mut self) -> Ready {
+        let r = &mut self.raft;
+        if r.broadcast_due {
+            r.bcast_append();
+        }
+        if r.reads.heartbeat_due() {
+            r.bcast_heartbeat();
+        }
+        let soft = r.soft_state();
+        let hard = r.hard_state();
+        let ready = Ready {
+            soft_state: (soft != self.prev_soft).then_some(soft),
+            hard_state: (hard != self.prev_hard).then_some(hard),
+            entries: r.log.take_unstable(),
+            messages: std::mem::take(&mut r.msgs),
+            persisted_messages: std::mem::take(&mut r.persisted_msgs),
+            committed_entries: r.log.take_committed(),
+            read_states: std::mem::take(&mut r.read_states),
+        };
+        self.prev_soft = soft;
+        self.prev_hard = hard;
+        if cfg!(debug_assertions) {
+            check_ready(&ready, self.raft.log.committed());
+        }
+        self.raft.check_invariants();
+        ready
+    }
+
+    /// The driver made entries up to `index` (whose term is `term`) durable.
+    /// Ignored if the log no longer holds `term` at `index`, or if `index`
+    /// was never handed out.
+    pub fn persisted(&mut self, term: Term, index: LogIndex) {
+        self.raft.on_persisted(term, index);
+        self.raft.check_invariants();
+    }
+
+    /// The state machine applied up to `index` (clamped to what was handed
+    /// out for applying).
+    pub fn applied(&mut self, index: LogIndex) {
+        self.raft.log.applied_to(index);
+        self.raft.check_invariants();
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.raft.id
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.raft.term
+    }
+
+    /// The role played now.
+    pub fn role(&self) -> Role {
+        self.raft.role
+    }
+
+    /// The leader known for the current term.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.leader
+    }
+
+    /// Role, term and known leader.
+    pub fn soft_state(&self) -> SoftState {
+        self.raft.soft_state()
+    }
+
+    /// Term, vote and commit index (as they are now, durable or not).
+    pub fn hard_state(&self) -> HardState {
+        self.raft.hard_state()
+    }
+
+    /// The commit index. Never decreases.
+    pub fn commit_index(&self) -> LogIndex {
+        self.raft.log.committed()
+    }
+
+    /// The index the driver reported applied.
+    pub fn applied_index(&self) -> LogIndex {
+        self.raft.log.applied()
+    }
+
+    /// The first index of the log (1 until compaction exists).
+    pub fn first_index(&self) -> LogIndex {
+        LogIndex(1)
+    }
+
+    /// The last index of the log (0 when empty).
+    pub fn last_index(&self) -> LogIndex {
+        self.raft.log.last_index()
+    }
+
+    /// The term at `index`: `Some(Term(0))` for index 0, `None` outside the log.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.raft.log.term_at(index)
+    }
+
+    /// The entry at `index`, if the log holds it.
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        self.raft.entry(index)
+    }
+
+    /// The voting configuration, in id order.
+    pub fn voters(&self) -> Vec<NodeId> {
+        self.raft.tracker.config().ids().into_iter().collect()
+    }
+
+    /// The index this node has reported durable (for tests and tracing).
+    pub fn persisted_index(&self) -> LogIndex {
+        self.raft.log.persisted()
+    }
+
+    /// How many outgoing messages were dropped because the driver did not
+    /// call `ready()` often enough to drain the bounded outboxes.
+    pub fn dropped_messages(&self) -> u64 {
+        self.raft.dropped_messages
+    }
+}
+
+/// Checks what a Ready promises (debug builds).
+fn check_ready(ready: &Ready, committed: LogIndex) {
+    for pair in ready.entries.windows(2) {
+        assert_eq!(pair[1].index, pair[0].index.next(), "entries contiguous");
+    }
+    for pair in ready.committed_entries.windows(2) {
+        assert_eq!(pair[1].index, pair[0].index.next(), "committed contiguous");
+    }
+    if let Some(last) = ready.committed_entries.last() {
+        assert!(
+            last.index <= committed,
+            "only committed entries are applied"
+        );
+    }
+    for m in &ready.messages {
+        assert!(
+            !m.body.is_response() && !matches!(m.body, MessageBody::RequestVote { .. }),
+            "responses and vote requests leave only after persistence"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! Randomized properties: arbitrary interleavings of ticks, deliveries, drops,
+//! duplicates, partitions, crashes and slow disks never break Figure 3's
+//! safety properties (the network asserts them after every ready), and once
+//! the faults stop, the cluster elects a leader and commits again.
+
+use super::network::Network;
+use crate::{NodeId, Role};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Tick node `i % n`.
+    Tick(u8),
+    /// Tick every node once (messages stay queued).
+    TickAll,
+    /// Deliver everything queued, in order, until quiet.
+    DeliverAll,
+    /// Deliver the queued message at position `k % len` (reordering).
+    Deliver(u16),
+    /// Lose it.
+    Drop(u16),
+    /// Deliver a copy later as well.
+    Duplicate(u16),
+    /// Split the cluster: nodes whose bit is set on one side.
+    Partition(u8),
+    Heal,
+    /// Propose on node `i % n` (refused unless it leads).
+    Propose(u8),
+    /// Propose on the leader of the highest term, if any.
+    ProposeToLeader,
+    Read(u8),
+    /// Ask a read of one of the nodes that believe they lead (stale
+    /// leaders included).
+    ReadAtALeader(u8),
+    /// Node `i % n` starts an election now.
+    Campaign(u8),
+    /// Crash and restart at once: volatile state and held writes are lost.
+    CrashRestart(u8),
+    /// Start holding a node's writes (a slow disk).
+    Hold(u8),
+    /// Make its held writes durable.
+    Release(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => any::<u8>().prop_map(Op::Tick),
+        10 => Just(Op::TickAll),
+        40 => any::<u16>().prop_map(Op::Deliver),
+        3 => Just(Op::DeliverAll),
+        5 => any::<u16>().prop_map(Op::Drop),
+        5 => any::<u16>().prop_map(Op::Duplicate),
+        2 => any::<u8>().prop_map(Op::Partition),
+        4 => Just(Op::Heal),
+        3 => any::<u8>().prop_map(Op::Propose),
+        8 => Just(Op::ProposeToLeader),
+        2 => any::<u8>().prop_map(Op::Read),
+        4 => any::<u8>().prop_map(Op::ReadAtALeader),
+        3 => any::<u8>().prop_map(Op::Campaign),
+        3 => any::<u8>().prop_map(Op::CrashRestart),
+        1 => any::<u8>().prop_map(Op::Hold),
+        8 => any::<u8>().prop_map(Op::Release),
+    ]
+}
+
+fn run(net: &mut Network, n: u64, ops: &[Op], proposals: &mut u32, reads: &mut u64) {
+    let pick = |i: u8| u64::from(i) % n + 1;
+    for op in ops {
+        match *op {
+            Op::Tick(i) => net.tick(pick(i)),
+            Op::TickAll => {
+                for id in 1..=n {
+                    net.tick(id);
+                }
+            }
+            Op::DeliverAll => net.deliver_all(),
+            Op::Deliver(k) | Op::Drop(k) | Op::Duplicate(k) if net.queue.is_empty() => {
+                let _ = k;
+            }
+            Op::Deliver(k) => {
+                let m = net.queue.remove(usize::from(k) % net.queue.len());
+                net.deliver(m.expect("in range"));
+            }
+            Op::Drop(k) => {
+                net.queue.remove(usize::from(k) % net.queue.len());
+            }
+            Op::Duplicate(k) => {
+                let m = net.queue[usize::from(k) % net.queue.len()].clone();
+                net.queue.push_back(m);
+            }
+            Op::Partition(mask) => {
+                net.heal();
+                for a in 1..=n {
+                    for b in (a + 1)..=n {
+                        let side = |x: u64| mask >> (x - 1) & 1;
+                        if side(a) != side(b) {
+                            net.cut(a, b);
+                        }
+                    }
+                }
+            }
+            Op::Heal => net.heal(),
+            Op::Propose(i) => {
+                *proposals += 1;
+                let _ = net.propose(pick(i), &proposals.to_le_bytes());
+            }
+            Op::ReadAtALeader(i) => {
+                let leaders: Vec<u64> = (1..=n)
+                    .filter(|&id| net.node(id).role() == Role::Leader)
+                    .collect();
+                if !leaders.is_empty() {
+                    *reads += 1;
+                    let _ = net.read_index(leaders[usize::from(i) % leaders.len()], *reads);
+                }
+            }
+            Op::ProposeToLeader => {
+                if let Some(leader) = net.leader() {
+                    *proposals += 1;
+                    let _ = net.propose(leader, &proposals.to_le_bytes());
+                }
+            }
+            Op::Read(i) => {
+                *reads += 1;
+                let _ = net.read_index(pick(i), *reads);
+            }
+            Op::Campaign(i) => {
+                net.node_mut(pick(i)).campaign();
+                net.process(NodeId(pick(i)));
+            }
+            Op::CrashRestart(i) => {
+                net.crash(pick(i));
+                net.restart(pick(i));
+            }
+            Op::Hold(i) => net.hold_persistence(pick(i)),
+            Op::Release(i) => net.release_persistence(pick(i)),
+        }
+        net.check_log_matching();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Election Safety, Log Matching, Leader Completeness and State Machine
+    /// Safety under arbitrary faults; then liveness once they stop.
+    #[test]
+    fn random_faults_never_break_safety_and_the_cluster_recovers(
+        n in 3u64..=5,
+        pre_vote in any::<bool>(),
+        check_quorum in any::<bool>(),
+        ops in proptest::collection::vec(op(), 50..1000),
+    ) {
+        let mut net = Network::with_config(n, |c| {
+            c.election_tick = 4;
+            c.heartbeat_tick = 1;
+            c.pre_vote = pre_vote;
+            c.check_quorum = check_quorum;
+            c.max_entries_per_append = 3;
+            c.max_inflight_appends = 4;
+        });
+        let (mut proposals, mut reads) = (0, 0);
+        run(&mut net, n, &ops, &mut proposals, &mut reads);
+
+        // Faults stop: the cluster must elect a leader and commit again.
+        net.heal();
+        for id in 1..=n {
+            net.release_persistence(id);
+        }
+        net.deliver_all();
+        let mut committed = false;
+        for _ in 0..200 {
+            net.tick_all(1);
+            if let Some(leader) = net.leader()
+                && net.node(leader).role() == Role::Leader
+                && let Ok(index) = net.propose(leader, b"final")
+            {
+                net.deliver_all();
+                net.tick_all(2);
+                if (1..=n).all(|id| net.node(id).commit_index() >= index) {
+                    committed = true;
+                    break;
+                }
+            }
+        }
+        prop_assert!(committed, "no progress after healing");
+        net.check_log_matching();
+        // Everyone applied the same sequence.
+        let first = net.applied[&NodeId(1)].clone();
+        for id in 2..=n {
+            let other = &net.applied[&NodeId(id)];
+            let common = first.len().min(other.len());
+            prop_assert_eq!(&first[..common], &other[..common]);
+        }
+    }
+}
