@@ -180,6 +180,12 @@ impl RawNode {
     /// The driver made entries up to `index` (whose term is `term`) durable.
     /// Ignored if the log no longer holds `term` at `index`, or if `index`
     /// was never handed out.
+    ///
+    /// Readies must be persisted in the order they were handed out, and each
+    /// report must come before the next ready is persisted: a stale report
+    /// could otherwise name an entry that a later ready replaced and a still
+    /// later one restored (same term and index), before the last write is
+    /// durable.
     pub fn persisted(&mut self, term: Term, index: LogIndex) {
         self.raft.on_persisted(term, index);
         self.raft.check_invariants();
@@ -288,5 +294,78 @@ fn check_ready(ready: &Ready, committed: LogIndex) {
             !m.body.is_response() && !matches!(m.body, MessageBody::RequestVote { .. }),
             "responses and vote requests leave only after persistence"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::MAX_OUTBOX_MESSAGES;
+
+    fn node(id: u64, check_quorum: bool) -> RawNode {
+        let mut cfg = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)], 5);
+        cfg.check_quorum = check_quorum;
+        RawNode::new(cfg).expect("valid")
+    }
+
+    #[test]
+    fn a_fresh_node_has_nothing_to_do() {
+        let mut n = node(1, true);
+        assert!(!n.has_ready());
+        assert!(n.ready().is_empty());
+        assert_eq!(
+            (n.first_index(), n.last_index()),
+            (LogIndex(1), LogIndex(0))
+        );
+        assert_eq!(n.term_at(LogIndex(0)), Some(Term(0)));
+        assert_eq!(n.voters(), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    }
+
+    #[test]
+    fn ready_hands_out_each_thing_once() {
+        let mut n = node(1, true);
+        n.campaign();
+        assert!(n.has_ready());
+        let rd = n.ready();
+        assert_eq!(rd.soft_state.map(|s| s.role), Some(Role::PreCandidate));
+        assert_eq!(rd.messages.len(), 2, "a pre-vote to each peer");
+        assert!(rd.hard_state.is_none(), "pre-vote changes no durable state");
+        assert!(!n.has_ready());
+        assert!(n.ready().is_empty());
+    }
+
+    #[test]
+    fn outboxes_are_bounded_when_ready_is_never_called() {
+        let mut n = node(1, false);
+        n.campaign();
+        for peer in [2, 3] {
+            n.step(Message {
+                from: NodeId(peer),
+                to: NodeId(1),
+                term: Term(1),
+                body: crate::MessageBody::PreVoteResponse { granted: true },
+            })
+            .unwrap();
+        }
+        n.step(Message {
+            from: NodeId(2),
+            to: NodeId(1),
+            term: Term(1),
+            body: crate::MessageBody::RequestVoteResponse { granted: true },
+        })
+        .unwrap();
+        assert_eq!(n.role(), Role::Leader);
+        for _ in 0..(MAX_OUTBOX_MESSAGES as u64) {
+            n.tick();
+        }
+        assert!(n.dropped_messages() > 0);
+        assert_eq!(n.ready().messages.len(), MAX_OUTBOX_MESSAGES);
+    }
+
+    #[test]
+    fn applied_is_clamped_to_what_was_handed_out() {
+        let mut n = node(1, true);
+        n.applied(LogIndex(5));
+        assert_eq!(n.applied_index(), LogIndex(0));
     }
 }

@@ -248,7 +248,9 @@ pub struct ReadState {
 ///    then sync;
 /// 3. report that with [`crate::RawNode::persisted`];
 /// 4. send `persisted_messages` (votes and append acknowledgements: §5.2,
-///    Figure 2 "respond after persisting");
+///    Figure 2 "respond after persisting"; also a candidate's RequestVote
+///    requests, which must not win it votes before its own vote for itself
+///    is durable);
 /// 5. apply `committed_entries` in order and report with
 ///    [`crate::RawNode::applied`];
 /// 6. serve reads in `read_states` once the applied index reaches theirs.
