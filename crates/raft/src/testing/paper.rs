@@ -215,6 +215,86 @@ fn without_pre_vote_a_rejoining_node_deposes_the_leader() {
     assert!(net.node(1).term() > term, "the old term ended");
 }
 
+fn pre_vote(from: u64, to: u64, term: u64, last: (u64, u64)) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(term),
+        body: MessageBody::PreVote {
+            last_log_index: LogIndex(last.0),
+            last_log_term: Term(last.1),
+        },
+    }
+}
+
+fn pre_vote_answer(node: &mut RawNode) -> (Term, bool) {
+    let rd = node.ready();
+    assert!(
+        rd.hard_state.is_none(),
+        "a pre-vote changes no durable state"
+    );
+    match rd.persisted_messages.as_slice() {
+        [m] => match m.body {
+            MessageBody::PreVoteResponse { granted } => (m.term, granted),
+            _ => panic!("unexpected {m:?}"),
+        },
+        other => panic!("expected one answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_pre_vote_changes_neither_term_nor_vote_9_6() {
+    let mut node = restored(2, 3, &[1, 3], 0);
+    node.step(pre_vote(1, 2, 4, (2, 3))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(4), true));
+    assert_eq!((node.term(), node.hard_state().vote), (Term(3), None));
+}
+
+#[test]
+fn a_pre_vote_for_a_stale_log_is_refused_with_our_term_9_6() {
+    let mut node = restored(2, 3, &[1, 3], 0);
+    node.step(pre_vote(1, 2, 4, (5, 2))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(3), false));
+}
+
+#[test]
+fn a_pre_vote_is_ignored_within_a_leader_lease_9_6() {
+    let mut net = Network::new(3);
+    assert!(net.elect(1));
+    let term = net.node(2).term().0;
+    net.node_mut(2)
+        .step(pre_vote(3, 2, term + 1, (9, term)))
+        .unwrap();
+    assert!(
+        !net.node(2).has_ready(),
+        "no answer while the leader is heard"
+    );
+    // Once the lease has run out (no heartbeat for an election timeout), the
+    // same request is granted.
+    for _ in 0..10 {
+        net.node_mut(2).tick();
+    }
+    let _ = net.node_mut(2).ready();
+    net.node_mut(2)
+        .step(pre_vote(3, 2, term + 1, (9, term)))
+        .unwrap();
+    assert_eq!(pre_vote_answer(net.node_mut(2)), (Term(term + 1), true));
+}
+
+#[test]
+fn a_candidate_returns_to_follower_on_an_append_of_its_term_5_2() {
+    let mut node = RawNode::new(Config {
+        pre_vote: false,
+        ..config(1, 3)
+    })
+    .unwrap();
+    node.campaign();
+    assert_eq!(node.role(), Role::Candidate);
+    node.step(append(2, 1, 1, (0, 0), vec![], 0)).unwrap();
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!(node.leader(), Some(NodeId(2)));
+}
+
 #[test]
 fn check_quorum_makes_an_isolated_leader_step_down_6_2() {
     let mut net = Network::new(3);

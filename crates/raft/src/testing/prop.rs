@@ -139,7 +139,7 @@ fn run(net: &mut Network, n: u64, ops: &[Op], proposals: &mut u32, reads: &mut u
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// Election Safety, Log Matching, Leader Completeness and State Machine
     /// Safety under arbitrary faults; then liveness once they stop.
