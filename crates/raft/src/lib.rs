@@ -10,6 +10,21 @@
 //! * `raft`: term handling and dispatch; `election`, `replication` and
 //!   `read_index` hold the rules of each sub-protocol;
 //! * `raw_node`: the [`RawNode`] face and [`Ready`] assembly.
+//!
+//! Where the rules live:
+//!
+//! | rule | module |
+//! | --- | --- |
+//! | §5.1 terms, stale-term answers | `raft` (`step`, `answer_stale`) |
+//! | §5.2 elections, randomized timeouts, one vote per term | `election`, `raft` |
+//! | §5.4.1 election restriction | `log::is_up_to_date`, `election` |
+//! | §9.6 pre-vote, §4.2.3 leases, §6.2 check-quorum | `election`, `raft` |
+//! | §5.3 consistency check, conflict truncation, fast backtracking | `replication`, `log` |
+//! | §5.4.2 commit only current-term entries by counting | `replication::maybe_commit` |
+//! | §6.4 ReadIndex | `read_index` |
+//! | Figure 2 persistence before answers | `raft::send_with_term` |
+//!
+//! The driver's duties, and their order, are documented on [`Ready`].
 
 mod config;
 mod election;
