@@ -111,6 +111,18 @@ impl Step {
     pub(crate) fn is_read_only(&self) -> bool {
         matches!(self, Step::Read(_) | Step::CasRefused { .. })
     }
+
+    /// The value the operation leaves if, taking effect, it may leave one that does not
+    /// extend the current one: what a put, delete or swapping cas writes. `None` for
+    /// appends and reads.
+    pub(crate) fn reset_value(&self) -> Option<ValueId> {
+        match *self {
+            Step::Write(v) => Some(v),
+            Step::Delete => Some(ABSENT),
+            Step::CasSwapped { new, .. } | Step::CasMaybe { new, .. } => Some(new),
+            _ => None,
+        }
+    }
 }
 
 /// How a value is stored: a literal string from the history, or the result of an
@@ -167,7 +179,17 @@ pub(crate) struct Model {
     suffixes: Vec<Suffix>,
     /// Memo: (state, suffix index) -> state after the append.
     appended: HashMap<(ValueId, u32), ValueId, FixedState>,
+    /// Per target value of [`Model::may_grow_into`]: its bytes and the hashes of its
+    /// prefixes of length 0, `PREFIX_STRIDE`, 2 * `PREFIX_STRIDE`, ...
+    prefixes: HashMap<ValueId, PrefixIndex, FixedState>,
 }
+
+/// A value's bytes and the hashes of its prefixes of length 0, `PREFIX_STRIDE`, ...
+type PrefixIndex = (Box<[u8]>, Vec<u64>);
+
+/// Spacing of the stored prefix hashes: a prefix hash costs at most this many bytes of
+/// hashing, and a target of n bytes keeps n / this many hashes.
+const PREFIX_STRIDE: usize = 64;
 
 impl Model {
     /// A model with no values interned yet.
@@ -181,7 +203,53 @@ impl Model {
             by_content: HashMap::default(),
             suffixes: Vec::new(),
             appended: HashMap::default(),
+            prefixes: HashMap::default(),
         }
+    }
+
+    /// Whether appends alone could turn `state` into `target`: false only when they
+    /// certainly cannot (`target` is absent and `state` is not, or `state`'s string is
+    /// not a prefix of `target`'s). Decided by lengths and prefix hashes: unequal hashes
+    /// prove unequal strings, and a hash collision can only answer "maybe".
+    pub(crate) fn may_grow_into(&mut self, state: ValueId, target: ValueId) -> bool {
+        if state == target || state == ABSENT {
+            return target != ABSENT || state == ABSENT;
+        }
+        if target == ABSENT {
+            return false;
+        }
+        let (len, hash) = {
+            let v = &self.values[state as usize];
+            (v.len, v.hash)
+        };
+        if len > self.values[target as usize].len {
+            return false;
+        }
+        if !self.prefixes.contains_key(&target) {
+            let mut bytes = Vec::new();
+            self.materialize(target, &mut bytes);
+            let mut hashes = Vec::with_capacity(bytes.len() / PREFIX_STRIDE + 1);
+            let mut h = 0u64;
+            for i in 0..=bytes.len() {
+                if i % PREFIX_STRIDE == 0 {
+                    hashes.push(h);
+                }
+                if let Some(&b) = bytes.get(i) {
+                    h = h.wrapping_mul(HASH_BASE).wrapping_add(u64::from(b) + 1);
+                }
+            }
+            self.prefixes
+                .insert(target, (bytes.into_boxed_slice(), hashes));
+        }
+        let (bytes, hashes) = &self.prefixes[&target];
+        let len = len as usize;
+        let start = len / PREFIX_STRIDE * PREFIX_STRIDE;
+        let prefix_hash = bytes[start..len]
+            .iter()
+            .fold(hashes[len / PREFIX_STRIDE], |h, &b| {
+                h.wrapping_mul(HASH_BASE).wrapping_add(u64::from(b) + 1)
+            });
+        prefix_hash == hash
     }
 
     fn push_value(&mut self, info: ValueInfo) -> ValueId {
@@ -423,6 +491,53 @@ mod tests {
         assert_eq!(m.step(s2, &read_xy), Some(s2));
         // Memoised: the same append from the same state gives the same id.
         assert_eq!(m.step(s1, &ay), Some(s2));
+    }
+
+    #[test]
+    fn may_grow_into_is_false_only_when_appends_cannot_get_there() {
+        let mut m = Model::new();
+        // 256: a prefix as long as the target, at a multiple of the hash stride.
+        let long: String = (0..256)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let target_op = m.compile(
+            &Call::Put {
+                key: k(),
+                value: long.clone(),
+            },
+            &Outcome::Ok(Ret::Done),
+        );
+        let target = m.step(ABSENT, &target_op).unwrap();
+        for cut in [0, 1, 63, 64, 65, 128, 255, 256] {
+            let op = m.compile(
+                &Call::Put {
+                    key: k(),
+                    value: long[..cut].into(),
+                },
+                &Outcome::Ok(Ret::Done),
+            );
+            let prefix = m.step(ABSENT, &op).unwrap();
+            assert!(m.may_grow_into(prefix, target), "prefix of length {cut}");
+            let mut other = long[..cut].to_owned();
+            other.push('!');
+            let op = m.compile(
+                &Call::Put {
+                    key: k(),
+                    value: other,
+                },
+                &Outcome::Ok(Ret::Done),
+            );
+            let not_prefix = m.step(ABSENT, &op).unwrap();
+            assert!(
+                !m.may_grow_into(not_prefix, target),
+                "non-prefix of length {}",
+                cut + 1
+            );
+            assert!(!m.may_grow_into(prefix, ABSENT));
+        }
+        assert!(m.may_grow_into(ABSENT, target));
+        assert!(m.may_grow_into(ABSENT, ABSENT));
+        assert!(!m.may_grow_into(target, ABSENT));
     }
 
     #[test]

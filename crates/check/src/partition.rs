@@ -63,11 +63,12 @@ pub struct Counterexample {
     /// The longest linearizable prefix found (one of them, if several are equally long),
     /// in linearization order.
     pub longest_prefix: Vec<OpId>,
-    /// The operations that could be linearized next after `longest_prefix` as far as
-    /// real time goes (their calls precede the earliest return not yet linearized), in
-    /// call order. None of them can: the model rejects each one's result in the state
-    /// the prefix leaves. The next operation of any order extending the prefix must be
-    /// one of these, so none can be left out of the explanation.
+    /// Operations that cannot be linearized next after `longest_prefix`: the model
+    /// rejects each one's result in the state the prefix leaves. And no order extending
+    /// the prefix works without them: either they are every operation that could go
+    /// next as far as real time goes (their calls precede the earliest return not yet
+    /// linearized), in call order; or they are reads that only appends could precede,
+    /// and no appends turn the prefix's value into the one they returned.
     pub stuck: Vec<OpId>,
 }
 

@@ -141,26 +141,12 @@ impl Linearized {
     }
 }
 
-/// Where the search is in trying the candidates of the current configuration.
-#[derive(Clone, Copy)]
-enum Cursor {
-    /// First pass, over the event list: looking for a read that succeeds (see
-    /// [`search`]: such a read is linearized without branching).
-    Reads(u32),
-    /// Second pass, over the event list: trying the known operations that change state.
-    Known(u32),
-    /// Third pass, over the unknown-operation list.
-    Unknown(u32),
-    /// Every candidate has been tried: backtrack.
-    Exhausted,
-}
-
 /// A linearized operation on the stack, and what to restore when it is taken back.
 struct Frame {
     op: usize,
     state_before: ValueId,
-    /// The time of the first pending return in the configuration it was chosen in.
-    bound: u64,
+    /// Where to resume in the candidate list of the configuration it was chosen in.
+    next: usize,
     /// Chosen without branching (a read that succeeded): if the search fails after it,
     /// the configuration it was chosen in fails too, so its other candidates are skipped.
     forced: bool,
@@ -178,6 +164,11 @@ struct Frame {
 /// is taken without trying alternatives, and if the configuration after it was already
 /// explored, the current one fails too. This removes most of the branching on histories
 /// with many reads.
+///
+/// The other candidates are tried in the order of their intervals' midpoints, the best
+/// guess at the order in which they took effect, then the unknown operations in call
+/// order. (Any order is complete; a good one finds a linearization with less
+/// backtracking.)
 pub(crate) fn search(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> Outcome {
     let (outcome, steps) = search_counting(ops, model, max_steps);
     STEPS.with(|s| s.set(s.get() + steps));
@@ -213,11 +204,19 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         .iter()
         .map(|op| op.ret.is_some() && op.step.is_read_only())
         .collect();
+    // Try order among known candidates: interval midpoint, then index.
+    let priority: Vec<(u64, usize)> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let ret = op.ret.unwrap_or(u64::MAX);
+            (op.call / 2 + ret / 2, i)
+        })
+        .collect();
 
     // Node k (1-based) of each list is events[k - 1] / unknown[k - 1].
     let mut links = Links::chain(events.len());
     let mut ulinks = Links::chain(unknown.len());
-    let event = |node: u32| events[node as usize - 1];
     // Per op: its call node and return node (known), or its node in the unknown list.
     let mut call_node = vec![NIL; n];
     let mut return_node = vec![NIL; n];
@@ -250,142 +249,281 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
 
     let mut state: ValueId = ABSENT;
     let mut stack: Vec<Frame> = Vec::new();
+    // Invariant: `lists[d]` holds the candidates still to be tried, in order, of the
+    // configuration at depth d <= stack.len() (reads excluded: they failed there).
+    let mut lists: Vec<Vec<usize>> = Vec::new();
     // Invariant: the number of known operations not on `stack`.
     let mut remaining = known_count;
-    let mut cursor = Cursor::Reads(links.next[NIL as usize]);
-    // Time of the first pending return: the bound on unknown candidates. Valid while
-    // the cursor is in the unknown list.
-    let mut bound = 0u64;
     let mut steps = 0u64;
 
-    // The deepest configuration met, and the candidates it had (all failed there).
-    let mut best_depth = 0usize;
-    let mut best_recorded = false;
+    // The counterexample so far: the configuration abandoned with the greatest reach
+    // (see below), its prefix, and the operations stuck after it.
+    let mut best_reach: Option<usize> = None;
     let mut best_prefix: Vec<usize> = Vec::new();
     let mut best_stuck: Vec<usize> = Vec::new();
+
+    // The reads that the configuration just listed can never linearize (see
+    // `unreachable_reads`); empty for every other configuration.
+    let mut dead: Vec<usize> = Vec::new();
+
+    // Where to resume in `lists[stack.len()]`; `None`: a new configuration, whose list is
+    // to be built.
+    let mut resume: Option<usize> = None;
 
     loop {
         if remaining == 0 {
             let order = stack.iter().map(|f| f.op).collect();
             return (Outcome::Linearizable(order), steps);
         }
-        steps += 1;
+        let depth = stack.len();
+        // The candidate to push next, if any, and whether it is a forced read.
+        let mut chosen: Option<(usize, ValueId, usize, bool)> = None;
+        if resume.is_none() {
+            // A new configuration: list its candidates, taking a read that succeeds
+            // at once. `remaining > 0`, so a return event is listed after the head,
+            // and the walk over calls meets it before the end of the list.
+            if lists.len() <= depth {
+                lists.push(Vec::new());
+            }
+            let mut list = std::mem::take(&mut lists[depth]);
+            list.clear();
+            let mut node = links.next[NIL as usize];
+            let mut bound = u64::MAX;
+            while node != NIL {
+                let (time, is_return, op) = events[node as usize - 1];
+                steps += 1;
+                if is_return {
+                    bound = time;
+                    break;
+                }
+                if !read_only[op] {
+                    list.push(op);
+                } else if let Some(next) = model.step(state, &ops[op].step) {
+                    chosen = Some((op, next, 0, true));
+                    break;
+                }
+                node = links.next[node as usize];
+            }
+            debug_assert!(node != NIL);
+            if chosen.is_none() {
+                list.sort_unstable_by_key(|&op| priority[op]);
+                let mut node = ulinks.next[NIL as usize];
+                while node != NIL && unknown[node as usize - 1].0 <= bound {
+                    list.push(unknown[node as usize - 1].1);
+                    node = ulinks.next[node as usize];
+                }
+                unreachable_reads(
+                    state,
+                    model,
+                    ops,
+                    (&links, &events),
+                    (&ulinks, &unknown),
+                    &mut steps,
+                    &mut dead,
+                );
+                if !dead.is_empty() {
+                    list.clear();
+                }
+            }
+            lists[depth] = list;
+            resume = Some(0);
+        }
         if steps > max_steps {
             return (Outcome::Undecided, steps);
         }
-        // `remaining > 0`, so a return event is listed after the head, and a walk over
-        // calls meets it before the end of the list.
-        let (candidate, forced) = match cursor {
-            Cursor::Reads(node) => {
-                debug_assert!(node != NIL);
-                let (_, is_return, op) = event(node);
-                if is_return {
-                    cursor = Cursor::Known(links.next[NIL as usize]);
-                    continue;
-                }
-                if !read_only[op] {
-                    cursor = Cursor::Reads(links.next[node as usize]);
-                    continue;
-                }
-                (op, true)
-            }
-            Cursor::Known(node) => {
-                debug_assert!(node != NIL);
-                let (time, is_return, op) = event(node);
-                if is_return {
-                    bound = time;
-                    cursor = Cursor::Unknown(ulinks.next[NIL as usize]);
-                    continue;
-                }
-                if read_only[op] {
-                    // Tried in the first pass: it fails here.
-                    cursor = Cursor::Known(links.next[node as usize]);
-                    continue;
-                }
-                (op, false)
-            }
-            Cursor::Unknown(node) => {
-                if node != NIL && unknown[node as usize - 1].0 <= bound {
-                    (unknown[node as usize - 1].1, false)
-                } else {
-                    cursor = Cursor::Exhausted;
-                    continue;
-                }
-            }
-            Cursor::Exhausted => {
-                // Every candidate of this configuration has been tried: backtrack.
-                if !best_recorded && stack.len() == best_depth {
-                    best_recorded = true;
-                    best_prefix = stack.iter().map(|f| f.op).collect();
-                    best_stuck = candidates(&links, &ulinks, &events, &unknown);
-                }
-                let Some(frame) = stack.pop() else {
-                    let outcome = Outcome::NotLinearizable {
-                        prefix: best_prefix,
-                        stuck: best_stuck,
-                    };
-                    return (outcome, steps);
-                };
-                let op = frame.op;
-                state = frame.state_before;
-                bound = frame.bound;
-                linearized.remove(rank[op]);
-                cursor = if ops[op].ret.is_some() {
-                    links.restore(return_node[op]);
-                    links.restore(call_node[op]);
-                    remaining += 1;
-                    Cursor::Known(links.next[call_node[op] as usize])
-                } else {
-                    ulinks.restore(unknown_node[op]);
-                    Cursor::Unknown(ulinks.next[unknown_node[op] as usize])
-                };
-                if frame.forced {
-                    cursor = Cursor::Exhausted;
-                }
-                continue;
-            }
-        };
 
-        if let Some(next_state) = model.step(state, &ops[candidate].step) {
-            linearized.insert(rank[candidate]);
-            linearized.key(next_state, &mut key);
-            if !cache.contains(&key[..]) {
-                cache.insert(key.as_slice().into());
-                stack.push(Frame {
-                    op: candidate,
-                    state_before: state,
-                    bound,
-                    forced,
-                });
-                state = next_state;
-                if ops[candidate].ret.is_some() {
-                    links.remove(call_node[candidate]);
-                    links.remove(return_node[candidate]);
-                    remaining -= 1;
-                } else {
-                    ulinks.remove(unknown_node[candidate]);
+        if chosen.is_none() {
+            // Try the listed candidates from where this configuration left off.
+            let list = &lists[depth];
+            let mut pos = resume.unwrap_or(0);
+            while pos < list.len() {
+                let op = list[pos];
+                pos += 1;
+                steps += 1;
+                if let Some(next) = model.step(state, &ops[op].step) {
+                    linearized.insert(rank[op]);
+                    linearized.key(next, &mut key);
+                    linearized.remove(rank[op]);
+                    if !cache.contains(&key[..]) {
+                        chosen = Some((op, next, pos, false));
+                        break;
+                    }
                 }
-                if stack.len() > best_depth {
-                    best_depth = stack.len();
-                    best_recorded = false;
-                }
-                cursor = Cursor::Reads(links.next[NIL as usize]);
-                continue;
             }
-            linearized.remove(rank[candidate]);
-            if forced {
-                // The configuration after this read failed, so this one does too.
-                cursor = Cursor::Exhausted;
-                continue;
+        } else {
+            // A forced read: if the configuration after it is known to fail, so does
+            // this one.
+            let (op, next, _, _) = chosen.expect("chosen");
+            linearized.insert(rank[op]);
+            linearized.key(next, &mut key);
+            linearized.remove(rank[op]);
+            if cache.contains(&key[..]) {
+                chosen = None;
             }
         }
-        cursor = match cursor {
-            Cursor::Reads(node) => Cursor::Reads(links.next[node as usize]),
-            Cursor::Known(node) => Cursor::Known(links.next[node as usize]),
-            Cursor::Unknown(node) => Cursor::Unknown(ulinks.next[node as usize]),
-            Cursor::Exhausted => Cursor::Exhausted,
+
+        if let Some((op, next, pos, forced)) = chosen {
+            // Linearize `op`: `key` holds the new configuration.
+            dead.clear();
+            cache.insert(key.as_slice().into());
+            linearized.insert(rank[op]);
+            stack.push(Frame {
+                op,
+                state_before: state,
+                next: pos,
+                forced,
+            });
+            state = next;
+            if ops[op].ret.is_some() {
+                links.remove(call_node[op]);
+                links.remove(return_node[op]);
+                remaining -= 1;
+            } else {
+                ulinks.remove(unknown_node[op]);
+            }
+            resume = None;
+            continue;
+        }
+
+        // Every candidate of this configuration has been tried: backtrack, past every
+        // forced read. First, keep it as the counterexample if it reaches furthest. A
+        // configuration whose candidates were all tried reaches its depth: if it is the
+        // deepest abandoned, its candidates all failed in the model (a success would
+        // have gone deeper). One cut short by a dead read reaches further: every
+        // operation that returned before the read was called must precede it, so the
+        // explanation "this read can never follow" covers them too. This prefers, say, a
+        // stale read found dead on the right path over a wrong order of writes that
+        // happened to go one operation deeper.
+        let reach = match dead.first() {
+            None => depth,
+            Some(&read) => depth + returns_before(&links, &events, ops[read].call),
         };
+        if best_reach.is_none_or(|best| reach > best) {
+            best_reach = Some(reach);
+            best_prefix = stack.iter().map(|f| f.op).collect();
+            best_stuck = if dead.is_empty() {
+                candidates(&links, &ulinks, &events, &unknown)
+            } else {
+                dead.clone()
+            };
+        }
+        dead.clear();
+        loop {
+            let Some(frame) = stack.pop() else {
+                let outcome = Outcome::NotLinearizable {
+                    prefix: best_prefix,
+                    stuck: best_stuck,
+                };
+                return (outcome, steps);
+            };
+            let op = frame.op;
+            state = frame.state_before;
+            linearized.remove(rank[op]);
+            if ops[op].ret.is_some() {
+                links.restore(return_node[op]);
+                links.restore(call_node[op]);
+                remaining += 1;
+            } else {
+                ulinks.restore(unknown_node[op]);
+            }
+            if !frame.forced {
+                resume = Some(frame.next);
+                break;
+            }
+        }
     }
+}
+
+/// How far [`unreachable_reads`] looks ahead in the event list, in events: bounds the
+/// cost of the check per configuration.
+const READ_LOOKAHEAD_EVENTS: usize = 512;
+
+/// How many pending reads [`unreachable_reads`] checks per configuration.
+const READ_LOOKAHEAD_READS: usize = 4;
+
+/// How many possible starting values [`unreachable_reads`] tracks before it gives up.
+const READ_LOOKAHEAD_STARTS: usize = 16;
+
+/// Put into `dead` (cleared first) a pending read that can never be linearized from the
+/// current configuration, if it finds one; the configuration then fails, whatever is
+/// tried next.
+///
+/// Before a read takes effect, the value evolves from the current one through the
+/// operations that can precede the read (those called no later than its return), and
+/// only a put, delete or cas can set it to something that does not extend what it was
+/// (a "reset"); appends only extend it. So the value a read returns must extend the
+/// current value, or the value some pending reset called before its return would
+/// write. If it extends none of them, no order works. The reads looked at are the
+/// first few to return and the walk is bounded: this is a pruning rule, so looking at
+/// less only prunes less.
+///
+/// This matters for appends: a wrong order of appends is otherwise found only when a
+/// read that sees it becomes a candidate, after every interleaving of the appends
+/// before it has been tried.
+fn unreachable_reads(
+    state: ValueId,
+    model: &mut Model,
+    ops: &[SearchOp],
+    (links, events): (&Links, &[(u64, bool, usize)]),
+    (ulinks, unknown): (&Links, &[(u64, usize)]),
+    steps: &mut u64,
+    dead: &mut Vec<usize>,
+) {
+    dead.clear();
+    // Values the key may hold before the next read, up to appends.
+    let mut starts: Vec<ValueId> = vec![state];
+    let add = |starts: &mut Vec<ValueId>, op: usize| {
+        if let Some(v) = ops[op].step.reset_value()
+            && !starts.contains(&v)
+        {
+            starts.push(v);
+        }
+    };
+    let mut reads = 0;
+    let mut node = links.next[NIL as usize];
+    let mut unode = ulinks.next[NIL as usize];
+    for _ in 0..READ_LOOKAHEAD_EVENTS {
+        if node == NIL || starts.len() > READ_LOOKAHEAD_STARTS {
+            return;
+        }
+        let (time, is_return, op) = events[node as usize - 1];
+        *steps += 1;
+        // Unknown operations called up to this event may precede what follows it.
+        while unode != NIL && unknown[unode as usize - 1].0 <= time {
+            add(&mut starts, unknown[unode as usize - 1].1);
+            unode = ulinks.next[unode as usize];
+            *steps += 1;
+        }
+        if !is_return {
+            add(&mut starts, op);
+        } else if let Step::Read(target) = ops[op].step {
+            if !starts.iter().any(|&s| model.may_grow_into(s, target)) {
+                dead.push(op);
+                return;
+            }
+            reads += 1;
+            if reads == READ_LOOKAHEAD_READS {
+                return;
+            }
+        }
+        node = links.next[node as usize];
+    }
+}
+
+/// How many pending known operations returned before `time` (they all precede anything
+/// called at `time`).
+fn returns_before(links: &Links, events: &[(u64, bool, usize)], time: u64) -> usize {
+    let mut count = 0;
+    let mut node = links.next[NIL as usize];
+    while node != NIL {
+        let (t, is_return, _) = events[node as usize - 1];
+        if t >= time {
+            break;
+        }
+        count += usize::from(is_return);
+        node = links.next[node as usize];
+    }
+    count
 }
 
 /// The operations that may go next in the current configuration: known calls before

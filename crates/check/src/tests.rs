@@ -793,7 +793,6 @@ fn assert_counterexample_is_sound(ops: &[Operation], key: &str, prefix: &[OpId],
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn histories_executed_sequentially_are_linearizable(
@@ -815,5 +814,51 @@ proptest! {
             }
             Verdict::Undecided { .. } => prop_assert!(false, "undecided on a tiny history"),
         }
+    }
+}
+
+#[test]
+#[ignore = "debug"]
+fn debug_appends() {
+    for n in [50, 100, 200, 400] {
+        let h = realistic_history_mix(1, n, 5, "gaaaa", 1000);
+        let mut by_key: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
+        for op in &h.0 {
+            by_key
+                .entry(op.call.key().to_owned())
+                .or_default()
+                .push(op.clone());
+        }
+        for (k, ops) in by_key {
+            crate::search::STEPS.with(|s| s.set(0));
+            let v = check_operations(
+                &ops,
+                &Budget {
+                    max_steps: 5_000_000,
+                },
+            );
+            let steps = crate::search::STEPS.with(|s| s.get());
+            eprintln!(
+                "n {n} key {k} ops {} steps {steps} {:?}",
+                ops.len(),
+                std::mem::discriminant(&v)
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "debug"]
+fn debug_appends_print() {
+    let h = realistic_history_mix(1, 50, 5, "gaaaa", 1000);
+    for op in h.0.iter().filter(|o| o.call.key() == "hot") {
+        eprintln!(
+            "{:4} [{:5} {:5}] {:?} {:?}",
+            op.id,
+            op.invoke_ns,
+            op.complete_ns.unwrap(),
+            op.call,
+            op.outcome
+        );
     }
 }
