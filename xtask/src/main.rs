@@ -1,3 +1,236 @@
-fn main() {
-    println!("Hello, world!");
+//! `cargo xtask`: raftlab's command line. `simulate` runs one seeded
+//! simulation; `sweep` runs many seeds in parallel; `check` checks a recorded
+//! history for linearizability.
+//!
+//! This is the one place allowed to read the wall clock, spawn threads and
+//! write files: it sits outside the determinism boundary and only measures
+//! and stores what the simulator computes.
+
+mod cli;
+mod sweep;
+
+use check::{Budget, History, Verdict};
+use clap::Parser;
+use cli::{Cli, Command, SimulateArgs};
+use sim::{SimConfig, Summary, TraceFilter, Tracer};
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Exit status for a usage error (clap's own would be 2, which means
+/// "undecided" here).
+const EXIT_USAGE: u8 = 64;
+/// Exit status for an internal error (a file that cannot be written, say).
+const EXIT_INTERNAL: u8 = 70;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Simulate(args) => simulate(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Check(args) => check_file(&args.path, args.max_steps),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+/// The workspace root, where histories/ and reports/ live.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+/// Runs one simulation and times it. Tracing goes to stdout, or to stderr
+/// when stdout carries JSON.
+pub fn run_one(
+    config: &SimConfig,
+    trace: TraceFilter,
+    trace_to_stderr: bool,
+    budget: &Budget,
+) -> Result<sim::Outcome, String> {
+    let tracer = match trace {
+        TraceFilter::Off => Tracer::silent(),
+        filter => {
+            let out: Box<dyn Write> = if trace_to_stderr {
+                Box::new(BufWriter::new(std::io::stderr()))
+            } else {
+                Box::new(BufWriter::new(std::io::stdout()))
+            };
+            let mut out = out;
+            Tracer::new(
+                filter,
+                Box::new(move |line| {
+                    let _ = writeln!(out, "{line}");
+                }),
+            )
+        }
+    };
+    let started = Instant::now();
+    let mut outcome = sim::run(config, tracer, budget)?;
+    outcome.summary.wall_time_ms = started.elapsed().as_millis() as u64;
+    Ok(outcome)
+}
+
+fn simulate(args: &SimulateArgs) -> Result<u8, String> {
+    let config = args.config()?;
+    let filter = match (args.trace, args.trace_node) {
+        (_, Some(n)) => TraceFilter::Node(n),
+        (true, None) => TraceFilter::All,
+        (false, None) => TraceFilter::Off,
+    };
+    if !args.json {
+        print_header(&config);
+    }
+    let budget = Budget::default();
+    let outcome = run_one(&config, filter, args.json, &budget)?;
+    let history_path = args.history.clone().unwrap_or_else(|| {
+        workspace_root()
+            .join("histories/runs")
+            .join(format!("seed-{}.jsonl", config.seed))
+    });
+    write_history(&outcome.history, &history_path)?;
+    let summary = &outcome.summary;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(summary).map_err(|e| e.to_string())?
+        );
+    } else {
+        print_verdict(summary, &history_path);
+    }
+    Ok(summary.exit_code() as u8)
+}
+
+/// Writes a history as JSON lines, creating the directory.
+pub fn write_history(history: &History, path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file =
+        fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    history
+        .write_jsonl(BufWriter::new(file))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn print_header(config: &SimConfig) {
+    let p = sim::Params::draw(config);
+    println!(
+        "raftlab simulate: seed {}, {} nodes, {} clients, {}s of workload, faults {}",
+        config.seed,
+        config.nodes,
+        config.clients,
+        config.duration as f64 / 1e9,
+        if config.faults { "on" } else { "off" }
+    );
+    println!(
+        "  drawn: tick {}ms, election timeout {}-{} ticks, heartbeat {} ticks, {} keys",
+        p.tick_ms,
+        p.election_ticks,
+        2 * p.election_ticks - 1,
+        p.heartbeat_ticks,
+        p.keys
+    );
+    println!(
+        "  network: latency {:.1}-{:.1}ms, drop {:.1}%, duplicate {:.1}%",
+        p.latency_min_us as f64 / 1000.0,
+        p.latency_max_us as f64 / 1000.0,
+        p.drop_rate * 100.0,
+        p.duplicate_rate * 100.0
+    );
+    if config.faults {
+        println!(
+            "  nemesis: a partition every ~{}ms lasting up to {}ms; a crash every ~{}ms, down up to {}ms",
+            p.partition_every_ms, p.partition_max_ms, p.crash_every_ms, p.downtime_max_ms
+        );
+    }
+    println!(
+        "  clients: request timeout {}ms, give up after {}ms, think up to {}ms",
+        p.request_timeout_ms, p.op_deadline_ms, p.think_max_ms
+    );
+}
+
+fn print_verdict(s: &Summary, history: &Path) {
+    let verdict = match (s.exit_code(), s.linearizable) {
+        (0, _) => "OK: linearizable, every invariant held".to_string(),
+        (2, _) => "UNDECIDED: the checker ran out of budget; no invariant broke".to_string(),
+        (_, Some(true)) => "VIOLATION: linearizable, but an invariant broke".to_string(),
+        (_, Some(false)) => "VIOLATION: not linearizable".to_string(),
+        (_, None) => "VIOLATION: an invariant broke (linearizability undecided)".to_string(),
+    };
+    println!("verdict: {verdict}");
+    for v in &s.violations {
+        println!("  - {v}");
+    }
+    println!(
+        "  operations: {} ok, {} failed, {} unknown",
+        s.ops_ok, s.ops_failed, s.ops_unknown
+    );
+    println!(
+        "  faults: {} crashes, {} partitions; {} messages, {} dropped, {} duplicated",
+        s.crashes, s.partitions, s.messages, s.messages_dropped, s.messages_duplicated
+    );
+    println!(
+        "  raft: {} elections, {} entries committed",
+        s.elections, s.commits
+    );
+    println!(
+        "  trace: {} events, hash {}; {:.1}s simulated in {:.2}s",
+        s.trace_events,
+        s.trace_hash,
+        s.sim_time_ms as f64 / 1000.0,
+        s.wall_time_ms as f64 / 1000.0
+    );
+    println!("  history: {}", history.display());
+    println!("replay: {}", s.replay);
+}
+
+fn check_file(path: &Path, max_steps: Option<u64>) -> Result<u8, String> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let history = if path.extension().is_some_and(|e| e == "log") {
+        check::import::jepsen_etcd(&text).map_err(|e| format!("{}: {e:?}", path.display()))?
+    } else {
+        History::read_jsonl(text.as_bytes()).map_err(|e| format!("{}: {e:?}", path.display()))?
+    };
+    let mut budget = Budget::default();
+    if let Some(steps) = max_steps {
+        budget.max_steps = steps;
+    }
+    let verdict = check::check_history(&history, &budget).map_err(|e| format!("{e:?}"))?;
+    match verdict {
+        Verdict::Linearizable => {
+            println!("linearizable ({} records)", history.records.len());
+            Ok(0)
+        }
+        Verdict::NotLinearizable(c) => {
+            println!("NOT linearizable on key {:?}", c.key);
+            println!(
+                "  longest linearizable prefix: {} operations",
+                c.longest_prefix.len()
+            );
+            println!("  operations that cannot come next: {:?}", c.stuck);
+            Ok(1)
+        }
+        Verdict::Undecided { key } => {
+            println!("undecided: the search budget ran out on key {key:?}");
+            Ok(2)
+        }
+    }
 }

@@ -1,1 +1,180 @@
-//! sim (under construction)
+//! The deterministic simulator: whole raftlab clusters in one thread, in
+//! virtual time, through message loss, duplication, reordering, partitions
+//! and crashes, all drawn from one seed.
+//!
+//! A run is a pure function of its [`SimConfig`] (and the build): the same
+//! seed gives the same events, the same history and the same trace hash.
+//! [`run`] simulates, checks the safety invariants online after every step,
+//! checks the clients' history for linearizability, and returns a
+//! [`Summary`].
+//!
+//! Nothing here reads a clock, spawns a thread, touches the file system or
+//! draws OS randomness: time is [`queue::Nanos`] of virtual time and every
+//! random choice comes from a ChaCha stream derived from the seed
+//! ([`rng`]). The caller measures wall time and writes files.
+
+pub mod config;
+pub mod invariants;
+pub mod network;
+pub mod queue;
+pub mod rng;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+pub use config::{Params, SimConfig};
+pub use trace::{TraceFilter, Tracer};
+
+use check::{Budget, History, Verdict};
+use queue::MS;
+use serde::Serialize;
+
+/// Everything a run reports, as printed by `cargo xtask simulate --json`.
+/// Fields are only ever added; none changes meaning.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// The root seed.
+    pub seed: u64,
+    /// Whether every invariant held and the history is linearizable.
+    pub ok: bool,
+    /// The checker's verdict: `None` when it ran out of budget.
+    pub linearizable: Option<bool>,
+    /// Every broken invariant and the checker's counterexample, as text.
+    pub violations: Vec<String>,
+    /// Operations that completed with a result.
+    pub ops_ok: u64,
+    /// Operations that definitely did not take effect.
+    pub ops_failed: u64,
+    /// Operations whose outcome is unknown.
+    pub ops_unknown: u64,
+    /// Terms that had a leader.
+    pub elections: u64,
+    /// Process crashes injected.
+    pub crashes: u64,
+    /// Partitions injected.
+    pub partitions: u64,
+    /// The highest log index committed (and applied) anywhere.
+    pub commits: u64,
+    /// Messages between replicas handed to the network.
+    pub messages: u64,
+    /// Messages lost at random or to partitions (or to a dead receiver).
+    pub messages_dropped: u64,
+    /// Messages delivered twice.
+    pub messages_duplicated: u64,
+    /// Events in the trace.
+    pub trace_events: u64,
+    /// Hash of the whole trace, in hex: the same seed and build give the
+    /// same hash.
+    pub trace_hash: String,
+    /// Virtual time simulated.
+    pub sim_time_ms: u64,
+    /// Wall-clock time of the run, filled in by the caller (the simulator
+    /// itself never reads a clock).
+    pub wall_time_ms: u64,
+    /// The command that replays this run.
+    pub replay: String,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Client processes.
+    pub clients: usize,
+    /// What the seed drew.
+    pub params: Params,
+}
+
+impl Summary {
+    /// The process exit status for this outcome: 0 all held, 1 a violation,
+    /// 2 undecided (the checker ran out of budget).
+    pub fn exit_code(&self) -> i32 {
+        if !self.violations.is_empty() {
+            1
+        } else if self.linearizable.is_none() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// What a run produced.
+pub struct Outcome {
+    /// The summary.
+    pub summary: Summary,
+    /// Every client invocation and completion.
+    pub history: History,
+}
+
+/// The command line that replays `config` (flags at their defaults left out).
+pub fn replay_command(config: &SimConfig) -> String {
+    let defaults = SimConfig::new(config.seed);
+    let mut cmd = format!("cargo xtask simulate --seed {}", config.seed);
+    if config.nodes != defaults.nodes {
+        cmd += &format!(" --nodes {}", config.nodes);
+    }
+    if config.clients != defaults.clients {
+        cmd += &format!(" --clients {}", config.clients);
+    }
+    if config.duration != defaults.duration {
+        cmd += &format!(" --duration {}ms", config.duration / MS);
+    }
+    if config.faults != defaults.faults {
+        cmd += " --faults off";
+    }
+    cmd
+}
+
+/// Simulates `config`, checks invariants and linearizability, and reports.
+pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcome, String> {
+    config.validate()?;
+    let params = Params::draw(config);
+    let output = world::World::new(config.clone(), params.clone(), tracer).run();
+
+    let mut violations: Vec<String> = output
+        .invariants
+        .violations()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let linearizable = match check::check_history(&output.history, budget) {
+        Ok(Verdict::Linearizable) => Some(true),
+        Ok(Verdict::NotLinearizable(counterexample)) => {
+            violations.push(format!(
+                "not linearizable on key {:?}: no operation among {:?} can follow the longest linearizable prefix ({} operations)",
+                counterexample.key,
+                counterexample.stuck,
+                counterexample.longest_prefix.len()
+            ));
+            Some(false)
+        }
+        Ok(Verdict::Undecided { .. }) => None,
+        Err(e) => return Err(format!("the simulator wrote an invalid history: {e:?}")),
+    };
+    let stats = output.stats;
+    let summary = Summary {
+        seed: config.seed,
+        ok: violations.is_empty() && linearizable == Some(true),
+        linearizable,
+        violations,
+        ops_ok: stats.ops_ok,
+        ops_failed: stats.ops_failed,
+        ops_unknown: stats.ops_unknown,
+        elections: output.invariants.elections() as u64,
+        crashes: stats.crashes,
+        partitions: stats.partitions,
+        commits: output.invariants.committed_index().0,
+        messages: stats.messages,
+        messages_dropped: stats.dropped,
+        messages_duplicated: stats.duplicated,
+        trace_events: output.trace_events,
+        trace_hash: format!("{:016x}", output.trace_hash),
+        sim_time_ms: output.sim_time / MS,
+        wall_time_ms: 0,
+        replay: replay_command(config),
+        nodes: config.nodes,
+        clients: config.clients,
+        params,
+    };
+    Ok(Outcome {
+        summary,
+        history: output.history,
+    })
+}

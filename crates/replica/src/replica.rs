@@ -1,0 +1,482 @@
+//! The replica loop.
+
+use crate::envelope::{ClientReply, ClientRequest, Envelope, ReplyError, WireError};
+use kv::{ClientId, Command, KvStore, Op, Output};
+use raft::{
+    Config, ConfigError, Entry, EntryPayload, HardState, LogIndex, ProposeError, RawNode,
+    ReadIndexError, Ready, RestoreError, SoftState, Term,
+};
+use std::collections::BTreeMap;
+use std::fmt;
+use wal::{Disk, Wal, WalError};
+
+/// At most this many writes wait for their entry to apply at once (one per
+/// client session); beyond it a new client is told the replica is busy.
+pub const MAX_PENDING_WRITES: usize = 16 * 1024;
+
+/// At most this many reads wait for confirmation or for the state machine to
+/// catch up; beyond it a read is told the replica is busy.
+pub const MAX_PENDING_READS: usize = 16 * 1024;
+
+/// A bound on ready cycles per input: each cycle hands out strictly less work
+/// than the one before, so a handful suffice; reaching this is a bug.
+const MAX_READY_CYCLES: usize = 64;
+
+/// What a replica reacts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// One tick of the replica's own clock.
+    Tick,
+    /// A message from a peer.
+    Message(Envelope),
+    /// A client operation.
+    Request(ClientRequest),
+}
+
+/// What a replica asks its executor to do, or tells it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Deliver this message to `envelope.msg.to`.
+    Send(Envelope),
+    /// Deliver this reply to the client that sent the request.
+    Reply(ClientReply),
+    /// Something observable happened (for tracing, metrics and invariants).
+    Event(ReplicaEvent),
+}
+
+/// Observable facts about a replica's progress. The simulator checks its
+/// invariants against these; the real server turns them into metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaEvent {
+    /// Role, term or known leader changed.
+    SoftState(SoftState),
+    /// A batch was made durable (one sync).
+    Persisted {
+        /// The hard state written in the batch, if it changed.
+        hard_state: Option<HardState>,
+        /// The entries written, as (index, term, payload digest); the first
+        /// replaces any stored entry at its index and everything after it.
+        entries: Vec<EntryDigest>,
+    },
+    /// A committed entry was applied to the state machine.
+    Applied(EntryDigest),
+    /// A message was refused before it reached raft.
+    Refused(WireError),
+}
+
+/// A compact fingerprint of a log entry, enough to compare logs across
+/// replicas without copying payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryDigest {
+    /// The entry's index.
+    pub index: LogIndex,
+    /// The entry's term.
+    pub term: Term,
+    /// A stable 64-bit hash of the payload (see [`payload_digest`]).
+    pub payload: u64,
+}
+
+impl EntryDigest {
+    /// The fingerprint of `entry`.
+    pub fn of(entry: &Entry) -> EntryDigest {
+        EntryDigest {
+            index: entry.index,
+            term: entry.term,
+            payload: payload_digest(&entry.payload),
+        }
+    }
+}
+
+/// A stable (FNV-1a, 64-bit) hash of an entry payload: the same on every
+/// platform, build and run, unlike `std`'s randomly keyed hasher.
+pub fn payload_digest(payload: &EntryPayload) -> u64 {
+    match payload {
+        EntryPayload::Noop => 0x6e6f_6f70, // "noop": any constant distinct from commands
+        EntryPayload::Command(bytes) => fnv1a(bytes),
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Why a replica could not start or had to stop. After an error from
+/// [`Replica::handle`] the replica must be discarded (fail-stop): its memory
+/// may be ahead of its disk.
+#[derive(Debug)]
+pub enum ReplicaError {
+    /// The raft configuration is invalid.
+    Config(ConfigError),
+    /// The recovered log or hard state is inconsistent.
+    Restore(RestoreError),
+    /// The write-ahead log failed.
+    Wal(WalError),
+    /// The loop did not settle (a bug in the raft core).
+    Livelock,
+}
+
+impl fmt::Display for ReplicaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaError::Config(e) => write!(f, "invalid raft configuration: {e:?}"),
+            ReplicaError::Restore(e) => write!(f, "cannot restore from the log: {e:?}"),
+            ReplicaError::Wal(e) => write!(f, "write-ahead log failed: {e:?}"),
+            ReplicaError::Livelock => write!(f, "ready loop did not settle"),
+        }
+    }
+}
+
+impl std::error::Error for ReplicaError {}
+
+impl From<WalError> for ReplicaError {
+    fn from(e: WalError) -> Self {
+        ReplicaError::Wal(e)
+    }
+}
+
+/// A write waiting for its entry to be applied.
+#[derive(Clone, Debug)]
+struct PendingWrite {
+    req_id: u64,
+    seq: u64,
+}
+
+/// A read waiting for the leader to confirm it still leads.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    req_id: u64,
+    key: String,
+}
+
+/// A read confirmed at `index`, waiting for the state machine to reach it.
+#[derive(Clone, Debug)]
+struct ConfirmedRead {
+    index: LogIndex,
+    req_id: u64,
+    key: String,
+}
+
+/// One raft node with its state machine and its log.
+pub struct Replica<D: Disk> {
+    cluster_id: u64,
+    raft: RawNode,
+    kv: KvStore,
+    wal: Wal<D>,
+    /// Writes waiting to apply, by client. Invariant: at most one per client
+    /// (clients have one operation outstanding; a retry replaces the entry).
+    pending_writes: BTreeMap<ClientId, PendingWrite>,
+    /// Reads waiting for ReadIndex confirmation, by read context.
+    pending_reads: BTreeMap<u64, PendingRead>,
+    /// Reads confirmed, in order of confirmation. Invariant: indices
+    /// non-decreasing (a leader's commit index only grows).
+    confirmed_reads: Vec<ConfirmedRead>,
+    /// The next ReadIndex context to hand to raft.
+    next_read_ctx: u64,
+}
+
+impl<D: Disk> Replica<D> {
+    /// Opens the replica's log on `disk` (empty for a new node) and rebuilds
+    /// the node: term, vote and log from disk, the state machine by
+    /// re-applying the committed prefix. Returns the effects of that
+    /// recovery (applied entries, the initial soft state) for the executor
+    /// to carry out like any other step's.
+    pub fn open(
+        cluster_id: u64,
+        config: Config,
+        disk: D,
+    ) -> Result<(Replica<D>, Vec<Effect>), ReplicaError> {
+        let (wal, recovered) = Wal::open(disk)?;
+        let fresh = recovered.entries.is_empty() && recovered.hard_state == HardState::default();
+        let raft = if fresh {
+            RawNode::new(config).map_err(ReplicaError::Config)?
+        } else {
+            RawNode::restore(config, recovered.hard_state, recovered.entries)
+                .map_err(ReplicaError::Restore)?
+        };
+        let mut replica = Replica {
+            cluster_id,
+            raft,
+            kv: KvStore::new(),
+            wal,
+            pending_writes: BTreeMap::new(),
+            pending_reads: BTreeMap::new(),
+            confirmed_reads: Vec::new(),
+            next_read_ctx: 1,
+        };
+        let mut effects = Vec::new();
+        replica.drain_ready(&mut effects)?;
+        debug_assert!(
+            effects.iter().all(|e| !matches!(e, Effect::Reply(_))),
+            "a replica that just opened has no clients to answer"
+        );
+        Ok((replica, effects))
+    }
+
+    /// The raft node, for inspection.
+    pub fn raft(&self) -> &RawNode {
+        &self.raft
+    }
+
+    /// The state machine, for inspection.
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    /// The write-ahead log, for inspection.
+    pub fn wal(&self) -> &Wal<D> {
+        &self.wal
+    }
+
+    /// Handles one input, pushing what must be done onto `effects`. On error
+    /// the replica must be discarded (see [`ReplicaError`]).
+    pub fn handle(&mut self, input: Input, effects: &mut Vec<Effect>) -> Result<(), ReplicaError> {
+        match input {
+            Input::Tick => self.raft.tick(),
+            Input::Message(envelope) => self.receive(envelope, effects),
+            Input::Request(request) => self.request(request, effects),
+        }
+        self.drain_ready(effects)
+    }
+
+    fn receive(&mut self, envelope: Envelope, effects: &mut Vec<Effect>) {
+        if envelope.cluster_id != self.cluster_id {
+            effects.push(Effect::Event(ReplicaEvent::Refused(
+                WireError::WrongCluster {
+                    expected: self.cluster_id,
+                    got: envelope.cluster_id,
+                },
+            )));
+            return;
+        }
+        if let Err(e) = self.raft.step(envelope.msg) {
+            effects.push(Effect::Event(ReplicaEvent::Refused(WireError::Refused(
+                format!("{e:?}"),
+            ))));
+        }
+    }
+
+    fn request(&mut self, request: ClientRequest, effects: &mut Vec<Effect>) {
+        let reply = |result| {
+            Effect::Reply(ClientReply {
+                req_id: request.req_id,
+                result,
+            })
+        };
+        // Refuse what the state machine would refuse, before it takes a slot
+        // in the log.
+        if let Err(why) = request.op.validate() {
+            effects.push(reply(Err(ReplyError::Invalid(format!("{why:?}")))));
+            return;
+        }
+        if let Op::Get { key } = &request.op {
+            self.start_read(request.req_id, key.clone(), effects);
+            return;
+        }
+        let replaces = self.pending_writes.contains_key(&request.client);
+        if !replaces && self.pending_writes.len() >= MAX_PENDING_WRITES {
+            effects.push(reply(Err(ReplyError::Busy)));
+            return;
+        }
+        let command = Command {
+            client: request.client,
+            seq: request.seq,
+            op: request.op,
+        };
+        match self.raft.propose(command.encode()) {
+            Ok(_index) => {
+                self.pending_writes.insert(
+                    request.client,
+                    PendingWrite {
+                        req_id: request.req_id,
+                        seq: request.seq,
+                    },
+                );
+            }
+            Err(ProposeError::NotLeader { leader }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader })))
+            }
+            Err(ProposeError::TooLarge { .. }) => {
+                effects.push(reply(Err(ReplyError::Invalid("command too large".into()))))
+            }
+            Err(ProposeError::TooManyUncommitted { .. }) => {
+                effects.push(reply(Err(ReplyError::Busy)))
+            }
+        }
+    }
+
+    /// Linearizable read by ReadIndex (dissertation §6.4): the leader confirms
+    /// it still leads with a quorum round, then the read is served once the
+    /// local state machine has applied the confirmed commit index.
+    fn start_read(&mut self, req_id: u64, key: String, effects: &mut Vec<Effect>) {
+        let reply = |result| Effect::Reply(ClientReply { req_id, result });
+        if self.pending_reads.len() + self.confirmed_reads.len() >= MAX_PENDING_READS {
+            effects.push(reply(Err(ReplyError::Busy)));
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        match self.raft.read_index(ctx) {
+            Ok(()) => {
+                self.next_read_ctx += 1;
+                self.pending_reads.insert(ctx, PendingRead { req_id, key });
+            }
+            Err(ReadIndexError::NotLeader { leader }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader })))
+            }
+            Err(ReadIndexError::TooManyPending { .. }) => {
+                effects.push(reply(Err(ReplyError::Busy)))
+            }
+        }
+    }
+
+    /// The loop: ready → send → persist → acknowledge → apply, until raft has
+    /// nothing more to say.
+    fn drain_ready(&mut self, effects: &mut Vec<Effect>) -> Result<(), ReplicaError> {
+        let mut cycles = 0;
+        while self.raft.has_ready() {
+            cycles += 1;
+            if cycles > MAX_READY_CYCLES {
+                return Err(ReplicaError::Livelock);
+            }
+            let ready = self.raft.ready();
+            self.process_ready(ready, effects)?;
+        }
+        self.serve_confirmed_reads(effects);
+        Ok(())
+    }
+
+    fn process_ready(
+        &mut self,
+        ready: Ready,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), ReplicaError> {
+        let Ready {
+            soft_state,
+            hard_state,
+            entries,
+            messages,
+            persisted_messages,
+            committed_entries,
+            read_states,
+        } = ready;
+
+        if let Some(soft) = soft_state {
+            effects.push(Effect::Event(ReplicaEvent::SoftState(soft)));
+            if soft.role != raft::Role::Leader {
+                self.abort_unconfirmed_reads(effects);
+            }
+        }
+
+        // A leader's appends may leave before its own write (§10.2.1).
+        self.send_all(messages, effects);
+
+        // Persist before anything that promises durability leaves (Figure 2:
+        // "respond to RPCs only after updating stable storage").
+        if !entries.is_empty() || hard_state.is_some() {
+            if !entries.is_empty() {
+                self.wal.append(&entries)?;
+            }
+            if let Some(hs) = hard_state {
+                self.wal.set_hard_state(hs)?;
+            }
+            self.wal.sync()?;
+            if let Some(last) = entries.last() {
+                self.raft.persisted(last.term, last.index);
+            }
+            effects.push(Effect::Event(ReplicaEvent::Persisted {
+                hard_state,
+                entries: entries.iter().map(EntryDigest::of).collect(),
+            }));
+        }
+        self.send_all(persisted_messages, effects);
+
+        if let Some(last) = committed_entries.last().map(|e| e.index) {
+            for entry in &committed_entries {
+                self.apply(entry, effects);
+            }
+            self.raft.applied(last);
+        }
+
+        for read in read_states {
+            if let Some(pending) = self.pending_reads.remove(&read.ctx) {
+                debug_assert!(
+                    self.confirmed_reads
+                        .last()
+                        .is_none_or(|r| r.index <= read.index),
+                    "read indices are confirmed in order"
+                );
+                self.confirmed_reads.push(ConfirmedRead {
+                    index: read.index,
+                    req_id: pending.req_id,
+                    key: pending.key,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn send_all(&self, messages: Vec<raft::Message>, effects: &mut Vec<Effect>) {
+        effects.extend(messages.into_iter().map(|msg| {
+            Effect::Send(Envelope {
+                cluster_id: self.cluster_id,
+                msg,
+            })
+        }));
+    }
+
+    fn apply(&mut self, entry: &Entry, effects: &mut Vec<Effect>) {
+        debug_assert_eq!(
+            entry.index.0,
+            self.kv.applied_index() + 1,
+            "entries apply in order, each once"
+        );
+        match &entry.payload {
+            EntryPayload::Noop => self.kv.apply_noop(entry.index.0),
+            EntryPayload::Command(bytes) => {
+                let applied = self.kv.apply(entry.index.0, bytes);
+                if let Some(client) = applied.client {
+                    let answers_pending = self
+                        .pending_writes
+                        .get(&client)
+                        .is_some_and(|pending| pending.seq == applied.seq);
+                    if answers_pending {
+                        let pending = self.pending_writes.remove(&client).expect("checked above");
+                        let result = applied.response.map_err(ReplyError::Kv);
+                        effects.push(Effect::Reply(ClientReply {
+                            req_id: pending.req_id,
+                            result,
+                        }));
+                    }
+                }
+            }
+        }
+        effects.push(Effect::Event(ReplicaEvent::Applied(EntryDigest::of(entry))));
+    }
+
+    /// Reads not yet confirmed by a quorum cannot be, once leadership is
+    /// gone: answer them now rather than let the client wait for a timeout.
+    fn abort_unconfirmed_reads(&mut self, effects: &mut Vec<Effect>) {
+        for (_, pending) in std::mem::take(&mut self.pending_reads) {
+            effects.push(Effect::Reply(ClientReply {
+                req_id: pending.req_id,
+                result: Err(ReplyError::ReadAborted),
+            }));
+        }
+    }
+
+    fn serve_confirmed_reads(&mut self, effects: &mut Vec<Effect>) {
+        let applied = LogIndex(self.kv.applied_index());
+        let ready = self.confirmed_reads.partition_point(|r| r.index <= applied);
+        for read in self.confirmed_reads.drain(..ready) {
+            let value = self.kv.get(&read.key).map(str::to_owned);
+            effects.push(Effect::Reply(ClientReply {
+                req_id: read.req_id,
+                result: Ok(Output::Value(value)),
+            }));
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! What a run is asked to do ([`SimConfig`]) and what it drew from its seed
+//! ([`Params`]).
+
+use crate::queue::{MS, Nanos};
+use crate::rng::{Concern, SimRng};
+use serde::Serialize;
+
+/// The smallest cluster the simulator runs.
+pub const MIN_NODES: usize = 3;
+/// The largest cluster the simulator runs.
+pub const MAX_NODES: usize = 7;
+/// The most client processes a run may have.
+pub const MAX_CLIENTS: usize = 256;
+/// The longest workload a run may have (a bound on memory and time).
+pub const MAX_DURATION: Nanos = 3_600_000 * MS;
+
+/// What the user asks for. Everything not here is drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimConfig {
+    /// The root seed: the whole run is a function of it and of this config.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Concurrent client processes.
+    pub clients: usize,
+    /// How long clients issue new operations (virtual time).
+    pub duration: Nanos,
+    /// Whether the nemesis injects faults (network faults, partitions, crashes).
+    pub faults: bool,
+}
+
+impl SimConfig {
+    /// The defaults of `cargo xtask simulate` for `seed`.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes: 5,
+            clients: 10,
+            duration: 30_000 * MS,
+            faults: true,
+        }
+    }
+
+    /// Refuses configurations the simulator cannot run.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(MIN_NODES..=MAX_NODES).contains(&self.nodes) {
+            return Err(format!(
+                "--nodes must be {MIN_NODES} to {MAX_NODES}, got {}",
+                self.nodes
+            ));
+        }
+        if self.clients == 0 || self.clients > MAX_CLIENTS {
+            return Err(format!(
+                "--clients must be 1 to {MAX_CLIENTS}, got {}",
+                self.clients
+            ));
+        }
+        if self.duration == 0 || self.duration > MAX_DURATION {
+            return Err(format!(
+                "--duration must be positive and at most {}s",
+                MAX_DURATION / (1000 * MS)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parameters drawn from the seed: how hostile this run's world is. Printed
+/// before the run and included in the JSON summary, so a reader of a failure
+/// knows what the world was like.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Params {
+    /// Virtual time between two ticks of a node's raft clock.
+    pub tick_ms: u64,
+    /// Raft's minimum election timeout, in ticks.
+    pub election_ticks: u32,
+    /// Raft's heartbeat interval, in ticks.
+    pub heartbeat_ticks: u32,
+    /// Shortest one-way message latency.
+    pub latency_min_us: u64,
+    /// Longest one-way message latency (wide ranges reorder messages).
+    pub latency_max_us: u64,
+    /// Probability that a message is lost.
+    pub drop_rate: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate_rate: f64,
+    /// Mean virtual time between two partitions (0: no partitions).
+    pub partition_every_ms: u64,
+    /// How long a partition lasts, at most.
+    pub partition_max_ms: u64,
+    /// Mean virtual time between two crashes (0: no crashes).
+    pub crash_every_ms: u64,
+    /// How long a crashed node stays down, at most.
+    pub downtime_max_ms: u64,
+    /// How many keys clients use.
+    pub keys: usize,
+    /// How long a client waits for a reply before trying another node.
+    pub request_timeout_ms: u64,
+    /// How long a client keeps retrying one operation before it gives up.
+    pub op_deadline_ms: u64,
+    /// The longest pause between a client's operations.
+    pub think_max_ms: u64,
+}
+
+impl Params {
+    /// Draws the parameters for `config`'s seed.
+    pub fn draw(config: &SimConfig) -> Params {
+        let mut rng = SimRng::for_concern(config.seed, Concern::Params);
+        let latency_min_us = rng.range(100, 2_000);
+        let latency_max_us = latency_min_us + rng.range(500, 15_000);
+        let faults = config.faults;
+        Params {
+            tick_ms: 10,
+            election_ticks: 15,
+            heartbeat_ticks: 3,
+            latency_min_us,
+            latency_max_us,
+            drop_rate: if faults {
+                rng.range(0, 50) as f64 / 1000.0
+            } else {
+                0.0
+            },
+            duplicate_rate: if faults {
+                rng.range(0, 30) as f64 / 1000.0
+            } else {
+                0.0
+            },
+            partition_every_ms: if faults { rng.range(1_000, 6_000) } else { 0 },
+            partition_max_ms: rng.range(500, 4_000),
+            crash_every_ms: if faults { rng.range(1_000, 8_000) } else { 0 },
+            downtime_max_ms: rng.range(100, 3_000),
+            keys: rng.range(3, 8) as usize,
+            // Timeouts shorter than an election make clients hop between
+            // nodes mid-election; short deadlines leave outcomes unknown.
+            // Both stress exactly-once sessions and the checker.
+            request_timeout_ms: rng.range(50, 600),
+            op_deadline_ms: rng.range(1_000, 5_000),
+            think_max_ms: rng.range(0, 40),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_a_function_of_the_seed() {
+        let a = Params::draw(&SimConfig::new(11));
+        let b = Params::draw(&SimConfig::new(11));
+        let c = Params::draw(&SimConfig::new(12));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn no_faults_means_a_clean_network() {
+        let config = SimConfig {
+            faults: false,
+            ..SimConfig::new(3)
+        };
+        let p = Params::draw(&config);
+        assert_eq!((p.drop_rate, p.duplicate_rate), (0.0, 0.0));
+        assert_eq!((p.partition_every_ms, p.crash_every_ms), (0, 0));
+    }
+
+    #[test]
+    fn validate_refuses_out_of_range_sizes() {
+        assert!(
+            SimConfig {
+                nodes: 2,
+                ..SimConfig::new(1)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SimConfig {
+                nodes: 8,
+                ..SimConfig::new(1)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SimConfig {
+                clients: 0,
+                ..SimConfig::new(1)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(SimConfig::new(1).validate().is_ok());
+    }
+}

@@ -1,0 +1,419 @@
+//! Safety invariants, checked online after every step of every node.
+//!
+//! Each check has one concern and names the rule it guards (Raft paper,
+//! Figure 3). Logs are compared through chained hashes: the hash at index `i`
+//! covers every entry up to `i`, so two logs agree on a whole prefix exactly
+//! when they agree on the hash at its last index, and a check costs O(1) per
+//! entry instead of O(log length).
+
+use crate::queue::{MS, Nanos};
+use crate::trace::Fnv64;
+use raft::{LogIndex, Role, SoftState, Term};
+use replica::EntryDigest;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// One broken invariant: which, when, where, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The invariant's name.
+    pub invariant: &'static str,
+    /// Virtual time of the step that broke it.
+    pub time_ns: Nanos,
+    /// The node whose step broke it.
+    pub node: u64,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} broken at {}.{:03}ms on n{}: {}",
+            self.invariant,
+            self.time_ns / MS,
+            (self.time_ns % MS) / 1_000,
+            self.node,
+            self.detail
+        )
+    }
+}
+
+/// The invariant checker's memory of the run.
+pub struct Invariants {
+    /// Election safety: the leader of each term. Invariant: one per term.
+    leaders: BTreeMap<Term, u64>,
+    /// Each node's durable log as chained hashes: `chains[n][i]` covers
+    /// entries 1..=i (`chains[n][0]` is the empty log). Mirrors what the
+    /// node reported persisted, so it survives crashes the way the disk does.
+    chains: Vec<Vec<u64>>,
+    /// Term of each entry in each node's durable log (index 0: term 0).
+    terms: Vec<Vec<Term>>,
+    /// Log matching: the chained hash of the first log seen with each
+    /// (index, term). Invariant: every log with an entry of that index and
+    /// term has that same hash there.
+    chain_at: BTreeMap<(LogIndex, Term), u64>,
+    /// State machine safety: the entry applied at each index, first seen.
+    applied: BTreeMap<LogIndex, EntryDigest>,
+    /// The highest index applied anywhere, and its chained hash.
+    committed: (LogIndex, u64),
+    /// Each live node's commit index in its current incarnation.
+    commit: Vec<LogIndex>,
+    /// Each live node's applied index in its current incarnation.
+    last_applied: Vec<LogIndex>,
+    /// The kv digest at each checkpointed applied index, first seen.
+    digests: BTreeMap<u64, u64>,
+    violations: Vec<Violation>,
+}
+
+/// A kv digest is compared every this many applied entries: often enough to
+/// catch divergent state machines, rarely enough to stay cheap.
+pub const DIGEST_EVERY: u64 = 64;
+
+/// Violations beyond this many are not recorded (the first ones matter).
+const MAX_VIOLATIONS: usize = 100;
+
+impl Invariants {
+    /// A checker for a cluster of `nodes` nodes (node ids 1..=nodes).
+    pub fn new(nodes: usize) -> Invariants {
+        Invariants {
+            leaders: BTreeMap::new(),
+            chains: vec![vec![0]; nodes],
+            terms: vec![vec![Term(0)]; nodes],
+            chain_at: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            committed: (LogIndex(0), 0),
+            commit: vec![LogIndex(0); nodes],
+            last_applied: vec![LogIndex(0); nodes],
+            digests: BTreeMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// The violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn violate(&mut self, invariant: &'static str, time_ns: Nanos, node: u64, detail: String) {
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations.push(Violation {
+                invariant,
+                time_ns,
+                node,
+                detail,
+            });
+        }
+    }
+
+    /// Records a violation found outside these checks (a replica that
+    /// cannot recover, or that stopped on an internal error).
+    pub fn external(&mut self, invariant: &'static str, time_ns: Nanos, node: u64, detail: String) {
+        self.violate(invariant, time_ns, node, detail);
+    }
+
+    /// A node restarted: its volatile indices start over.
+    pub fn restarted(&mut self, node: u64) {
+        let n = slot(node);
+        self.commit[n] = LogIndex(0);
+        self.last_applied[n] = LogIndex(0);
+    }
+
+    /// Election safety (Figure 3): at most one leader per term. Leader
+    /// completeness (§5.4): a new leader's log holds every committed entry.
+    pub fn soft_state(&mut self, at: Nanos, node: u64, soft: SoftState) {
+        if soft.role != Role::Leader {
+            return;
+        }
+        match self.leaders.get(&soft.term) {
+            Some(&other) if other != node => self.violate(
+                "election safety",
+                at,
+                node,
+                format!("n{node} and n{other} both lead {}", soft.term),
+            ),
+            Some(_) => {}
+            None => {
+                self.leaders.insert(soft.term, node);
+            }
+        }
+        let (index, hash) = self.committed;
+        let chain = &self.chains[slot(node)];
+        if chain.get(index.0 as usize) != Some(&hash) {
+            self.violate(
+                "leader completeness",
+                at,
+                node,
+                format!(
+                    "leader of {} lacks committed entries up to {index} (its log ends at i{})",
+                    soft.term,
+                    chain.len() - 1
+                ),
+            );
+        }
+    }
+
+    /// Log matching (§5.3): entries with the same index and term are
+    /// preceded by identical logs. Checked on every persisted batch.
+    pub fn persisted(&mut self, at: Nanos, node: u64, entries: &[EntryDigest]) {
+        let n = slot(node);
+        let Some(first) = entries.first() else { return };
+        let keep = first.index.0 as usize;
+        if keep == 0 || keep > self.chains[n].len() {
+            let len = self.chains[n].len() - 1;
+            self.violate(
+                "log matching",
+                at,
+                node,
+                format!(
+                    "persisted entries from {} after a log ending at i{len}",
+                    first.index
+                ),
+            );
+            return;
+        }
+        self.chains[n].truncate(keep);
+        self.terms[n].truncate(keep);
+        for entry in entries {
+            // §5.4: a committed entry is never replaced, so whatever a node
+            // persists at an index applied anywhere must be that very entry.
+            if let Some(committed) = self.applied.get(&entry.index)
+                && committed != entry
+            {
+                self.violate(
+                    "committed entry overwritten",
+                    at,
+                    node,
+                    format!(
+                        "persisted {} of {} where {} of {} was committed",
+                        entry.index, entry.term, committed.index, committed.term
+                    ),
+                );
+            }
+            let prev = *self.chains[n].last().expect("chain holds index 0");
+            let hash = chain_hash(prev, entry);
+            self.chains[n].push(hash);
+            self.terms[n].push(entry.term);
+            match self.chain_at.get(&(entry.index, entry.term)) {
+                Some(&seen) if seen != hash => {
+                    self.violate(
+                        "log matching",
+                        at,
+                        node,
+                        format!(
+                            "entry {} of {} has a different history than on another node",
+                            entry.index, entry.term
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    self.chain_at.insert((entry.index, entry.term), hash);
+                }
+            }
+        }
+    }
+
+    /// State machine safety (Figure 3): no two nodes apply different entries
+    /// at the same index; entries apply in order, once.
+    pub fn applied(&mut self, at: Nanos, node: u64, entry: EntryDigest) {
+        let n = slot(node);
+        if entry.index != self.last_applied[n].next() {
+            self.violate(
+                "apply order",
+                at,
+                node,
+                format!("applied {} after {}", entry.index, self.last_applied[n]),
+            );
+        }
+        self.last_applied[n] = entry.index;
+        match self.applied.get(&entry.index) {
+            Some(seen) if *seen != entry => self.violate(
+                "state machine safety",
+                at,
+                node,
+                format!(
+                    "applied {} of {} where another node applied one of {}",
+                    entry.index, entry.term, seen.term
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                self.applied.insert(entry.index, entry);
+            }
+        }
+        if entry.index > self.committed.0 {
+            match self.chains[n].get(entry.index.0 as usize) {
+                Some(&hash) => self.committed = (entry.index, hash),
+                None => self.violate(
+                    "durability",
+                    at,
+                    node,
+                    format!("applied {} which it never persisted", entry.index),
+                ),
+            }
+        }
+    }
+
+    /// Commit index monotonicity: a live node's commit index never goes back,
+    /// and never passes its log.
+    pub fn commit_index(&mut self, at: Nanos, node: u64, commit: LogIndex, last: LogIndex) {
+        let n = slot(node);
+        if commit < self.commit[n] {
+            self.violate(
+                "commit index monotonic",
+                at,
+                node,
+                format!("commit index went from {} back to {commit}", self.commit[n]),
+            );
+        }
+        if commit > last {
+            self.violate(
+                "commit within log",
+                at,
+                node,
+                format!("commit index {commit} beyond last index {last}"),
+            );
+        }
+        self.commit[n] = commit;
+    }
+
+    /// Replicated state machines agree: equal digests at equal applied
+    /// indices (checked every [`DIGEST_EVERY`] entries).
+    pub fn state_digest(&mut self, at: Nanos, node: u64, applied: u64, digest: u64) {
+        match self.digests.get(&applied) {
+            Some(&seen) if seen != digest => self.violate(
+                "state machine agreement",
+                at,
+                node,
+                format!("state digest at i{applied} differs from another node's"),
+            ),
+            Some(_) => {}
+            None => {
+                self.digests.insert(applied, digest);
+            }
+        }
+    }
+
+    /// The number of terms that had a leader.
+    pub fn elections(&self) -> usize {
+        self.leaders.len()
+    }
+
+    /// The highest index applied anywhere.
+    pub fn committed_index(&self) -> LogIndex {
+        self.committed.0
+    }
+}
+
+fn slot(node: u64) -> usize {
+    debug_assert!(node >= 1, "node ids start at 1");
+    (node - 1) as usize
+}
+
+fn chain_hash(prev: u64, entry: &EntryDigest) -> u64 {
+    let mut h = Fnv64::new();
+    prev.hash(&mut h);
+    entry.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(index: u64, term: u64, payload: u64) -> EntryDigest {
+        EntryDigest {
+            index: LogIndex(index),
+            term: Term(term),
+            payload,
+        }
+    }
+
+    fn leader(term: u64) -> SoftState {
+        SoftState {
+            role: Role::Leader,
+            term: Term(term),
+            leader: None,
+        }
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_break_election_safety() {
+        let mut inv = Invariants::new(3);
+        inv.soft_state(0, 1, leader(2));
+        inv.soft_state(0, 2, leader(3));
+        assert!(inv.violations().is_empty());
+        inv.soft_state(5, 3, leader(2));
+        assert_eq!(inv.violations()[0].invariant, "election safety");
+    }
+
+    #[test]
+    fn same_index_and_term_with_different_history_breaks_log_matching() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 2, 20)]);
+        inv.persisted(0, 2, &[digest(1, 1, 11), digest(2, 2, 20)]);
+        assert_eq!(inv.violations()[0].invariant, "log matching");
+    }
+
+    #[test]
+    fn different_entries_applied_at_one_index_break_state_machine_safety() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10)]);
+        inv.persisted(0, 2, &[digest(1, 2, 11)]);
+        inv.applied(0, 1, digest(1, 1, 10));
+        assert!(inv.violations().is_empty());
+        inv.applied(0, 2, digest(1, 2, 11));
+        assert_eq!(inv.violations()[0].invariant, "state machine safety");
+    }
+
+    #[test]
+    fn a_leader_missing_a_committed_entry_breaks_leader_completeness() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10)]);
+        inv.applied(0, 1, digest(1, 1, 10));
+        inv.soft_state(0, 2, leader(2));
+        assert_eq!(inv.violations()[0].invariant, "leader completeness");
+    }
+
+    #[test]
+    fn a_conflicting_suffix_may_be_replaced_when_uncommitted() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+        inv.persisted(0, 1, &[digest(2, 2, 30)]);
+        inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 30)]);
+        inv.applied(0, 2, digest(1, 1, 10));
+        inv.applied(0, 2, digest(2, 2, 30));
+        inv.soft_state(0, 1, leader(3));
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    }
+
+    #[test]
+    fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+        inv.applied(0, 1, digest(1, 1, 10));
+        inv.applied(0, 1, digest(2, 1, 20));
+        // Node 2 held a divergent entry at index 2; the committed one replaces it.
+        inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 3, 99)]);
+        inv.violations.clear();
+        inv.persisted(0, 2, &[digest(2, 1, 20)]);
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+        inv.persisted(0, 1, &[digest(2, 4, 40)]);
+        assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+    }
+
+    #[test]
+    fn commit_index_going_back_is_caught_but_restart_resets_it() {
+        let mut inv = Invariants::new(1);
+        inv.commit_index(0, 1, LogIndex(5), LogIndex(5));
+        inv.restarted(1);
+        inv.commit_index(0, 1, LogIndex(2), LogIndex(5));
+        assert!(inv.violations().is_empty());
+        inv.commit_index(0, 1, LogIndex(1), LogIndex(5));
+        assert_eq!(inv.violations()[0].invariant, "commit index monotonic");
+    }
+}

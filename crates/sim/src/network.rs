@@ -1,0 +1,205 @@
+//! The simulated network between replicas: latency (whose spread reorders
+//! messages), loss, duplication, and partitions by shape.
+
+use crate::queue::Nanos;
+use crate::rng::SimRng;
+use std::fmt;
+
+/// What the network decides for one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Lost at random.
+    Lost,
+    /// Blocked by a partition.
+    Partitioned,
+    /// Delivered after each of these delays (two of them: duplicated).
+    Delivered(Vec<Nanos>),
+}
+
+/// A partition: which directed links are cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// `cut[from][to]`: messages from `from` to `to` are lost.
+    cut: Vec<Vec<bool>>,
+    /// What the partition looks like, for the trace and the report.
+    pub shape: String,
+}
+
+impl Partition {
+    /// No link cut among `nodes` nodes.
+    pub fn none(nodes: usize) -> Partition {
+        Partition {
+            cut: vec![vec![false; nodes]; nodes],
+            shape: "healed".into(),
+        }
+    }
+
+    /// Cuts every link between the two sides, both ways.
+    pub fn split(nodes: usize, side_a: &[usize], shape: String) -> Partition {
+        let mut p = Partition::none(nodes);
+        p.shape = shape;
+        for from in 0..nodes {
+            for to in 0..nodes {
+                p.cut[from][to] = side_a.contains(&from) != side_a.contains(&to);
+            }
+        }
+        p
+    }
+
+    /// Two halves that can talk only through one bridge node (Jepsen's
+    /// "bridge"): the bridge sees everyone, the halves do not see each other.
+    pub fn bridge(nodes: usize, order: &[usize]) -> Partition {
+        let bridge = order[nodes / 2];
+        let left: Vec<usize> = order[..nodes / 2].to_vec();
+        let mut p = Partition::split(nodes, &left, String::new());
+        for n in 0..nodes {
+            p.cut[bridge][n] = false;
+            p.cut[n][bridge] = false;
+        }
+        p.shape = format!(
+            "bridge {} <-n{}-> {}",
+            names(&left),
+            bridge + 1,
+            names(&order[nodes / 2 + 1..])
+        );
+        p
+    }
+
+    /// Messages from `from` to everyone else are lost, but it still hears
+    /// them (a one-way partition: the classic source of disruptive servers).
+    pub fn one_way_out(nodes: usize, from: usize) -> Partition {
+        let mut p = Partition::none(nodes);
+        for to in 0..nodes {
+            p.cut[from][to] = to != from;
+        }
+        p.shape = format!("one-way: n{} cannot send", from + 1);
+        p
+    }
+
+    /// Whether the link from `from` to `to` is cut.
+    pub fn is_cut(&self, from: usize, to: usize) -> bool {
+        self.cut[from][to]
+    }
+
+    /// Whether any link is cut.
+    pub fn is_active(&self) -> bool {
+        self.cut.iter().any(|row| row.iter().any(|c| *c))
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shape)
+    }
+}
+
+/// Names of nodes by index, as `{n1,n3}`.
+pub fn names(nodes: &[usize]) -> String {
+    let inner: Vec<String> = nodes.iter().map(|n| format!("n{}", n + 1)).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// The network model for one run.
+pub struct Network {
+    rng: SimRng,
+    latency_min: Nanos,
+    latency_max: Nanos,
+    drop_rate: f64,
+    duplicate_rate: f64,
+    partition: Partition,
+}
+
+impl Network {
+    /// A network drawing from `rng` with the given behaviour.
+    pub fn new(
+        rng: SimRng,
+        nodes: usize,
+        latency: (Nanos, Nanos),
+        drop_rate: f64,
+        duplicate_rate: f64,
+    ) -> Network {
+        Network {
+            rng,
+            latency_min: latency.0,
+            latency_max: latency.1,
+            drop_rate,
+            duplicate_rate,
+            partition: Partition::none(nodes),
+        }
+    }
+
+    /// What happens to one message between replicas.
+    pub fn fate(&mut self, from: usize, to: usize) -> Fate {
+        // Draw every random value whatever the outcome, so that a partition
+        // does not shift the draws of the messages after it.
+        let lost = self.rng.chance(self.drop_rate);
+        let duplicated = self.rng.chance(self.duplicate_rate);
+        let first = self.latency();
+        let second = self.latency();
+        if self.partition.is_cut(from, to) {
+            Fate::Partitioned
+        } else if lost {
+            Fate::Lost
+        } else if duplicated {
+            Fate::Delivered(vec![first, second])
+        } else {
+            Fate::Delivered(vec![first])
+        }
+    }
+
+    /// One latency draw, for messages between clients and replicas too
+    /// (clients are never partitioned from replicas: a client talking to a
+    /// deposed leader is the more interesting case, and it arises anyway).
+    pub fn latency(&mut self) -> Nanos {
+        self.rng.range(self.latency_min, self.latency_max + 1)
+    }
+
+    /// Installs a partition (replacing any other).
+    pub fn partition(&mut self, partition: Partition) {
+        self.partition = partition;
+    }
+
+    /// The partition in force.
+    pub fn current_partition(&self) -> &Partition {
+        &self.partition
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Concern;
+
+    #[test]
+    fn a_split_cuts_exactly_the_links_between_sides() {
+        let p = Partition::split(5, &[0, 1], "x".into());
+        assert!(p.is_cut(0, 2) && p.is_cut(2, 0));
+        assert!(!p.is_cut(0, 1) && !p.is_cut(2, 4));
+    }
+
+    #[test]
+    fn a_bridge_node_sees_both_sides() {
+        let p = Partition::bridge(5, &[0, 1, 2, 3, 4]);
+        assert!(!p.is_cut(2, 0) && !p.is_cut(2, 4) && !p.is_cut(0, 2));
+        assert!(p.is_cut(0, 3) && p.is_cut(4, 1));
+    }
+
+    #[test]
+    fn one_way_partition_blocks_only_outgoing_links() {
+        let p = Partition::one_way_out(3, 1);
+        assert!(p.is_cut(1, 0) && p.is_cut(1, 2));
+        assert!(!p.is_cut(0, 1) && !p.is_cut(2, 1));
+    }
+
+    #[test]
+    fn partitioned_messages_never_arrive_and_others_arrive_within_bounds() {
+        let rng = SimRng::for_concern(1, Concern::Network);
+        let mut net = Network::new(rng, 3, (100, 200), 0.0, 0.0);
+        net.partition(Partition::split(3, &[0], "x".into()));
+        assert_eq!(net.fate(0, 1), Fate::Partitioned);
+        match net.fate(1, 2) {
+            Fate::Delivered(d) => assert!(d.len() == 1 && (100..=200).contains(&d[0])),
+            other => panic!("expected delivery, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! What clients ask for: a random mix of get / put / delete / compare-and-swap
+//! / append over a small key space, and the translation between the
+//! replica's wire types and the checker's history types.
+
+use crate::rng::SimRng;
+use kv::{Op, Output};
+use std::collections::BTreeMap;
+
+/// How many recently written values per key are remembered as candidates
+/// for a compare-and-swap's expected value.
+const RECENT_VALUES: usize = 4;
+
+/// Draws operations.
+pub struct Workload {
+    rng: SimRng,
+    keys: usize,
+    /// Per process, how many values it has written (keeps values unique).
+    written: BTreeMap<u64, u64>,
+    /// Per key, values recently put or swapped in (not ground truth: just
+    /// likely-current values, so that many compare-and-swaps succeed).
+    recent: BTreeMap<usize, Vec<String>>,
+}
+
+impl Workload {
+    /// A workload over `keys` keys drawing from `rng`.
+    pub fn new(rng: SimRng, keys: usize) -> Workload {
+        Workload {
+            rng,
+            keys: keys.max(1),
+            written: BTreeMap::new(),
+            recent: BTreeMap::new(),
+        }
+    }
+
+    /// The next operation for `process`.
+    pub fn next_op(&mut self, process: u64) -> Op {
+        let k = self.rng.index(self.keys);
+        let key = format!("k{k}");
+        let roll = self.rng.range(0, 100);
+        match roll {
+            0..40 => Op::Get { key },
+            40..60 => {
+                let value = self.fresh_value(process, k);
+                Op::Put { key, value }
+            }
+            60..75 => {
+                // Short tokens, so values stay small even after many appends.
+                let n = self.bump(process);
+                Op::Append {
+                    key,
+                    value: format!("{process}.{n} "),
+                }
+            }
+            75..92 => {
+                let expected = match self.recent.get(&k) {
+                    Some(values) if !values.is_empty() && !self.rng.chance(0.15) => {
+                        Some(values[self.rng.index(values.len())].clone())
+                    }
+                    _ => None,
+                };
+                let new = self.fresh_value(process, k);
+                Op::Cas { key, expected, new }
+            }
+            _ => Op::Delete { key },
+        }
+    }
+
+    fn bump(&mut self, process: u64) -> u64 {
+        let n = self.written.entry(process).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn fresh_value(&mut self, process: u64, key: usize) -> String {
+        let n = self.bump(process);
+        let value = format!("p{process}v{n}");
+        let recent = self.recent.entry(key).or_default();
+        if recent.len() == RECENT_VALUES {
+            recent.remove(0);
+        }
+        recent.push(value.clone());
+        value
+    }
+}
+
+/// The checker's view of a client call.
+pub fn to_call(op: &Op) -> check::Call {
+    match op.clone() {
+        Op::Get { key } => check::Call::Get { key },
+        Op::Put { key, value } => check::Call::Put { key, value },
+        Op::Delete { key } => check::Call::Delete { key },
+        Op::Cas { key, expected, new } => check::Call::Cas { key, expected, new },
+        Op::Append { key, value } => check::Call::Append { key, value },
+    }
+}
+
+/// The checker's view of a successful result.
+pub fn to_ret(output: Output) -> check::Ret {
+    match output {
+        Output::Value(v) => check::Ret::Value(v),
+        Output::Done => check::Ret::Done,
+        Output::Cas(swapped) => check::Ret::Cas(swapped),
+    }
+}
+
+/// A short human description of an operation, for the trace.
+pub fn describe(op: &Op) -> String {
+    match op {
+        Op::Get { key } => format!("get {key}"),
+        Op::Put { key, value } => format!("put {key}={value}"),
+        Op::Delete { key } => format!("delete {key}"),
+        Op::Cas { key, expected, new } => match expected {
+            Some(e) => format!("cas {key} {e}->{new}"),
+            None => format!("cas {key} <absent>->{new}"),
+        },
+        Op::Append { key, value } => format!("append {key} {value:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Concern;
+
+    #[test]
+    fn the_mix_contains_every_kind_of_operation() {
+        let mut w = Workload::new(SimRng::for_concern(1, Concern::Workload), 3);
+        let mut kinds = [0usize; 5];
+        for _ in 0..1_000 {
+            let i = match w.next_op(0) {
+                Op::Get { .. } => 0,
+                Op::Put { .. } => 1,
+                Op::Append { .. } => 2,
+                Op::Cas { .. } => 3,
+                Op::Delete { .. } => 4,
+            };
+            kinds[i] += 1;
+        }
+        assert!(kinds.iter().all(|&k| k > 20), "{kinds:?}");
+    }
+
+    #[test]
+    fn written_values_are_unique() {
+        let mut w = Workload::new(SimRng::for_concern(2, Concern::Workload), 2);
+        let mut seen = std::collections::BTreeSet::new();
+        for p in 0..3 {
+            for _ in 0..300 {
+                if let Op::Put { value, .. } | Op::Cas { new: value, .. } = w.next_op(p) {
+                    assert!(seen.insert(value.clone()), "duplicate value {value}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,946 @@
+//! The simulated world: replicas, clients, the network and the nemesis, driven
+//! by one event queue in virtual time.
+
+use crate::config::{Params, SimConfig};
+use crate::invariants::{DIGEST_EVERY, Invariants};
+use crate::network::{Fate, Network, Partition, names};
+use crate::queue::{EventQueue, MS, Nanos};
+use crate::rng::{Concern, SimRng};
+use crate::trace::{Actor, DropReason, MessageSummary, TraceEvent, Tracer};
+use crate::workload::{Workload, describe, to_call, to_ret};
+use check::{History, Record};
+use kv::{KvError, Op};
+use raft::{Config, LogIndex, NodeId};
+use replica::{
+    ClientReply, ClientRequest, Effect, Envelope, Input, Replica, ReplicaEvent, ReplyError,
+};
+use wal::MemDisk;
+
+/// The cluster id every simulated replica shares.
+const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
+
+/// After the workload ends, the run goes on at most this long for clients to
+/// finish their last operations.
+const DRAIN_LIMIT: Nanos = 30_000 * MS;
+
+/// A client gives up an operation after this many attempts, whatever time
+/// is left (attempt numbers travel in 8 bits of a request id).
+const MAX_ATTEMPTS: u32 = 200;
+
+/// Shortest and longest pause before retrying after a definite rejection.
+const RETRY_BACKOFF: (Nanos, Nanos) = (5 * MS, 40 * MS);
+
+/// What can happen next.
+#[derive(Debug)]
+enum Event {
+    Tick {
+        node: usize,
+        incarnation: u64,
+    },
+    Deliver {
+        to: usize,
+        envelope: Envelope,
+    },
+    Request {
+        node: usize,
+        request: ClientRequest,
+    },
+    Reply {
+        client: usize,
+        reply: ClientReply,
+    },
+    ClientNext {
+        client: usize,
+    },
+    ClientRetry {
+        client: usize,
+        op_id: u64,
+        attempt: u32,
+    },
+    ClientTimeout {
+        client: usize,
+        op_id: u64,
+        attempt: u32,
+    },
+    Partition,
+    Heal,
+    Crash,
+    Restart {
+        node: usize,
+    },
+    EndOfWorkload,
+}
+
+/// One server slot: its disk outlives its process.
+struct NodeSlot {
+    id: NodeId,
+    replica: Option<Replica<MemDisk>>,
+    disk: MemDisk,
+    /// Bumped at every crash, so that ticks scheduled for a dead process are
+    /// recognised as stale.
+    incarnation: u64,
+    rng: SimRng,
+    /// The applied index after the last step, to notice when it moves.
+    applied: u64,
+    /// The commit index after the last step, to trace when it moves.
+    commit: LogIndex,
+}
+
+/// The operation a client has in flight.
+#[derive(Clone, Debug)]
+struct InFlight {
+    op_id: u64,
+    op: Op,
+    seq: u64,
+    invoked: Nanos,
+    /// The latest attempt number. Replies and timeouts of older attempts do
+    /// not start new attempts (results of any attempt are still accepted).
+    attempt: u32,
+    /// Whether the latest attempt still waits for an answer.
+    outstanding: bool,
+    /// Whether some attempt may have reached a leader and been proposed: if
+    /// so, giving up leaves the outcome unknown.
+    maybe_applied: bool,
+}
+
+struct ClientSlot {
+    session: u64,
+    last_seq: u64,
+    leader_guess: usize,
+    current: Option<InFlight>,
+    done: bool,
+}
+
+/// Counters for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Operations that completed with a result.
+    pub ops_ok: u64,
+    /// Operations that definitely did not take effect.
+    pub ops_failed: u64,
+    /// Operations whose outcome is unknown.
+    pub ops_unknown: u64,
+    /// Process crashes injected.
+    pub crashes: u64,
+    /// Partitions injected.
+    pub partitions: u64,
+    /// Messages between replicas handed to the network.
+    pub messages: u64,
+    /// Messages lost at random or to partitions.
+    pub dropped: u64,
+    /// Messages delivered twice.
+    pub duplicated: u64,
+    /// Replicas that stopped on an internal error.
+    pub halts: u64,
+}
+
+/// The result of a run, before checking.
+pub struct RunOutput {
+    /// What clients saw.
+    pub history: History,
+    /// The invariant checker, with its findings.
+    pub invariants: Invariants,
+    /// Counters.
+    pub stats: Stats,
+    /// Hash of every traced event.
+    pub trace_hash: u64,
+    /// Number of traced events.
+    pub trace_events: u64,
+    /// Virtual time at the end.
+    pub sim_time: Nanos,
+}
+
+/// A whole simulated cluster.
+pub struct World {
+    config: SimConfig,
+    params: Params,
+    now: Nanos,
+    queue: EventQueue<Event>,
+    net: Network,
+    nodes: Vec<NodeSlot>,
+    clients: Vec<ClientSlot>,
+    workload: Workload,
+    workload_rng: SimRng,
+    nemesis: SimRng,
+    history: History,
+    invariants: Invariants,
+    tracer: Tracer,
+    stats: Stats,
+    next_op_id: u64,
+    chaos_over: bool,
+    /// Scratch buffer for a replica's effects, reused across steps.
+    effects: Vec<Effect>,
+}
+
+impl World {
+    /// Builds the world for `config`, with `params` drawn from its seed.
+    pub fn new(config: SimConfig, params: Params, tracer: Tracer) -> World {
+        let seed = config.seed;
+        let net = Network::new(
+            SimRng::for_concern(seed, Concern::Network),
+            config.nodes,
+            (params.latency_min_us * 1_000, params.latency_max_us * 1_000),
+            params.drop_rate,
+            params.duplicate_rate,
+        );
+        let nodes = (0..config.nodes)
+            .map(|i| NodeSlot {
+                id: NodeId(i as u64 + 1),
+                replica: None,
+                disk: MemDisk::new(),
+                incarnation: 0,
+                rng: SimRng::for_concern(seed, Concern::Node(i as u64 + 1)),
+                applied: 0,
+                commit: LogIndex(0),
+            })
+            .collect();
+        let clients = (0..config.clients)
+            .map(|c| ClientSlot {
+                session: c as u64 + 1,
+                last_seq: 0,
+                leader_guess: c % config.nodes,
+                current: None,
+                done: false,
+            })
+            .collect();
+        let workload_rng = SimRng::for_concern(seed, Concern::Workload);
+        World {
+            workload: Workload::new(workload_rng.clone(), params.keys),
+            // A second stream for the workload's timing, so that what is
+            // asked does not depend on when it is asked.
+            workload_rng: SimRng::for_concern(seed ^ 0x5eed, Concern::Workload),
+            nemesis: SimRng::for_concern(seed, Concern::Nemesis),
+            invariants: Invariants::new(config.nodes),
+            config,
+            params,
+            now: 0,
+            queue: EventQueue::default(),
+            net,
+            nodes,
+            clients,
+            history: History::new(),
+            tracer,
+            stats: Stats::default(),
+            next_op_id: 1,
+            chaos_over: false,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Runs the whole simulation.
+    pub fn run(mut self) -> RunOutput {
+        for n in 0..self.nodes.len() {
+            self.start_node(n);
+        }
+        for c in 0..self.clients.len() {
+            let at = self
+                .workload_rng
+                .range(0, self.params.think_max_ms * MS + 1);
+            self.queue.push(at, Event::ClientNext { client: c });
+        }
+        if self.params.partition_every_ms > 0 {
+            let at = self
+                .nemesis
+                .range(0, 2 * self.params.partition_every_ms * MS);
+            self.queue.push(at, Event::Partition);
+        }
+        if self.params.crash_every_ms > 0 {
+            let at = self.nemesis.range(0, 2 * self.params.crash_every_ms * MS);
+            self.queue.push(at, Event::Crash);
+        }
+        self.queue.push(self.config.duration, Event::EndOfWorkload);
+
+        let deadline = self.config.duration + DRAIN_LIMIT;
+        while let Some((at, event)) = self.queue.pop() {
+            if at > deadline {
+                break;
+            }
+            debug_assert!(at >= self.now, "virtual time never goes back");
+            self.now = at;
+            self.dispatch(event);
+            if self.chaos_over && self.clients.iter().all(|c| c.done) {
+                break;
+            }
+        }
+        self.abandon_pending_ops();
+        RunOutput {
+            history: self.history,
+            invariants: self.invariants,
+            stats: self.stats,
+            trace_hash: self.tracer.hash(),
+            trace_events: self.tracer.events(),
+            sim_time: self.now,
+        }
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Tick { node, incarnation } => {
+                if self.nodes[node].incarnation == incarnation && self.nodes[node].replica.is_some()
+                {
+                    self.step(node, Input::Tick);
+                    let next = self.now + self.params.tick_ms * MS;
+                    self.queue.push(next, Event::Tick { node, incarnation });
+                }
+            }
+            Event::Deliver { to, envelope } => {
+                let summary = MessageSummary::of(&envelope.msg);
+                if self.nodes[to].replica.is_none() {
+                    self.stats.dropped += 1;
+                    self.trace(
+                        Actor::Node(to as u64 + 1),
+                        TraceEvent::Dropped(summary, DropReason::ReceiverDown),
+                    );
+                } else {
+                    self.trace(Actor::Node(to as u64 + 1), TraceEvent::Delivered(summary));
+                    self.step(to, Input::Message(envelope));
+                }
+            }
+            Event::Request { node, request } => {
+                if self.nodes[node].replica.is_some() {
+                    self.step(node, Input::Request(request));
+                }
+                // A request to a node that is down is lost; the client times out.
+            }
+            Event::Reply { client, reply } => self.client_reply(client, reply),
+            Event::ClientNext { client } => self.client_next(client),
+            Event::ClientRetry {
+                client,
+                op_id,
+                attempt,
+            } => {
+                let current = self.clients[client].current.as_ref();
+                if current.is_some_and(|op| op.op_id == op_id && op.attempt == attempt) {
+                    self.send_attempt(client);
+                }
+            }
+            Event::ClientTimeout {
+                client,
+                op_id,
+                attempt,
+            } => self.client_timeout(client, op_id, attempt),
+            Event::Partition => self.partition(),
+            Event::Heal => self.heal(),
+            Event::Crash => self.crash(),
+            Event::Restart { node } => self.restart(node),
+            Event::EndOfWorkload => self.end_of_workload(),
+        }
+    }
+
+    fn trace(&mut self, actor: Actor, event: TraceEvent) {
+        self.tracer.record(self.now, actor, event);
+    }
+
+    // ----- replicas -----------------------------------------------------
+
+    fn raft_config(&mut self, node: usize) -> Config {
+        let voters = self.nodes.iter().map(|n| n.id).collect();
+        let seed = self.nodes[node].rng.next_u64();
+        let mut config = Config::new(self.nodes[node].id, voters, seed);
+        config.election_tick = self.params.election_ticks;
+        config.heartbeat_tick = self.params.heartbeat_ticks;
+        config
+    }
+
+    fn start_node(&mut self, node: usize) {
+        let config = self.raft_config(node);
+        let disk = self.nodes[node].disk.clone();
+        let id = self.nodes[node].id.0;
+        match Replica::open(CLUSTER_ID, config, disk) {
+            Ok((replica, effects)) => {
+                self.nodes[node].applied = replica.kv().applied_index();
+                self.nodes[node].commit = replica.raft().commit_index();
+                self.nodes[node].replica = Some(replica);
+                let phase = self.nodes[node].rng.range(0, self.params.tick_ms * MS);
+                let incarnation = self.nodes[node].incarnation;
+                self.queue
+                    .push(self.now + phase, Event::Tick { node, incarnation });
+                // Recovery re-applies the committed prefix: the invariants
+                // see it like any other step.
+                for effect in effects {
+                    self.carry_out(node, effect);
+                }
+                self.check_replica(node);
+            }
+            Err(e) => {
+                // The simulated disk only loses unsynced data, which a correct
+                // log never depends on: failing to recover is a bug.
+                self.stats.halts += 1;
+                self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
+                self.invariants_violation("recovery", id, format!("cannot recover: {e}"));
+            }
+        }
+    }
+
+    fn invariants_violation(&mut self, what: &'static str, node: u64, detail: String) {
+        self.invariants.external(what, self.now, node, detail);
+    }
+
+    /// Hands one input to a replica and carries out its effects.
+    fn step(&mut self, node: usize, input: Input) {
+        let id = self.nodes[node].id.0;
+        let mut effects = std::mem::take(&mut self.effects);
+        effects.clear();
+        let result = self.nodes[node]
+            .replica
+            .as_mut()
+            .expect("step only live replicas")
+            .handle(input, &mut effects);
+        for effect in effects.drain(..) {
+            self.carry_out(node, effect);
+        }
+        self.effects = effects;
+        match result {
+            Ok(()) => self.check_replica(node),
+            Err(e) => {
+                self.stats.halts += 1;
+                self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
+                self.invariants_violation("replica halted", id, e.to_string());
+                self.take_down(node);
+                let at = self.now + self.params.downtime_max_ms * MS;
+                self.queue.push(at, Event::Restart { node });
+            }
+        }
+    }
+
+    fn check_replica(&mut self, node: usize) {
+        let id = self.nodes[node].id.0;
+        let replica = self.nodes[node].replica.as_ref().expect("checked live");
+        let raft = replica.raft();
+        let (commit, last) = (raft.commit_index(), raft.last_index());
+        let applied = replica.kv().applied_index();
+        let digest = (applied != self.nodes[node].applied && applied.is_multiple_of(DIGEST_EVERY))
+            .then(|| replica.kv().digest());
+        self.nodes[node].applied = applied;
+        if commit != self.nodes[node].commit {
+            self.nodes[node].commit = commit;
+            self.trace(Actor::Node(id), TraceEvent::Committed { index: commit });
+        }
+        self.invariants.commit_index(self.now, id, commit, last);
+        if let Some(digest) = digest {
+            self.invariants.state_digest(self.now, id, applied, digest);
+        }
+    }
+
+    fn carry_out(&mut self, node: usize, effect: Effect) {
+        let id = self.nodes[node].id.0;
+        match effect {
+            Effect::Send(envelope) => {
+                let summary = MessageSummary::of(&envelope.msg);
+                self.stats.messages += 1;
+                self.trace(Actor::Node(id), TraceEvent::Sent(summary));
+                let Some(to) = self.node_index(envelope.msg.to) else {
+                    self.trace(
+                        Actor::Node(id),
+                        TraceEvent::Refused(format!("no node {}", envelope.msg.to)),
+                    );
+                    return;
+                };
+                match self.net.fate(node, to) {
+                    Fate::Lost => {
+                        self.stats.dropped += 1;
+                        self.trace(
+                            Actor::Node(id),
+                            TraceEvent::Dropped(summary, DropReason::Loss),
+                        );
+                    }
+                    Fate::Partitioned => {
+                        self.stats.dropped += 1;
+                        self.trace(
+                            Actor::Node(id),
+                            TraceEvent::Dropped(summary, DropReason::Partition),
+                        );
+                    }
+                    Fate::Delivered(delays) => {
+                        if delays.len() > 1 {
+                            self.stats.duplicated += 1;
+                            self.trace(Actor::Node(id), TraceEvent::Duplicated(summary));
+                        }
+                        let (last, extra) = delays.split_last().expect("at least one delivery");
+                        for delay in extra {
+                            let envelope = envelope.clone();
+                            self.queue
+                                .push(self.now + delay, Event::Deliver { to, envelope });
+                        }
+                        self.queue
+                            .push(self.now + last, Event::Deliver { to, envelope });
+                    }
+                }
+            }
+            Effect::Reply(reply) => {
+                let (client, _, _) = split_req_id(reply.req_id);
+                if client < self.clients.len() {
+                    let at = self.now + self.net.latency();
+                    self.queue.push(at, Event::Reply { client, reply });
+                }
+            }
+            Effect::Event(ReplicaEvent::SoftState(soft)) => {
+                self.trace(
+                    Actor::Node(id),
+                    TraceEvent::Role {
+                        role: soft.role,
+                        term: soft.term,
+                        leader: soft.leader.map(|l| l.0),
+                    },
+                );
+                self.invariants.soft_state(self.now, id, soft);
+            }
+            Effect::Event(ReplicaEvent::Persisted {
+                hard_state,
+                entries,
+            }) => {
+                self.trace(
+                    Actor::Node(id),
+                    TraceEvent::Persisted {
+                        term: hard_state.map(|h| h.term),
+                        vote: hard_state.and_then(|h| h.vote.map(|v| v.0)),
+                        first: entries.first().map(|e| e.index),
+                        last: entries.last().map(|e| e.index),
+                    },
+                );
+                self.invariants.persisted(self.now, id, &entries);
+            }
+            Effect::Event(ReplicaEvent::Applied(entry)) => {
+                self.trace(
+                    Actor::Node(id),
+                    TraceEvent::Applied {
+                        index: entry.index,
+                        term: entry.term,
+                    },
+                );
+                self.invariants.applied(self.now, id, entry);
+            }
+            Effect::Event(ReplicaEvent::Refused(why)) => {
+                self.trace(Actor::Node(id), TraceEvent::Refused(why.to_string()));
+            }
+        }
+    }
+
+    fn node_index(&self, id: NodeId) -> Option<usize> {
+        let i = id.0.checked_sub(1)? as usize;
+        (i < self.nodes.len()).then_some(i)
+    }
+
+    // ----- clients ------------------------------------------------------
+
+    fn client_next(&mut self, client: usize) {
+        if self.chaos_over {
+            self.clients[client].done = true;
+            return;
+        }
+        let process = client as u64;
+        let op = self.workload.next_op(process);
+        let op_id = self.next_op_id;
+        self.next_op_id += 1;
+        let slot = &mut self.clients[client];
+        let seq = if op.is_write() {
+            slot.last_seq += 1;
+            slot.last_seq
+        } else {
+            slot.last_seq
+        };
+        self.history.push(Record::Invoke {
+            id: op_id,
+            process,
+            time_ns: self.now,
+            call: to_call(&op),
+        });
+        self.trace(
+            Actor::Client(process),
+            TraceEvent::Invoke {
+                op: op_id,
+                call: describe(&op),
+            },
+        );
+        self.clients[client].current = Some(InFlight {
+            op_id,
+            op,
+            seq,
+            invoked: self.now,
+            attempt: 0,
+            outstanding: false,
+            maybe_applied: false,
+        });
+        self.send_attempt(client);
+    }
+
+    fn send_attempt(&mut self, client: usize) {
+        let slot = &mut self.clients[client];
+        let node = slot.leader_guess;
+        let session = slot.session;
+        let op = slot.current.as_mut().expect("an operation is in flight");
+        op.attempt += 1;
+        op.outstanding = true;
+        let (op_id, attempt) = (op.op_id, op.attempt);
+        let request = ClientRequest {
+            req_id: make_req_id(client, op_id, attempt),
+            client: session,
+            seq: op.seq,
+            op: op.op.clone(),
+        };
+        self.trace(
+            Actor::Client(client as u64),
+            TraceEvent::Attempt {
+                op: op_id,
+                attempt,
+                node: node as u64 + 1,
+            },
+        );
+        let at = self.now + self.net.latency();
+        self.queue.push(at, Event::Request { node, request });
+        let timeout = self.now + self.params.request_timeout_ms * MS;
+        self.queue.push(
+            timeout,
+            Event::ClientTimeout {
+                client,
+                op_id,
+                attempt,
+            },
+        );
+    }
+
+    fn client_reply(&mut self, client: usize, reply: ClientReply) {
+        let (_, op_id, attempt) = split_req_id(reply.req_id);
+        let Some(op) = self.clients[client].current.as_ref() else {
+            return;
+        };
+        if op.op_id & OP_ID_MASK != op_id {
+            return; // a late answer to an operation already finished
+        }
+        let (id, process, time_ns) = (op.op_id, client as u64, self.now);
+        let latest_outstanding = attempt == op.attempt && op.outstanding;
+        match reply.result {
+            Ok(output) => {
+                let ret = to_ret(output);
+                self.complete(
+                    client,
+                    Record::Ok {
+                        id,
+                        process,
+                        time_ns,
+                        ret,
+                    },
+                );
+            }
+            Err(ReplyError::Kv(
+                e @ (KvError::SessionExpired { .. } | KvError::StaleSequence { .. }),
+            )) => {
+                // The session no longer knows this request: an earlier copy
+                // of it may have been applied before the session went.
+                let reason = format!("{e}");
+                self.complete(
+                    client,
+                    Record::Info {
+                        id,
+                        process,
+                        time_ns,
+                        reason,
+                    },
+                );
+            }
+            Err(ReplyError::Kv(e)) => {
+                // The state machine refused this (client, seq) and cached the
+                // refusal, so every attempt of it got the same answer.
+                let error = format!("{e}");
+                self.complete(
+                    client,
+                    Record::Fail {
+                        id,
+                        process,
+                        time_ns,
+                        error,
+                    },
+                );
+            }
+            Err(e) => {
+                debug_assert!(e.is_definite());
+                if !latest_outstanding {
+                    return; // a stale rejection: a newer attempt is in flight
+                }
+                let op_id = id;
+                self.trace(
+                    Actor::Client(client as u64),
+                    TraceEvent::Rejected {
+                        op: op_id,
+                        attempt,
+                        why: e.to_string(),
+                    },
+                );
+                let slot = &mut self.clients[client];
+                slot.leader_guess = match e {
+                    ReplyError::NotLeader { leader: Some(l) }
+                        if l.0 >= 1 && (l.0 as usize) <= self.nodes.len() =>
+                    {
+                        l.0 as usize - 1
+                    }
+                    _ => (slot.leader_guess + 1) % self.nodes.len(),
+                };
+                slot.current.as_mut().expect("checked").outstanding = false;
+                self.retry_or_give_up(client, RETRY_BACKOFF);
+            }
+        }
+    }
+
+    fn client_timeout(&mut self, client: usize, op_id: u64, attempt: u32) {
+        let slot = &mut self.clients[client];
+        let Some(op) = slot.current.as_mut() else {
+            return;
+        };
+        if op.op_id != op_id || op.attempt != attempt || !op.outstanding {
+            return;
+        }
+        op.outstanding = false;
+        // The request may have reached a leader and been proposed.
+        op.maybe_applied |= op.op.is_write();
+        slot.leader_guess = (slot.leader_guess + 1) % self.nodes.len();
+        self.trace(
+            Actor::Client(client as u64),
+            TraceEvent::TimedOut { op: op_id, attempt },
+        );
+        self.retry_or_give_up(client, (0, 0));
+    }
+
+    fn retry_or_give_up(&mut self, client: usize, backoff: (Nanos, Nanos)) {
+        let op = self.clients[client].current.as_ref().expect("in flight");
+        let elapsed = self.now - op.invoked;
+        if elapsed >= self.params.op_deadline_ms * MS || op.attempt >= MAX_ATTEMPTS {
+            self.give_up(client, "gave up after retries");
+            return;
+        }
+        let (op_id, attempt) = (op.op_id, op.attempt);
+        let delay = self.workload_rng.range(backoff.0, backoff.1 + 1);
+        self.queue.push(
+            self.now + delay,
+            Event::ClientRetry {
+                client,
+                op_id,
+                attempt,
+            },
+        );
+    }
+
+    /// Ends the operation without a result: unknown if any attempt may have
+    /// been proposed, failed otherwise. Never guessed.
+    fn give_up(&mut self, client: usize, why: &str) {
+        let op = self.clients[client].current.as_ref().expect("in flight");
+        let (id, process, time_ns) = (op.op_id, client as u64, self.now);
+        let record = if op.maybe_applied {
+            Record::Info {
+                id,
+                process,
+                time_ns,
+                reason: why.to_string(),
+            }
+        } else {
+            Record::Fail {
+                id,
+                process,
+                time_ns,
+                error: why.to_string(),
+            }
+        };
+        self.complete(client, record);
+    }
+
+    fn complete(&mut self, client: usize, record: Record) {
+        let (op, outcome) = match &record {
+            Record::Ok { id, ret, .. } => {
+                self.stats.ops_ok += 1;
+                (*id, format!("ok {ret:?}"))
+            }
+            Record::Fail { id, error, .. } => {
+                self.stats.ops_failed += 1;
+                (*id, format!("fail: {error}"))
+            }
+            Record::Info { id, reason, .. } => {
+                self.stats.ops_unknown += 1;
+                (*id, format!("unknown: {reason}"))
+            }
+            Record::Invoke { .. } => unreachable!("completions only"),
+        };
+        self.trace(
+            Actor::Client(client as u64),
+            TraceEvent::Complete { op, outcome },
+        );
+        self.history.push(record);
+        self.clients[client].current = None;
+        let think = self
+            .workload_rng
+            .range(0, self.params.think_max_ms * MS + 1);
+        self.queue
+            .push(self.now + think, Event::ClientNext { client });
+    }
+
+    fn abandon_pending_ops(&mut self) {
+        for client in 0..self.clients.len() {
+            if let Some(op) = self.clients[client].current.as_mut() {
+                // An attempt still outstanding may yet be proposed.
+                op.maybe_applied |= op.outstanding && op.op.is_write();
+                self.give_up(client, "run ended");
+            }
+        }
+    }
+
+    // ----- the nemesis --------------------------------------------------
+
+    fn leader_index(&self) -> Option<usize> {
+        self.nodes.iter().position(|n| {
+            n.replica
+                .as_ref()
+                .is_some_and(|r| r.raft().role() == raft::Role::Leader)
+        })
+    }
+
+    fn partition(&mut self) {
+        if self.chaos_over {
+            return;
+        }
+        let n = self.nodes.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.nemesis.index(i + 1);
+            order.swap(i, j);
+        }
+        let shape = self.nemesis.range(0, 5);
+        let partition = match shape {
+            0 => {
+                let target = self.leader_index().unwrap_or(order[0]);
+                Partition::split(n, &[target], format!("isolate leader n{}", target + 1))
+            }
+            1 => Partition::split(n, &[order[0]], format!("isolate n{}", order[0] + 1)),
+            2 => {
+                let minority = &order[..n.div_ceil(2) - 1];
+                let desc = format!(
+                    "split {} | {}",
+                    names(minority),
+                    names(&order[minority.len()..])
+                );
+                Partition::split(n, minority, desc)
+            }
+            3 => Partition::bridge(n, &order),
+            _ => Partition::one_way_out(n, self.leader_index().unwrap_or(order[0])),
+        };
+        self.stats.partitions += 1;
+        self.trace(
+            Actor::Nemesis,
+            TraceEvent::Fault(format!("partition: {partition}")),
+        );
+        self.net.partition(partition);
+        let lasts = self
+            .nemesis
+            .range(200 * MS, self.params.partition_max_ms * MS + 1);
+        self.queue.push(self.now + lasts, Event::Heal);
+        let every = self.params.partition_every_ms * MS;
+        let next = self.now + lasts + self.nemesis.range(every / 2, every + every / 2);
+        self.queue.push(next, Event::Partition);
+    }
+
+    fn heal(&mut self) {
+        if self.net.current_partition().is_active() {
+            self.trace(Actor::Nemesis, TraceEvent::Fault("heal network".into()));
+            self.net.partition(Partition::none(self.nodes.len()));
+        }
+    }
+
+    fn crash(&mut self) {
+        if self.chaos_over {
+            return;
+        }
+        let n = self.nodes.len();
+        let down = self.nodes.iter().filter(|s| s.replica.is_none()).count();
+        let every = self.params.crash_every_ms * MS;
+        // Keep a majority up during the chaos, so the run makes progress;
+        // safety does not depend on it.
+        if down < (n - 1) / 2 {
+            let up: Vec<usize> = (0..n)
+                .filter(|&i| self.nodes[i].replica.is_some())
+                .collect();
+            let victim = match self.leader_index() {
+                Some(leader) if self.nemesis.chance(0.4) => leader,
+                _ => up[self.nemesis.index(up.len())],
+            };
+            self.stats.crashes += 1;
+            self.trace(
+                Actor::Nemesis,
+                TraceEvent::Fault(format!("crash n{}", victim + 1)),
+            );
+            self.take_down(victim);
+            let downtime = self
+                .nemesis
+                .range(10 * MS, self.params.downtime_max_ms * MS + 1);
+            self.queue
+                .push(self.now + downtime, Event::Restart { node: victim });
+        }
+        let next = self.now + self.nemesis.range(every / 2, every + every / 2);
+        self.queue.push(next, Event::Crash);
+    }
+
+    /// Power loss: the process and every unsynced write are gone.
+    fn take_down(&mut self, node: usize) {
+        let slot = &mut self.nodes[node];
+        slot.replica = None;
+        slot.incarnation += 1;
+        slot.disk.crash();
+    }
+
+    fn restart(&mut self, node: usize) {
+        if self.nodes[node].replica.is_some() {
+            return;
+        }
+        let id = self.nodes[node].id.0;
+        self.trace(Actor::Nemesis, TraceEvent::Fault(format!("restart n{id}")));
+        self.invariants.restarted(id);
+        self.start_node(node);
+    }
+
+    fn end_of_workload(&mut self) {
+        self.chaos_over = true;
+        self.trace(
+            Actor::Nemesis,
+            TraceEvent::Fault("end of workload: heal everything".into()),
+        );
+        self.heal();
+        for node in 0..self.nodes.len() {
+            self.restart(node);
+        }
+        for client in 0..self.clients.len() {
+            if self.clients[client].current.is_none() {
+                self.clients[client].done = true;
+            }
+        }
+    }
+
+    /// The highest index applied anywhere.
+    pub fn committed_index(&self) -> LogIndex {
+        self.invariants.committed_index()
+    }
+}
+
+/// Bits of a request id that carry the operation id.
+const OP_ID_MASK: u64 = (1 << 40) - 1;
+
+/// A request id carries (client: 16 bits, operation: 40 bits, attempt: 8
+/// bits), so a reply can be routed and matched without a lookup table.
+fn make_req_id(client: usize, op_id: u64, attempt: u32) -> u64 {
+    debug_assert!(client < (1 << 16) && attempt < 256);
+    ((client as u64) << 48) | ((op_id & OP_ID_MASK) << 8) | u64::from(attempt)
+}
+
+fn split_req_id(req_id: u64) -> (usize, u64, u32) {
+    (
+        (req_id >> 48) as usize,
+        (req_id >> 8) & OP_ID_MASK,
+        (req_id & 0xff) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_round_trip() {
+        let id = make_req_id(9, 123_456, 7);
+        assert_eq!(split_req_id(id), (9, 123_456, 7));
+    }
+}

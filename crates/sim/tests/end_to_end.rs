@@ -1,0 +1,185 @@
+//! Whole runs of the simulator: determinism, verdicts, and the checker's
+//! teeth on the histories the simulator records.
+
+use check::{Budget, Call, History, Record, Ret, Verdict};
+use sim::queue::MS;
+use sim::{SimConfig, TraceFilter, Tracer};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+fn short(seed: u64) -> SimConfig {
+    SimConfig {
+        duration: 5_000 * MS,
+        ..SimConfig::new(seed)
+    }
+}
+
+fn run(config: &SimConfig) -> sim::Outcome {
+    sim::run(config, Tracer::silent(), &Budget::default()).expect("valid configuration")
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_hash() {
+    for seed in [1, 2, 3, 42] {
+        let a = run(&short(seed)).summary;
+        let b = run(&short(seed)).summary;
+        assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
+        assert_eq!(a.trace_events, b.trace_events, "seed {seed}");
+        assert_eq!(
+            (a.ops_ok, a.ops_failed, a.ops_unknown),
+            (b.ops_ok, b.ops_failed, b.ops_unknown),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn tracing_does_not_change_the_run() {
+    for seed in [5, 6] {
+        let lines = Rc::new(RefCell::new(0u64));
+        let sink = lines.clone();
+        let loud = Tracer::new(TraceFilter::All, Box::new(move |_| *sink.borrow_mut() += 1));
+        let traced = sim::run(&short(seed), loud, &Budget::default())
+            .unwrap()
+            .summary;
+        let silent = run(&short(seed)).summary;
+        assert_eq!(traced.trace_hash, silent.trace_hash, "seed {seed}");
+        assert_eq!(
+            *lines.borrow(),
+            traced.trace_events,
+            "every event printed once"
+        );
+    }
+}
+
+#[test]
+fn different_seeds_give_different_runs() {
+    let a = run(&short(10)).summary;
+    let b = run(&short(11)).summary;
+    assert_ne!(a.trace_hash, b.trace_hash);
+}
+
+#[test]
+fn a_faulty_run_holds_every_invariant_and_is_linearizable() {
+    let outcome = run(&short(7));
+    let s = &outcome.summary;
+    assert!(s.ok, "violations: {:?}", s.violations);
+    assert_eq!(s.linearizable, Some(true));
+    assert!(s.ops_ok > 50, "only {} operations completed", s.ops_ok);
+    assert!(s.elections >= 1);
+    assert_eq!(
+        s.ops_ok + s.ops_failed + s.ops_unknown,
+        outcome
+            .history
+            .records
+            .iter()
+            .filter(|r| matches!(r, Record::Invoke { .. }))
+            .count() as u64
+    );
+}
+
+#[test]
+fn without_faults_nothing_is_lost_or_unknown() {
+    let config = SimConfig {
+        faults: false,
+        ..short(3)
+    };
+    let s = run(&config).summary;
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!((s.crashes, s.partitions, s.messages_dropped), (0, 0, 0));
+    assert_eq!(
+        s.ops_unknown, 0,
+        "a clean network never leaves an outcome unknown"
+    );
+    assert_eq!(
+        s.elections, 1,
+        "a clean cluster elects one leader and keeps it"
+    );
+}
+
+#[test]
+fn the_checker_catches_a_stale_read_planted_in_a_recorded_history() {
+    let outcome = run(&SimConfig {
+        faults: false,
+        ..short(9)
+    });
+    assert!(outcome.summary.ok);
+    let mut history = outcome.history;
+    let (index, stale) =
+        find_read_to_make_stale(&history).expect("the run has a read after two writes");
+    if let Record::Ok { ret, .. } = &mut history.records[index] {
+        *ret = Ret::Value(Some(stale));
+    }
+    match check::check_history(&history, &Budget::default()).unwrap() {
+        Verdict::NotLinearizable(_) => {}
+        other => panic!("a stale read went unnoticed: {other:?}"),
+    }
+}
+
+/// Finds a successful get of key k, and a value it cannot see: one written by
+/// a put P1 that completed before another put P2 began, where P2 completed
+/// before the get began. P1 < P2 < get in every linearization, and values are
+/// unique, so reading P1's value is stale.
+fn find_read_to_make_stale(history: &History) -> Option<(usize, String)> {
+    let mut invoked: BTreeMap<u64, (u64, Call)> = BTreeMap::new();
+    // Per key: completed puts as (invoked, completed, value).
+    let mut puts: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
+    for (i, record) in history.records.iter().enumerate() {
+        match record {
+            Record::Invoke {
+                id, call, time_ns, ..
+            } => {
+                invoked.insert(*id, (*time_ns, call.clone()));
+            }
+            Record::Ok {
+                id, ret, time_ns, ..
+            } => match (&invoked[id], ret) {
+                ((start, Call::Put { key, value }), _) => puts
+                    .entry(key.clone())
+                    .or_default()
+                    .push((*start, *time_ns, value.clone())),
+                ((start, Call::Get { key }), Ret::Value(seen)) => {
+                    let done: Vec<_> = puts.get(key).into_iter().flatten().collect();
+                    for p2 in done.iter().filter(|p| p.1 < *start) {
+                        for p1 in done.iter().filter(|p| p.1 < p2.0) {
+                            if seen.as_ref() != Some(&p1.2) {
+                                return Some((i, p1.2.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let config = SimConfig {
+        nodes: 9,
+        ..SimConfig::new(1)
+    };
+    assert!(sim::run(&config, Tracer::silent(), &Budget::default()).is_err());
+}
+
+#[test]
+fn the_replay_command_names_every_non_default_flag() {
+    let config = SimConfig {
+        nodes: 3,
+        duration: 2_000 * MS,
+        faults: false,
+        ..SimConfig::new(77)
+    };
+    assert_eq!(
+        sim::replay_command(&config),
+        "cargo xtask simulate --seed 77 --nodes 3 --duration 2000ms --faults off"
+    );
+    assert_eq!(
+        sim::replay_command(&SimConfig::new(5)),
+        "cargo xtask simulate --seed 5"
+    );
+}

@@ -1,0 +1,214 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sim::SimConfig;
+use sim::queue::MS;
+use std::path::PathBuf;
+
+/// raftlab: a Raft key-value store and the testbed that tries to break it.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate one seeded run of a cluster under faults and check it.
+    ///
+    /// Exit status: 0 every invariant held and the history is linearizable;
+    /// 1 a violation; 2 undecided (the checker ran out of budget); 64 a usage
+    /// error; 70 an internal error.
+    Simulate(SimulateArgs),
+    /// Simulate a range of seeds in parallel and summarise.
+    Sweep(SweepArgs),
+    /// Check a recorded history (JSON lines, or a Jepsen register `.log`).
+    Check(CheckArgs),
+}
+
+/// Whether the nemesis injects faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Faults on (the default).
+    On,
+    /// A clean network and no crashes.
+    Off,
+}
+
+/// The shape of one run; shared by `simulate` and `sweep`.
+#[derive(Clone, Debug, Args)]
+pub struct RunShape {
+    /// Cluster size (3 to 7).
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 10)]
+    pub clients: usize,
+    /// How long clients issue operations, in virtual time (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: u64,
+    /// Network faults, partitions and crashes.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub faults: Switch,
+}
+
+impl RunShape {
+    /// The simulator's configuration for `seed`.
+    pub fn config(&self, seed: u64) -> Result<SimConfig, String> {
+        let config = SimConfig {
+            seed,
+            nodes: self.nodes,
+            clients: self.clients,
+            duration: self.duration,
+            faults: self.faults == Switch::On,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The root seed: the run is a function of it.
+    #[arg(long)]
+    pub seed: u64,
+    /// The cluster and workload.
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Print every event of the run, one per line.
+    #[arg(long)]
+    pub trace: bool,
+    /// Print only the events of one node (by id, 1-based).
+    #[arg(long, value_name = "N")]
+    pub trace_node: Option<u64>,
+    /// Where to write the history (JSON lines). Default:
+    /// histories/runs/seed-N.jsonl.
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+}
+
+impl SimulateArgs {
+    /// The simulator's configuration.
+    pub fn config(&self) -> Result<SimConfig, String> {
+        self.shape.config(self.seed)
+    }
+}
+
+/// Arguments of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Seeds to run: `A..B` (B excluded) or `A..=B`.
+    #[arg(long, value_parser = parse_seed_range)]
+    pub seeds: SeedRange,
+    /// Parallel workers (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// The cluster and workload.
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Print one JSON object at the end instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The history file.
+    pub path: PathBuf,
+    /// The checker's search budget, in steps.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+}
+
+/// A range of seeds, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    /// First seed.
+    pub first: u64,
+    /// Last seed.
+    pub last: u64,
+}
+
+fn parse_seed_range(s: &str) -> Result<SeedRange, String> {
+    let (a, b, inclusive) = if let Some((a, b)) = s.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = s.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(format!("expected A..B or A..=B, got {s:?}"));
+    };
+    let first: u64 = a.trim().parse().map_err(|_| format!("bad seed {a:?}"))?;
+    let end: u64 = b.trim().parse().map_err(|_| format!("bad seed {b:?}"))?;
+    let last = if inclusive {
+        end
+    } else {
+        end.checked_sub(1).ok_or("empty range")?
+    };
+    if last < first {
+        return Err(format!("empty range {s:?}"));
+    }
+    Ok(SeedRange { first, last })
+}
+
+/// Parses `30s`, `500ms`, `2m` or a bare number of seconds into virtual
+/// nanoseconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (number, unit_ns) = if let Some(n) = s.strip_suffix("ms") {
+        (n, MS)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000 * MS)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000 * MS)
+    } else {
+        (s, 1_000 * MS)
+    };
+    let n: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 30s or 500ms)"))?;
+    n.checked_mul(unit_ns)
+        .ok_or_else(|| format!("duration {s:?} too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(30_000 * MS));
+        assert_eq!(parse_duration("500ms"), Ok(500 * MS));
+        assert_eq!(parse_duration("2m"), Ok(120_000 * MS));
+        assert_eq!(parse_duration("7"), Ok(7_000 * MS));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn seed_ranges_parse_both_forms() {
+        assert_eq!(
+            parse_seed_range("1..=200"),
+            Ok(SeedRange {
+                first: 1,
+                last: 200
+            })
+        );
+        assert_eq!(
+            parse_seed_range("1..200"),
+            Ok(SeedRange {
+                first: 1,
+                last: 199
+            })
+        );
+        assert!(parse_seed_range("5..5").is_err());
+        assert!(parse_seed_range("x").is_err());
+    }
+}
