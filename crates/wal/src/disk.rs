@@ -184,6 +184,32 @@ struct FileData {
     current: Vec<u8>,
     /// What a crash leaves: the contents at the last `sync`.
     durable: Vec<u8>,
+    /// The lowest offset written or truncated since the last `sync`, if any.
+    /// Invariant: `current` and `durable` agree on every byte below it (on
+    /// all bytes when `None`), so a sync copies only the changed suffix:
+    /// an append-only log syncs in time proportional to what was appended.
+    dirty_from: Option<usize>,
+}
+
+impl FileData {
+    fn touch(&mut self, offset: usize) {
+        self.dirty_from = Some(self.dirty_from.map_or(offset, |d| d.min(offset)));
+    }
+
+    fn sync(&mut self) {
+        if let Some(from) = self.dirty_from.take() {
+            let keep = from.min(self.current.len()).min(self.durable.len());
+            self.durable.truncate(keep);
+            self.durable.extend_from_slice(&self.current[keep..]);
+        }
+        // Comparing lengths, not bytes: a full comparison would make every
+        // sync cost the whole file again in debug builds.
+        debug_assert_eq!(
+            self.current.len(),
+            self.durable.len(),
+            "a synced file is durable as it is"
+        );
+    }
 }
 
 impl MemDiskState {
@@ -244,6 +270,7 @@ impl MemDisk {
         s.names = s.durable_names.clone();
         for file in s.files.values_mut() {
             file.current.clone_from(&file.durable);
+            file.dirty_from = None;
         }
         s.collect_garbage();
         s.crashes += 1;
@@ -339,6 +366,8 @@ impl Disk for MemDisk {
         s.check_space(old_len, end)?;
         let (start, end) = (to_usize(offset)?, to_usize(end)?);
         let file = s.file_mut(name)?;
+        // Writing past the end also changes the zero-filled gap before it.
+        file.touch(start.min(file.current.len()));
         if file.current.len() < end {
             file.current.resize(end, 0);
         }
@@ -374,14 +403,16 @@ impl Disk for MemDisk {
         let old_len = s.file(name)?.current.len() as u64;
         s.check_space(old_len, len)?;
         let len = to_usize(len)?;
-        s.file_mut(name)?.current.resize(len, 0);
+        let file = s.file_mut(name)?;
+        file.current.resize(len, 0);
+        file.touch(len);
         Ok(())
     }
 
     fn sync(&mut self, name: &str) -> Result<(), DiskError> {
         let mut s = self.state.borrow_mut();
         let file = s.file_mut(name)?;
-        file.durable.clone_from(&file.current);
+        file.sync();
         s.syncs += 1;
         Ok(())
     }
