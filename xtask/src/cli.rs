@@ -1,8 +1,8 @@
 //! Command-line arguments.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sim::SimConfig;
 use sim::queue::MS;
+use sim::{DiskFaultMode, SimConfig};
 use std::path::PathBuf;
 
 /// raftlab: a Raft key-value store and the testbed that tries to break it.
@@ -53,6 +53,31 @@ pub struct RunShape {
     /// Network faults, partitions and crashes.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub faults: Switch,
+    /// Disk faults: off, on (within a budget that keeps the cluster
+    /// recoverable), or no-limits (safety only).
+    #[arg(long, value_enum, default_value_t = DiskFaults::Off)]
+    pub disk_faults: DiskFaults,
+}
+
+/// The `--disk-faults` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiskFaults {
+    /// Disks lose unsynced writes on a crash, nothing else.
+    Off,
+    /// Faults within a budget that keeps committed data on a majority.
+    On,
+    /// Faults without a budget: safety only.
+    NoLimits,
+}
+
+impl From<DiskFaults> for DiskFaultMode {
+    fn from(mode: DiskFaults) -> Self {
+        match mode {
+            DiskFaults::Off => DiskFaultMode::Off,
+            DiskFaults::On => DiskFaultMode::On,
+            DiskFaults::NoLimits => DiskFaultMode::NoLimits,
+        }
+    }
 }
 
 impl RunShape {
@@ -64,6 +89,7 @@ impl RunShape {
             clients: self.clients,
             duration: self.duration,
             faults: self.faults == Switch::On,
+            disk_faults: self.disk_faults.into(),
         };
         config.validate()?;
         Ok(config)

@@ -6,10 +6,11 @@
 //! write files: it sits outside the determinism boundary and only measures
 //! and stores what the simulator computes.
 
+mod check_cmd;
 mod cli;
 mod sweep;
 
-use check::{Budget, History, Verdict};
+use check::{Budget, History};
 use clap::Parser;
 use cli::{Cli, Command, SimulateArgs};
 use sim::{SimConfig, Summary, TraceFilter, Tracer};
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate(&args),
         Command::Sweep(args) => sweep::sweep(&args),
-        Command::Check(args) => check_file(&args.path, args.max_steps),
+        Command::Check(args) => check_cmd::check(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -199,38 +200,4 @@ fn print_verdict(s: &Summary, history: &Path) {
     );
     println!("  history: {}", history.display());
     println!("replay: {}", s.replay);
-}
-
-fn check_file(path: &Path, max_steps: Option<u64>) -> Result<u8, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let history = if path.extension().is_some_and(|e| e == "log") {
-        check::import::jepsen_etcd(&text).map_err(|e| format!("{}: {e:?}", path.display()))?
-    } else {
-        History::read_jsonl(text.as_bytes()).map_err(|e| format!("{}: {e:?}", path.display()))?
-    };
-    let mut budget = Budget::default();
-    if let Some(steps) = max_steps {
-        budget.max_steps = steps;
-    }
-    let verdict = check::check_history(&history, &budget).map_err(|e| format!("{e:?}"))?;
-    match verdict {
-        Verdict::Linearizable => {
-            println!("linearizable ({} records)", history.records.len());
-            Ok(0)
-        }
-        Verdict::NotLinearizable(c) => {
-            println!("NOT linearizable on key {:?}", c.key);
-            println!(
-                "  longest linearizable prefix: {} operations",
-                c.longest_prefix.len()
-            );
-            println!("  operations that cannot come next: {:?}", c.stuck);
-            Ok(1)
-        }
-        Verdict::Undecided { key } => {
-            println!("undecided: the search budget ran out on key {key:?}");
-            Ok(2)
-        }
-    }
 }

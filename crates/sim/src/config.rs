@@ -1,6 +1,7 @@
 //! What a run is asked to do ([`SimConfig`]) and what it drew from its seed
 //! ([`Params`]).
 
+use crate::disk::DiskFaultMode;
 use crate::queue::{MS, Nanos};
 use crate::rng::{Concern, SimRng};
 use serde::Serialize;
@@ -27,6 +28,8 @@ pub struct SimConfig {
     pub duration: Nanos,
     /// Whether the nemesis injects faults (network faults, partitions, crashes).
     pub faults: bool,
+    /// How hostile the disks are.
+    pub disk_faults: DiskFaultMode,
 }
 
 impl SimConfig {
@@ -38,6 +41,7 @@ impl SimConfig {
             clients: 10,
             duration: 30_000 * MS,
             faults: true,
+            disk_faults: DiskFaultMode::default(),
         }
     }
 

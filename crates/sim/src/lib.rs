@@ -14,15 +14,18 @@
 //! ([`rng`]). The caller measures wall time and writes files.
 
 pub mod config;
+pub mod disk;
 pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod rng;
+pub mod timeline;
 pub mod trace;
 pub mod workload;
 pub mod world;
 
 pub use config::{Params, SimConfig};
+pub use disk::DiskFaultMode;
 pub use trace::{TraceFilter, Tracer};
 
 use check::{Budget, History, Verdict};
@@ -73,6 +76,8 @@ pub struct Summary {
     pub wall_time_ms: u64,
     /// The command that replays this run.
     pub replay: String,
+    /// Disk faults injected, by kind, over all nodes.
+    pub disk_faults: std::collections::BTreeMap<String, u64>,
     /// Cluster size.
     pub nodes: usize,
     /// Client processes.
@@ -101,6 +106,10 @@ pub struct Outcome {
     pub summary: Summary,
     /// Every client invocation and completion.
     pub history: History,
+    /// Faults and leadership over time.
+    pub timeline: Vec<timeline::Timed>,
+    /// The checker's verdict, in full (the summary keeps only its gist).
+    pub verdict: Verdict,
 }
 
 /// The command line that replays `config` (flags at their defaults left out).
@@ -119,6 +128,14 @@ pub fn replay_command(config: &SimConfig) -> String {
     if config.faults != defaults.faults {
         cmd += " --faults off";
     }
+    if config.disk_faults != defaults.disk_faults {
+        let mode = match config.disk_faults {
+            DiskFaultMode::Off => "off",
+            DiskFaultMode::On => "on",
+            DiskFaultMode::NoLimits => "no-limits",
+        };
+        cmd += &format!(" --disk-faults {mode}");
+    }
     cmd
 }
 
@@ -134,9 +151,11 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
         .iter()
         .map(|v| v.to_string())
         .collect();
-    let linearizable = match check::check_history(&output.history, budget) {
-        Ok(Verdict::Linearizable) => Some(true),
-        Ok(Verdict::NotLinearizable(counterexample)) => {
+    let verdict = check::check_history(&output.history, budget)
+        .map_err(|e| format!("the simulator wrote an invalid history: {e:?}"))?;
+    let linearizable = match &verdict {
+        Verdict::Linearizable => Some(true),
+        Verdict::NotLinearizable(counterexample) => {
             violations.push(format!(
                 "not linearizable on key {:?}: no operation among {:?} can follow the longest linearizable prefix ({} operations)",
                 counterexample.key,
@@ -145,8 +164,7 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
             ));
             Some(false)
         }
-        Ok(Verdict::Undecided { .. }) => None,
-        Err(e) => return Err(format!("the simulator wrote an invalid history: {e:?}")),
+        Verdict::Undecided { .. } => None,
     };
     let stats = output.stats;
     let summary = Summary {
@@ -169,6 +187,7 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
         sim_time_ms: output.sim_time / MS,
         wall_time_ms: 0,
         replay: replay_command(config),
+        disk_faults: output.disk_faults,
         nodes: config.nodes,
         clients: config.clients,
         params,
@@ -176,5 +195,7 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
     Ok(Outcome {
         summary,
         history: output.history,
+        timeline: output.timeline,
+        verdict,
     })
 }

@@ -81,6 +81,19 @@ impl Partition {
         self.cut[from][to]
     }
 
+    /// Every cut directed link, as (from, to) node indices.
+    pub fn cut_links(&self) -> Vec<(usize, usize)> {
+        let mut links = Vec::new();
+        for (from, row) in self.cut.iter().enumerate() {
+            for (to, cut) in row.iter().enumerate() {
+                if *cut {
+                    links.push((from, to));
+                }
+            }
+        }
+        links
+    }
+
     /// Whether any link is cut.
     pub fn is_active(&self) -> bool {
         self.cut.iter().any(|row| row.iter().any(|c| *c))

@@ -21,6 +21,8 @@ pub enum Concern {
     Workload,
     /// One node's raft seeds (election jitter), per incarnation.
     Node(u64),
+    /// One node's disk faults.
+    Disk(u64),
 }
 
 impl Concern {
@@ -31,6 +33,7 @@ impl Concern {
             Concern::Nemesis => 3,
             Concern::Workload => 4,
             Concern::Node(n) => 1_000 + n,
+            Concern::Disk(n) => 2_000 + n,
         }
     }
 }

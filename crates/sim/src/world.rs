@@ -2,10 +2,12 @@
 //! by one event queue in virtual time.
 
 use crate::config::{Params, SimConfig};
+use crate::disk::SimDisk;
 use crate::invariants::{DIGEST_EVERY, Invariants};
 use crate::network::{Fate, Network, Partition, names};
 use crate::queue::{EventQueue, MS, Nanos};
 use crate::rng::{Concern, SimRng};
+use crate::timeline::{Timed, TimelineEvent};
 use crate::trace::{Actor, DropReason, MessageSummary, TraceEvent, Tracer};
 use crate::workload::{Workload, describe, to_call, to_ret};
 use check::{History, Record};
@@ -14,7 +16,7 @@ use raft::{Config, LogIndex, NodeId};
 use replica::{
     ClientReply, ClientRequest, Effect, Envelope, Input, Replica, ReplicaEvent, ReplyError,
 };
-use wal::MemDisk;
+use std::collections::BTreeMap;
 
 /// The cluster id every simulated replica shares.
 const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
@@ -74,8 +76,8 @@ enum Event {
 /// One server slot: its disk outlives its process.
 struct NodeSlot {
     id: NodeId,
-    replica: Option<Replica<MemDisk>>,
-    disk: MemDisk,
+    replica: Option<Replica<SimDisk>>,
+    disk: SimDisk,
     /// Bumped at every crash, so that ticks scheduled for a dead process are
     /// recognised as stale.
     incarnation: u64,
@@ -84,6 +86,8 @@ struct NodeSlot {
     applied: u64,
     /// The commit index after the last step, to trace when it moves.
     commit: LogIndex,
+    /// The term this node leads, if it is leader (for the timeline).
+    leading: Option<u64>,
 }
 
 /// The operation a client has in flight.
@@ -148,6 +152,10 @@ pub struct RunOutput {
     pub trace_events: u64,
     /// Virtual time at the end.
     pub sim_time: Nanos,
+    /// Faults and leadership over time.
+    pub timeline: Vec<Timed>,
+    /// Disk faults injected, by kind, over all nodes.
+    pub disk_faults: BTreeMap<String, u64>,
 }
 
 /// A whole simulated cluster.
@@ -170,6 +178,8 @@ pub struct World {
     chaos_over: bool,
     /// Scratch buffer for a replica's effects, reused across steps.
     effects: Vec<Effect>,
+    /// Faults and leadership over time, for reports.
+    timeline: Vec<Timed>,
 }
 
 impl World {
@@ -187,11 +197,19 @@ impl World {
             .map(|i| NodeSlot {
                 id: NodeId(i as u64 + 1),
                 replica: None,
-                disk: MemDisk::new(),
+                // The fault budget: at most a minority of disks may lose or
+                // corrupt synced data, so every committed entry survives on a
+                // majority.
+                disk: SimDisk::new(
+                    SimRng::for_concern(seed, Concern::Disk(i as u64 + 1)),
+                    config.disk_faults,
+                    i < (config.nodes - 1) / 2,
+                ),
                 incarnation: 0,
                 rng: SimRng::for_concern(seed, Concern::Node(i as u64 + 1)),
                 applied: 0,
                 commit: LogIndex(0),
+                leading: None,
             })
             .collect();
         let clients = (0..config.clients)
@@ -224,6 +242,7 @@ impl World {
             next_op_id: 1,
             chaos_over: false,
             effects: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 
@@ -264,12 +283,14 @@ impl World {
         }
         self.abandon_pending_ops();
         RunOutput {
+            disk_faults: self.disk_faults(),
             history: self.history,
             invariants: self.invariants,
             stats: self.stats,
             trace_hash: self.tracer.hash(),
             trace_events: self.tracer.events(),
             sim_time: self.now,
+            timeline: self.timeline,
         }
     }
 
@@ -331,6 +352,21 @@ impl World {
         self.tracer.record(self.now, actor, event);
     }
 
+    fn mark(&mut self, event: TimelineEvent) {
+        self.timeline.push(Timed {
+            time_ns: self.now,
+            event,
+        });
+    }
+
+    /// Notes on the timeline that `node` stopped leading (if it led).
+    fn stop_leading(&mut self, node: usize) {
+        if let Some(term) = self.nodes[node].leading.take() {
+            let node = self.nodes[node].id.0;
+            self.mark(TimelineEvent::SteppedDown { node, term });
+        }
+    }
+
     // ----- replicas -----------------------------------------------------
 
     fn raft_config(&mut self, node: usize) -> Config {
@@ -367,6 +403,10 @@ impl World {
                 // log never depends on: failing to recover is a bug.
                 self.stats.halts += 1;
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
+                self.mark(TimelineEvent::Halted {
+                    node: id,
+                    reason: e.to_string(),
+                });
                 self.invariants_violation("recovery", id, format!("cannot recover: {e}"));
             }
         }
@@ -395,6 +435,10 @@ impl World {
             Err(e) => {
                 self.stats.halts += 1;
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
+                self.mark(TimelineEvent::Halted {
+                    node: id,
+                    reason: e.to_string(),
+                });
                 self.invariants_violation("replica halted", id, e.to_string());
                 self.take_down(node);
                 let at = self.now + self.params.downtime_max_ms * MS;
@@ -484,6 +528,18 @@ impl World {
                     },
                 );
                 self.invariants.soft_state(self.now, id, soft);
+                if soft.role == raft::Role::Leader {
+                    if self.nodes[node].leading != Some(soft.term.0) {
+                        self.stop_leading(node);
+                        self.nodes[node].leading = Some(soft.term.0);
+                        self.mark(TimelineEvent::Leader {
+                            node: id,
+                            term: soft.term.0,
+                        });
+                    }
+                } else {
+                    self.stop_leading(node);
+                }
             }
             Effect::Event(ReplicaEvent::Persisted {
                 hard_state,
@@ -825,6 +881,15 @@ impl World {
             Actor::Nemesis,
             TraceEvent::Fault(format!("partition: {partition}")),
         );
+        let cut = partition
+            .cut_links()
+            .into_iter()
+            .map(|(from, to)| (from as u64 + 1, to as u64 + 1))
+            .collect();
+        self.mark(TimelineEvent::Partitioned {
+            shape: partition.shape.clone(),
+            cut,
+        });
         self.net.partition(partition);
         let lasts = self
             .nemesis
@@ -839,6 +904,7 @@ impl World {
         if self.net.current_partition().is_active() {
             self.trace(Actor::Nemesis, TraceEvent::Fault("heal network".into()));
             self.net.partition(Partition::none(self.nodes.len()));
+            self.mark(TimelineEvent::Healed);
         }
     }
 
@@ -865,6 +931,9 @@ impl World {
                 TraceEvent::Fault(format!("crash n{}", victim + 1)),
             );
             self.take_down(victim);
+            self.mark(TimelineEvent::Crashed {
+                node: victim as u64 + 1,
+            });
             let downtime = self
                 .nemesis
                 .range(10 * MS, self.params.downtime_max_ms * MS + 1);
@@ -877,6 +946,7 @@ impl World {
 
     /// Power loss: the process and every unsynced write are gone.
     fn take_down(&mut self, node: usize) {
+        self.stop_leading(node);
         let slot = &mut self.nodes[node];
         slot.replica = None;
         slot.incarnation += 1;
@@ -890,11 +960,13 @@ impl World {
         let id = self.nodes[node].id.0;
         self.trace(Actor::Nemesis, TraceEvent::Fault(format!("restart n{id}")));
         self.invariants.restarted(id);
+        self.mark(TimelineEvent::Restarted { node: id });
         self.start_node(node);
     }
 
     fn end_of_workload(&mut self) {
         self.chaos_over = true;
+        self.mark(TimelineEvent::EndOfWorkload);
         self.trace(
             Actor::Nemesis,
             TraceEvent::Fault("end of workload: heal everything".into()),
@@ -908,6 +980,17 @@ impl World {
                 self.clients[client].done = true;
             }
         }
+    }
+
+    /// Disk faults injected on every node, by kind.
+    pub fn disk_faults(&self) -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for node in &self.nodes {
+            for (kind, n) in node.disk.fault_counts() {
+                *total.entry(kind.to_string()).or_insert(0) += n;
+            }
+        }
+        total
     }
 
     /// The highest index applied anywhere.

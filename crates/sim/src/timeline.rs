@@ -1,0 +1,64 @@
+//! The run's timeline: the few events a reader of a report wants to see on a
+//! time axis (faults, their healing, leadership), kept structured so that a
+//! report can draw them without parsing the trace.
+
+use crate::queue::Nanos;
+use serde::Serialize;
+
+/// One event on the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    /// A node's process died (power loss: unsynced writes gone).
+    Crashed {
+        /// The node (1-based id).
+        node: u64,
+    },
+    /// A node's process started again from its disk.
+    Restarted {
+        /// The node (1-based id).
+        node: u64,
+    },
+    /// A replica stopped itself on an internal error.
+    Halted {
+        /// The node (1-based id).
+        node: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A partition took effect (replacing any other).
+    Partitioned {
+        /// What it looks like.
+        shape: String,
+        /// Every cut directed link, as (from, to) node ids.
+        cut: Vec<(u64, u64)>,
+    },
+    /// The network healed.
+    Healed,
+    /// A node became leader.
+    Leader {
+        /// The node (1-based id).
+        node: u64,
+        /// Its term.
+        term: u64,
+    },
+    /// A leader stopped leading.
+    SteppedDown {
+        /// The node (1-based id).
+        node: u64,
+        /// The term it had led.
+        term: u64,
+    },
+    /// Clients stopped issuing new operations; faults healed.
+    EndOfWorkload,
+}
+
+/// A timeline event at a virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Timed {
+    /// Virtual time.
+    pub time_ns: Nanos,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: TimelineEvent,
+}
