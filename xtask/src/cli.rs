@@ -129,19 +129,82 @@ impl SimulateArgs {
 
 /// Arguments of `sweep`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SweepArgs {
+    /// `merge`: combine shard summaries instead of running seeds.
+    #[command(subcommand)]
+    pub action: Option<SweepAction>,
     /// Seeds to run: `A..B` (B excluded) or `A..=B`.
     #[arg(long, value_parser = parse_seed_range)]
-    pub seeds: SeedRange,
+    pub seeds: Option<SeedRange>,
+    /// Run only shard K of N (`K/N`, 1-based): every Nth seed of the range.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Parallel workers (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Re-run this fraction of seeds (0 to 1) and fail on any trace-hash
+    /// mismatch: the determinism self-check.
+    #[arg(long, default_value_t = 0.0)]
+    pub recheck: f64,
+    /// Also write the JSON summary (with every seed's result) to this file,
+    /// for `sweep merge`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// The cluster and workload.
     #[command(flatten)]
     pub shape: RunShape,
     /// Print one JSON object at the end instead of the human summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `sweep` can do besides running seeds.
+#[derive(Debug, Subcommand)]
+pub enum SweepAction {
+    /// Merge the `--out` summaries of a sweep's shards into one.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `sweep merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' summary files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also write the merged summary to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One shard of a sweep: the `index`th (1-based) of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 1.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected K/N, got {s:?}"))?;
+    let index: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard index {k:?}"))?;
+    let count: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count {n:?}"))?;
+    if count == 0 || index == 0 || index > count {
+        return Err(format!("shard {s:?}: need 1 <= K <= N"));
+    }
+    Ok(Shard { index, count })
 }
 
 /// Arguments of `check`.
@@ -236,5 +299,13 @@ mod tests {
         );
         assert!(parse_seed_range("5..5").is_err());
         assert!(parse_seed_range("x").is_err());
+    }
+
+    #[test]
+    fn shards_parse_and_refuse_nonsense() {
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(parse_shard("0/4").is_err());
+        assert!(parse_shard("5/4").is_err());
+        assert!(parse_shard("1").is_err());
     }
 }

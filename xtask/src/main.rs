@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Simulate(args) => simulate(&args),
-        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Sweep(args) => match &args.action {
+            Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
+            None => sweep::sweep(&args),
+        },
         Command::Check(args) => check_cmd::check(&args),
     };
     match result {

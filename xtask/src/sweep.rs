@@ -1,17 +1,51 @@
-//! `cargo xtask sweep`: many seeds, in parallel processes' worth of threads
-//! (each simulation is single-threaded and independent), one summary.
+//! `cargo xtask sweep`: many seeds, in parallel threads (each simulation is
+//! single-threaded and independent), one summary; shards of one sweep, run
+//! anywhere, merge into the same summary.
 
-use crate::cli::SweepArgs;
+use crate::cli::{MergeArgs, Shard, SweepArgs};
 use crate::{run_one, workspace_root, write_history};
 use check::Budget;
-use serde::Serialize;
-use sim::{Summary, TraceFilter};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sim::TraceFilter;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// What a sweep reports.
-#[derive(Debug, Default, Serialize)]
+/// What one seed of a sweep produced: enough to merge shards and to find the
+/// seed's files again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// 0 passed, 1 violation, 2 undecided, 70 could not run.
+    pub exit_code: i32,
+    /// The first violation, or the error.
+    pub problem: Option<String>,
+    /// Operations completed with a result.
+    pub ops_ok: u64,
+    /// Operations with unknown outcome.
+    pub ops_unknown: u64,
+    /// Terms with a leader.
+    pub elections: u64,
+    /// Crashes injected.
+    pub crashes: u64,
+    /// Partitions injected.
+    pub partitions: u64,
+    /// Disk faults injected, by kind.
+    pub disk_faults: BTreeMap<String, u64>,
+    /// The trace hash.
+    pub trace_hash: String,
+    /// The replay command.
+    pub replay: String,
+}
+
+/// What a sweep (or a merge of shards) reports. Everything but the timing
+/// fields is a function of the per-seed results, so the merge of a sweep's
+/// shards equals the unsharded sweep.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepSummary {
     /// Seeds run.
     pub seeds: u64,
@@ -23,6 +57,8 @@ pub struct SweepSummary {
     pub undecided_seeds: Vec<u64>,
     /// Seeds that could not run at all, with the reason.
     pub errors: Vec<String>,
+    /// Seeds whose re-run gave another trace hash (determinism broken).
+    pub nondeterministic_seeds: Vec<u64>,
     /// The fewest operations any seed completed with a result.
     pub min_ops_ok: u64,
     /// Operations completed with a result, in total.
@@ -37,134 +73,242 @@ pub struct SweepSummary {
     pub crashes: u64,
     /// Partitions, in total.
     pub partitions: u64,
-    /// Wall-clock seconds.
+    /// Disk faults, in total, by kind.
+    pub disk_faults: BTreeMap<String, u64>,
+    /// Every seed's result, in seed order.
+    pub results: Vec<SeedResult>,
+    /// Wall-clock seconds (not merged: the sum over shards).
     pub wall_time_s: f64,
-    /// Seeds per wall-clock second.
+    /// Seeds per wall-clock second (of this run; for a merge, seeds over the
+    /// summed wall time).
     pub seeds_per_second: f64,
 }
 
-/// Runs the sweep; exit status 0 when every seed passed, 1 on any violation,
-/// 2 when some seed was undecided and none failed.
+impl SweepSummary {
+    /// Aggregates per-seed results (sorted by seed, duplicates refused).
+    pub fn from_results(
+        mut results: Vec<SeedResult>,
+        nondeterministic: Vec<u64>,
+    ) -> Result<SweepSummary, String> {
+        results.sort_by_key(|r| r.seed);
+        if let Some(w) = results.windows(2).find(|w| w[0].seed == w[1].seed) {
+            return Err(format!(
+                "seed {} appears twice (overlapping shards?)",
+                w[0].seed
+            ));
+        }
+        let mut total = SweepSummary {
+            nondeterministic_seeds: nondeterministic,
+            ..SweepSummary::default()
+        };
+        total.nondeterministic_seeds.sort_unstable();
+        total.min_ops_ok = results
+            .iter()
+            .filter(|r| r.exit_code != 70)
+            .map(|r| r.ops_ok)
+            .min()
+            .unwrap_or(0);
+        for r in &results {
+            total.seeds += 1;
+            match r.exit_code {
+                0 => total.passed += 1,
+                1 => total.failed_seeds.push(r.seed),
+                2 => total.undecided_seeds.push(r.seed),
+                _ => total.errors.push(format!(
+                    "seed {}: {}",
+                    r.seed,
+                    r.problem.as_deref().unwrap_or("?")
+                )),
+            }
+            total.ops_ok += r.ops_ok;
+            total.ops_unknown += r.ops_unknown;
+            total.elections += r.elections;
+            total.seeds_with_leader_changes += u64::from(r.elections > 1);
+            total.crashes += r.crashes;
+            total.partitions += r.partitions;
+            for (kind, n) in &r.disk_faults {
+                *total.disk_faults.entry(kind.clone()).or_insert(0) += n;
+            }
+        }
+        total.results = results;
+        Ok(total)
+    }
+
+    /// The sweep's exit status: 1 on any violation, error or nondeterminism;
+    /// else 2 if any seed was undecided; else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.failed_seeds.is_empty()
+            || !self.errors.is_empty()
+            || !self.nondeterministic_seeds.is_empty()
+        {
+            1
+        } else if !self.undecided_seeds.is_empty() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// The seeds of `shard` within `first..=last`: every Nth seed, so shards get
+/// similar mixes of seeds.
+pub fn shard_seeds(first: u64, last: u64, shard: Shard) -> Vec<u64> {
+    (first..=last)
+        .filter(|seed| (seed - first) % shard.count == shard.index - 1)
+        .collect()
+}
+
+/// Whether `seed` is re-run for the determinism self-check, at `fraction`
+/// of seeds: decided by the seed alone, so every shard agrees.
+fn rechecked(seed: u64, fraction: f64) -> bool {
+    fraction >= 1.0
+        || (fraction > 0.0 && (sim::rng::splitmix64(seed) % 10_000) < (fraction * 10_000.0) as u64)
+}
+
+fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bool) {
+    let error = |e: String| SeedResult {
+        seed,
+        exit_code: 70,
+        problem: Some(e),
+        ops_ok: 0,
+        ops_unknown: 0,
+        elections: 0,
+        crashes: 0,
+        partitions: 0,
+        disk_faults: BTreeMap::new(),
+        trace_hash: String::new(),
+        replay: String::new(),
+    };
+    let config = match args.shape.config(seed) {
+        Ok(c) => c,
+        Err(e) => return (error(e), true),
+    };
+    let outcome = match run_one(&config, TraceFilter::Off, false, &Budget::default()) {
+        Ok(o) => o,
+        Err(e) => return (error(e), true),
+    };
+    let s = &outcome.summary;
+    let deterministic = !rechecked(seed, args.recheck)
+        || run_one(&config, TraceFilter::Off, false, &Budget::default())
+            .is_ok_and(|again| again.summary.trace_hash == s.trace_hash);
+    if !s.ok {
+        let stem = failures_dir.join(format!("seed-{seed}"));
+        let saved = write_history(&outcome.history, &stem.with_extension("jsonl")).and_then(|()| {
+            let json = serde_json::to_string_pretty(s).map_err(|e| e.to_string())?;
+            std::fs::write(stem.with_extension("json"), json).map_err(|e| e.to_string())
+        });
+        if let Err(e) = saved {
+            return (
+                error(format!("cannot keep the failure's files: {e}")),
+                deterministic,
+            );
+        }
+    }
+    let result = SeedResult {
+        seed,
+        exit_code: s.exit_code(),
+        problem: s
+            .violations
+            .first()
+            .cloned()
+            .or_else(|| (s.exit_code() == 2).then(|| "undecided".to_string())),
+        ops_ok: s.ops_ok,
+        ops_unknown: s.ops_unknown,
+        elections: s.elections,
+        crashes: s.crashes,
+        partitions: s.partitions,
+        disk_faults: s.disk_faults.clone(),
+        trace_hash: s.trace_hash.clone(),
+        replay: s.replay.clone(),
+    };
+    (result, deterministic)
+}
+
+/// Runs the sweep; exit status 0 when every seed passed, 1 on any violation
+/// or nondeterminism, 2 when some seed was undecided and none failed.
 pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
-    let range = args.seeds;
+    let range = args.seeds.ok_or("--seeds A..B is required")?;
     // Validate the shape once, up front, so a usage error is not N errors.
     args.shape.config(range.first)?;
+    let seeds = shard_seeds(
+        range.first,
+        range.last,
+        args.shard.unwrap_or(Shard { index: 1, count: 1 }),
+    );
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let next = AtomicU64::new(range.first);
-    let results: Mutex<Vec<Result<Summary, (u64, String)>>> = Mutex::new(Vec::new());
-    let started = Instant::now();
+    let progress = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(seeds.len() as u64)
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds, {per_sec}, {elapsed} elapsed, eta {eta} {msg}",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let next = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
+    let results: Mutex<Vec<(SeedResult, bool)>> = Mutex::new(Vec::new());
     let failures_dir = workspace_root().join("histories/failures");
+    let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed > range.last {
-                        break;
-                    }
-                    let result = args.shape.config(seed).and_then(|config| {
-                        let outcome =
-                            run_one(&config, TraceFilter::Off, false, &Budget::default())?;
-                        if !outcome.summary.ok {
-                            let stem = failures_dir.join(format!("seed-{seed}"));
-                            write_history(&outcome.history, &stem.with_extension("jsonl"))?;
-                            let json = serde_json::to_string_pretty(&outcome.summary)
-                                .map_err(|e| e.to_string())?;
-                            std::fs::write(stem.with_extension("json"), json)
-                                .map_err(|e| e.to_string())?;
+                while let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
+                    let (result, deterministic) = run_seed(args, seed, &failures_dir);
+                    if result.exit_code != 0 || !deterministic {
+                        let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress.set_message(format!("({n} failing)"));
+                        progress.suspend(|| {
                             if !args.json {
                                 eprintln!(
                                     "seed {seed}: {}",
-                                    outcome
-                                        .summary
-                                        .violations
-                                        .first()
-                                        .map_or("undecided", |v| v.as_str())
+                                    result
+                                        .problem
+                                        .as_deref()
+                                        .unwrap_or("trace hash differs on re-run")
                                 );
                             }
-                        }
-                        Ok(outcome.summary)
-                    });
+                        });
+                    }
+                    progress.inc(1);
                     results
                         .lock()
                         .expect("no worker panics holding the lock")
-                        .push(result.map_err(|e| (seed, e)));
+                        .push((result, deterministic));
                 }
             });
         }
     });
+    progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
-    let mut results = results.into_inner().expect("workers finished");
-    results.sort_by_key(|r| match r {
-        Ok(s) => s.seed,
-        Err((seed, _)) => *seed,
-    });
-    let mut total = SweepSummary {
-        min_ops_ok: u64::MAX,
-        ..SweepSummary::default()
-    };
-    for result in results {
-        total.seeds += 1;
-        match result {
-            Ok(s) => {
-                match s.exit_code() {
-                    0 => total.passed += 1,
-                    2 => total.undecided_seeds.push(s.seed),
-                    _ => total.failed_seeds.push(s.seed),
-                }
-                total.min_ops_ok = total.min_ops_ok.min(s.ops_ok);
-                total.ops_ok += s.ops_ok;
-                total.ops_unknown += s.ops_unknown;
-                total.elections += s.elections;
-                total.seeds_with_leader_changes += u64::from(s.elections > 1);
-                total.crashes += s.crashes;
-                total.partitions += s.partitions;
-            }
-            Err((seed, e)) => total.errors.push(format!("seed {seed}: {e}")),
-        }
-    }
-    if total.min_ops_ok == u64::MAX {
-        total.min_ops_ok = 0;
-    }
+    let results = results.into_inner().expect("workers finished");
+    let nondeterministic = results
+        .iter()
+        .filter(|(_, det)| !det)
+        .map(|(r, _)| r.seed)
+        .collect();
+    let mut total = SweepSummary::from_results(
+        results.into_iter().map(|(r, _)| r).collect(),
+        nondeterministic,
+    )?;
     total.wall_time_s = wall;
     total.seeds_per_second = total.seeds as f64 / wall.max(1e-9);
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&total).map_err(|e| e.to_string())?;
+        std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
     if args.json {
         println!(
             "{}",
             serde_json::to_string(&total).map_err(|e| e.to_string())?
         );
     } else {
-        println!(
-            "sweep of {} seeds ({} jobs): {} passed, {} failed {:?}, {} undecided {:?}, {} errors",
-            total.seeds,
-            jobs,
-            total.passed,
-            total.failed_seeds.len(),
-            total.failed_seeds,
-            total.undecided_seeds.len(),
-            total.undecided_seeds,
-            total.errors.len()
-        );
-        for e in &total.errors {
-            println!("  {e}");
-        }
-        println!(
-            "  ops: {} ok (at least {} per seed), {} unknown; {} elections ({} seeds changed leader), {} crashes, {} partitions",
-            total.ops_ok,
-            total.min_ops_ok,
-            total.ops_unknown,
-            total.elections,
-            total.seeds_with_leader_changes,
-            total.crashes,
-            total.partitions
-        );
-        println!(
-            "  {:.1}s wall, {:.2} seeds/s",
-            total.wall_time_s, total.seeds_per_second
-        );
+        print_summary(&total, Some(jobs));
         if !total.failed_seeds.is_empty() {
             println!(
                 "  failing histories and summaries: {}",
@@ -172,13 +316,148 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
             );
         }
     }
-    Ok(
-        if !total.failed_seeds.is_empty() || !total.errors.is_empty() {
-            1
-        } else if !total.undecided_seeds.is_empty() {
-            2
-        } else {
-            0
-        },
-    )
+    Ok(total.exit_code())
+}
+
+/// `cargo xtask sweep merge`: one summary from the shards' `--out` files.
+pub fn merge(args: &MergeArgs) -> Result<u8, String> {
+    let mut results = Vec::new();
+    let mut nondeterministic = Vec::new();
+    let mut wall = 0.0;
+    for path in &args.files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let shard: SweepSummary = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a sweep summary: {e}", path.display()))?;
+        wall += shard.wall_time_s;
+        results.extend(shard.results);
+        nondeterministic.extend(shard.nondeterministic_seeds);
+    }
+    let mut total = SweepSummary::from_results(results, nondeterministic)?;
+    total.wall_time_s = wall;
+    total.seeds_per_second = total.seeds as f64 / wall.max(1e-9);
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&total).map_err(|e| e.to_string())?;
+        std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&total).map_err(|e| e.to_string())?
+        );
+    } else {
+        print_summary(&total, None);
+    }
+    Ok(total.exit_code())
+}
+
+fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
+    let how = jobs.map_or("merged".to_string(), |j| format!("{j} jobs"));
+    println!(
+        "sweep of {} seeds ({how}): {} passed, {} failed {:?}, {} undecided {:?}, {} errors, {} nondeterministic {:?}",
+        total.seeds,
+        total.passed,
+        total.failed_seeds.len(),
+        total.failed_seeds,
+        total.undecided_seeds.len(),
+        total.undecided_seeds,
+        total.errors.len(),
+        total.nondeterministic_seeds.len(),
+        total.nondeterministic_seeds,
+    );
+    for e in &total.errors {
+        println!("  {e}");
+    }
+    println!(
+        "  ops: {} ok (at least {} per seed), {} unknown; {} elections ({} seeds changed leader), {} crashes, {} partitions",
+        total.ops_ok,
+        total.min_ops_ok,
+        total.ops_unknown,
+        total.elections,
+        total.seeds_with_leader_changes,
+        total.crashes,
+        total.partitions
+    );
+    if !total.disk_faults.is_empty() {
+        println!("  disk faults: {:?}", total.disk_faults);
+    }
+    println!(
+        "  {:.1}s wall, {:.2} seeds/s",
+        total.wall_time_s, total.seeds_per_second
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(seed: u64, exit_code: i32) -> SeedResult {
+        SeedResult {
+            seed,
+            exit_code,
+            problem: None,
+            ops_ok: 100 + seed,
+            ops_unknown: seed % 3,
+            elections: 1 + seed % 2,
+            crashes: seed % 4,
+            partitions: seed % 5,
+            disk_faults: BTreeMap::from([("torn".to_string(), seed % 2)]),
+            trace_hash: format!("{seed:016x}"),
+            replay: format!("cargo xtask simulate --seed {seed}"),
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_seed_range() {
+        let mut all: Vec<u64> = (1..=3)
+            .flat_map(|k| shard_seeds(10, 30, Shard { index: k, count: 3 }))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (10..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn merged_shards_equal_the_unsharded_summary() {
+        let results: Vec<SeedResult> = (1..=20)
+            .map(|s| result(s, if s == 7 { 1 } else { 0 }))
+            .collect();
+        let whole = SweepSummary::from_results(results.clone(), vec![]).unwrap();
+        let shards: Vec<Vec<SeedResult>> = (1..=3)
+            .map(|k| {
+                let seeds = shard_seeds(1, 20, Shard { index: k, count: 3 });
+                results
+                    .iter()
+                    .filter(|r| seeds.contains(&r.seed))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        // Merge in an arbitrary order: the summary does not depend on it.
+        let merged =
+            SweepSummary::from_results(shards.into_iter().rev().flatten().collect(), vec![])
+                .unwrap();
+        assert_eq!(merged, whole);
+        assert_eq!(whole.failed_seeds, vec![7]);
+        assert_eq!(whole.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_seed_in_two_shards_is_refused() {
+        let err = SweepSummary::from_results(vec![result(3, 0), result(3, 0)], vec![]).unwrap_err();
+        assert!(err.contains("seed 3 appears twice"), "{err}");
+    }
+
+    #[test]
+    fn nondeterminism_fails_the_sweep() {
+        let total = SweepSummary::from_results(vec![result(1, 0)], vec![1]).unwrap();
+        assert_eq!(total.exit_code(), 1);
+    }
+
+    #[test]
+    fn recheck_fraction_is_decided_by_the_seed() {
+        assert!((0..100).all(|s| rechecked(s, 1.0)));
+        assert!((0..100).all(|s| !rechecked(s, 0.0)));
+        let some = (0..10_000).filter(|&s| rechecked(s, 0.1)).count();
+        assert!((800..1200).contains(&some), "{some}");
+    }
 }
