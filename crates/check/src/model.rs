@@ -407,6 +407,18 @@ impl Model {
         id
     }
 
+    /// The bytes of a value (empty for [`ABSENT`]).
+    pub(crate) fn bytes(&self, id: ValueId) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.materialize(id, &mut buf);
+        buf
+    }
+
+    /// The text an [`Step::Append`] appends.
+    pub(crate) fn suffix(&self, i: u32) -> &str {
+        &self.suffixes[i as usize].text
+    }
+
     /// The value an id stands for (`None`: absent).
     #[cfg(test)]
     pub(crate) fn value(&self, id: ValueId) -> Option<String> {

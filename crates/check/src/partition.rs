@@ -24,10 +24,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The default step limit per key: a linearizable 10k-operation history takes far
-    /// fewer steps than this (roughly operations × concurrency); the limit only bites on
-    /// histories whose search goes exponential, and bounds them to well under a second.
-    pub const DEFAULT_MAX_STEPS: u64 = 2_000_000;
+    /// The default step limit per key. A linearizable 10k-operation history from ten
+    /// clients takes about 10-100 steps per operation, so well under a million; the
+    /// limit bites only on histories whose search goes exponential (many concurrent
+    /// clients on one key, many outcomes unknown on a key with appends), and stops
+    /// them after roughly half a second and under 100 MB.
+    pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
 }
 
 impl Default for Budget {

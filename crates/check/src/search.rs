@@ -1,27 +1,38 @@
 //! The linearizability search for one key: Wing & Gong's depth-first search, with
-//! Lowe's cache of visited configurations, in the shape Porcupine gives it.
+//! Lowe's cache of visited configurations, in the shape Porcupine gives it, plus pruning
+//! rules that keep it fast on the histories a simulator records.
 //!
 //! Every operation with a known outcome contributes two events, its call and its return,
-//! to a time-ordered doubly linked list. The search walks the list from its head: it may
-//! linearize any operation whose call it meets before the first return event still in
-//! the list (that operation overlaps everything still pending, so it may go next); when
-//! it reaches a return event whose operation is not linearized yet, nothing it could put
-//! next is consistent with real time, and it backtracks. Linearizing an operation lifts
-//! its events out of the list; backtracking puts them back (dancing links: removal keeps
-//! the node's own pointers, so restoring in reverse order is exact).
+//! to a time-ordered doubly linked list. The candidates to linearize next are the
+//! operations whose calls come before the first return event still in the list: each
+//! overlaps everything still pending, so it may go next; nothing called after that return
+//! may, since that operation must precede it. Linearizing an operation lifts its events
+//! out of the list; backtracking puts them back (dancing links: removal keeps the node's
+//! own pointers, so restoring in reverse order is exact). When the list has no return
+//! event left, every known operation is linearized: success.
 //!
 //! A configuration is (set of linearized operations, model state): what is left to do
-//! depends on nothing else, so a configuration met twice is not explored twice.
+//! depends on nothing else, so a configuration met twice is not explored twice (the
+//! cache, [`ConfigSet`]). Operations are numbered in call order, so a linearized set is
+//! "everything up to some point, and a few beyond", and its key is a few words.
 //!
 //! Operations with unknown outcome have no return event: they may take effect at any
 //! time after their call, or never. They sit in a second list, ordered by call time, and
-//! are candidates wherever their call precedes the first return event. The search
-//! succeeds when every operation with a known outcome is linearized, whatever became of
-//! the unknown ones: leaving one out is its "never took effect". Known operations are
-//! tried before unknown ones at each configuration, since an unknown write that is tried
-//! first tends to be wrong first (a heuristic: every candidate is still tried).
+//! are candidates wherever their call precedes the first pending return. Leaving one
+//! out to the end is its "never took effect".
+//!
+//! What keeps the search small (each rule is argued where it is implemented):
+//!
+//! - reads that succeed are taken at once, without branching ([`search`]);
+//! - the other candidates are tried in the order of their intervals' midpoints, known
+//!   before unknown;
+//! - a configuration fails at once if a pending read can no longer see its value, given
+//!   that only appends can precede it ([`unreachable_reads`]);
+//! - unknown operations nobody could observe are left out ([`unobservable_unknowns`]),
+//!   and on keys without appends an unknown operation is tried only right before an
+//!   operation it unblocks ([`unblocks`]).
 
-use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
 
 use crate::model::{ABSENT, FixedState, Model, Step, ValueId};
 
@@ -133,11 +144,116 @@ impl Linearized {
     /// Write the cache key of (this set, `state`) into `key`.
     fn key(&self, state: ValueId, key: &mut Vec<u64>) {
         key.clear();
-        key.push(self.low as u64);
+        key.push(((self.low as u64) << 32) | u64::from(state));
         if self.low < self.words.len() {
             key.extend_from_slice(&self.words[self.low..=self.high.max(self.low)]);
         }
-        key.push(u64::from(state));
+    }
+}
+
+/// The cache of visited configurations: an exact set of keys (short `u64` slices)
+/// stored back to back in one arena, indexed by an open-addressing table of arena
+/// offsets. A few dozen bytes per configuration and no allocation per insert: the cache
+/// is most of the search's memory.
+struct ConfigSet {
+    /// Entries, each `[header, words...]` with header = (hash tag << 32) | length.
+    /// Word 0 is unused, so that offset 0 can mean "empty slot".
+    arena: Vec<u64>,
+    /// Invariant: a power of two in length, at most half full; 0 = empty.
+    slots: Vec<u32>,
+    len: usize,
+}
+
+/// What [`ConfigSet::insert`] did.
+#[derive(PartialEq, Eq)]
+enum Inserted {
+    New,
+    Present,
+    /// The arena outgrew 32-bit offsets (tens of gigabytes): the search must stop.
+    Full,
+}
+
+impl ConfigSet {
+    fn new() -> Self {
+        ConfigSet {
+            arena: vec![0],
+            slots: vec![0; 1024],
+            len: 0,
+        }
+    }
+
+    fn hash(key: &[u64]) -> u64 {
+        let mut h = FixedState::default().build_hasher();
+        for &w in key {
+            h.write_u64(w);
+        }
+        // Fx mixes poorly into the low bits that index the table: finish with a
+        // multiply-xorshift.
+        let x = h.finish();
+        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+    }
+
+    fn header(hash: u64, len: usize) -> u64 {
+        (hash >> 32 << 32) | len as u64
+    }
+
+    fn matches(&self, offset: u32, header: u64, key: &[u64]) -> bool {
+        let o = offset as usize;
+        self.arena[o] == header && self.arena[o + 1..o + 1 + key.len()] == *key
+    }
+
+    /// The slot `key` is in, or the empty slot where it would go.
+    fn find(&self, hash: u64, header: u64, key: &[u64]) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let offset = self.slots[i];
+            if offset == 0 || self.matches(offset, header, key) {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn contains(&self, key: &[u64]) -> bool {
+        let hash = Self::hash(key);
+        let header = Self::header(hash, key.len());
+        self.slots[self.find(hash, header, key)] != 0
+    }
+
+    fn insert(&mut self, key: &[u64]) -> Inserted {
+        let hash = Self::hash(key);
+        let header = Self::header(hash, key.len());
+        let i = self.find(hash, header, key);
+        if self.slots[i] != 0 {
+            return Inserted::Present;
+        }
+        let Ok(offset) = u32::try_from(self.arena.len()) else {
+            return Inserted::Full;
+        };
+        self.arena.push(header);
+        self.arena.extend_from_slice(key);
+        self.slots[i] = offset;
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            self.grow();
+        }
+        Inserted::New
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        let mask = self.slots.len() - 1;
+        for offset in old.into_iter().filter(|&o| o != 0) {
+            let o = offset as usize;
+            let len = (self.arena[o] & 0xffff_ffff) as usize;
+            let mut i = Self::hash(&self.arena[o + 1..o + 1 + len]) as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = offset;
+        }
     }
 }
 
@@ -169,12 +285,16 @@ struct Frame {
 /// guess at the order in which they took effect, then the unknown operations in call
 /// order. (Any order is complete; a good one finds a linearization with less
 /// backtracking.)
+///
+/// One step is one event or candidate looked at; the search gives up after `max_steps`.
 pub(crate) fn search(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> Outcome {
-    let (outcome, steps) = search_counting(ops, model, max_steps);
-    STEPS.with(|s| s.set(s.get() + steps));
+    let (outcome, _steps) = search_counting(ops, model, max_steps);
+    #[cfg(test)]
+    STEPS.with(|s| s.set(s.get() + _steps));
     outcome
 }
 
+#[cfg(test)]
 thread_local! {
     /// Steps taken by searches on this thread (for tests and tuning).
     pub(crate) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -187,6 +307,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     // only admit more orders, never report a false violation.
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     let mut unknown: Vec<(u64, usize)> = Vec::new();
+    let unobservable = unobservable_unknowns(ops, model);
     for (i, op) in ops.iter().enumerate() {
         match op.ret {
             Some(ret) => {
@@ -194,6 +315,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 events.push((op.call, false, i));
                 events.push((ret.max(op.call), true, i));
             }
+            None if unobservable[i] => {}
             None => unknown.push((op.call, i)),
         }
     }
@@ -245,7 +367,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut key: Vec<u64> = Vec::new();
     // Configurations met so far. Invariant: every one not on the stack has no
     // linearization extending it.
-    let mut cache: HashSet<Box<[u64]>, FixedState> = HashSet::default();
+    let mut cache = ConfigSet::new();
 
     let mut state: ValueId = ABSENT;
     let mut stack: Vec<Frame> = Vec::new();
@@ -262,6 +384,12 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut best_prefix: Vec<usize> = Vec::new();
     let mut best_stuck: Vec<usize> = Vec::new();
 
+    // Scratch: the reads that fail in the configuration being listed, and its unknown
+    // candidates.
+    let mut failed_reads: Vec<usize> = Vec::new();
+    let mut window_unknown: Vec<usize> = Vec::new();
+    // Whether any operation appends (see `unblocks` for why it matters).
+    let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
     // The reads that the configuration just listed can never linearize (see
     // `unreachable_reads`); empty for every other configuration.
     let mut dead: Vec<usize> = Vec::new();
@@ -301,6 +429,8 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 } else if let Some(next) = model.step(state, &ops[op].step) {
                     chosen = Some((op, next, 0, true));
                     break;
+                } else {
+                    failed_reads.push(op);
                 }
                 node = links.next[node as usize];
             }
@@ -309,9 +439,25 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 list.sort_unstable_by_key(|&op| priority[op]);
                 let mut node = ulinks.next[NIL as usize];
                 while node != NIL && unknown[node as usize - 1].0 <= bound {
-                    list.push(unknown[node as usize - 1].1);
+                    window_unknown.push(unknown[node as usize - 1].1);
                     node = ulinks.next[node as usize];
                 }
+                let known = list.len();
+                for &op in &window_unknown {
+                    steps += 1;
+                    if has_appends
+                        || unblocks(
+                            op,
+                            state,
+                            model,
+                            ops,
+                            [&failed_reads[..], &list[..known], &window_unknown[..]],
+                        )
+                    {
+                        list.push(op);
+                    }
+                }
+                window_unknown.clear();
                 unreachable_reads(
                     state,
                     model,
@@ -325,6 +471,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                     list.clear();
                 }
             }
+            failed_reads.clear();
             lists[depth] = list;
             resume = Some(0);
         }
@@ -344,7 +491,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                     linearized.insert(rank[op]);
                     linearized.key(next, &mut key);
                     linearized.remove(rank[op]);
-                    if !cache.contains(&key[..]) {
+                    if !cache.contains(&key) {
                         chosen = Some((op, next, pos, false));
                         break;
                     }
@@ -357,7 +504,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             linearized.insert(rank[op]);
             linearized.key(next, &mut key);
             linearized.remove(rank[op]);
-            if cache.contains(&key[..]) {
+            if cache.contains(&key) {
                 chosen = None;
             }
         }
@@ -365,7 +512,9 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         if let Some((op, next, pos, forced)) = chosen {
             // Linearize `op`: `key` holds the new configuration.
             dead.clear();
-            cache.insert(key.as_slice().into());
+            if cache.insert(&key) == Inserted::Full {
+                return (Outcome::Undecided, steps);
+            }
             linearized.insert(rank[op]);
             stack.push(Frame {
                 op,
@@ -432,6 +581,137 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             }
         }
     }
+}
+
+/// Most byte comparisons [`unobservable_unknowns`] spends looking for appended text in
+/// the values operations compare against; past it, unknown appends are all kept.
+const UNOBSERVABLE_APPEND_WORK: usize = 1 << 26;
+
+/// Most (unknown operation, compared value) pairs [`unobservable_unknowns`] checks by
+/// prefix on a key with appends; past it, unknown operations there are all kept.
+const UNOBSERVABLE_PREFIX_WORK: usize = 1 << 22;
+
+/// Which operations of unknown outcome can be left out of the search: those whose
+/// effect no operation could observe. Each left in may be linearized at any point after
+/// its call, which multiplies the configurations to explore, and a history from a
+/// faulty run can have hundreds.
+///
+/// Leaving out an unknown operation `w` that a linearization `L` includes gives `L`
+/// without `w`, which is still a linearization if nothing in `L` told `w`'s effect from
+/// its absence. Its effect lasts from `w` to the next put, delete or swapping cas (a
+/// "reset"); in between, the value is "what `w` made it, plus appends". An operation
+/// there can tell only by comparing: a read must return that value, a cas expect it (or
+/// a refused cas not expect it), and a later unknown cas either swaps, which needs its
+/// expected value to be that value, or does nothing, in which case it can be left out
+/// too. So `w` is left out when:
+///
+/// - no read returns, and no cas expects, a value that could be `w`'s plus appends
+///   (for a put or a swapping cas: a value that extends the one it writes; for an
+///   append: one that contains the text it appends; a delete is always kept); and
+/// - no refused cas that could follow `w` (returning after `w`'s call) expects a value
+///   that some operation could write: without `w`, such a cas might see that value.
+fn unobservable_unknowns(ops: &[SearchOp], model: &mut Model) -> Vec<bool> {
+    let mut out = vec![false; ops.len()];
+    let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
+    let mut compared: Vec<ValueId> = ops
+        .iter()
+        .filter_map(|op| match op.step {
+            Step::Read(v) => Some(v),
+            Step::CasSwapped { expected, .. }
+            | Step::CasRefused { expected }
+            | Step::CasMaybe { expected, .. } => Some(expected),
+            _ => None,
+        })
+        .collect();
+    compared.sort_unstable();
+    compared.dedup();
+    let written: std::collections::BTreeSet<ValueId> =
+        ops.iter().filter_map(|op| op.step.reset_value()).collect();
+    let writable = |v: ValueId| v == ABSENT || has_appends || written.contains(&v);
+    // The latest return of a refused cas whose expected value might be seen.
+    let last_refusal = ops
+        .iter()
+        .filter_map(|op| match (op.ret, &op.step) {
+            (Some(ret), Step::CasRefused { expected }) if writable(*expected) => Some(ret),
+            _ => None,
+        })
+        .max();
+    let unknown: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].ret.is_none() && last_refusal.is_none_or(|r| r < ops[i].call))
+        .collect();
+    let prefix_budget_ok = unknown.len().saturating_mul(compared.len()) <= UNOBSERVABLE_PREFIX_WORK;
+    let compared_bytes: Vec<Vec<u8>> = if has_appends {
+        let total: usize = compared.iter().map(|&v| model.bytes(v).len()).sum();
+        let appends = unknown
+            .iter()
+            .filter(|&&i| matches!(ops[i].step, Step::Append(_)))
+            .count();
+        if total.saturating_mul(appends) <= UNOBSERVABLE_APPEND_WORK {
+            compared.iter().map(|&v| model.bytes(v)).collect()
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
+    for i in unknown {
+        out[i] = match ops[i].step {
+            Step::Append(suffix) => {
+                let text = model.suffix(suffix).as_bytes();
+                !compared_bytes.is_empty()
+                    && !text.is_empty()
+                    && !compared_bytes
+                        .iter()
+                        .any(|v| v.windows(text.len()).any(|w| w == text))
+            }
+            _ => match ops[i].step.reset_value() {
+                Some(ABSENT) | None => false,
+                Some(v) if has_appends => {
+                    prefix_budget_ok && !compared.iter().any(|&c| model.may_grow_into(v, c))
+                }
+                Some(v) => compared.binary_search(&v).is_err(),
+            },
+        };
+    }
+    out
+}
+
+/// Whether linearizing the unknown operation `op` next, in `state`, lets some other
+/// candidate (in `candidates`: the failing reads, the other known candidates, the
+/// unknown candidates) take effect in a way it could not without it. On a key without
+/// appends, only such unknown operations need trying.
+///
+/// Why: take any linearization that includes an unknown operation `w` (a put, delete or
+/// cas). After `w` comes a stretch of reads, refused cases and unknown cases that do not
+/// swap, up to the next put, delete or swapping cas (no appends). Move `w` later, past
+/// each of those that does the same without it: nothing changes for them, and `w` has
+/// no return to be bound by. It stops at the first operation that needs it, which,
+/// since `w` changes no candidate set, was a candidate where `w` was; if none needs it,
+/// drop `w`: nothing told it apart. So some linearization puts every unknown operation
+/// it includes right before an operation it unblocks. With appends in between, moving
+/// `w` would change what they build, so keys with appends try every unknown operation.
+fn unblocks(
+    op: usize,
+    state: ValueId,
+    model: &mut Model,
+    ops: &[SearchOp],
+    candidates: [&[usize]; 3],
+) -> bool {
+    let Some(after) = model.step(state, &ops[op].step) else {
+        return false;
+    };
+    if after == state {
+        return false;
+    }
+    candidates.iter().flat_map(|c| c.iter()).any(|&x| {
+        x != op
+            && match ops[x].step {
+                // An unknown cas does something else after `op` if it swaps there.
+                Step::CasMaybe { expected, .. } => expected == after,
+                Step::Write(_) | Step::Delete | Step::Append(_) => false,
+                ref step => model.step(after, step).is_some() && model.step(state, step).is_none(),
+            }
+    })
 }
 
 /// How far [`unreachable_reads`] looks ahead in the event list, in events: bounds the
@@ -552,4 +832,55 @@ fn candidates(
         node = ulinks.next[node as usize];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn config_set_agrees_with_a_btree_set(
+            keys in prop::collection::vec(prop::collection::vec(0u64..4, 1..4), 0..3000)
+        ) {
+            let mut set = ConfigSet::new();
+            let mut oracle = BTreeSet::new();
+            for key in &keys {
+                prop_assert_eq!(set.contains(key), oracle.contains(key));
+                let new = set.insert(key) == Inserted::New;
+                prop_assert_eq!(new, oracle.insert(key.clone()));
+                prop_assert!(set.contains(key));
+            }
+            prop_assert_eq!(set.len, oracle.len());
+        }
+    }
+
+    #[test]
+    fn linearized_keys_are_canonical() {
+        let mut a = Linearized::new(200);
+        let mut b = Linearized::new(200);
+        // The same set reached in different orders, with detours.
+        for bit in [0, 1, 2, 63, 64, 130, 199] {
+            a.insert(bit);
+        }
+        for bit in [199, 5, 130, 64, 63, 2, 1, 0] {
+            b.insert(bit);
+        }
+        b.remove(5);
+        let (mut ka, mut kb) = (Vec::new(), Vec::new());
+        a.key(7, &mut ka);
+        b.key(7, &mut kb);
+        assert_eq!(ka, kb);
+        b.key(8, &mut kb);
+        assert_ne!(ka, kb);
+        // Filling the first word moves `low` past it.
+        for bit in 0..64 {
+            a.insert(bit);
+        }
+        assert_eq!(a.low, 1);
+        a.remove(10);
+        assert_eq!(a.low, 0);
+    }
 }

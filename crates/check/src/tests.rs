@@ -482,20 +482,19 @@ impl Lcg {
 }
 
 /// `n` operations by `clients` clients (one operation in flight each), each taking effect
-/// at a random instant inside its interval, executed in that order against a map. Keys:
-/// one hot key takes most of the traffic.
-fn realistic_history(seed: u64, n: usize, clients: u64) -> Ops {
-    realistic_history_mix(seed, n, clients, "ggcapp", 1000)
-}
-
+/// at a random instant inside its interval, executed in that order against a map. One
+/// hot key takes most of the traffic.
+///
 /// `mix`: one letter per equally likely operation kind (g get, p put, c cas, a append,
-/// d delete).
+/// d delete); an `x` in it makes one write in 20 time out (half of them take effect).
 fn realistic_history_mix(seed: u64, n: usize, clients: u64, mix: &str, latency: u64) -> Ops {
-    let mix = mix.as_bytes();
+    let timeouts = mix.contains('x');
+    let mix: Vec<u8> = mix.bytes().filter(|&b| b != b'x').collect();
     let mut rng = Lcg(seed);
     let mut free_at = vec![0u64; clients as usize];
-    // (linearization instant, call, invoke, complete)
-    let mut planned: Vec<(u64, Call, u64, u64)> = Vec::new();
+    // (linearization instant, call, invoke, complete, fate: 0 ok, 1 timed out but took
+    // effect, 2 timed out and lost)
+    let mut planned: Vec<(u64, Call, u64, u64, u8)> = Vec::new();
     for i in 0..n {
         let c = i % clients as usize;
         let invoke = free_at[c] + rng.below(200);
@@ -518,52 +517,70 @@ fn realistic_history_mix(seed: u64, n: usize, clients: u64, mix: &str, latency: 
             b'a' => append(&key, &format!("+{i}")),
             _ => put(&key, &format!("p{i}")),
         };
-        planned.push((at, call, invoke, complete));
+        let fate = match rng.below(40) {
+            0 if timeouts && !matches!(call, Call::Get { .. }) => 1,
+            1 if timeouts && !matches!(call, Call::Get { .. }) => 2,
+            _ => 0,
+        };
+        planned.push((at, call, invoke, complete, fate));
     }
     planned.sort_by_key(|p| p.0);
     let mut state = BTreeMap::new();
     let mut h = Ops::default();
-    for (_, call, invoke, complete) in planned {
+    for (_, call, invoke, complete, fate) in planned {
+        if fate == 2 {
+            h.add(call, invoke, None, Outcome::Unknown);
+            continue;
+        }
         let ret = execute(&mut state, &call);
-        h.ok(call, invoke, complete, ret);
+        if fate == 1 {
+            h.add(call, invoke, Some(complete), Outcome::Unknown);
+        } else {
+            h.ok(call, invoke, complete, ret);
+        }
     }
     h
 }
 
-/// A large linearizable history decides within the default budget (the budget counts
-/// steps, so this is the machine-independent half of "fast").
+/// Large linearizable histories decide within the default budget (the budget counts
+/// steps, so this is the machine-independent half of "fast"): ten clients on a hot key,
+/// with cas and appends; and five clients with one write in twenty timing out.
 #[test]
-fn ten_thousand_operations_from_ten_clients_decide_within_the_default_budget() {
-    for seed in 0..3 {
+fn ten_thousand_operations_decide_within_the_default_budget() {
+    for (mix, clients) in [("ggcapp", 10), ("ggppcx", 5)] {
         let start = Instant::now();
-        let h = realistic_history(seed, 10_000, 5);
-        assert_eq!(h.check_fast(), Verdict::Linearizable, "seed {seed}");
-        eprintln!("10k ops, seed {seed}: {:?}", start.elapsed());
+        let h = realistic_history_mix(0, 10_000, clients, mix, 1000);
+        assert_eq!(h.check_fast(), Verdict::Linearizable, "{mix}");
+        eprintln!("10k ops, {mix}, {clients} clients: {:?}", start.elapsed());
     }
 }
 
+/// A tuning harness more than a test (slow, so ignored): realistic linearizable
+/// histories in many operation mixes and client counts are never reported violated,
+/// and it prints how many steps each took. `MIXES="ggpp gaaapx" cargo test -p check
+/// realistic -- --ignored --nocapture` picks the mixes (letters as in
+/// `realistic_history_mix`).
 #[test]
-#[ignore = "tuning experiment: prints step counts"]
-fn experiment_step_counts() {
-    let mixes = std::env::var("MIXES").unwrap_or("ggpp ggppc ggppd ggcapp gpppp gaaaa".into());
+#[ignore = "slow tuning harness; prints step counts"]
+fn realistic_histories_are_never_reported_violated() {
+    let mixes =
+        std::env::var("MIXES").unwrap_or("ggpp ggppc ggppd ggcapp gaaaa ggppcx ggcappx".into());
     for mix in mixes.split(' ') {
-        let name = mix;
         for clients in [5, 10, 20] {
             for (n, seed) in [(1000, 1), (10_000, 0), (10_000, 1), (10_000, 2)] {
                 let start = Instant::now();
                 crate::search::STEPS.with(|s| s.set(0));
                 let h = realistic_history_mix(seed, n, clients, mix, 1000);
-                let v = check_operations(
-                    &h.0,
-                    &Budget {
-                        max_steps: 20_000_000,
-                    },
-                );
+                let v = h.check_fast();
                 let steps = crate::search::STEPS.with(|s| s.get());
+                let verdict = match &v {
+                    Verdict::Linearizable => "linearizable".to_owned(),
+                    Verdict::Undecided { key } => format!("undecided on {key}"),
+                    Verdict::NotLinearizable(c) => panic!("{mix} {clients} {n} {seed}: {c:?}"),
+                };
                 eprintln!(
-                    "{name:20} clients {clients:3} ops {n:6}: {steps:10} steps {:?} {:?}",
+                    "{mix:10} clients {clients:3} ops {n:6} seed {seed}: {steps:10} steps {:>12.1?} {verdict}",
                     start.elapsed(),
-                    std::mem::discriminant(&v)
                 );
             }
         }
@@ -814,51 +831,5 @@ proptest! {
             }
             Verdict::Undecided { .. } => prop_assert!(false, "undecided on a tiny history"),
         }
-    }
-}
-
-#[test]
-#[ignore = "debug"]
-fn debug_appends() {
-    for n in [50, 100, 200, 400] {
-        let h = realistic_history_mix(1, n, 5, "gaaaa", 1000);
-        let mut by_key: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
-        for op in &h.0 {
-            by_key
-                .entry(op.call.key().to_owned())
-                .or_default()
-                .push(op.clone());
-        }
-        for (k, ops) in by_key {
-            crate::search::STEPS.with(|s| s.set(0));
-            let v = check_operations(
-                &ops,
-                &Budget {
-                    max_steps: 5_000_000,
-                },
-            );
-            let steps = crate::search::STEPS.with(|s| s.get());
-            eprintln!(
-                "n {n} key {k} ops {} steps {steps} {:?}",
-                ops.len(),
-                std::mem::discriminant(&v)
-            );
-        }
-    }
-}
-
-#[test]
-#[ignore = "debug"]
-fn debug_appends_print() {
-    let h = realistic_history_mix(1, 50, 5, "gaaaa", 1000);
-    for op in h.0.iter().filter(|o| o.call.key() == "hot") {
-        eprintln!(
-            "{:4} [{:5} {:5}] {:?} {:?}",
-            op.id,
-            op.invoke_ns,
-            op.complete_ns.unwrap(),
-            op.call,
-            op.outcome
-        );
     }
 }
