@@ -1,10 +1,18 @@
 //! The on-disk record format of the log file.
 //!
 //! ```text
-//! frame   = len: u32 LE | crc: u32 LE | payload: [u8; len]
-//! crc     = crc32c(payload)
-//! payload = postcard(Record), 1 <= len <= MAX_RECORD_BYTES
+//! frame      = len: u32 LE | crc: u32 LE | header_crc: u32 LE | payload: [u8; len]
+//! crc        = crc32c(payload)
+//! header_crc = crc32c(offset: u64 LE | len: u32 LE | crc: u32 LE)
+//! payload    = postcard(Record), 1 <= len <= MAX_RECORD_BYTES
 //! ```
+//!
+//! `offset` is where the frame starts in the file. It is not stored: it is
+//! bound into the header checksum, so a frame found anywhere but where it
+//! was written for (a misdirected write, a stale frame) fails its header
+//! check. The header has its own checksum so that a damaged length is
+//! recognised as damage at once, and never mistaken for a record that
+//! merely runs past the end of the file (a torn write).
 //!
 //! Postcard numbers enum variants by position: the variants of `Record`
 //! must never be reordered, or old files would replay differently.
@@ -12,8 +20,8 @@
 use raft::{Entry, HardState, LogIndex};
 use serde::{Deserialize, Serialize};
 
-/// Bytes of the frame header: length and checksum.
-pub const FRAME_HEADER_BYTES: usize = 8;
+/// Bytes of the frame header: length, payload checksum, header checksum.
+pub const FRAME_HEADER_BYTES: usize = 12;
 
 /// The largest record payload. Checked before anything is allocated for a
 /// record, so a garbage length cannot make recovery allocate gigabytes.
@@ -41,53 +49,93 @@ pub(crate) enum Record {
     TruncateFrom(LogIndex),
 }
 
-/// Appends `record`, framed, to `out`.
-pub(crate) fn encode_into(record: &Record, out: &mut Vec<u8>) {
+/// Appends `record`, framed for the file offset `at`, to `out`.
+pub(crate) fn encode_into(record: &Record, at: u64, out: &mut Vec<u8>) {
     // Serializing into a growable Vec has no failure path in postcard.
     let payload = postcard::to_allocvec(record).expect("postcard encoding into a Vec cannot fail");
     // The writer's half of the size check; `decode_at` is the reader's half.
     debug_assert!(!payload.is_empty() && payload.len() <= MAX_RECORD_BYTES);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    let len = payload.len() as u32;
+    let crc = crc32c::crc32c(&payload);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&header_crc(at, len, crc).to_le_bytes());
     out.extend_from_slice(&payload);
 }
 
-/// Decodes the frame starting at `offset` of `buf`. Returns the record and
-/// the frame's total length, or why there is no valid frame there.
-pub(crate) fn decode_at(buf: &[u8], offset: usize) -> Result<(Record, usize), String> {
+fn header_crc(at: u64, len: u32, crc: u32) -> u32 {
+    let mut bytes = [0u8; 16];
+    bytes[0..8].copy_from_slice(&at.to_le_bytes());
+    bytes[8..12].copy_from_slice(&len.to_le_bytes());
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    crc32c::crc32c(&bytes)
+}
+
+/// Why there is no valid frame at an offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BadFrame {
+    /// The file ends inside the frame: its header is incomplete, or its
+    /// (checked) length runs past the end. This is what a write cut short by
+    /// a crash leaves, when sectors persist in order.
+    Short(String),
+    /// The frame is all there but does not check out: damage.
+    Damaged(String),
+}
+
+impl BadFrame {
+    /// What is wrong, in words.
+    #[cfg(test)]
+    pub(crate) fn reason(&self) -> &str {
+        match self {
+            BadFrame::Short(r) | BadFrame::Damaged(r) => r,
+        }
+    }
+}
+
+/// Decodes the frame starting at `offset` of `buf`, which holds the file
+/// from its start. Returns the record and the frame's total length, or why
+/// there is no valid frame there.
+pub(crate) fn decode_at(buf: &[u8], offset: usize) -> Result<(Record, usize), BadFrame> {
     let rest = buf.get(offset..).unwrap_or_default();
     if rest.len() < FRAME_HEADER_BYTES {
-        return Err(format!(
+        return Err(BadFrame::Short(format!(
             "incomplete frame header ({} of {FRAME_HEADER_BYTES} bytes)",
             rest.len()
-        ));
+        )));
     }
-    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    let word = |i: usize| u32::from_le_bytes(rest[i..i + 4].try_into().expect("4 bytes"));
+    let (len, crc, stored_header_crc) = (word(0), word(4), word(8));
+    let actual_header_crc = header_crc(offset as u64, len, crc);
+    if actual_header_crc != stored_header_crc {
+        return Err(BadFrame::Damaged(format!(
+            "header checksum mismatch (stored {stored_header_crc:#010x}, computed {actual_header_crc:#010x} for this offset)"
+        )));
+    }
+    let len = len as usize;
     if len == 0 || len > MAX_RECORD_BYTES {
-        return Err(format!(
+        return Err(BadFrame::Damaged(format!(
             "record length {len} outside 1..={MAX_RECORD_BYTES}"
-        ));
+        )));
     }
     let Some(payload) = rest.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len) else {
-        return Err(format!(
+        return Err(BadFrame::Short(format!(
             "record of {len} bytes runs past the end of the file ({} bytes left)",
             rest.len() - FRAME_HEADER_BYTES
-        ));
+        )));
     };
     let actual = crc32c::crc32c(payload);
     if actual != crc {
-        return Err(format!(
+        return Err(BadFrame::Damaged(format!(
             "checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
-        ));
+        )));
     }
     let (record, trailing) = postcard::take_from_bytes::<Record>(payload)
-        .map_err(|e| format!("undecodable record payload: {e}"))?;
+        .map_err(|e| BadFrame::Damaged(format!("undecodable record payload: {e}")))?;
     if !trailing.is_empty() {
-        return Err(format!(
+        return Err(BadFrame::Damaged(format!(
             "{} trailing bytes in record payload",
             trailing.len()
-        ));
+        )));
     }
     Ok((record, FRAME_HEADER_BYTES + len))
 }
@@ -117,7 +165,7 @@ mod tests {
     fn frames_round_trip_back_to_back() {
         let mut buf = Vec::new();
         for r in sample() {
-            encode_into(&r, &mut buf);
+            encode_into(&r, buf.len() as u64, &mut buf);
         }
         let mut offset = 0;
         let mut decoded = Vec::new();
@@ -132,23 +180,61 @@ mod tests {
     #[test]
     fn zeros_are_never_a_record() {
         // crc32c of the empty payload is 0, so an all-zero header would
-        // checksum correctly; the length check must refuse it.
-        assert!(decode_at(&[0u8; 64], 0).unwrap_err().contains("length 0"));
+        // checksum correctly; the header checksum must refuse it.
+        let err = decode_at(&[0u8; 64], 0).unwrap_err();
+        assert!(matches!(err, BadFrame::Damaged(_)), "{err:?}");
     }
 
     #[test]
     fn huge_length_is_refused_before_reading() {
-        let mut buf = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+        let mut buf = Vec::new();
+        let len = u32::MAX;
+        buf.extend_from_slice(&len.to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        buf.extend_from_slice(&header_crc(0, len, 0).to_le_bytes());
         buf.extend_from_slice(&[1, 2, 3]);
-        assert!(decode_at(&buf, 0).unwrap_err().contains("outside"));
+        let err = decode_at(&buf, 0).unwrap_err();
+        assert!(err.reason().contains("outside"), "{err:?}");
+    }
+
+    #[test]
+    fn damaged_length_is_damage_not_a_short_frame() {
+        let mut buf = Vec::new();
+        encode_into(&sample()[0], 0, &mut buf);
+        buf[1] ^= 0x10; // the length now points far past the end
+        assert!(matches!(decode_at(&buf, 0), Err(BadFrame::Damaged(_))));
+    }
+
+    #[test]
+    fn frame_moved_to_another_offset_fails_its_header_check() {
+        let mut buf = Vec::new();
+        encode_into(&sample()[1], 512, &mut buf);
+        assert!(matches!(decode_at(&buf, 0), Err(BadFrame::Damaged(_))));
+        let mut at_512 = vec![0u8; 512];
+        at_512.extend_from_slice(&buf);
+        assert_eq!(decode_at(&at_512, 512).unwrap().0, sample()[1]);
+    }
+
+    #[test]
+    fn frame_cut_short_is_short() {
+        let mut buf = Vec::new();
+        encode_into(&sample()[0], 0, &mut buf);
+        for cut in [3, FRAME_HEADER_BYTES, buf.len() - 1] {
+            assert!(
+                matches!(decode_at(&buf[..cut], 0), Err(BadFrame::Short(_))),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
     fn flipped_payload_bit_fails_the_checksum() {
         let mut buf = Vec::new();
-        encode_into(&sample()[1], &mut buf);
+        encode_into(&sample()[1], 0, &mut buf);
         buf[FRAME_HEADER_BYTES] ^= 1;
-        assert!(decode_at(&buf, 0).unwrap_err().contains("checksum"));
+        let err = decode_at(&buf, 0).unwrap_err();
+        assert!(matches!(err, BadFrame::Damaged(_)), "{err:?}");
+        assert!(err.reason().contains("checksum"), "{err:?}");
     }
 
     #[test]
@@ -159,7 +245,7 @@ mod tests {
             payload: EntryPayload::Command(vec![0xab; MAX_ENTRY_PAYLOAD_BYTES]),
         }]);
         let mut buf = Vec::new();
-        encode_into(&record, &mut buf);
+        encode_into(&record, 0, &mut buf);
         assert!(buf.len() - FRAME_HEADER_BYTES <= MAX_RECORD_BYTES);
         assert_eq!(decode_at(&buf, 0).unwrap().0, record);
     }

@@ -1,34 +1,76 @@
 //! The durable Raft log and hard state: one append-only file of framed
 //! records (see [`crate::record`]), replayed in order on open.
 //!
+//! # Hard state
+//!
+//! Term, vote and commit index are a record in the same log, appended after
+//! the previous one, never written in place. A torn write of a new hard state
+//! therefore cannot damage the old one: recovery finds the last complete
+//! hard-state record, which is the last one synced or a newer one that
+//! happened to reach the medium whole. There is always a valid copy.
+//!
+//! # Sync discipline
+//!
+//! [`Wal::sync`] is the only barrier; the replica calls it once per Raft
+//! `Ready`, after writing that batch's entries and hard state, and before
+//! anything that depends on them leaves the node:
+//!
+//! * a **vote** (RequestVote response): the new term and vote are synced
+//!   first (§5.2: at most one vote per term, across crashes);
+//! * an **append acknowledgement** (AppendEntries response, and a leader
+//!   counting itself towards a commit): the entries are synced first
+//!   (Figure 2: respond only after updating stable storage);
+//! * a **commit**: entries are applied and clients answered only once a
+//!   majority has synced them; the commit index itself is recorded in the
+//!   hard state lazily (it is recomputable from peers), so losing it to a
+//!   crash is harmless.
+//!
+//! The file's directory entry is synced when the file is created, before any
+//! record is written to it.
+//!
 //! # Recovery
 //!
 //! [`Wal::open`] reads the file from the start and replays each record. At
-//! the first frame that does not check out (a short header, a length out of
-//! bounds or past the end, a checksum mismatch, an undecodable payload) it
-//! decides between two explanations:
+//! the first frame that does not check out it decides between two
+//! explanations:
 //!
-//! * **A torn tail**: the last write was cut short by a crash. Nothing valid
-//!   follows the bad frame. The bad bytes are cut off (the truncation is
+//! * **A torn tail**: the file ends inside the frame (an incomplete header,
+//!   or a length, itself covered by the header checksum, that runs past the
+//!   end). That is what a crash during the last, unsynced write leaves when
+//!   sectors persist in order. The bytes are cut off (the truncation is
 //!   synced), and their number reported in [`Recovered::truncated_tail_bytes`].
 //!   Such bytes were never synced, so no one was promised they were durable.
-//! * **Corruption**: a valid frame exists at some later offset (found by
-//!   trying every offset after the bad frame, so a damaged length field cannot
-//!   hide what follows). Data that was once durable has been damaged; recovery
-//!   stops with [`WalError::Corrupt`] naming the file and the bad frame's
-//!   offset. It never returns a silently shorter log.
+//! * **Corruption**: a *complete* frame that fails its header or payload
+//!   checksum, at the tail or anywhere else. Data that was once durable has
+//!   been damaged; recovery stops with [`WalError::Corrupt`] naming the file
+//!   and the bad frame's offset. It never returns a silently shorter log: a
+//!   node that silently forgot an acknowledged entry could vote for a
+//!   candidate that lacks it, and lose a committed write.
+//!
+//! Before believing corruption, recovery reads the file again (up to
+//! [`MAX_READ_ATTEMPTS`] reads): a bit flipped in transit from the medium
+//! reads differently the second time.
 //!
 //! A record that checks out but contradicts the state built so far (a gap in
 //! the indices, a term that goes backwards, a vote that changes within a
 //! term) is also [`WalError::Corrupt`]: it is either a misdirected write or a
-//! bug, and both need a human.
+//! bug, and both need a human. Each frame's header checksum covers the offset
+//! it was written for, so a frame written to the wrong place fails its check.
 //!
-//! Known limits of this first design, both failing loudly, never silently:
-//! a crash that persists a *later* part of an unsynced write while losing an
-//! earlier part (sector reordering) leaves a valid frame after a bad one, and
-//! is reported as corruption although no synced data was lost; and a torn
-//! last record whose payload happens to contain a complete valid frame (entry
-//! payloads are client bytes) is reported as corruption too.
+//! Known limits, all failing loudly, never silently: a crash that persists a
+//! *later* sector of an unsynced write while losing an earlier one (sector
+//! reordering), or a file system that extends the file before its data lands
+//! (zeros at the tail), is reported as corruption although no synced data
+//! was lost.
+//!
+//! # A node with a corrupt log stays down
+//!
+//! The replica does not repair a damaged log from its peers (as
+//! "Protocol-Aware Recovery for Consensus-Based Storage", FAST '18, would):
+//! it refuses to start, and says where the damage is. Rejoining with the
+//! valid prefix would be unsafe (the lost suffix may hold entries it
+//! acknowledged), and rejoining empty is unsafe for the same reason. An
+//! operator replaces the node (a later membership change).
 //!
 //! # Errors while running
 //!
@@ -39,8 +81,8 @@
 
 use crate::disk::{Disk, DiskError};
 use crate::record::{
-    self, ENTRY_OVERHEAD_BYTES, FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES,
-    Record,
+    self, BadFrame, ENTRY_OVERHEAD_BYTES, FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES,
+    MAX_RECORD_BYTES, Record,
 };
 use raft::{Entry, HardState, LogIndex, Term};
 use std::fmt;
@@ -323,6 +365,47 @@ impl Replay {
     }
 }
 
+/// How many times recovery reads the file before it believes a damaged
+/// frame: a damaged frame read twice the same is damage on the medium.
+pub const MAX_READ_ATTEMPTS: u32 = 3;
+
+/// Replays the whole file held in `buf`. Returns the state, where the valid
+/// records end, and how many bytes of a torn last write follow them.
+fn replay_file(buf: &[u8]) -> Result<(Replay, usize, u64), WalError> {
+    let mut replay = Replay::default();
+    let mut offset = 0usize;
+    while offset < buf.len() {
+        let corrupt = |reason: String| WalError::Corrupt {
+            file: WAL_FILE.into(),
+            offset: offset as u64,
+            reason,
+        };
+        match record::decode_at(buf, offset) {
+            Ok((record, len)) => {
+                replay.apply(record).map_err(corrupt)?;
+                offset += len;
+            }
+            // The file ends inside this frame: the last write was cut short
+            // by a crash (sectors persist in order, so what reached the
+            // medium is a prefix). It was never synced, so no one was
+            // promised it: cut it off.
+            Err(BadFrame::Short(_)) => {
+                return Ok((replay, offset, (buf.len() - offset) as u64));
+            }
+            // A complete frame that does not check out is damage, at the
+            // tail as anywhere else: never a silently shorter log.
+            Err(BadFrame::Damaged(reason)) => {
+                let reason = match next_valid_frame(buf, offset) {
+                    Some(next) => format!("{reason}; a valid record follows at offset {next}"),
+                    None => reason,
+                };
+                return Err(corrupt(reason));
+            }
+        }
+    }
+    Ok((replay, offset, 0))
+}
+
 /// The offset of the first valid frame after `bad`, if any.
 fn next_valid_frame(buf: &[u8], bad: usize) -> Option<usize> {
     (bad + 1..buf.len().saturating_sub(FRAME_HEADER_BYTES - 1))
@@ -359,33 +442,30 @@ impl<D: Disk> Wal<D> {
             });
         }
         // Fits: bounded by MAX_WAL_BYTES above.
-        let buf = disk.read_at(WAL_FILE, 0, file_len as usize)?;
-        let mut replay = Replay::default();
-        let mut offset = 0usize;
-        let mut truncated_tail_bytes = 0;
-        while offset < buf.len() {
-            let corrupt = |reason: String| WalError::Corrupt {
-                file: WAL_FILE.into(),
-                offset: offset as u64,
-                reason,
-            };
-            match record::decode_at(&buf, offset) {
-                Ok((record, len)) => {
-                    replay.apply(record).map_err(corrupt)?;
-                    offset += len;
-                }
-                Err(reason) => {
-                    if let Some(next) = next_valid_frame(&buf, offset) {
-                        return Err(corrupt(format!(
-                            "{reason}; a valid record follows at offset {next}"
-                        )));
+        let mut buf = disk.read_at(WAL_FILE, 0, file_len as usize)?;
+        let mut attempts = 1;
+        let (replay, offset, truncated_tail_bytes) = loop {
+            match replay_file(&buf) {
+                Ok(done) => break done,
+                Err(e) => {
+                    // A bit flipped on the way from the medium (a transient
+                    // read fault) is not damage: read again, and believe
+                    // corruption only when two reads agree on it.
+                    if attempts >= MAX_READ_ATTEMPTS {
+                        return Err(e);
                     }
-                    truncated_tail_bytes = (buf.len() - offset) as u64;
-                    disk.truncate(WAL_FILE, offset as u64)?;
-                    disk.sync(WAL_FILE)?;
-                    break;
+                    attempts += 1;
+                    let again = disk.read_at(WAL_FILE, 0, file_len as usize)?;
+                    if again == buf {
+                        return Err(e);
+                    }
+                    buf = again;
                 }
             }
+        };
+        if truncated_tail_bytes > 0 {
+            disk.truncate(WAL_FILE, offset as u64)?;
+            disk.sync(WAL_FILE)?;
         }
         let recovered = Recovered {
             hard_state: replay.hard_state,
@@ -452,10 +532,12 @@ impl<D: Disk> Wal<D> {
 
         let mut bytes = Vec::new();
         if first.index <= last {
-            record::encode_into(&Record::TruncateFrom(first.index), &mut bytes);
+            let at = self.end;
+            record::encode_into(&Record::TruncateFrom(first.index), at, &mut bytes);
         }
         for chunk in chunks(entries) {
-            record::encode_into(&Record::Entries(chunk.to_vec()), &mut bytes);
+            let at = self.end + bytes.len() as u64;
+            record::encode_into(&Record::Entries(chunk.to_vec()), at, &mut bytes);
         }
         self.write(&bytes)?;
         splice(&mut self.entries, entries);
@@ -472,7 +554,7 @@ impl<D: Disk> Wal<D> {
             return Ok(());
         }
         let mut bytes = Vec::new();
-        record::encode_into(&Record::HardState(hs), &mut bytes);
+        record::encode_into(&Record::HardState(hs), self.end, &mut bytes);
         self.write(&bytes)?;
         self.hard_state = hs;
         Ok(())
@@ -732,13 +814,16 @@ mod tests {
     }
 
     #[test]
-    fn huge_garbage_length_at_the_tail_is_cut_without_allocating_it() {
+    fn complete_garbage_header_at_the_tail_is_corruption_not_a_torn_write() {
+        // A torn write leaves a prefix of what was written; a whole header
+        // that fails its checksum is damage, even at the end of the file.
         let mut disk = MemDisk::new();
         let offsets = three_records(&disk);
         disk.write_at(WAL_FILE, offsets[3], &[0xff; 12]).unwrap();
-        let (_, rec) = open(&disk);
-        assert_eq!(rec.entries.len(), 3);
-        assert_eq!(rec.truncated_tail_bytes, 12);
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt { offset, .. }) => assert_eq!(offset, offsets[3]),
+            other => panic!("expected corruption, got {other:?}"),
+        }
     }
 
     #[test]
@@ -780,13 +865,78 @@ mod tests {
     }
 
     #[test]
-    fn flipped_byte_in_the_last_record_is_a_torn_tail() {
+    fn flipped_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
+        // The last record was synced and may have been acknowledged:
+        // cutting it off would silently forget it.
         let disk = MemDisk::new();
         let offsets = three_records(&disk);
         assert!(disk.corrupt(WAL_FILE, offsets[3] - 1, 0x40));
-        let (_, rec) = open(&disk);
-        assert_eq!(rec.entries.len(), 2);
-        assert_eq!(rec.truncated_tail_bytes, offsets[3] - offsets[2]);
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, offsets[2]);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    /// A disk whose first `flips` reads come back with one bit flipped.
+    struct FlakyReads {
+        inner: MemDisk,
+        flips: std::cell::Cell<u32>,
+    }
+
+    impl Disk for FlakyReads {
+        fn list(&self) -> Result<Vec<String>, DiskError> {
+            self.inner.list()
+        }
+        fn create(&mut self, name: &str) -> Result<(), DiskError> {
+            self.inner.create(name)
+        }
+        fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+            self.inner.write_at(name, offset, data)
+        }
+        fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
+            let mut data = self.inner.read_at(name, offset, len)?;
+            if self.flips.get() > 0 && !data.is_empty() {
+                self.flips.set(self.flips.get() - 1);
+                let at = data.len() / 2;
+                data[at] ^= 0x08;
+            }
+            Ok(data)
+        }
+        fn len(&self, name: &str) -> Result<u64, DiskError> {
+            self.inner.len(name)
+        }
+        fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
+            self.inner.truncate(name, len)
+        }
+        fn sync(&mut self, name: &str) -> Result<(), DiskError> {
+            self.inner.sync(name)
+        }
+        fn sync_dir(&mut self) -> Result<(), DiskError> {
+            self.inner.sync_dir()
+        }
+        fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
+            self.inner.rename(from, to)
+        }
+        fn remove(&mut self, name: &str) -> Result<(), DiskError> {
+            self.inner.remove(name)
+        }
+    }
+
+    #[test]
+    fn transient_bit_flips_on_read_are_read_again_not_believed() {
+        let disk = MemDisk::new();
+        three_records(&disk);
+        let flaky = |flips| FlakyReads {
+            inner: disk.clone(),
+            flips: std::cell::Cell::new(flips),
+        };
+        let (_, rec) = Wal::open(flaky(1)).expect("the second read is clean");
+        assert_eq!(rec.entries.len(), 3);
+        // Two reads that agree on a flipped bit are damage on the medium.
+        assert!(matches!(Wal::open(flaky(2)), Err(WalError::Corrupt { .. })));
     }
 
     #[test]
@@ -796,7 +946,11 @@ mod tests {
         let mut disk = MemDisk::new();
         let offsets = three_records(&disk);
         let mut bogus = Vec::new();
-        record::encode_into(&Record::Entries(vec![entry(9, 1, "stray")]), &mut bogus);
+        record::encode_into(
+            &Record::Entries(vec![entry(9, 1, "stray")]),
+            offsets[3],
+            &mut bogus,
+        );
         disk.write_at(WAL_FILE, offsets[3], &bogus).unwrap();
         match Wal::open(disk.clone()) {
             Err(WalError::Corrupt { offset, reason, .. }) => {
@@ -1083,12 +1237,21 @@ mod tests {
                         drop(wal);
                         disk.crash();
                         let mut torn = 0;
-                        if let Step::CrashWithTornTail(garbage) = &step {
-                            // Part of an unsynced write reached the disk.
+                        if let Step::CrashWithTornTail(payload) = &step {
+                            // A prefix of an unsynced write reached the disk.
                             let end = disk.len(WAL_FILE).unwrap();
-                            disk.write_at(WAL_FILE, end, garbage).unwrap();
+                            let next = live.entries.len() as u64 + 1;
+                            let lost = Entry {
+                                term: Term(live.hard_state.term.0.max(1) + 7),
+                                index: LogIndex(next),
+                                payload: EntryPayload::Command(payload.clone()),
+                            };
+                            let mut frame = Vec::new();
+                            record::encode_into(&Record::Entries(vec![lost]), end, &mut frame);
+                            let cut = 1 + payload.len() * 7 % (frame.len() - 1);
+                            disk.write_at(WAL_FILE, end, &frame[..cut]).unwrap();
                             disk.sync(WAL_FILE).unwrap();
-                            torn = garbage.len() as u64;
+                            torn = cut as u64;
                         }
                         let (reopened, rec) = open(&disk);
                         prop_assert_eq!(&rec.entries, &synced.entries);
