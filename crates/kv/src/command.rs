@@ -104,7 +104,7 @@ impl Op {
     }
 }
 
-fn check_key(key: &str) -> Result<(), KvError> {
+pub(crate) fn check_key(key: &str) -> Result<(), KvError> {
     if key.len() > MAX_KEY_BYTES {
         return Err(KvError::KeyTooLarge {
             len: key.len(),

@@ -279,6 +279,43 @@ impl KvStore {
         self.data.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The sessions in client order (for snapshots).
+    pub(crate) fn sessions_iter(&self) -> impl Iterator<Item = (ClientId, &Session)> {
+        self.sessions.iter().map(|(&c, s)| (c, s))
+    }
+
+    /// Snapshot restore, on an empty store: sets the applied index.
+    pub(crate) fn restore_applied_index(&mut self, index: u64) {
+        debug_assert!(self.data.is_empty() && self.sessions.is_empty());
+        self.applied_index = index;
+    }
+
+    /// Snapshot restore: inserts a pair the caller validated, keeping the
+    /// digest sum current.
+    pub(crate) fn restore_pair(&mut self, key: String, value: String) {
+        debug_assert!(self.data.len() < MAX_KEYS);
+        self.data_sum = self.data_sum.wrapping_add(data_item_hash(&key, &value));
+        if let Some(old) = self.data.insert(key.clone(), value) {
+            // The caller gives distinct keys; keep the sum right regardless.
+            self.data_sum = self.data_sum.wrapping_sub(data_item_hash(&key, &old));
+        }
+    }
+
+    /// Snapshot restore: inserts a session of a new client. Returns false
+    /// (and changes nothing) when another session already sits at its log
+    /// index or the client already has one: the invariant on
+    /// `by_last_index` would break.
+    pub(crate) fn restore_session(&mut self, client: ClientId, session: Session) -> bool {
+        if self.by_last_index.contains_key(&session.last_index)
+            || self.sessions.contains_key(&client)
+            || self.sessions.len() >= MAX_SESSIONS
+        {
+            return false;
+        }
+        self.record_session(client, session);
+        true
+    }
+
     fn advance(&mut self, index: u64) {
         // Entries apply once each, in log order (§5.3: the state machine
         // applies committed entries in index order).
