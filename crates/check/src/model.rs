@@ -135,6 +135,10 @@ enum Node {
     Literal(Box<str>),
     /// `parent`'s string (`""` if absent) followed by `suffixes[suffix]`.
     Appended { parent: ValueId, suffix: u32 },
+    /// A value no operation compares against, nor any extension of it: it stands for
+    /// any of several such values (see [`Model::opaque`]). Equal to nothing but itself;
+    /// appending to it leaves it.
+    Opaque,
 }
 
 /// One interned value: its node, and the length and polynomial hash of its string, so
@@ -182,6 +186,8 @@ pub(crate) struct Model {
     /// Per target value of [`Model::may_grow_into`]: its bytes and the hashes of its
     /// prefixes of length 0, `PREFIX_STRIDE`, 2 * `PREFIX_STRIDE`, ...
     prefixes: HashMap<ValueId, PrefixIndex, FixedState>,
+    /// The id of the opaque value, once made.
+    opaque: Option<ValueId>,
 }
 
 /// A value's bytes and the hashes of its prefixes of length 0, `PREFIX_STRIDE`, ...
@@ -204,7 +210,26 @@ impl Model {
             suffixes: Vec::new(),
             appended: HashMap::default(),
             prefixes: HashMap::default(),
+            opaque: None,
         }
+    }
+
+    /// The opaque value: one id for "some value that nobody reads or compares against,
+    /// nor any extension of it", so that writes of different such values lead to the
+    /// same state.
+    pub(crate) fn opaque(&mut self) -> ValueId {
+        if let Some(id) = self.opaque {
+            return id;
+        }
+        let id = ValueId::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        // Not in `by_content`: no string interns to it.
+        self.values.push(ValueInfo {
+            node: Node::Opaque,
+            len: 0,
+            hash: 0,
+        });
+        self.opaque = Some(id);
+        id
     }
 
     /// Whether appends alone could turn `state` into `target`: false only when they
@@ -212,8 +237,14 @@ impl Model {
     /// not a prefix of `target`'s). Decided by lengths and prefix hashes: unequal hashes
     /// prove unequal strings, and a hash collision can only answer "maybe".
     pub(crate) fn may_grow_into(&mut self, state: ValueId, target: ValueId) -> bool {
-        if state == target || state == ABSENT {
-            return target != ABSENT || state == ABSENT;
+        if state == target {
+            return true;
+        }
+        if Some(state) == self.opaque || Some(target) == self.opaque {
+            return false;
+        }
+        if state == ABSENT {
+            return target != ABSENT;
         }
         if target == ABSENT {
             return false;
@@ -268,7 +299,7 @@ impl Model {
         let mut chain: Vec<u32> = Vec::new();
         loop {
             match &self.values[id as usize].node {
-                Node::Absent => break,
+                Node::Absent | Node::Opaque => break,
                 Node::Literal(s) => {
                     out.extend_from_slice(s.as_bytes());
                     break;
@@ -372,6 +403,11 @@ impl Model {
     fn append(&mut self, state: ValueId, suffix: u32) -> ValueId {
         if let Some(&id) = self.appended.get(&(state, suffix)) {
             return id;
+        }
+        if Some(state) == self.opaque {
+            // An extension of a value nobody compares against, even by prefix, is one
+            // too.
+            return state;
         }
         let base = &self.values[state as usize];
         let s = &self.suffixes[suffix as usize];

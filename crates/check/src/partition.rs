@@ -56,21 +56,28 @@ pub enum Verdict {
     },
 }
 
-/// Why one key's operations are not linearizable, Porcupine-style: the longest
-/// linearizable prefix the search found, and the operations that could not follow it.
+/// Why one key's operations are not linearizable, Porcupine-style: a linearizable
+/// prefix the search found, and the operations that could not follow it.
+///
+/// Of the places the search got stuck, the one reported is the one that reaches latest
+/// in real time: the deepest configuration whose every candidate the model rejected, or
+/// a configuration where a pending read was proved unable ever to see its value; a
+/// stale read is found that way on the path that is right up to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counterexample {
     /// The key.
     pub key: String,
-    /// The longest linearizable prefix found (one of them, if several are equally long),
-    /// in linearization order.
+    /// A linearizable prefix, in linearization order: the longest the search found, or
+    /// the one after which it proved a read dead (see `stuck`). The field keeps
+    /// Porcupine's name.
     pub longest_prefix: Vec<OpId>,
     /// Operations that cannot be linearized next after `longest_prefix`: the model
     /// rejects each one's result in the state the prefix leaves. And no order extending
-    /// the prefix works without them: either they are every operation that could go
-    /// next as far as real time goes (their calls precede the earliest return not yet
-    /// linearized), in call order; or they are reads that only appends could precede,
-    /// and no appends turn the prefix's value into the one they returned.
+    /// the prefix works. Either they are every operation that could go next as far as
+    /// real time goes (their calls precede the earliest return not yet linearized), in
+    /// call order; or it is one read that can never return its value after the prefix:
+    /// whatever can still precede it (appends, and the puts, deletes and cases called
+    /// before its return) cannot produce that value.
     pub stuck: Vec<OpId>,
 }
 

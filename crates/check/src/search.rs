@@ -257,6 +257,42 @@ impl ConfigSet {
     }
 }
 
+/// A candidate counterexample: a prefix (a snapshot of the stack), the operations stuck
+/// after it, and the key it is ranked by. The snapshot is kept in step with the stack
+/// cheaply: taking a new one copies only what was popped and pushed since the last.
+struct Record {
+    key: Option<(u64, u64)>,
+    prefix: Vec<usize>,
+    stuck: Vec<usize>,
+    /// Invariant: `prefix[..valid]` equals the bottom `valid` operations of the stack.
+    valid: usize,
+}
+
+impl Record {
+    fn new() -> Self {
+        Record {
+            key: None,
+            prefix: Vec::new(),
+            stuck: Vec::new(),
+            valid: 0,
+        }
+    }
+
+    /// The stack was popped down to `len`.
+    fn popped(&mut self, len: usize) {
+        self.valid = self.valid.min(len);
+    }
+
+    fn take(&mut self, key: (u64, u64), stack: &[Frame], stuck: Vec<usize>) {
+        self.key = Some(key);
+        self.prefix.truncate(self.valid);
+        self.prefix.extend(stack[self.valid..].iter().map(|f| f.op));
+        self.valid = stack.len();
+        self.stuck = stuck;
+        debug_assert!(self.prefix.iter().eq(stack.iter().map(|f| &f.op)));
+    }
+}
+
 /// A linearized operation on the stack, and what to restore when it is taken back.
 struct Frame {
     op: usize,
@@ -308,6 +344,27 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     let mut unknown: Vec<(u64, usize)> = Vec::new();
     let unobservable = unobservable_unknowns(ops, model);
+    // Interchangeable unknown puts (see `excuses`) write the opaque value.
+    let excuse = excuses(ops, &unobservable, model);
+    let rewritten: Vec<SearchOp>;
+    let ops = if excuse.iter().any(|&e| e) {
+        let opaque = model.opaque();
+        rewritten = ops
+            .iter()
+            .zip(&excuse)
+            .map(|(op, &e)| SearchOp {
+                step: if e {
+                    Step::Write(opaque)
+                } else {
+                    op.step.clone()
+                },
+                ..op.clone()
+            })
+            .collect();
+        &rewritten[..]
+    } else {
+        ops
+    };
     for (i, op) in ops.iter().enumerate() {
         match op.ret {
             Some(ret) => {
@@ -378,11 +435,10 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut remaining = known_count;
     let mut steps = 0u64;
 
-    // The counterexample so far: the configuration abandoned with the greatest reach
+    // The counterexample so far, two kinds (see where they are recorded).
     // (see below), its prefix, and the operations stuck after it.
-    let mut best_reach: Option<usize> = None;
-    let mut best_prefix: Vec<usize> = Vec::new();
-    let mut best_stuck: Vec<usize> = Vec::new();
+    let mut deepest = Record::new();
+    let mut latest_dead = Record::new();
 
     // Scratch: the reads that fail in the configuration being listed, and its unknown
     // candidates.
@@ -443,8 +499,16 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                     node = ulinks.next[node as usize];
                 }
                 let known = list.len();
+                let mut excuse_listed = false;
                 for &op in &window_unknown {
                     steps += 1;
+                    if excuse[op] {
+                        // Only the first available: the others are interchangeable.
+                        if excuse_listed {
+                            continue;
+                        }
+                        excuse_listed = true;
+                    }
                     if has_appends
                         || unblocks(
                             op,
@@ -535,36 +599,50 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         }
 
         // Every candidate of this configuration has been tried: backtrack, past every
-        // forced read. First, keep it as the counterexample if it reaches furthest. A
-        // configuration whose candidates were all tried reaches its depth: if it is the
-        // deepest abandoned, its candidates all failed in the model (a success would
-        // have gone deeper). One cut short by a dead read reaches further: every
-        // operation that returned before the read was called must precede it, so the
-        // explanation "this read can never follow" covers them too. This prefers, say, a
-        // stale read found dead on the right path over a wrong order of writes that
-        // happened to go one operation deeper.
-        let reach = match dead.first() {
-            None => depth,
-            Some(&read) => depth + returns_before(&links, &events, ops[read].call),
-        };
-        if best_reach.is_none_or(|best| reach > best) {
-            best_reach = Some(reach);
-            best_prefix = stack.iter().map(|f| f.op).collect();
-            best_stuck = if dead.is_empty() {
-                candidates(&links, &ulinks, &events, &unknown)
-            } else {
-                dead.clone()
-            };
+        // forced read. First, keep it as a counterexample if it is the best of its kind.
+        // One whose candidates were all tried is kept if it is the deepest abandoned:
+        // then its candidates all failed in the model (a success would have gone
+        // deeper). One cut short by a dead read is kept if that read returns the
+        // latest (then the deepest). The search must explore the right path too, and a
+        // stale read is found dead there; dead reads on wrong paths come earlier.
+        match dead.first() {
+            None => {
+                if deepest.key.is_none_or(|(d, _)| depth as u64 > d) {
+                    let stuck = candidates(&links, &ulinks, &events, &unknown);
+                    let bound = stuck
+                        .iter()
+                        .filter_map(|&op| ops[op].ret)
+                        .min()
+                        .unwrap_or(u64::MAX);
+                    deepest.take((depth as u64, bound), &stack, stuck);
+                }
+            }
+            Some(&read) => {
+                let key = (ops[read].ret.unwrap_or(u64::MAX), depth as u64);
+                if latest_dead.key.is_none_or(|k| key > k) {
+                    latest_dead.take(key, &stack, dead.clone());
+                }
+            }
         }
         dead.clear();
         loop {
             let Some(frame) = stack.pop() else {
+                // The explanation that reaches later in real time: a dead read by its
+                // return, a stuck configuration by its first pending return (which one
+                // of its stuck operations has).
+                let best = match (latest_dead.key, deepest.key) {
+                    (Some((dead_time, _)), Some((_, bound))) if dead_time >= bound => latest_dead,
+                    (Some(_), None) => latest_dead,
+                    _ => deepest,
+                };
                 let outcome = Outcome::NotLinearizable {
-                    prefix: best_prefix,
-                    stuck: best_stuck,
+                    prefix: best.prefix,
+                    stuck: best.stuck,
                 };
                 return (outcome, steps);
             };
+            deepest.popped(stack.len());
+            latest_dead.popped(stack.len());
             let op = frame.op;
             state = frame.state_before;
             linearized.remove(rank[op]);
@@ -581,6 +659,56 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             }
         }
     }
+}
+
+/// Which unknown operations are interchangeable "excuses": puts of unknown outcome (and
+/// kept by [`unobservable_unknowns`]) whose value no read returns and no cas expects,
+/// nor (with appends) any extension of it. Such a put can matter only to a refused cas,
+/// which needs the value to differ from what it expected, and any of them does that
+/// equally: their values, and what appends make of them, are never compared equal to
+/// anything. So the search treats them all as writing one opaque value (which appends
+/// leave opaque), and, of those available at a configuration (called before the first
+/// pending return), tries only the first. Using another available one instead leaves an
+/// equivalent set behind: all of them stay available from then on.
+///
+/// This is what keeps a history with many timed-out writes and refused cases tractable:
+/// without it, every choice of which timed-out write explains which refused cas is a
+/// different configuration.
+fn excuses(ops: &[SearchOp], unobservable: &[bool], model: &mut Model) -> Vec<bool> {
+    let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
+    let mut compared: Vec<ValueId> = ops
+        .iter()
+        .filter_map(|op| match op.step {
+            Step::Read(v) => Some(v),
+            Step::CasSwapped { expected, .. }
+            | Step::CasRefused { expected }
+            | Step::CasMaybe { expected, .. } => Some(expected),
+            _ => None,
+        })
+        .collect();
+    compared.sort_unstable();
+    compared.dedup();
+    let puts = ops
+        .iter()
+        .zip(unobservable)
+        .filter(|(op, gone)| !**gone && op.ret.is_none() && matches!(op.step, Step::Write(_)))
+        .count();
+    if has_appends && puts.saturating_mul(compared.len()) > UNOBSERVABLE_PREFIX_WORK {
+        return vec![false; ops.len()];
+    }
+    ops.iter()
+        .zip(unobservable)
+        .map(|(op, &gone)| match op.step {
+            Step::Write(v) if !gone && op.ret.is_none() => {
+                if has_appends {
+                    !compared.iter().any(|&c| model.may_grow_into(v, c))
+                } else {
+                    compared.binary_search(&v).is_err()
+                }
+            }
+            _ => false,
+        })
+        .collect()
 }
 
 /// Most byte comparisons [`unobservable_unknowns`] spends looking for appended text in
@@ -788,22 +916,6 @@ fn unreachable_reads(
         }
         node = links.next[node as usize];
     }
-}
-
-/// How many pending known operations returned before `time` (they all precede anything
-/// called at `time`).
-fn returns_before(links: &Links, events: &[(u64, bool, usize)], time: u64) -> usize {
-    let mut count = 0;
-    let mut node = links.next[NIL as usize];
-    while node != NIL {
-        let (t, is_return, _) = events[node as usize - 1];
-        if t >= time {
-            break;
-        }
-        count += usize::from(is_return);
-        node = links.next[node as usize];
-    }
-    count
 }
 
 /// The operations that may go next in the current configuration: known calls before
