@@ -435,8 +435,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut remaining = known_count;
     let mut steps = 0u64;
 
-    // The counterexample so far, two kinds (see where they are recorded).
-    // (see below), its prefix, and the operations stuck after it.
+    // The counterexample so far, of two kinds (see where they are recorded).
     let mut deepest = Record::new();
     let mut latest_dead = Record::new();
 
