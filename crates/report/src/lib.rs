@@ -1,0 +1,561 @@
+//! Self-contained HTML reports of runs and histories: one file a user opens
+//! in a browser, offline, to see what happened and why it is wrong.
+//!
+//! The page, top to bottom: the verdict and the replay command; on a failure,
+//! why (the operations that cannot be linearized, the value the model holds
+//! there, and a window of the failing key's client timeline around them); the
+//! run's parameters; the fault timeline (a lane per node: up, down, cut off
+//! from whom; a lane for the leader and its term); every key's client
+//! timeline, failing keys first, the rest collapsed; the latency distribution
+//! and throughput over time. Fault intervals are shaded in every chart that
+//! has a time axis.
+//!
+//! Everything is inline (CSS, SVG, no script): nothing is fetched, so the file
+//! can be attached to a bug. Rendering is a pure function of a [`Report`];
+//! callers write the file.
+//!
+//! - [`Report::from_outcome`]: a simulated run.
+//! - [`Report::for_history`]: a recorded or imported history and its verdict.
+//! - [`render`]: the page. [`render_index`]: a page linking many reports.
+
+pub mod facts;
+pub mod plots;
+pub mod svg;
+
+use check::{Budget, History, OpId, Operation, Outcome, Record, Verdict};
+use facts::{Explanation, RunFacts};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use sim::timeline::Timed;
+use std::collections::{BTreeMap, BTreeSet};
+use svg::{Axis, OpView};
+
+/// Width of the time axis of the run-wide charts, in px.
+const CHART_W: f64 = 1130.0;
+/// Prefix operations shown before the stuck ones in the failure window.
+const WINDOW_PREFIX_OPS: usize = 6;
+/// Operations shown in the opening window of a key that did not fail.
+const PASSING_WINDOW_OPS: usize = 60;
+
+/// What a report shows. Built by [`Report::from_outcome`] or
+/// [`Report::for_history`]; fields are public so callers can add to them.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The page's title, e.g. "seed 7".
+    pub title: String,
+    /// The command that reproduces what the report shows.
+    pub replay: String,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+    /// Everything that went wrong, as text (broken invariants, the checker's
+    /// gist); empty when the run passed.
+    pub violations: Vec<String>,
+    /// Parameters and counters, in display order.
+    pub params: Vec<(String, String)>,
+    /// Cluster size (0 when the history has no cluster, e.g. imported).
+    pub nodes: u64,
+    /// The clients' history.
+    pub history: History,
+    /// Faults and leadership over time (empty for an imported history).
+    pub timeline: Vec<Timed>,
+    /// The end of the run in virtual time, if known (otherwise the last
+    /// event's time).
+    pub end_ns: Option<u64>,
+}
+
+impl Report {
+    /// A report of a simulated run.
+    pub fn from_outcome(outcome: &sim::Outcome) -> Report {
+        let s = &outcome.summary;
+        let mut params = vec![
+            ("seed".to_string(), s.seed.to_string()),
+            ("nodes".into(), s.nodes.to_string()),
+            ("clients".into(), s.clients.to_string()),
+            (
+                "virtual time".into(),
+                format!("{:.3}s", s.sim_time_ms as f64 / 1000.0),
+            ),
+        ];
+        if let Ok(serde_json::Value::Object(drawn)) = serde_json::to_value(&s.params) {
+            for (k, v) in drawn {
+                params.push((k, v.to_string()));
+            }
+        }
+        let counters = [
+            ("ops ok", s.ops_ok),
+            ("ops failed", s.ops_failed),
+            ("ops unknown", s.ops_unknown),
+            ("elections", s.elections),
+            ("crashes", s.crashes),
+            ("partitions", s.partitions),
+            ("commits", s.commits),
+            ("messages", s.messages),
+            ("messages dropped", s.messages_dropped),
+            ("messages duplicated", s.messages_duplicated),
+            ("trace events", s.trace_events),
+        ];
+        params.extend(counters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        for (kind, n) in &s.disk_faults {
+            params.push((format!("disk fault: {kind}"), n.to_string()));
+        }
+        params.push(("trace hash".into(), s.trace_hash.clone()));
+        Report {
+            title: format!("seed {}", s.seed),
+            replay: s.replay.clone(),
+            verdict: outcome.verdict.clone(),
+            violations: s.violations.clone(),
+            params,
+            nodes: s.nodes as u64,
+            history: outcome.history.clone(),
+            timeline: outcome.timeline.clone(),
+            end_ns: Some(s.sim_time_ms * 1_000_000),
+        }
+    }
+
+    /// A report of a history checked on its own (recorded, or imported).
+    pub fn for_history(title: &str, history: History, verdict: Verdict, replay: &str) -> Report {
+        let violations = match &verdict {
+            Verdict::NotLinearizable(c) => vec![format!(
+                "not linearizable on key {:?}: no operation among {:?} can follow the longest \
+                 linearizable prefix ({} operations)",
+                c.key,
+                c.stuck,
+                c.longest_prefix.len()
+            )],
+            _ => Vec::new(),
+        };
+        let mut params = vec![("records".to_string(), history.records.len().to_string())];
+        if let Ok(ops) = history.operations() {
+            let keys: BTreeSet<&str> = ops.iter().map(|o| o.call.key()).collect();
+            let clients: BTreeSet<u64> = ops.iter().map(|o| o.process).collect();
+            let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|o| f(&o.outcome)).count();
+            params.extend([
+                ("operations".to_string(), ops.len().to_string()),
+                ("keys".into(), keys.len().to_string()),
+                ("clients".into(), clients.len().to_string()),
+                (
+                    "ops ok".into(),
+                    count(|o| matches!(o, Outcome::Ok(_))).to_string(),
+                ),
+                (
+                    "ops failed".into(),
+                    count(|o| matches!(o, Outcome::Fail)).to_string(),
+                ),
+                (
+                    "ops unknown".into(),
+                    count(|o| matches!(o, Outcome::Unknown)).to_string(),
+                ),
+            ]);
+        }
+        Report {
+            title: title.to_string(),
+            replay: replay.to_string(),
+            verdict,
+            violations,
+            params,
+            nodes: 0,
+            history,
+            timeline: Vec::new(),
+            end_ns: None,
+        }
+    }
+
+    /// Whether the report shows a run where everything held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && matches!(self.verdict, Verdict::Linearizable)
+    }
+
+    /// One line: what the verdict is.
+    pub fn headline(&self) -> String {
+        match &self.verdict {
+            Verdict::NotLinearizable(c) => format!("NOT LINEARIZABLE on key {:?}", c.key),
+            Verdict::Undecided { key } if self.violations.is_empty() => {
+                format!("UNDECIDED: the checker ran out of budget on key {key:?}")
+            }
+            _ if !self.violations.is_empty() => "VIOLATION: an invariant broke".into(),
+            Verdict::Undecided { key } => format!("UNDECIDED on key {key:?}"),
+            Verdict::Linearizable => "PASS: linearizable, every invariant held".into(),
+        }
+    }
+}
+
+/// One report linked from an index page.
+#[derive(Clone, Debug)]
+pub struct IndexEntry {
+    /// The link text, e.g. "seed 7".
+    pub title: String,
+    /// The report's path relative to the index.
+    pub href: String,
+    /// Whether the run passed.
+    pub passed: bool,
+    /// The report's headline (its verdict).
+    pub verdict: String,
+    /// The replay command.
+    pub replay: String,
+}
+
+impl IndexEntry {
+    /// The entry for `report`, written at `href`.
+    pub fn new(report: &Report, href: &str) -> IndexEntry {
+        IndexEntry {
+            title: report.title.clone(),
+            href: href.to_string(),
+            passed: report.passed(),
+            verdict: report.headline(),
+            replay: report.replay.clone(),
+        }
+    }
+}
+
+const CSS: &str = r#"
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 16px 40px;color:#222;background:#fff}
+h1{font-size:20px;margin:10px 0 4px}h2{font-size:16px;margin:18px 0 6px;border-bottom:1px solid #ddd}
+h3{font-size:14px;margin:10px 0 4px}
+.banner{padding:8px 12px;border-radius:6px;margin-top:10px}
+.banner.pass{background:#e3f4e1;border:1px solid #59a14f}.banner.fail{background:#fde4e4;border:1px solid #e15759}
+.banner.undecided{background:#fff4d6;border:1px solid #edc948}
+.replay{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:#222;color:#eee;padding:6px 10px;border-radius:4px;display:inline-block;margin:6px 0;user-select:all}
+ul.viol{margin:4px 0;padding-left:20px}.why{margin:4px 0}
+table.params{border-collapse:collapse;font-size:12px;columns:3}
+.pgrid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:0 16px;font-size:12px}
+.pgrid div{border-bottom:1px dotted #ddd;display:flex;justify-content:space-between}
+.pgrid b{font-weight:500;color:#555}
+.scroll{overflow-x:auto;max-width:100%}
+svg.chart{display:block;font:11px sans-serif}
+svg text.lane{fill:#444}svg text.tick{fill:#666;text-anchor:middle;font-size:10px}
+svg text.op{fill:#111;font-size:11px;pointer-events:none}svg text.inbar{fill:#7a3d00;pointer-events:none}
+svg text.inbarw{fill:#fff;pointer-events:none}
+svg line.ax{stroke:#888}svg line.grid{stroke:#eee}svg line.eow{stroke:#333;stroke-dasharray:4 3}
+svg rect.up{fill:#d9ecd5}svg rect.down{fill:#e15759}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
+svg rect.shd{fill:#e15759;fill-opacity:.10}svg rect.shp{fill:#f28e2b;fill-opacity:.10}
+svg rect.op{stroke-width:1}svg rect.ok{fill:#a8c6e5;stroke:#4e79a7}
+svg rect.fl{fill:#fff;stroke:#999;stroke-dasharray:3 2}
+svg rect.un{fill:#e6d2e6;stroke:#b07aa1;stroke-dasharray:5 3}svg rect.tail{fill:url(#fade)}
+svg rect.st{fill:#ff9d9a;stroke:#c00;stroke-width:2.5}
+svg rect:hover{stroke:#000;stroke-width:2}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}
+.legend i{display:inline-block;width:22px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid #999}
+details{margin:6px 0}summary{cursor:pointer;font-weight:500}
+.muted{color:#777;font-size:12px}
+code{font:12px ui-monospace,monospace}
+"#;
+
+/// SVG definitions shared by every chart (the fade of an open-ended bar).
+const DEFS: &str = r##"<svg width="0" height="0" style="position:absolute"><defs><linearGradient id="fade"><stop offset="0" stop-color="#d7b5d8"/><stop offset="1" stop-color="#d7b5d8" stop-opacity="0"/></linearGradient></defs></svg>"##;
+
+fn legend() -> Markup {
+    html! {
+        div.legend {
+            span { i style="background:#a8c6e5;border-color:#4e79a7" {} "ok (n: place in the linearization)" }
+            span { i style="background:#ff9d9a;border:2px solid #c00" {} "cannot be linearized" }
+            span { i style="background:#e6d2e6;border-style:dashed;border-color:#b07aa1" {} "unknown outcome: until the client gave up, then (writes) a thin tail: it may take effect any time later" }
+            span { i style="background:#fff;border-style:dashed" {} "failed (no effect)" }
+            span { i style="background:#fbe3e3" {} "node down" }
+            span { i style="background:#fde8d3" {} "partition" }
+            span.muted { "hover a bar for its arguments, result and the value after it" }
+        }
+    }
+}
+
+/// Everything derived once per render.
+struct Derived<'a> {
+    ops: Vec<Operation>,
+    notes: BTreeMap<OpId, &'a str>,
+    facts: RunFacts,
+    end_ns: u64,
+    positions: BTreeMap<OpId, (usize, facts::State)>,
+    explanation: Option<Explanation>,
+    ops_error: Option<String>,
+}
+
+fn derive(report: &Report) -> Derived<'_> {
+    let (ops, ops_error) = match report.history.operations() {
+        Ok(ops) => (ops, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let notes: BTreeMap<OpId, &str> = report
+        .history
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Fail { id, error, .. } => Some((*id, error.as_str())),
+            Record::Info { id, reason, .. } => Some((*id, reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    let last_record = report
+        .history
+        .records
+        .iter()
+        .map(Record::time_ns)
+        .max()
+        .unwrap_or(0);
+    let last_event = report.timeline.iter().map(|t| t.time_ns).max().unwrap_or(0);
+    let end_ns = report
+        .end_ns
+        .unwrap_or(0)
+        .max(last_record)
+        .max(last_event)
+        .max(1);
+    let facts = facts::run_facts(&report.timeline, end_ns);
+    let by_id: BTreeMap<OpId, &Operation> = ops.iter().map(|o| (o.id, o)).collect();
+    // The checker's per-key witnesses number the bars. The search is
+    // deterministic and budgeted; a key it cannot order is left unnumbered.
+    let verdicts = check::check_per_key(&ops, &Budget::default());
+    let positions = facts::positions(&verdicts, &by_id);
+    let explanation = match &report.verdict {
+        Verdict::NotLinearizable(c) => Some(facts::explain(c, &by_id)),
+        _ => None,
+    };
+    Derived {
+        notes,
+        facts,
+        end_ns,
+        positions,
+        explanation,
+        ops_error,
+        ops,
+    }
+}
+
+/// The whole page for `report`, as one self-contained HTML document.
+pub fn render(report: &Report) -> String {
+    let d = derive(report);
+    let banner_class = if report.passed() {
+        "banner pass"
+    } else if matches!(report.verdict, Verdict::Undecided { .. }) && report.violations.is_empty() {
+        "banner undecided"
+    } else {
+        "banner fail"
+    };
+    let mut keys: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for op in &d.ops {
+        keys.entry(op.call.key()).or_default().push(op);
+    }
+    let failing_key = d.explanation.as_ref().map(|e| e.key.as_str());
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "raftlab report: " (report.title) " — " (report.headline()) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                (PreEscaped(DEFS))
+                div class=(banner_class) id="verdict" {
+                    h1 { "raftlab · " (report.title) " · " (report.headline()) }
+                    div { "replay: " code.replay id="replay" { (report.replay) } }
+                    @if !report.violations.is_empty() {
+                        ul.viol { @for v in &report.violations { li { (v) } } }
+                    }
+                    @if let Some(e) = &d.ops_error {
+                        p { "The history is malformed: " (e) }
+                    }
+                }
+                @if let Some(e) = &d.explanation {
+                    (why(e, &keys, &d))
+                }
+                h2 { "Parameters" }
+                div.pgrid {
+                    @for (k, v) in &report.params { div { b { (k) } span { (v) } } }
+                }
+                @if report.nodes > 0 {
+                    h2 { "Faults, and the leader and its term" }
+                    div.scroll {
+                        (svg::fault_timeline(&d.facts, report.nodes, &Axis::new(0, d.end_ns, CHART_W)))
+                    }
+                    p.muted {
+                        "Red: a node down. Orange: cut off by a partition (hover for whom). "
+                        "Coloured bars in the last lane: the leader, nN tT = node N in term T. "
+                        "Dashed line: end of the workload."
+                    }
+                }
+                h2 { "Client timelines per key" }
+                (legend())
+                @if let Some(key) = failing_key {
+                    @if let Some(ops) = keys.get(key) {
+                        (key_section(key, ops, &d, true))
+                    }
+                }
+                @for (i, (key, ops)) in keys.iter().filter(|(k, _)| Some(**k) != failing_key).enumerate() {
+                    @if i == 0 && failing_key.is_none() {
+                        (opening_window(key, ops, &d))
+                    }
+                    (key_section(key, ops, &d, false))
+                }
+                h2 { "Latency and throughput" }
+                (plots_section(&d))
+                p.muted { "Generated by raftlab. Self-contained: no scripts, no network resources." }
+            }
+        }
+    };
+    page.into_string()
+}
+
+fn views<'a>(
+    ops: &[&'a Operation],
+    d: &'a Derived,
+    stuck: &'a BTreeMap<OpId, String>,
+) -> Vec<OpView<'a>> {
+    ops.iter()
+        .map(|op| OpView {
+            op,
+            position: d.positions.get(&op.id),
+            stuck_reason: stuck.get(&op.id).map(String::as_str),
+            note: d.notes.get(&op.id).copied(),
+        })
+        .collect()
+}
+
+fn no_reasons() -> &'static BTreeMap<OpId, String> {
+    static EMPTY: BTreeMap<OpId, String> = BTreeMap::new();
+    &EMPTY
+}
+
+/// The failure, explained, with a window of the failing key's timeline.
+fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> Markup {
+    let ops = keys.get(e.key.as_str()).cloned().unwrap_or_default();
+    let by_id: BTreeMap<OpId, &Operation> = ops.iter().map(|o| (o.id, *o)).collect();
+    let stuck: BTreeSet<OpId> = e.stuck.iter().copied().collect();
+    let mut focus: Vec<&Operation> = e
+        .stuck
+        .iter()
+        .filter_map(|id| by_id.get(id).copied())
+        .collect();
+    focus.extend(
+        e.prefix
+            .iter()
+            .rev()
+            .take(WINDOW_PREFIX_OPS)
+            .filter_map(|id| by_id.get(id).copied()),
+    );
+    let (t0, t1) = window(&focus, d.end_ns);
+    let axis = Axis::new(t0, t1, CHART_W);
+    let v = views(&ops, d, &e.reasons);
+    html! {
+        div #why {
+            p.why {
+                "On key " code { (format!("{:?}", e.key)) } ", the longest linearizable prefix has "
+                (e.prefix.len()) " operations and leaves the value "
+                code { (svg::state_text(&e.state_after_prefix)) } ". "
+                "No operation among " b { (format!("{:?}", e.stuck)) } " can come next:"
+            }
+            ul.viol {
+                @for id in &e.stuck {
+                    li { "op " b { (id) } ": " (e.reasons.get(id).map(String::as_str).unwrap_or("rejected")) }
+                }
+            }
+            div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
+            p.muted {
+                "The window around the failure on key " (format!("{:?}", e.key)) ", "
+                (svg::fmt_time(t0)) " to " (svg::fmt_time(t1)) "; "
+                (stuck.len()) " operation(s) that cannot be linearized in red. The whole key is below."
+            }
+        }
+    }
+}
+
+/// A time window around `focus`, padded, within `[0, end_ns]`.
+fn window(focus: &[&Operation], end_ns: u64) -> (u64, u64) {
+    let t0 = focus.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
+    let t1 = focus
+        .iter()
+        .map(|o| o.complete_ns.unwrap_or(o.invoke_ns))
+        .max()
+        .unwrap_or(end_ns)
+        .max(t0 + 1);
+    let pad = ((t1 - t0) / 10).max(1_000_000);
+    (t0.saturating_sub(pad), (t1 + pad).min(end_ns.max(t1)))
+}
+
+/// For a run without a failure: the first operations of the first key, open.
+fn opening_window(key: &str, ops: &[&Operation], d: &Derived) -> Markup {
+    let first: Vec<&Operation> = ops.iter().take(PASSING_WINDOW_OPS).copied().collect();
+    let (t0, t1) = window(&first, d.end_ns);
+    let axis = Axis::new(t0, t1, CHART_W);
+    let v = views(ops, d, no_reasons());
+    html! {
+        h3 { "key " code { (format!("{key:?}")) } ": its first " (first.len()) " operations" }
+        div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
+    }
+}
+
+/// One key's whole timeline, collapsed, in a horizontally scrolling box.
+fn key_section(key: &str, ops: &[&Operation], d: &Derived, failing: bool) -> Markup {
+    let reasons = match (&d.explanation, failing) {
+        (Some(e), true) => &e.reasons,
+        _ => no_reasons(),
+    };
+    let v = views(ops, d, reasons);
+    let t0 = ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
+    let width = (ops.len() as f64 * svg::PX_PER_OP).clamp(CHART_W, svg::MAX_FULL_W);
+    let axis = Axis::new(t0.saturating_sub(1_000_000), d.end_ns, width);
+    let ok = ops
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+        .count();
+    html! {
+        details {
+            summary {
+                "key " code { (format!("{key:?}")) } ": " (ops.len()) " operations (" (ok) " ok)"
+                @if failing { " — NOT LINEARIZABLE" }
+            }
+            div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
+        }
+    }
+}
+
+fn plots_section(d: &Derived) -> Markup {
+    let latencies = plots::ok_latencies_ms(&d.ops);
+    let q = |p| plots::quantile(&latencies, p).map_or("-".to_string(), |v| format!("{v:.2}ms"));
+    let hist = plots::latency_histogram(&latencies);
+    let thr = plots::throughput(&d.ops, &d.facts.faults, d.end_ns);
+    html! {
+        p {
+            (latencies.len()) " ok operations; latency p50 " (q(0.5)) ", p90 " (q(0.9))
+            ", p99 " (q(0.99)) ", max " (q(1.0)) "."
+        }
+        @match hist {
+            Ok(svg) => div.scroll { (PreEscaped(svg)) },
+            Err(e) => p { "latency plot failed: " (e) },
+        }
+        @match thr {
+            Ok(svg) => div.scroll { (PreEscaped(svg)) },
+            Err(e) => p { "throughput plot failed: " (e) },
+        }
+    }
+}
+
+/// A page linking reports, with each one's verdict and replay command.
+pub fn render_index(title: &str, entries: &[IndexEntry]) -> String {
+    let failed = entries.iter().filter(|e| !e.passed).count();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(CSS)) "table.idx td,table.idx th{padding:3px 10px;text-align:left;border-bottom:1px solid #eee}" }
+            }
+            body {
+                h1 { (title) }
+                p { (entries.len()) " report(s), " (failed) " failing." }
+                table.idx {
+                    tr { th { "run" } th { "verdict" } th { "replay" } }
+                    @for e in entries {
+                        tr {
+                            td { a href=(e.href) { (e.title) } }
+                            td { (e.verdict) }
+                            td { code { (e.replay) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,490 @@
+//! Whole pages: a passing simulated run, the same run with a stale read
+//! planted in its history, and a 10,000-operation history. Each page must
+//! parse, reference nothing outside itself, name its replay command and every
+//! failing operation; where Debian's chromium is installed, it must render to
+//! a PNG that is not blank and that shows the failure above the fold.
+
+use check::{Budget, Call, History, OpId, Record, Ret, Verdict};
+use report::{Report, render};
+use scraper::{Html, Selector};
+use sim::queue::MS;
+use sim::timeline::{Timed, TimelineEvent};
+use sim::{SimConfig, Tracer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A 10,000-operation report must stay under this size.
+const MAX_REPORT_BYTES: usize = 5 * 1024 * 1024;
+
+fn simulated(seed: u64) -> sim::Outcome {
+    let config = SimConfig {
+        duration: 5_000 * MS,
+        ..SimConfig::new(seed)
+    };
+    sim::run(&config, Tracer::silent(), &Budget::default()).expect("valid configuration")
+}
+
+fn passing_report() -> Report {
+    let outcome = simulated(7);
+    assert!(outcome.summary.ok, "{:?}", outcome.summary.violations);
+    Report::from_outcome(&outcome)
+}
+
+/// The same run with one read changed to a value that was overwritten before
+/// the read began, checked again: the report of a stale read.
+fn failing_report() -> Report {
+    let outcome = simulated(7);
+    let mut report = Report::from_outcome(&outcome);
+    let (index, stale) = find_read_to_make_stale(&report.history).expect("a read after two puts");
+    if let Record::Ok { ret, .. } = &mut report.history.records[index] {
+        *ret = Ret::Value(Some(stale));
+    }
+    let verdict = check::check_history(&report.history, &Budget::default()).unwrap();
+    assert!(
+        matches!(verdict, Verdict::NotLinearizable(_)),
+        "{verdict:?}"
+    );
+    report.violations = vec!["a stale read planted by the test".into()];
+    report.verdict = verdict;
+    report
+}
+
+/// A successful get, and a value it cannot see: one written by a put P1 that
+/// completed before a put P2 began, P2 completing before the get began.
+fn find_read_to_make_stale(history: &History) -> Option<(usize, String)> {
+    let mut invoked: BTreeMap<u64, (u64, Call)> = BTreeMap::new();
+    let mut puts: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
+    for (i, record) in history.records.iter().enumerate() {
+        match record {
+            Record::Invoke {
+                id, call, time_ns, ..
+            } => {
+                invoked.insert(*id, (*time_ns, call.clone()));
+            }
+            Record::Ok {
+                id, ret, time_ns, ..
+            } => match (&invoked[id], ret) {
+                ((start, Call::Put { key, value }), _) => puts
+                    .entry(key.clone())
+                    .or_default()
+                    .push((*start, *time_ns, value.clone())),
+                ((start, Call::Get { key }), Ret::Value(seen)) => {
+                    let done: Vec<_> = puts.get(key).into_iter().flatten().collect();
+                    for p2 in done.iter().filter(|p| p.1 < *start) {
+                        for p1 in done.iter().filter(|p| p.1 < p2.0) {
+                            if seen.as_ref() != Some(&p1.2) {
+                                return Some((i, p1.2.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
+/// 10,000 operations by 10 clients over 5 keys, overlapping, each taking
+/// effect at its midpoint (so the history is linearizable), some of unknown
+/// outcome and some failed; then one late read made stale. With a timeline of
+/// crashes, partitions and leaders, like a long simulated run.
+fn big_report() -> Report {
+    const CLIENTS: u64 = 10;
+    const PER_CLIENT: u64 = 1_000;
+    const KEYS: u64 = 5;
+    struct Planned {
+        id: OpId,
+        process: u64,
+        call: Call,
+        invoke: u64,
+        complete: u64,
+        kind: u8, // 0 ok, 1 fail, 2 info
+    }
+    let mut planned = Vec::new();
+    for p in 0..CLIENTS {
+        for j in 0..PER_CLIENT {
+            let id = p * PER_CLIENT + j + 1;
+            let key = format!("k{}", (j * 7 + p) % KEYS);
+            let call = match (j + p) % 4 {
+                0 | 2 => Call::Get { key },
+                1 => Call::Put {
+                    key,
+                    value: format!("v{id}"),
+                },
+                _ => Call::Append {
+                    key,
+                    value: format!("a{id}"),
+                },
+            };
+            let invoke = j * MS + p * 37_000;
+            let complete = invoke + 100_000 + ((j * (p + 1)) % 7) * 100_000;
+            let kind = if id.is_multiple_of(97) {
+                2
+            } else if id.is_multiple_of(89) {
+                1
+            } else {
+                0
+            };
+            planned.push(Planned {
+                id,
+                process: p + 1,
+                call,
+                invoke,
+                complete,
+                kind,
+            });
+        }
+    }
+    // Results: apply in midpoint order; failed operations take no effect.
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| (planned[i].invoke + planned[i].complete, planned[i].id));
+    let mut state: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut results: BTreeMap<OpId, Ret> = BTreeMap::new();
+    for i in order {
+        let op = &planned[i];
+        if op.kind == 1 {
+            continue;
+        }
+        let v = state.entry(op.call.key().to_string()).or_default();
+        let ret = match &op.call {
+            Call::Get { .. } => Ret::Value(v.clone()),
+            Call::Put { value, .. } => {
+                *v = Some(value.clone());
+                Ret::Done
+            }
+            Call::Append { value, .. } => {
+                v.get_or_insert_with(String::new).push_str(value);
+                Ret::Done
+            }
+            _ => unreachable!("only gets, puts and appends are planned"),
+        };
+        results.insert(op.id, ret);
+    }
+    let mut timed: Vec<(u64, Record)> = Vec::new();
+    for op in &planned {
+        timed.push((
+            op.invoke,
+            Record::Invoke {
+                id: op.id,
+                process: op.process,
+                time_ns: op.invoke,
+                call: op.call.clone(),
+            },
+        ));
+        let completion = match op.kind {
+            0 => Record::Ok {
+                id: op.id,
+                process: op.process,
+                time_ns: op.complete,
+                ret: results[&op.id].clone(),
+            },
+            1 => Record::Fail {
+                id: op.id,
+                process: op.process,
+                time_ns: op.complete,
+                error: "not leader".into(),
+            },
+            _ => Record::Info {
+                id: op.id,
+                process: op.process,
+                time_ns: op.complete,
+                reason: "timed out".into(),
+            },
+        };
+        timed.push((op.complete, completion));
+    }
+    timed.sort_by_key(|(t, r)| (*t, r.id()));
+    let mut history = History::new();
+    for (_, r) in timed {
+        history.push(r);
+    }
+    // A late read of k0 sees the value of its very first put: stale.
+    let first_put = planned
+        .iter()
+        .filter(|o| o.kind == 0 && matches!(&o.call, Call::Put { key, .. } if key == "k0"))
+        .min_by_key(|o| o.complete)
+        .map(|o| match &o.call {
+            Call::Put { value, .. } => value.clone(),
+            _ => unreachable!(),
+        })
+        .unwrap();
+    let late_read = planned
+        .iter()
+        .filter(|o| o.kind == 0 && o.invoke > 900 * MS)
+        .find(|o| matches!(&o.call, Call::Get { key } if key == "k0"))
+        .map(|o| o.id)
+        .unwrap();
+    for r in &mut history.records {
+        if let Record::Ok { id, ret, .. } = r
+            && *id == late_read
+        {
+            *ret = Ret::Value(Some(first_put.clone()));
+        }
+    }
+    let verdict = check::check_history(&history, &Budget::default()).unwrap();
+    assert!(
+        matches!(&verdict, Verdict::NotLinearizable(c) if c.key == "k0"),
+        "{verdict:?}"
+    );
+    let mut report = Report::for_history(
+        "10k operations",
+        history,
+        verdict,
+        "cargo xtask check big.jsonl",
+    );
+    report.nodes = 5;
+    let at = |ms: u64, event| Timed {
+        time_ns: ms * MS,
+        event,
+    };
+    let mut timeline = Vec::new();
+    for i in 0..20u64 {
+        let node = i % 5 + 1;
+        timeline.push(at(i * 50, TimelineEvent::Leader { node, term: i + 1 }));
+        timeline.push(at(
+            i * 50 + 20,
+            TimelineEvent::Crashed {
+                node: (node % 5) + 1,
+            },
+        ));
+        timeline.push(at(
+            i * 50 + 30,
+            TimelineEvent::Restarted {
+                node: (node % 5) + 1,
+            },
+        ));
+        timeline.push(at(
+            i * 50 + 35,
+            TimelineEvent::Partitioned {
+                shape: "isolate".into(),
+                cut: vec![(node, 1), (1, node)],
+            },
+        ));
+        timeline.push(at(i * 50 + 45, TimelineEvent::Healed));
+        timeline.push(at(
+            i * 50 + 49,
+            TimelineEvent::SteppedDown { node, term: i + 1 },
+        ));
+    }
+    timeline.push(at(1000, TimelineEvent::EndOfWorkload));
+    report.timeline = timeline;
+    report
+}
+
+fn stuck_ids(report: &Report) -> Vec<OpId> {
+    match &report.verdict {
+        Verdict::NotLinearizable(c) => c.stuck.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Parses the page and checks what every page must have.
+fn check_page(report: &Report, html: &str) {
+    let doc = Html::parse_document(html);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+    // Structure: the verdict banner, the replay command, charts.
+    let replay: Vec<String> = doc
+        .select(&sel("#replay"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(replay, vec![report.replay.clone()]);
+    assert_eq!(doc.select(&sel("#verdict h1")).count(), 1);
+    assert!(
+        doc.select(&sel("svg")).count() >= 3,
+        "charts are inline SVG"
+    );
+    // Nothing outside the file: no scripts, stylesheets, frames or images,
+    // and every link is to a fragment of the page.
+    for tag in ["script", "link", "iframe", "img", "object", "embed"] {
+        assert_eq!(doc.select(&sel(tag)).count(), 0, "a <{tag}> element");
+    }
+    for element in doc.select(&sel("*")) {
+        for (name, value) in element.value().attrs() {
+            let name = name.to_ascii_lowercase();
+            if name == "src" || name.ends_with("href") {
+                assert!(
+                    value.starts_with('#'),
+                    "{name}={value:?} points outside the page"
+                );
+            }
+            if name == "style" || name == "fill" {
+                assert!(
+                    !value.contains("url(") || value.contains("url(#"),
+                    "{value}"
+                );
+            }
+        }
+    }
+    for style in doc.select(&sel("style")) {
+        let css: String = style.text().collect();
+        assert!(!css.contains("@import"));
+        assert!(
+            !css.contains("url(") || !css.contains("url(http"),
+            "external url in CSS"
+        );
+    }
+    // Every failing operation is drawn, marked, and named in the explanation.
+    let why: String = doc.select(&sel("#why")).flat_map(|e| e.text()).collect();
+    for id in stuck_ids(report) {
+        assert!(why.contains(&format!("op {id}:")), "op {id} not explained");
+        let marked = doc.select(&sel("rect.st title")).any(|t| {
+            t.text()
+                .collect::<String>()
+                .starts_with(&format!("op {id} ·"))
+        });
+        assert!(marked, "op {id} is not drawn as stuck");
+    }
+}
+
+#[test]
+fn a_passing_report_parses_and_is_self_contained() {
+    let report = passing_report();
+    let html = render(&report);
+    check_page(&report, &html);
+    assert!(html.contains("PASS"));
+    assert!(html.contains("cargo xtask simulate --seed 7"));
+}
+
+#[test]
+fn a_failing_report_names_the_replay_and_every_failing_operation() {
+    let report = failing_report();
+    assert!(!stuck_ids(&report).is_empty());
+    let html = render(&report);
+    check_page(&report, &html);
+    assert!(html.contains("NOT LINEARIZABLE"));
+}
+
+#[test]
+fn a_ten_thousand_operation_report_stays_under_five_megabytes() {
+    let report = big_report();
+    let ops = report.history.operations().unwrap().len();
+    assert_eq!(ops, 10_000);
+    let html = render(&report);
+    println!("10,000-operation report: {} bytes", html.len());
+    assert!(
+        html.len() < MAX_REPORT_BYTES,
+        "{} bytes is over the limit",
+        html.len()
+    );
+    check_page(&report, &html);
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Renders `html` headless at 1280×900 and returns the screenshot's path, or
+/// `None` (with a message) where chromium is not installed.
+fn screenshot(name: &str, html: &str) -> Option<PathBuf> {
+    if !Path::new(CHROMIUM).exists() {
+        println!(
+            "SKIPPED: {CHROMIUM} is not installed, so {name} was not rendered \
+             (apt-get install chromium to run this check)"
+        );
+        return None;
+    }
+    let dir = std::env::temp_dir().join("raftlab-report-shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join(format!("{name}.html"));
+    let png = dir.join(format!("{name}.png"));
+    std::fs::write(&page, html).unwrap();
+    let _ = std::fs::remove_file(&png);
+    let profile = dir.join(format!("profile-{name}"));
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1280,900")
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish rendering {name} in 120s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(png.exists(), "chromium wrote no screenshot of {name}");
+    println!("screenshot of {name}: {}", png.display());
+    Some(png)
+}
+
+/// The screenshot's pixels as RGB triples.
+fn pixels(png: &Path) -> Vec<[u8; 3]> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect()
+}
+
+fn assert_not_blank(px: &[[u8; 3]]) {
+    let non_white = px.iter().filter(|p| **p != [255, 255, 255]).count();
+    assert!(
+        non_white * 50 > px.len(),
+        "only {non_white} of {} pixels are not white",
+        px.len()
+    );
+}
+
+/// Whether some pixel is close to `colour`.
+fn shows(px: &[[u8; 3]], colour: [u8; 3]) -> bool {
+    px.iter()
+        .any(|p| (0..3).all(|i| p[i].abs_diff(colour[i]) <= 6))
+}
+
+#[test]
+fn reports_render_in_headless_chromium_with_the_failure_above_the_fold() {
+    let passing = render(&passing_report());
+    let Some(png) = screenshot("passing", &passing) else {
+        return;
+    };
+    let px = pixels(&png);
+    assert_not_blank(&px);
+    assert!(
+        shows(&px, [0xe3, 0xf4, 0xe1]),
+        "the green verdict banner is visible"
+    );
+
+    let failing = render(&failing_report());
+    let png = screenshot("failing", &failing).unwrap();
+    let px = pixels(&png);
+    assert_not_blank(&px);
+    assert!(
+        shows(&px, [0xfd, 0xe4, 0xe4]),
+        "the red verdict banner is visible"
+    );
+    assert!(
+        shows(&px, [0xff, 0x9d, 0x9a]),
+        "a stuck operation's bar is visible without scrolling"
+    );
+
+    let big = render(&big_report());
+    let png = screenshot("ten-thousand", &big).unwrap();
+    let px = pixels(&png);
+    assert_not_blank(&px);
+    assert!(shows(&px, [0xff, 0x9d, 0x9a]));
+}
