@@ -62,6 +62,16 @@ pub enum ReplicaEvent {
     Applied(EntryDigest),
     /// A message was refused before it reached raft.
     Refused(WireError),
+    /// The replica opened its log: what recovery found on disk, before
+    /// anything else happened. Always the first effect of [`Replica::open`].
+    Recovered {
+        /// The hard state found.
+        hard_state: HardState,
+        /// The log found, from index 1.
+        entries: Vec<EntryDigest>,
+        /// Bytes of a torn last write cut off the log.
+        truncated_tail_bytes: u64,
+    },
 }
 
 /// A compact fingerprint of a log entry, enough to compare logs across
@@ -133,6 +143,23 @@ impl fmt::Display for ReplicaError {
 
 impl std::error::Error for ReplicaError {}
 
+impl ReplicaError {
+    /// Whether the replica stopped because its disk holds damaged data
+    /// (see [`WalError::is_corruption`]). Such a node stays down: rejoining
+    /// with less than it acknowledged could lose committed writes.
+    pub fn is_disk_corruption(&self) -> bool {
+        matches!(self, ReplicaError::Wal(e) if e.is_corruption())
+    }
+
+    /// Whether the replica stopped because its disk failed an operation (an
+    /// I/O error, a full disk). Fail-stop: its memory may be ahead of its
+    /// disk, so it is discarded, and a restart recovers from what the disk
+    /// holds once the disk works again.
+    pub fn is_disk_failure(&self) -> bool {
+        matches!(self, ReplicaError::Wal(e) if e.is_disk_failure())
+    }
+}
+
 impl From<WalError> for ReplicaError {
     fn from(e: WalError) -> Self {
         ReplicaError::Wal(e)
@@ -191,6 +218,11 @@ impl<D: Disk> Replica<D> {
         disk: D,
     ) -> Result<(Replica<D>, Vec<Effect>), ReplicaError> {
         let (wal, recovered) = Wal::open(disk)?;
+        let found = Effect::Event(ReplicaEvent::Recovered {
+            hard_state: recovered.hard_state,
+            entries: recovered.entries.iter().map(EntryDigest::of).collect(),
+            truncated_tail_bytes: recovered.truncated_tail_bytes,
+        });
         let fresh = recovered.entries.is_empty() && recovered.hard_state == HardState::default();
         let raft = if fresh {
             RawNode::new(config).map_err(ReplicaError::Config)?
@@ -208,7 +240,7 @@ impl<D: Disk> Replica<D> {
             confirmed_reads: Vec::new(),
             next_read_ctx: 1,
         };
-        let mut effects = Vec::new();
+        let mut effects = vec![found];
         replica.drain_ready(&mut effects)?;
         debug_assert!(
             effects.iter().all(|e| !matches!(e, Effect::Reply(_))),
@@ -505,7 +537,12 @@ mod tests {
 
     fn request(replica: &mut Replica<MemDisk>, req_id: u64, seq: u64, op: Op) -> Vec<ClientReply> {
         let mut effects = Vec::new();
-        let input = Input::Request(ClientRequest { req_id, client: 9, seq, op });
+        let input = Input::Request(ClientRequest {
+            req_id,
+            client: 9,
+            seq,
+            op,
+        });
         replica.handle(input, &mut effects).expect("handles");
         effects
             .into_iter()
@@ -517,25 +554,58 @@ mod tests {
     }
 
     fn append(value: &str) -> Op {
-        Op::Append { key: "k".into(), value: value.into() }
+        Op::Append {
+            key: "k".into(),
+            value: value.into(),
+        }
     }
 
     #[test]
     fn a_retried_write_takes_effect_once_and_gets_its_first_result() {
         let mut replica = single_node(MemDisk::new());
         let first = request(&mut replica, 1, 1, append("x"));
-        assert_eq!(first, vec![ClientReply { req_id: 1, result: Ok(Output::Done) }]);
+        assert_eq!(
+            first,
+            vec![ClientReply {
+                req_id: 1,
+                result: Ok(Output::Done)
+            }]
+        );
         let retry = request(&mut replica, 2, 1, append("x"));
-        assert_eq!(retry, vec![ClientReply { req_id: 2, result: Ok(Output::Done) }]);
-        assert_eq!(replica.kv().get("k"), Some("x"), "the retry did not append again");
+        assert_eq!(
+            retry,
+            vec![ClientReply {
+                req_id: 2,
+                result: Ok(Output::Done)
+            }]
+        );
+        assert_eq!(
+            replica.kv().get("k"),
+            Some("x"),
+            "the retry did not append again"
+        );
     }
 
     #[test]
     fn a_read_is_served_after_read_index_confirms_leadership() {
         let mut replica = single_node(MemDisk::new());
-        request(&mut replica, 1, 1, Op::Put { key: "k".into(), value: "v".into() });
+        request(
+            &mut replica,
+            1,
+            1,
+            Op::Put {
+                key: "k".into(),
+                value: "v".into(),
+            },
+        );
         let read = request(&mut replica, 2, 1, Op::Get { key: "k".into() });
-        assert_eq!(read, vec![ClientReply { req_id: 2, result: Ok(Output::Value(Some("v".into()))) }]);
+        assert_eq!(
+            read,
+            vec![ClientReply {
+                req_id: 2,
+                result: Ok(Output::Value(Some("v".into())))
+            }]
+        );
     }
 
     #[test]
@@ -559,13 +629,29 @@ mod tests {
             from: NodeId(2),
             to: NodeId(1),
             term: raft::Term(term.0 + 5),
-            body: MessageBody::RequestVote { last_log_index: LogIndex(100), last_log_term: raft::Term(term.0 + 5) },
+            body: MessageBody::RequestVote {
+                last_log_index: LogIndex(100),
+                last_log_term: raft::Term(term.0 + 5),
+            },
         };
         let mut effects = Vec::new();
-        replica.handle(Input::Message(Envelope { cluster_id: CLUSTER + 1, msg }), &mut effects).unwrap();
+        replica
+            .handle(
+                Input::Message(Envelope {
+                    cluster_id: CLUSTER + 1,
+                    msg,
+                }),
+                &mut effects,
+            )
+            .unwrap();
         assert_eq!(
             effects,
-            vec![Effect::Event(ReplicaEvent::Refused(WireError::WrongCluster { expected: CLUSTER, got: CLUSTER + 1 }))]
+            vec![Effect::Event(ReplicaEvent::Refused(
+                WireError::WrongCluster {
+                    expected: CLUSTER,
+                    got: CLUSTER + 1
+                }
+            ))]
         );
         assert_eq!(replica.raft().term(), term);
         assert_eq!(replica.raft().role(), Role::Leader);
@@ -576,8 +662,19 @@ mod tests {
         let mut replica = single_node(MemDisk::new());
         let last = replica.raft().last_index();
         let huge = "x".repeat(kv::MAX_VALUE_BYTES + 1);
-        let replies = request(&mut replica, 1, 1, Op::Put { key: "k".into(), value: huge });
-        assert!(matches!(replies[0].result, Err(ReplyError::Invalid(_))), "{replies:?}");
+        let replies = request(
+            &mut replica,
+            1,
+            1,
+            Op::Put {
+                key: "k".into(),
+                value: huge,
+            },
+        );
+        assert!(
+            matches!(replies[0].result, Err(ReplyError::Invalid(_))),
+            "{replies:?}"
+        );
         assert_eq!(replica.raft().last_index(), last);
     }
 
@@ -594,8 +691,88 @@ mod tests {
         let (restarted, effects) = Replica::open(CLUSTER, config, disk).unwrap();
         assert_eq!(restarted.kv().get("k"), Some("ab"));
         assert_eq!(restarted.kv().digest(), digest);
-        let applied = effects.iter().filter(|e| matches!(e, Effect::Event(ReplicaEvent::Applied(_)))).count();
+        let applied = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Event(ReplicaEvent::Applied(_))))
+            .count();
         assert!(applied >= 2, "recovery reports what it re-applied");
+    }
+
+    #[test]
+    fn open_reports_what_recovery_found_first() {
+        let disk = MemDisk::new();
+        let mut replica = single_node(disk.clone());
+        request(&mut replica, 1, 1, append("a"));
+        let log: Vec<EntryDigest> = replica
+            .wal()
+            .entries()
+            .iter()
+            .map(EntryDigest::of)
+            .collect();
+        let hard_state = replica.wal().hard_state();
+        drop(replica);
+        let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
+        let (_, effects) = Replica::open(CLUSTER, config, disk).unwrap();
+        assert_eq!(
+            effects[0],
+            Effect::Event(ReplicaEvent::Recovered {
+                hard_state,
+                entries: log,
+                truncated_tail_bytes: 0
+            })
+        );
+    }
+
+    #[test]
+    fn a_full_disk_stops_the_replica_and_a_restart_recovers_once_space_returns() {
+        let disk = MemDisk::new();
+        let mut replica = single_node(disk.clone());
+        request(&mut replica, 1, 1, append("a"));
+        disk.set_capacity(Some(disk.len(wal::WAL_FILE).unwrap()));
+        let mut effects = Vec::new();
+        let input = Input::Request(ClientRequest {
+            req_id: 2,
+            client: 9,
+            seq: 2,
+            op: append("b"),
+        });
+        let err = replica.handle(input, &mut effects).unwrap_err();
+        assert!(err.is_disk_failure(), "{err}");
+        assert!(!err.is_disk_corruption());
+        assert!(
+            effects.iter().all(|e| !matches!(e, Effect::Reply(_))),
+            "nothing acknowledged"
+        );
+        drop(replica);
+        disk.crash();
+        disk.set_capacity(None);
+        let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
+        let (mut restarted, _) = Replica::open(CLUSTER, config, disk).unwrap();
+        assert_eq!(restarted.kv().get("k"), Some("a"));
+        let mut effects = Vec::new();
+        while restarted.raft().role() != Role::Leader {
+            restarted.handle(Input::Tick, &mut effects).expect("ticks");
+        }
+        request(&mut restarted, 3, 2, append("c"));
+        assert_eq!(restarted.kv().get("k"), Some("ac"));
+    }
+
+    #[test]
+    fn a_corrupt_log_keeps_the_replica_down_and_says_where() {
+        let disk = MemDisk::new();
+        let mut replica = single_node(disk.clone());
+        request(&mut replica, 1, 1, append("a"));
+        request(&mut replica, 2, 2, append("b"));
+        drop(replica);
+        assert!(disk.corrupt(wal::WAL_FILE, 20, 0x04));
+        let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
+        match Replica::open(CLUSTER, config, disk) {
+            Err(e) => {
+                assert!(e.is_disk_corruption(), "{e}");
+                assert!(e.to_string().contains("raft.wal"), "{e}");
+            }
+            Ok(_) => panic!("opened on a corrupt log"),
+        }
     }
 
     #[test]
@@ -605,13 +782,22 @@ mod tests {
         let syncs = disk.syncs();
         request(&mut replica, 1, 1, append("a"));
         assert!(disk.syncs() > syncs, "an acknowledged write was synced");
-        assert_eq!(disk.contents(wal::WAL_FILE), disk.durable_contents(wal::WAL_FILE));
+        assert_eq!(
+            disk.contents(wal::WAL_FILE),
+            disk.durable_contents(wal::WAL_FILE)
+        );
     }
 
     #[test]
     fn payload_digests_are_stable() {
         // Pinned: the trace hash of every recorded seed depends on these.
-        assert_eq!(payload_digest(&EntryPayload::Command(b"abc".to_vec())), 0xe71f_a219_0541_574b);
-        assert_ne!(payload_digest(&EntryPayload::Noop), payload_digest(&EntryPayload::Command(vec![])));
+        assert_eq!(
+            payload_digest(&EntryPayload::Command(b"abc".to_vec())),
+            0xe71f_a219_0541_574b
+        );
+        assert_ne!(
+            payload_digest(&EntryPayload::Noop),
+            payload_digest(&EntryPayload::Command(vec![]))
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::queue::{MS, Nanos};
 use crate::trace::Fnv64;
-use raft::{LogIndex, Role, SoftState, Term};
+use raft::{HardState, LogIndex, NodeId, Role, SoftState, Term};
 use replica::EntryDigest;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,6 +66,13 @@ pub struct Invariants {
     last_applied: Vec<LogIndex>,
     /// The kv digest at each checkpointed applied index, first seen.
     digests: BTreeMap<u64, u64>,
+    /// Each node's last hard state reported persisted (synced): what a
+    /// crash must not take back.
+    hard_states: Vec<HardState>,
+    /// The payload digest of each (index, term) any node persisted.
+    /// Invariant: one payload per (index, term) (log matching, §5.3), so an
+    /// entry sent with another payload is data the sender never verified.
+    payloads: BTreeMap<(LogIndex, Term), u64>,
     violations: Vec<Violation>,
 }
 
@@ -89,6 +96,8 @@ impl Invariants {
             commit: vec![LogIndex(0); nodes],
             last_applied: vec![LogIndex(0); nodes],
             digests: BTreeMap::new(),
+            hard_states: vec![HardState::default(); nodes],
+            payloads: BTreeMap::new(),
             violations: Vec::new(),
         }
     }
@@ -120,6 +129,119 @@ impl Invariants {
         let n = slot(node);
         self.commit[n] = LogIndex(0);
         self.last_applied[n] = LogIndex(0);
+    }
+
+    /// A node's hard state was synced.
+    pub fn persisted_hard_state(&mut self, node: u64, hard_state: HardState) {
+        self.hard_states[slot(node)] = hard_state;
+    }
+
+    /// A node reopened its log and found `hard_state` and `entries`.
+    ///
+    /// * Term and vote never go backwards across a crash (§5.2: a node that
+    ///   forgets its vote can vote twice in a term).
+    /// * An acknowledged write is never lost: every entry the node reported
+    ///   synced, up to the highest index applied anywhere, is still in its
+    ///   log, unchanged. (Entries past it may be gone: a conflicting suffix
+    ///   is truncated, and a torn write may persist that truncation alone.)
+    ///
+    /// The recovered log then replaces the checker's mirror of the node's
+    /// durable log (it may hold more than was reported: a torn write can
+    /// persist complete records of an unsynced batch).
+    pub fn recovered(
+        &mut self,
+        at: Nanos,
+        node: u64,
+        hard_state: HardState,
+        entries: &[EntryDigest],
+    ) {
+        let n = slot(node);
+        let before = self.hard_states[n];
+        let vote_lost = hard_state.term == before.term
+            && before.vote.is_some()
+            && hard_state.vote != before.vote;
+        if hard_state.term < before.term || vote_lost {
+            self.violate(
+                "hard state durable",
+                at,
+                node,
+                format!(
+                    "recovered {} vote {:?} after syncing {} vote {:?}",
+                    hard_state.term,
+                    hard_state.vote.map(|NodeId(v)| v),
+                    before.term,
+                    before.vote.map(|NodeId(v)| v)
+                ),
+            );
+        }
+        self.hard_states[n] = hard_state;
+
+        let synced = self.chains[n].len() - 1;
+        let must_keep = synced.min(self.committed.0.0 as usize);
+        let mut hash = 0;
+        for i in 1..=must_keep {
+            let Some(entry) = entries.get(i - 1) else {
+                self.violate(
+                    "acknowledged write lost",
+                    at,
+                    node,
+                    format!(
+                        "synced i{i}..=i{must_keep} (committed) but recovered a log ending at i{}",
+                        entries.len()
+                    ),
+                );
+                break;
+            };
+            hash = chain_hash(hash, entry);
+            if hash != self.chains[n][i] {
+                self.violate(
+                    "acknowledged write lost",
+                    at,
+                    node,
+                    format!(
+                        "recovered a different entry at {} than it synced",
+                        entry.index
+                    ),
+                );
+                break;
+            }
+        }
+        // Entries the node had synced stay as they are; what follows them
+        // (complete records of a torn, unsynced batch) joins its log as if
+        // persisted now, but without the committed-entry check: an unsynced
+        // stale entry that survived is divergent, not a replacement.
+        let mut common = 0;
+        let mut hash = 0;
+        for entry in entries {
+            hash = chain_hash(hash, entry);
+            if self.chains[n].get(common + 1) != Some(&hash) {
+                break;
+            }
+            common += 1;
+        }
+        self.chains[n].truncate(common + 1);
+        self.terms[n].truncate(common + 1);
+        self.extend(at, node, &entries[common..], false);
+    }
+
+    /// A node never replicates data it could not verify: every entry it
+    /// sends has the payload that entry (index, term) was persisted with.
+    pub fn sent_entries(&mut self, at: Nanos, node: u64, entries: &[EntryDigest]) {
+        for entry in entries {
+            if let Some(&payload) = self.payloads.get(&(entry.index, entry.term))
+                && payload != entry.payload
+            {
+                self.violate(
+                    "replicates verified data",
+                    at,
+                    node,
+                    format!(
+                        "sent {} of {} with a payload no node persisted for it",
+                        entry.index, entry.term
+                    ),
+                );
+            }
+        }
     }
 
     /// Election safety (Figure 3): at most one leader per term. Leader
@@ -177,10 +299,24 @@ impl Invariants {
         }
         self.chains[n].truncate(keep);
         self.terms[n].truncate(keep);
+        self.extend(at, node, entries, true);
+    }
+
+    /// Appends `entries` to the mirror of `node`'s durable log, checking log
+    /// matching, and (if `check_committed`) that no committed entry is
+    /// replaced. Precondition: they follow the mirror's last entry.
+    fn extend(&mut self, at: Nanos, node: u64, entries: &[EntryDigest], check_committed: bool) {
+        let n = slot(node);
+        debug_assert!(
+            entries
+                .first()
+                .is_none_or(|e| e.index.0 as usize == self.chains[n].len())
+        );
         for entry in entries {
             // §5.4: a committed entry is never replaced, so whatever a node
             // persists at an index applied anywhere must be that very entry.
-            if let Some(committed) = self.applied.get(&entry.index)
+            if check_committed
+                && let Some(committed) = self.applied.get(&entry.index)
                 && committed != entry
             {
                 self.violate(
@@ -193,6 +329,9 @@ impl Invariants {
                     ),
                 );
             }
+            self.payloads
+                .entry((entry.index, entry.term))
+                .or_insert(entry.payload);
             let prev = *self.chains[n].last().expect("chain holds index 0");
             let hash = chain_hash(prev, entry);
             self.chains[n].push(hash);
@@ -404,6 +543,59 @@ mod tests {
         assert!(inv.violations().is_empty(), "{:?}", inv.violations());
         inv.persisted(0, 1, &[digest(2, 4, 40)]);
         assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+    }
+
+    fn hs(term: u64, vote: Option<u64>) -> HardState {
+        HardState {
+            term: Term(term),
+            vote: vote.map(NodeId),
+            commit: LogIndex(0),
+        }
+    }
+
+    #[test]
+    fn a_forgotten_term_or_vote_breaks_hard_state_durability() {
+        let mut inv = Invariants::new(1);
+        inv.persisted_hard_state(1, hs(3, Some(2)));
+        inv.recovered(0, 1, hs(4, None), &[]);
+        assert!(
+            inv.violations().is_empty(),
+            "a newer hard state may survive"
+        );
+        inv.persisted_hard_state(1, hs(4, Some(1)));
+        inv.recovered(0, 1, hs(4, None), &[]);
+        assert_eq!(inv.violations()[0].invariant, "hard state durable");
+        inv.recovered(0, 1, hs(2, None), &[]);
+        assert_eq!(inv.violations().len(), 2);
+    }
+
+    #[test]
+    fn a_synced_committed_entry_missing_after_recovery_is_a_lost_write() {
+        let mut inv = Invariants::new(2);
+        let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+        inv.persisted(0, 1, &log);
+        inv.applied(0, 1, log[0]);
+        inv.applied(0, 1, log[1]);
+        // Losing the uncommitted third entry is fine; so is gaining one.
+        inv.recovered(0, 1, HardState::default(), &log[..2]);
+        inv.recovered(0, 1, HardState::default(), &log);
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+        inv.recovered(0, 1, HardState::default(), &log[..1]);
+        assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+        // A node that never synced index 2 loses nothing by lacking it.
+        inv.persisted(0, 2, &log[..1]);
+        inv.recovered(0, 2, HardState::default(), &log[..1]);
+        assert_eq!(inv.violations().len(), 1);
+    }
+
+    #[test]
+    fn sending_an_entry_with_a_payload_nobody_persisted_is_caught() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10)]);
+        inv.sent_entries(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+        assert!(inv.violations().is_empty());
+        inv.sent_entries(0, 2, &[digest(1, 1, 11)]);
+        assert_eq!(inv.violations()[0].invariant, "replicates verified data");
     }
 
     #[test]

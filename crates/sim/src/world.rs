@@ -2,7 +2,7 @@
 //! by one event queue in virtual time.
 
 use crate::config::{Params, SimConfig};
-use crate::disk::SimDisk;
+use crate::disk::{DiskFaultMode, SimDisk};
 use crate::invariants::{DIGEST_EVERY, Invariants};
 use crate::network::{Fate, Network, Partition, names};
 use crate::queue::{EventQueue, MS, Nanos};
@@ -14,7 +14,8 @@ use check::{History, Record};
 use kv::{KvError, Op};
 use raft::{Config, LogIndex, NodeId};
 use replica::{
-    ClientReply, ClientRequest, Effect, Envelope, Input, Replica, ReplicaEvent, ReplyError,
+    ClientReply, ClientRequest, Effect, EntryDigest, Envelope, Input, Replica, ReplicaEvent,
+    ReplyError,
 };
 use std::collections::BTreeMap;
 
@@ -88,6 +89,10 @@ struct NodeSlot {
     commit: LogIndex,
     /// The term this node leads, if it is leader (for the timeline).
     leading: Option<u64>,
+    /// Why this node stays down for the rest of the run: its disk holds
+    /// damaged data (found by recovery), and rejoining with less than it
+    /// acknowledged could lose committed writes. Never restarted once set.
+    failed: Option<String>,
 }
 
 /// The operation a client has in flight.
@@ -136,6 +141,9 @@ pub struct Stats {
     pub duplicated: u64,
     /// Replicas that stopped on an internal error.
     pub halts: u64,
+    /// Replicas that stopped on a disk fault they detected (expected with
+    /// disk faults on, never a violation by itself).
+    pub disk_halts: u64,
 }
 
 /// The result of a run, before checking.
@@ -210,6 +218,7 @@ impl World {
                 applied: 0,
                 commit: LogIndex(0),
                 leading: None,
+                failed: None,
             })
             .collect();
         let clients = (0..config.clients)
@@ -399,15 +408,31 @@ impl World {
                 self.check_replica(node);
             }
             Err(e) => {
-                // The simulated disk only loses unsynced data, which a correct
-                // log never depends on: failing to recover is a bug.
-                self.stats.halts += 1;
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
                 self.mark(TimelineEvent::Halted {
                     node: id,
                     reason: e.to_string(),
                 });
-                self.invariants_violation("recovery", id, format!("cannot recover: {e}"));
+                let disk = &self.nodes[node].disk;
+                let faults_on = disk.mode() != DiskFaultMode::Off;
+                if faults_on && e.is_disk_corruption() && disk.may_lose_data() {
+                    // Damage the budget allowed, and recovery caught: the
+                    // node stays down, and says why.
+                    self.stats.disk_halts += 1;
+                    self.nodes[node].failed = Some(e.to_string());
+                } else if faults_on && e.is_disk_failure() {
+                    // A read error, unstable reads, a full disk: try again
+                    // later, as a supervisor would.
+                    self.stats.disk_halts += 1;
+                    let at = self.now + self.params.downtime_max_ms * MS;
+                    self.queue.push(at, Event::Restart { node });
+                } else {
+                    // Within the budget a disk loses only unsynced data,
+                    // which a correct log never depends on: failing to
+                    // recover is a bug.
+                    self.stats.halts += 1;
+                    self.invariants_violation("recovery", id, format!("cannot recover: {e}"));
+                }
             }
         }
     }
@@ -433,13 +458,20 @@ impl World {
         match result {
             Ok(()) => self.check_replica(node),
             Err(e) => {
-                self.stats.halts += 1;
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
                 self.mark(TimelineEvent::Halted {
                     node: id,
                     reason: e.to_string(),
                 });
-                self.invariants_violation("replica halted", id, e.to_string());
+                if self.nodes[node].disk.mode() != DiskFaultMode::Off && e.is_disk_failure() {
+                    // Fail-stop on a disk error (a full disk, an I/O error):
+                    // expected with disk faults on; the restart recovers
+                    // from what the disk holds.
+                    self.stats.disk_halts += 1;
+                } else {
+                    self.stats.halts += 1;
+                    self.invariants_violation("replica halted", id, e.to_string());
+                }
                 self.take_down(node);
                 let at = self.now + self.params.downtime_max_ms * MS;
                 self.queue.push(at, Event::Restart { node });
@@ -470,6 +502,12 @@ impl World {
         let id = self.nodes[node].id.0;
         match effect {
             Effect::Send(envelope) => {
+                if let raft::MessageBody::AppendEntries { entries, .. } = &envelope.msg.body
+                    && !entries.is_empty()
+                {
+                    let sent: Vec<EntryDigest> = entries.iter().map(EntryDigest::of).collect();
+                    self.invariants.sent_entries(self.now, id, &sent);
+                }
                 let summary = MessageSummary::of(&envelope.msg);
                 self.stats.messages += 1;
                 self.trace(Actor::Node(id), TraceEvent::Sent(summary));
@@ -554,7 +592,26 @@ impl World {
                         last: entries.last().map(|e| e.index),
                     },
                 );
+                if let Some(hs) = hard_state {
+                    self.invariants.persisted_hard_state(id, hs);
+                }
                 self.invariants.persisted(self.now, id, &entries);
+            }
+            Effect::Event(ReplicaEvent::Recovered {
+                hard_state,
+                entries,
+                truncated_tail_bytes,
+            }) => {
+                if truncated_tail_bytes > 0 {
+                    self.trace(
+                        Actor::Node(id),
+                        TraceEvent::Fault(format!(
+                            "recovery cut a torn tail of {truncated_tail_bytes} bytes"
+                        )),
+                    );
+                }
+                self.invariants
+                    .recovered(self.now, id, hard_state, &entries);
             }
             Effect::Event(ReplicaEvent::Applied(entry)) => {
                 self.trace(
@@ -954,7 +1011,7 @@ impl World {
     }
 
     fn restart(&mut self, node: usize) {
-        if self.nodes[node].replica.is_some() {
+        if self.nodes[node].replica.is_some() || self.nodes[node].failed.is_some() {
             return;
         }
         let id = self.nodes[node].id.0;

@@ -276,6 +276,40 @@ impl MemDisk {
         s.crashes += 1;
     }
 
+    /// Power loss during writes: like [`MemDisk::crash`], except that part
+    /// of each file's unsynced data may reach the medium first. For each file
+    /// a crash leaves, with unsynced changes from byte `from` on and `len`
+    /// bytes as reads saw it, `keep(from, len)` says up to where (an offset,
+    /// clamped to `from..=len`) the current contents persist; beyond it the
+    /// file holds what it held at its last sync. The simulator tears writes
+    /// at sector boundaries this way. Returns the bytes of unsynced data
+    /// kept, over all files.
+    pub fn crash_torn(&self, mut keep: impl FnMut(u64, u64) -> u64) -> u64 {
+        let mut s = self.state.borrow_mut();
+        s.names = s.durable_names.clone();
+        s.collect_garbage();
+        let mut kept = 0;
+        for file in s.files.values_mut() {
+            if let Some(from) = file.dirty_from {
+                let len = file.current.len();
+                let from = from.min(len);
+                let end = usize::try_from(keep(from as u64, len as u64))
+                    .unwrap_or(len)
+                    .clamp(from, len);
+                let mut torn = file.current[..end].to_vec();
+                if file.durable.len() > end {
+                    torn.extend_from_slice(&file.durable[end..]);
+                }
+                kept += (end - from) as u64;
+                file.durable = torn;
+            }
+            file.current.clone_from(&file.durable);
+            file.dirty_from = None;
+        }
+        s.crashes += 1;
+        kept
+    }
+
     /// Total bytes passed to `write_at` since the disk was made.
     pub fn bytes_written(&self) -> u64 {
         self.state.borrow().bytes_written
@@ -603,6 +637,28 @@ mod tests {
         disk.write_at("f", 0, b"wxyz").unwrap();
         assert_eq!(disk.truncate("f", 5), Err(DiskError::NoSpace));
         assert_eq!(disk.contents("f").unwrap(), b"wxyz");
+    }
+
+    #[test]
+    fn torn_crash_keeps_a_prefix_of_unsynced_data() {
+        let mut disk = MemDisk::new();
+        durable_file(&mut disk, "f", b"abc");
+        write(&mut disk, "f", b"defgh");
+        let kept = disk.crash_torn(|from, len| {
+            assert_eq!((from, len), (3, 8));
+            5
+        });
+        assert_eq!(kept, 2);
+        assert_eq!(disk.contents("f").unwrap(), b"abcde");
+        // A torn crash never keeps what was not written, nor drops what was
+        // synced.
+        write(&mut disk, "f", b"xy");
+        disk.crash_torn(|_, _| 0);
+        assert_eq!(disk.contents("f").unwrap(), b"abcde");
+        write(&mut disk, "f", b"xy");
+        disk.crash_torn(|_, _| u64::MAX);
+        assert_eq!(disk.contents("f").unwrap(), b"abcdexy");
+        assert_eq!(disk.crashes(), 3);
     }
 
     #[test]

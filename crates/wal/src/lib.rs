@@ -14,4 +14,4 @@ pub mod wal;
 
 pub use disk::{Disk, DiskError, MemDisk};
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
-pub use wal::{MAX_WAL_BYTES, Recovered, WAL_FILE, Wal, WalError};
+pub use wal::{MAX_READ_ATTEMPTS, MAX_WAL_BYTES, Recovered, WAL_FILE, Wal, WalError};

@@ -195,6 +195,20 @@ impl fmt::Display for WalError {
 
 impl std::error::Error for WalError {}
 
+impl WalError {
+    /// Whether this is damage found in durable data (the disk holds
+    /// something it was never given): the node must not run on it.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, WalError::Corrupt { .. })
+    }
+
+    /// Whether the disk failed an operation (an I/O error, a full disk, or
+    /// an earlier such failure): reopening later may succeed.
+    pub fn is_disk_failure(&self) -> bool {
+        matches!(self, WalError::Disk(_) | WalError::Poisoned)
+    }
+}
+
 impl From<DiskError> for WalError {
     fn from(e: DiskError) -> Self {
         WalError::Disk(e)
@@ -365,9 +379,10 @@ impl Replay {
     }
 }
 
-/// How many times recovery reads the file before it believes a damaged
-/// frame: a damaged frame read twice the same is damage on the medium.
-pub const MAX_READ_ATTEMPTS: u32 = 3;
+/// How many times recovery reads the file while reads keep disagreeing. A
+/// damaged frame read the same twice is damage on the medium
+/// ([`WalError::Corrupt`]); reads that never agree are an I/O error.
+pub const MAX_READ_ATTEMPTS: u32 = 4;
 
 /// Replays the whole file held in `buf`. Returns the state, where the valid
 /// records end, and how many bytes of a torn last write follow them.
@@ -452,7 +467,12 @@ impl<D: Disk> Wal<D> {
                     // read fault) is not damage: read again, and believe
                     // corruption only when two reads agree on it.
                     if attempts >= MAX_READ_ATTEMPTS {
-                        return Err(e);
+                        // Every read differed from the one before: the disk
+                        // cannot be read reliably now, which says nothing
+                        // about what is on it.
+                        return Err(WalError::Disk(DiskError::Io(format!(
+                            "{attempts} reads of {WAL_FILE} disagree"
+                        ))));
                     }
                     attempts += 1;
                     let again = disk.read_at(WAL_FILE, 0, file_len as usize)?;
