@@ -73,11 +73,13 @@ pub struct Counterexample {
     pub longest_prefix: Vec<OpId>,
     /// Operations that cannot be linearized next after `longest_prefix`: the model
     /// rejects each one's result in the state the prefix leaves. And no order extending
-    /// the prefix works. Either they are every operation that could go next as far as
-    /// real time goes (their calls precede the earliest return not yet linearized), in
-    /// call order; or it is one read that can never return its value after the prefix:
-    /// whatever can still precede it (appends, and the puts, deletes and cases called
-    /// before its return) cannot produce that value.
+    /// the prefix works. Either they are every operation with a known outcome that could
+    /// go next as far as real time goes (their calls precede the earliest return not yet
+    /// linearized), in call order, and none of the operations of unknown outcome that
+    /// could go next helps; or it is one read that can never return its value after the
+    /// prefix: whatever can still precede it (appends, and the puts, deletes and cases
+    /// called before its return) cannot produce that value. Never an operation of
+    /// unknown outcome: it has no result to reject.
     pub stuck: Vec<OpId>,
 }
 
@@ -130,7 +132,8 @@ pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
 }
 
 /// Check each key separately, and return every key's verdict with its witness (the
-/// linearization order, for reports to number the operations).
+/// linearization order, for reports to number the operations). A key appears if some
+/// operation on it is neither failed nor a get of unknown outcome.
 pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, KeyVerdict> {
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in ops {

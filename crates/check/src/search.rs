@@ -607,7 +607,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         match dead.first() {
             None => {
                 if deepest.key.is_none_or(|(d, _)| depth as u64 > d) {
-                    let stuck = candidates(&links, &ulinks, &events, &unknown);
+                    let stuck = candidates(&links, &events);
                     let bound = stuck
                         .iter()
                         .filter_map(|&op| ops[op].ret)
@@ -917,30 +917,19 @@ fn unreachable_reads(
     }
 }
 
-/// The operations that may go next in the current configuration: known calls before
-/// the first pending return, then unknown calls no later than that return.
-fn candidates(
-    links: &Links,
-    ulinks: &Links,
-    events: &[(u64, bool, usize)],
-    unknown: &[(u64, usize)],
-) -> Vec<usize> {
+/// The known operations that may go next in the current configuration: their calls
+/// come before the first pending return. (Operations of unknown outcome are never
+/// "stuck": they have no result the model could reject.)
+fn candidates(links: &Links, events: &[(u64, bool, usize)]) -> Vec<usize> {
     let mut out = Vec::new();
     let mut node = links.next[NIL as usize];
-    let mut bound = u64::MAX;
     while node != NIL {
-        let (time, is_return, op) = events[node as usize - 1];
+        let (_, is_return, op) = events[node as usize - 1];
         if is_return {
-            bound = time;
             break;
         }
         out.push(op);
         node = links.next[node as usize];
-    }
-    let mut node = ulinks.next[NIL as usize];
-    while node != NIL && unknown[node as usize - 1].0 <= bound {
-        out.push(unknown[node as usize - 1].1);
-        node = ulinks.next[node as usize];
     }
     out
 }

@@ -844,10 +844,11 @@ fn assert_counterexample_is_sound(ops: &[Operation], key: &str, prefix: &[OpId],
     for id in stuck {
         assert!(!in_prefix.contains(id));
         let op = by_id[id];
-        if let Outcome::Ok(expected) = &op.outcome {
-            let ret = execute(&mut state.clone(), &op.call);
-            assert_ne!(&ret, expected, "stuck op {id} cannot go next");
-        }
+        let Outcome::Ok(expected) = &op.outcome else {
+            panic!("stuck op {id} has an unknown outcome");
+        };
+        let ret = execute(&mut state.clone(), &op.call);
+        assert_ne!(&ret, expected, "stuck op {id} cannot go next");
     }
 }
 
