@@ -404,7 +404,10 @@ mod tests {
             d.write_at("f", 100, &[2; 2000]).unwrap();
             d.crash();
             let len = d.mem().len("f").unwrap();
-            assert!(len == 100 || len == 2100 || len.is_multiple_of(SECTOR), "{len}");
+            assert!(
+                len == 100 || len == 2100 || len.is_multiple_of(SECTOR),
+                "{len}"
+            );
             assert_eq!(d.mem().contents("f").unwrap()[..100], [1; 100]);
             seen_partial |= len > 100 && len < 2100;
         }

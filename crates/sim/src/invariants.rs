@@ -207,9 +207,7 @@ impl Invariants {
             }
         }
         // Entries the node had synced stay as they are; what follows them
-        // (complete records of a torn, unsynced batch) joins its log as if
-        // persisted now, but without the committed-entry check: an unsynced
-        // stale entry that survived is divergent, not a replacement.
+        // (complete records of a torn, unsynced batch) joins its log.
         let mut common = 0;
         let mut hash = 0;
         for entry in entries {
@@ -221,7 +219,7 @@ impl Invariants {
         }
         self.chains[n].truncate(common + 1);
         self.terms[n].truncate(common + 1);
-        self.extend(at, node, &entries[common..], false);
+        self.extend(at, node, &entries[common..]);
     }
 
     /// A node never replicates data it could not verify: every entry it
@@ -297,26 +295,15 @@ impl Invariants {
             );
             return;
         }
-        self.chains[n].truncate(keep);
-        self.terms[n].truncate(keep);
-        self.extend(at, node, entries, true);
-    }
-
-    /// Appends `entries` to the mirror of `node`'s durable log, checking log
-    /// matching, and (if `check_committed`) that no committed entry is
-    /// replaced. Precondition: they follow the mirror's last entry.
-    fn extend(&mut self, at: Nanos, node: u64, entries: &[EntryDigest], check_committed: bool) {
-        let n = slot(node);
-        debug_assert!(
-            entries
-                .first()
-                .is_none_or(|e| e.index.0 as usize == self.chains[n].len())
-        );
+        // §5.4: a committed entry is never replaced, so a node that holds
+        // the entry applied at an index never persists another one there.
+        // (A node that never held it, such as a deposed leader appending its
+        // own proposals, may: those entries will never commit.)
         for entry in entries {
-            // §5.4: a committed entry is never replaced, so whatever a node
-            // persists at an index applied anywhere must be that very entry.
-            if check_committed
-                && let Some(committed) = self.applied.get(&entry.index)
+            let i = entry.index.0 as usize;
+            if let (Some(committed), Some(&held)) =
+                (self.applied.get(&entry.index), self.terms[n].get(i))
+                && held == committed.term
                 && committed != entry
             {
                 self.violate(
@@ -324,11 +311,27 @@ impl Invariants {
                     at,
                     node,
                     format!(
-                        "persisted {} of {} where {} of {} was committed",
+                        "persisted {} of {} over the committed {} of {}",
                         entry.index, entry.term, committed.index, committed.term
                     ),
                 );
             }
+        }
+        self.chains[n].truncate(keep);
+        self.terms[n].truncate(keep);
+        self.extend(at, node, entries);
+    }
+
+    /// Appends `entries` to the mirror of `node`'s durable log, checking log
+    /// matching. Precondition: they follow the mirror's last entry.
+    fn extend(&mut self, at: Nanos, node: u64, entries: &[EntryDigest]) {
+        let n = slot(node);
+        debug_assert!(
+            entries
+                .first()
+                .is_none_or(|e| e.index.0 as usize == self.chains[n].len())
+        );
+        for entry in entries {
             self.payloads
                 .entry((entry.index, entry.term))
                 .or_insert(entry.payload);
@@ -543,6 +546,18 @@ mod tests {
         assert!(inv.violations().is_empty(), "{:?}", inv.violations());
         inv.persisted(0, 1, &[digest(2, 4, 40)]);
         assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+    }
+
+    #[test]
+    fn a_deposed_leader_may_append_where_it_never_held_the_committed_entry() {
+        let mut inv = Invariants::new(2);
+        inv.persisted(0, 1, &[digest(1, 1, 10)]);
+        inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 20)]);
+        inv.applied(0, 2, digest(1, 1, 10));
+        inv.applied(0, 2, digest(2, 2, 20));
+        // Node 1, cut off, appends its own proposal of its old term at i2.
+        inv.persisted(0, 1, &[digest(2, 1, 99)]);
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
     }
 
     fn hs(term: u64, vote: Option<u64>) -> HardState {

@@ -4,14 +4,18 @@
 //!
 //! * [`disk`]: the [`Disk`] trait and [`MemDisk`], which loses unsynced
 //!   writes on [`MemDisk::crash`].
+//! * [`fs_disk`]: [`FsDisk`], the real node's disk on `std::fs` (the only
+//!   module here that does real I/O; the simulator never uses it).
 //! * [`record`]: the on-disk frame (length, CRC32C, postcard payload).
 //! * [`wal`](mod@wal): [`Wal`], append / set hard state / sync, and
 //!   recovery that cuts a torn tail but reports any other damage.
 
 pub mod disk;
+pub mod fs_disk;
 pub mod record;
 pub mod wal;
 
 pub use disk::{Disk, DiskError, MemDisk};
+pub use fs_disk::FsDisk;
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
 pub use wal::{MAX_READ_ATTEMPTS, MAX_WAL_BYTES, Recovered, WAL_FILE, Wal, WalError};
