@@ -118,6 +118,9 @@ pub struct SimulateArgs {
     /// histories/runs/seed-N.jsonl.
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
+    /// Also write a self-contained HTML report to reports/seed-N.html.
+    #[arg(long)]
+    pub report: bool,
 }
 
 impl SimulateArgs {
@@ -215,6 +218,9 @@ pub struct CheckArgs {
     /// The checker's search budget, in steps.
     #[arg(long)]
     pub max_steps: Option<u64>,
+    /// Also write a self-contained HTML report to reports/<file stem>.html.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// A range of seeds, both ends included.

@@ -8,6 +8,7 @@
 
 mod check_cmd;
 mod cli;
+mod report_cmd;
 mod sweep;
 
 use check::{Budget, History};
@@ -41,7 +42,13 @@ fn main() -> ExitCode {
             Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
             None => sweep::sweep(&args),
         },
-        Command::Check(args) => check_cmd::check(&args),
+        Command::Check(args) => check_cmd::check(&args).and_then(|code| {
+            if args.report {
+                let path = report_cmd::write_check_report(&args)?;
+                eprintln!("report: {}", path.display());
+            }
+            Ok(code)
+        }),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -117,6 +124,15 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
         );
     } else {
         print_verdict(summary, &history_path);
+    }
+    if args.report {
+        let path = report_cmd::write_run_report(&outcome)?;
+        // stdout carries the JSON summary alone under --json.
+        if args.json {
+            eprintln!("report: {}", path.display());
+        } else {
+            println!("report: {}", path.display());
+        }
     }
     Ok(summary.exit_code() as u8)
 }

@@ -197,6 +197,8 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             let json = serde_json::to_string_pretty(s).map_err(|e| e.to_string())?;
             std::fs::write(stem.with_extension("json"), json).map_err(|e| e.to_string())
         });
+        // A report per failing seed, linked from reports/index.html.
+        let saved = saved.and_then(|()| crate::report_cmd::write_run_report(&outcome).map(drop));
         if let Err(e) = saved {
             return (
                 error(format!("cannot keep the failure's files: {e}")),
@@ -298,6 +300,20 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
     )?;
     total.wall_time_s = wall;
     total.seeds_per_second = total.seeds as f64 / wall.max(1e-9);
+    let failing: Vec<crate::report_cmd::Failure> = total
+        .results
+        .iter()
+        .filter(|r| r.exit_code != 0 && r.exit_code != 70)
+        .map(|r| crate::report_cmd::Failure {
+            seed: r.seed,
+            problem: r.problem.clone().unwrap_or_default(),
+            replay: r.replay.clone(),
+        })
+        .collect();
+    let index = crate::report_cmd::write_sweep_index(
+        &format!("raftlab sweep of seeds {}..={}", range.first, range.last),
+        &failing,
+    )?;
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&total).map_err(|e| e.to_string())?;
         std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -315,6 +331,7 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
                 failures_dir.display()
             );
         }
+        println!("  reports of failing seeds: {}", index.display());
     }
     Ok(total.exit_code())
 }

@@ -1,0 +1,95 @@
+//! `--report`: self-contained HTML reports of runs and histories, written
+//! under reports/ (git-ignored). The report crate renders; this module only
+//! decides paths and writes files.
+
+use crate::cli::CheckArgs;
+use crate::workspace_root;
+use check::{Budget, History};
+use report::{IndexEntry, Report};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where reports go.
+pub fn reports_dir() -> PathBuf {
+    workspace_root().join("reports")
+}
+
+/// Writes `html` to `path`, creating the directory.
+fn write(path: &Path, html: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The file name of a simulated run's report.
+pub fn run_report_name(seed: u64) -> String {
+    format!("seed-{seed}.html")
+}
+
+/// Writes reports/seed-N.html for a simulated run and returns its path.
+pub fn write_run_report(outcome: &sim::Outcome) -> Result<PathBuf, String> {
+    let path = reports_dir().join(run_report_name(outcome.summary.seed));
+    write(&path, &report::render(&Report::from_outcome(outcome)))?;
+    Ok(path)
+}
+
+/// Reads the history `cargo xtask check` read (JSON lines, or a Jepsen
+/// register `.log`), checks it, and writes reports/<file stem>.html.
+pub fn write_check_report(args: &CheckArgs) -> Result<PathBuf, String> {
+    let path = &args.path;
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let history = if path.extension().is_some_and(|e| e == "log") {
+        check::import::jepsen_etcd(&text).map_err(|e| format!("{}: {e:?}", path.display()))?
+    } else {
+        History::read_jsonl(text.as_bytes()).map_err(|e| format!("{}: {e:?}", path.display()))?
+    };
+    let mut budget = Budget::default();
+    let mut replay = format!("cargo xtask check {}", path.display());
+    if let Some(steps) = args.max_steps {
+        budget.max_steps = steps;
+        replay += &format!(" --max-steps {steps}");
+    }
+    let verdict = check::check_history(&history, &budget).map_err(|e| format!("{e:?}"))?;
+    let stem = path
+        .file_stem()
+        .map_or("history".into(), |s| s.to_string_lossy().into_owned());
+    let title = path
+        .file_name()
+        .map_or(stem.clone(), |s| s.to_string_lossy().into_owned());
+    let out = reports_dir().join(format!("{stem}.html"));
+    write(
+        &out,
+        &report::render(&Report::for_history(&title, history, verdict, &replay)),
+    )?;
+    Ok(out)
+}
+
+/// One line of a sweep's index: a failing seed whose report was written.
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// What went wrong, in a line.
+    pub problem: String,
+    /// The replay command.
+    pub replay: String,
+}
+
+/// Writes reports/index.html linking every failing seed's report, and
+/// returns its path.
+pub fn write_sweep_index(title: &str, failures: &[Failure]) -> Result<PathBuf, String> {
+    let entries: Vec<IndexEntry> = failures
+        .iter()
+        .map(|f| IndexEntry {
+            title: format!("seed {}", f.seed),
+            href: run_report_name(f.seed),
+            passed: false,
+            verdict: f.problem.clone(),
+            replay: f.replay.clone(),
+        })
+        .collect();
+    let path = reports_dir().join("index.html");
+    write(&path, &report::render_index(title, &entries))?;
+    Ok(path)
+}
