@@ -112,6 +112,11 @@ impl Step {
         matches!(self, Step::Read(_) | Step::CasRefused { .. })
     }
 
+    /// Whether the operation sets the value without looking at it (put, delete).
+    pub(crate) fn is_blind_write(&self) -> bool {
+        matches!(self, Step::Write(_) | Step::Delete)
+    }
+
     /// The value the operation leaves if, taking effect, it may leave one that does not
     /// extend the current one: what a put, delete or swapping cas writes. `None` for
     /// appends and reads.

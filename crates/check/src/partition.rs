@@ -71,15 +71,16 @@ pub struct Counterexample {
     /// the one after which it proved a read dead (see `stuck`). The field keeps
     /// Porcupine's name.
     pub longest_prefix: Vec<OpId>,
-    /// Operations that cannot be linearized next after `longest_prefix`: the model
-    /// rejects each one's result in the state the prefix leaves. And no order extending
-    /// the prefix works. Either they are every operation with a known outcome that could
-    /// go next as far as real time goes (their calls precede the earliest return not yet
-    /// linearized), in call order, and none of the operations of unknown outcome that
-    /// could go next helps; or it is one read that can never return its value after the
-    /// prefix: whatever can still precede it (appends, and the puts, deletes and cases
-    /// called before its return) cannot produce that value. Never an operation of
-    /// unknown outcome: it has no result to reject.
+    /// Operations with a known outcome that cannot be linearized next after
+    /// `longest_prefix`, and no order extending the prefix works. Either it is one read
+    /// that can never return its value after the prefix: whatever can still precede it
+    /// (appends, and the puts, deletes and cases called before its return) cannot
+    /// produce that value. Or they are, in call order, the operations that could go next
+    /// as far as real time goes (their calls precede the earliest return not yet
+    /// linearized) whose results the model rejects in the state the prefix leaves; the
+    /// others that could go next (rarely any) lead only to dead ends. If the model
+    /// rejects none of them, all are listed. Never an operation of unknown outcome: it
+    /// has no result to reject.
     pub stuck: Vec<OpId>,
 }
 

@@ -257,6 +257,121 @@ impl ConfigSet {
     }
 }
 
+/// Most failed configurations [`Dominance`] remembers: bounds its memory (it is the
+/// heavier of the two caches). Past it, it stops learning, which only prunes less.
+const MAX_DOMINANCE_ENTRIES: usize = 1 << 20;
+
+/// Most failed sets of unknown operations [`Dominance`] keeps per (known set, state).
+const MAX_DOMINANCE_PER_KEY: usize = 16;
+
+/// Pruning by dominance among configurations that differ only in which operations of
+/// unknown outcome they have linearized.
+///
+/// If (known set K, state s, unknown set U) has no successful extension, neither has
+/// (K, s, U') for any U' that contains U: every extension of the latter is one of the
+/// former (it can simply never linearize the extra unknown operations, which are
+/// optional). The exact cache cannot see this, and without it a search that has hit a
+/// dead end tries every subset of the pending unknown operations before backing off.
+/// Only configurations whose search has finished are recorded (never one still on the
+/// stack), so every recorded one truly failed.
+struct Dominance {
+    /// Whether the key has operations of unknown outcome at all.
+    enabled: bool,
+    /// Known operations linearized, by rank among known operations in call order.
+    known: Linearized,
+    /// Unknown operations linearized, sorted. Invariant: the unknown ops on the stack.
+    unknown: Vec<u32>,
+    /// (known set, state) key -> unknown sets of failed configurations.
+    failed: std::collections::HashMap<Box<[u64]>, Vec<Box<[u32]>>, FixedState>,
+    entries: usize,
+    key: Vec<u64>,
+    scratch: Vec<u32>,
+}
+
+impl Dominance {
+    fn new(enabled: bool, known_ops: usize) -> Self {
+        Dominance {
+            enabled,
+            known: Linearized::new(known_ops),
+            unknown: Vec::new(),
+            failed: std::collections::HashMap::default(),
+            entries: 0,
+            key: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// `op` was linearized: `known_rank` if it is a known operation.
+    fn push(&mut self, op: usize, known_rank: Option<usize>) {
+        match known_rank {
+            Some(r) => self.known.insert(r),
+            None => {
+                let op = op as u32;
+                let at = self.unknown.partition_point(|&u| u < op);
+                self.unknown.insert(at, op);
+            }
+        }
+    }
+
+    fn pop(&mut self, op: usize, known_rank: Option<usize>) {
+        match known_rank {
+            Some(r) => self.known.remove(r),
+            None => {
+                let op = op as u32;
+                if let Ok(at) = self.unknown.binary_search(&op) {
+                    self.unknown.remove(at);
+                }
+            }
+        }
+    }
+
+    /// Whether linearizing `op` next, leaving `state`, reaches a configuration that a
+    /// failed one dominates.
+    fn dominated(&mut self, op: usize, known_rank: Option<usize>, state: ValueId) -> bool {
+        if !self.enabled || self.failed.is_empty() {
+            return false;
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.unknown);
+        match known_rank {
+            Some(r) => {
+                self.known.insert(r);
+                self.known.key(state, &mut self.key);
+                self.known.remove(r);
+            }
+            None => {
+                self.known.key(state, &mut self.key);
+                let op = op as u32;
+                let at = self.scratch.partition_point(|&u| u < op);
+                self.scratch.insert(at, op);
+            }
+        }
+        let Some(sets) = self.failed.get(&self.key[..]) else {
+            return false;
+        };
+        sets.iter().any(|set| is_subset(set, &self.scratch))
+    }
+
+    /// The current configuration (leaving `state`) failed.
+    fn failed(&mut self, state: ValueId) {
+        if !self.enabled || self.entries >= MAX_DOMINANCE_ENTRIES {
+            return;
+        }
+        self.known.key(state, &mut self.key);
+        let sets = self.failed.entry(self.key.as_slice().into()).or_default();
+        if sets.len() < MAX_DOMINANCE_PER_KEY {
+            sets.push(self.unknown.as_slice().into());
+            self.entries += 1;
+        }
+    }
+}
+
+/// Whether sorted `a` is a subset of sorted `b`.
+fn is_subset(a: &[u32], b: &[u32]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y == x))
+}
+
 /// A candidate counterexample: a prefix (a snapshot of the stack), the operations stuck
 /// after it, and the key it is ranked by. The snapshot is kept in step with the stack
 /// cheaply: taking a new one copies only what was popped and pushed since the last.
@@ -344,7 +459,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     let mut unknown: Vec<(u64, usize)> = Vec::new();
     let unobservable = unobservable_unknowns(ops, model);
-    // Interchangeable unknown puts (see `excuses`) write the opaque value.
+    // Interchangeable unknown operations (see `excuses`) write the opaque value.
     let excuse = excuses(ops, &unobservable, model);
     let rewritten: Vec<SearchOp>;
     let ops = if excuse.iter().any(|&e| e) {
@@ -422,6 +537,16 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     }
     let mut linearized = Linearized::new(n);
     let mut key: Vec<u64> = Vec::new();
+    // Rank of each known operation among known operations, in call order.
+    let mut known_rank: Vec<Option<usize>> = vec![None; n];
+    for (r, &i) in by_call
+        .iter()
+        .filter(|&&i| ops[i].ret.is_some())
+        .enumerate()
+    {
+        known_rank[i] = Some(r);
+    }
+    let mut dominance = Dominance::new(!unknown.is_empty(), known_count);
     // Configurations met so far. Invariant: every one not on the stack has no
     // linearization extending it.
     let mut cache = ConfigSet::new();
@@ -490,6 +615,13 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 node = links.next[node as usize];
             }
             debug_assert!(node != NIL);
+            // Right after an unknown operation, a blind write (put or delete) would
+            // erase its effect before anything saw it; the same order without the
+            // unknown operation is tried from the configuration before it.
+            let after_unknown = stack.last().is_some_and(|f| ops[f.op].ret.is_none());
+            if chosen.is_none() && after_unknown {
+                list.retain(|&op| !ops[op].step.is_blind_write());
+            }
             if chosen.is_none() {
                 list.sort_unstable_by_key(|&op| priority[op]);
                 let mut node = ulinks.next[NIL as usize];
@@ -501,6 +633,17 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 let mut excuse_listed = false;
                 for &op in &window_unknown {
                     steps += 1;
+                    if after_unknown && ops[op].step.is_blind_write() {
+                        continue;
+                    }
+                    // An unknown operation that changes nothing now is as good as never
+                    // taking effect, which the configuration without it covers.
+                    if model
+                        .step(state, &ops[op].step)
+                        .is_none_or(|after| after == state)
+                    {
+                        continue;
+                    }
                     if excuse[op] {
                         // Only the first available: the others are interchangeable.
                         if excuse_listed {
@@ -539,6 +682,46 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             resume = Some(0);
         }
         if steps > max_steps {
+            #[cfg(test)]
+            if std::env::var("CHECK_DEBUG").is_ok() {
+                let times: Vec<(u64, Option<u64>, usize, bool)> = stack
+                    .iter()
+                    .rev()
+                    .take(30)
+                    .map(|f| (ops[f.op].call, ops[f.op].ret, f.op, f.forced))
+                    .collect();
+                eprintln!(
+                    "undecided at depth {} of {}; top of stack {times:?}",
+                    stack.len(),
+                    n
+                );
+                let c = candidates(&links, &events);
+                eprintln!(
+                    "candidates {:?}",
+                    c.iter()
+                        .map(|&o| (o, ops[o].call, ops[o].ret, &ops[o].step))
+                        .collect::<Vec<_>>()
+                );
+                eprintln!(
+                    "unknown pending {:?}",
+                    (1..=unknown.len() as u32)
+                        .filter(|&n| {
+                            let mut x = ulinks.next[NIL as usize];
+                            while x != NIL {
+                                if x == n {
+                                    return true;
+                                }
+                                x = ulinks.next[x as usize];
+                            }
+                            false
+                        })
+                        .map(|n| {
+                            let o = unknown[n as usize - 1].1;
+                            (o, ops[o].call, &ops[o].step)
+                        })
+                        .collect::<Vec<_>>()
+                );
+            }
             return (Outcome::Undecided, steps);
         }
 
@@ -554,7 +737,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                     linearized.insert(rank[op]);
                     linearized.key(next, &mut key);
                     linearized.remove(rank[op]);
-                    if !cache.contains(&key) {
+                    if !cache.contains(&key) && !dominance.dominated(op, known_rank[op], next) {
                         chosen = Some((op, next, pos, false));
                         break;
                     }
@@ -567,7 +750,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             linearized.insert(rank[op]);
             linearized.key(next, &mut key);
             linearized.remove(rank[op]);
-            if cache.contains(&key) {
+            if cache.contains(&key) || dominance.dominated(op, known_rank[op], next) {
                 chosen = None;
             }
         }
@@ -579,6 +762,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                 return (Outcome::Undecided, steps);
             }
             linearized.insert(rank[op]);
+            dominance.push(op, known_rank[op]);
             stack.push(Frame {
                 op,
                 state_before: state,
@@ -600,14 +784,25 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         // Every candidate of this configuration has been tried: backtrack, past every
         // forced read. First, keep it as a counterexample if it is the best of its kind.
         // One whose candidates were all tried is kept if it is the deepest abandoned:
-        // then its candidates all failed in the model (a success would have gone
-        // deeper). One cut short by a dead read is kept if that read returns the
+        // then its candidates failed in the model (a success would have gone deeper),
+        // but for those skipped as dominated. One cut short by a dead read is kept if that read returns the
         // latest (then the deepest). The search must explore the right path too, and a
         // stale read is found dead there; dead reads on wrong paths come earlier.
         match dead.first() {
             None => {
                 if deepest.key.is_none_or(|(d, _)| depth as u64 > d) {
-                    let stuck = candidates(&links, &events);
+                    let mut stuck = candidates(&links, &events);
+                    // Those the model rejects: all of them, unless some were skipped as
+                    // dominated (then keep them all, which still explains: each leads
+                    // only to dead ends).
+                    let rejected: Vec<usize> = stuck
+                        .iter()
+                        .copied()
+                        .filter(|&op| model.step(state, &ops[op].step).is_none())
+                        .collect();
+                    if !rejected.is_empty() {
+                        stuck = rejected;
+                    }
                     let bound = stuck
                         .iter()
                         .filter_map(|&op| ops[op].ret)
@@ -625,6 +820,9 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         }
         dead.clear();
         loop {
+            // The current configuration failed (this one, or the one a forced read was
+            // taken in).
+            dominance.failed(state);
             let Some(frame) = stack.pop() else {
                 // The explanation that reaches later in real time: a dead read by its
                 // return, a stuck configuration by its first pending return (which one
@@ -645,6 +843,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             let op = frame.op;
             state = frame.state_before;
             linearized.remove(rank[op]);
+            dominance.pop(op, known_rank[op]);
             if ops[op].ret.is_some() {
                 links.restore(return_node[op]);
                 links.restore(call_node[op]);
@@ -662,7 +861,8 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
 
 /// Which unknown operations are interchangeable "excuses": puts of unknown outcome (and
 /// kept by [`unobservable_unknowns`]) whose value no read returns and no cas expects,
-/// nor (with appends) any extension of it. Such a put can matter only to a refused cas,
+/// nor (with appends) any extension of it; and appends of unknown outcome whose text no
+/// such value contains. Such an operation can matter only to a refused cas,
 /// which needs the value to differ from what it expected, and any of them does that
 /// equally: their values, and what appends make of them, are never compared equal to
 /// anything. So the search treats them all as writing one opaque value (which appends
@@ -695,15 +895,42 @@ fn excuses(ops: &[SearchOp], unobservable: &[bool], model: &mut Model) -> Vec<bo
     if has_appends && puts.saturating_mul(compared.len()) > UNOBSERVABLE_PREFIX_WORK {
         return vec![false; ops.len()];
     }
+    // The bytes of the compared values, to look for appended text in (if affordable).
+    let appends = ops
+        .iter()
+        .zip(unobservable)
+        .filter(|(op, gone)| !**gone && op.ret.is_none() && matches!(op.step, Step::Append(_)))
+        .count();
+    let total: usize = if appends > 0 {
+        compared.iter().map(|&v| model.bytes(v).len()).sum()
+    } else {
+        0
+    };
+    let compared_bytes: Option<Vec<Vec<u8>>> = (appends > 0
+        && total.saturating_mul(appends) <= UNOBSERVABLE_APPEND_WORK)
+        .then(|| compared.iter().map(|&v| model.bytes(v)).collect());
     ops.iter()
         .zip(unobservable)
         .map(|(op, &gone)| match op.step {
-            Step::Write(v) if !gone && op.ret.is_none() => {
+            _ if gone || op.ret.is_some() => false,
+            Step::Write(v) => {
                 if has_appends {
                     !compared.iter().any(|&c| model.may_grow_into(v, c))
                 } else {
                     compared.binary_search(&v).is_err()
                 }
+            }
+            // An append whose text no compared value contains: every value from it to
+            // the next reset contains that text, so nothing compares equal to any of
+            // them, exactly like the opaque value.
+            Step::Append(suffix) => {
+                let text = model.suffix(suffix).as_bytes();
+                !text.is_empty()
+                    && compared_bytes.as_ref().is_some_and(|values| {
+                        !values
+                            .iter()
+                            .any(|v| v.windows(text.len()).any(|w| w == text))
+                    })
             }
             _ => false,
         })
