@@ -264,6 +264,9 @@ const MAX_DOMINANCE_ENTRIES: usize = 1 << 20;
 /// Most failed sets of unknown operations [`Dominance`] keeps per (known set, state).
 const MAX_DOMINANCE_PER_KEY: usize = 16;
 
+/// (known set, state) cache key -> the unknown sets of configurations that failed.
+type FailedSets = std::collections::HashMap<Box<[u64]>, Vec<Box<[u32]>>, FixedState>;
+
 /// Pruning by dominance among configurations that differ only in which operations of
 /// unknown outcome they have linearized.
 ///
@@ -282,7 +285,7 @@ struct Dominance {
     /// Unknown operations linearized, sorted. Invariant: the unknown ops on the stack.
     unknown: Vec<u32>,
     /// (known set, state) key -> unknown sets of failed configurations.
-    failed: std::collections::HashMap<Box<[u64]>, Vec<Box<[u32]>>, FixedState>,
+    failed: FailedSets,
     entries: usize,
     key: Vec<u64>,
     scratch: Vec<u32>,
