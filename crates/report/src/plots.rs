@@ -36,16 +36,26 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[i.min(sorted.len() - 1)])
 }
 
-/// The histogram of ok latencies as an SVG document (up to the 99.5th
-/// percentile; slower operations are counted in the last bar).
+/// The histogram of ok latencies as an SVG document. Bins are spaced
+/// logarithmically from the fastest to the slowest operation: latencies under
+/// faults span orders of magnitude (a round trip, an election, a client
+/// timeout), and a linear axis would squeeze the common case into one bar.
 pub fn latency_histogram(latencies_ms: &[f64]) -> Result<String, String> {
     let mut svg = String::new();
-    let hi = quantile(latencies_ms, 0.995).unwrap_or(1.0).max(0.001);
-    let width = hi / LATENCY_BINS as f64;
+    let lo = latencies_ms
+        .iter()
+        .copied()
+        .find(|l| *l > 0.0)
+        .unwrap_or(0.01)
+        .max(0.001);
+    let hi = latencies_ms.last().copied().unwrap_or(1.0).max(lo * 10.0);
+    let (log_lo, log_hi) = (lo.log10(), hi.log10());
+    let step = (log_hi - log_lo) / LATENCY_BINS as f64;
+    let edge = |i: usize| 10f64.powf(log_lo + step * i as f64);
     let mut counts = [0u32; LATENCY_BINS];
     for l in latencies_ms {
-        let i = ((l / width) as usize).min(LATENCY_BINS - 1);
-        counts[i] += 1;
+        let i = ((l.max(lo).log10() - log_lo) / step) as usize;
+        counts[i.min(LATENCY_BINS - 1)] += 1;
     }
     let top = counts.iter().copied().max().unwrap_or(1).max(1);
     {
@@ -55,21 +65,21 @@ pub fn latency_histogram(latencies_ms: &[f64]) -> Result<String, String> {
             .margin(8)
             .x_label_area_size(32)
             .y_label_area_size(52)
-            .build_cartesian_2d(0f64..hi, 0u32..top + top / 10 + 1)
+            .build_cartesian_2d((lo..hi).log_scale(), 0u32..top + top / 10 + 1)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_desc("latency of ok operations (ms)")
+            .x_desc("latency of ok operations (ms, log scale)")
             .y_desc("operations")
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, c)| {
-                let x0 = i as f64 * width;
+                let (x0, x1) = (edge(i), edge(i + 1));
                 Rectangle::new(
-                    [(x0, 0), (x0 + width * 0.92, *c)],
+                    [(x0, 0), (x0 + (x1 - x0) * 0.9, *c)],
                     RGBColor(78, 121, 167).filled(),
                 )
             }))
@@ -154,6 +164,15 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), Some(3.0));
         assert_eq!(quantile(&v, 1.0), Some(5.0));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_histogram_draws_a_bar_per_bin_over_a_wide_range() {
+        let latencies: Vec<f64> = (1..=1000).map(|i| i as f64 * 0.5).collect();
+        let svg = latency_histogram(&latencies).unwrap();
+        assert!(svg.matches("<rect").count() >= LATENCY_BINS, "{svg}");
+        let one = latency_histogram(&[3.0]).unwrap();
+        assert!(one.starts_with("<svg"));
     }
 
     #[test]
