@@ -20,6 +20,15 @@ pub const DEFAULT_MAX_UNCOMMITTED_ENTRIES: usize = 4096;
 /// Default bound on the reads a leader holds at once.
 pub const DEFAULT_MAX_PENDING_READS: usize = 4096;
 
+/// Default bound on the data bytes of one InstallSnapshot chunk (64 KiB).
+pub const DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024;
+/// The largest InstallSnapshot chunk accepted from a peer, whatever the
+/// sender's configuration; beyond this a message is refused as malformed.
+pub const MAX_SNAPSHOT_CHUNK_BYTES: usize = 16 << 20;
+/// The largest snapshot a follower assembles (1 GiB); a transfer that would
+/// grow beyond it is refused as malformed.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+
 /// The largest voting configuration accepted. Quorum arithmetic sorts the
 /// voters on every commit, so the set must stay small.
 pub const MAX_VOTERS: usize = 64;
@@ -58,6 +67,9 @@ pub struct Config {
     pub max_uncommitted_entries: usize,
     /// Bound on the reads a leader holds at once (waiting or being confirmed).
     pub max_pending_reads: usize,
+    /// Bound on the data bytes of one InstallSnapshot chunk (§7 sends a
+    /// snapshot in chunks). At most [`MAX_SNAPSHOT_CHUNK_BYTES`].
+    pub max_snapshot_chunk_bytes: usize,
     /// Seeds the ChaCha RNG that draws election timeouts. The node id is mixed
     /// in, so nodes sharing one seed still draw different timeouts.
     pub seed: u64,
@@ -79,6 +91,7 @@ impl Config {
             max_inflight_appends: DEFAULT_MAX_INFLIGHT_APPENDS,
             max_uncommitted_entries: DEFAULT_MAX_UNCOMMITTED_ENTRIES,
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
+            max_snapshot_chunk_bytes: DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES,
             seed,
         }
     }
@@ -127,11 +140,18 @@ impl Config {
             ("max_inflight_appends", self.max_inflight_appends),
             ("max_uncommitted_entries", self.max_uncommitted_entries),
             ("max_pending_reads", self.max_pending_reads),
+            ("max_snapshot_chunk_bytes", self.max_snapshot_chunk_bytes),
         ];
         for (name, value) in limits {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        if self.max_snapshot_chunk_bytes > MAX_SNAPSHOT_CHUNK_BYTES {
+            return Err(ConfigError::LimitTooLarge {
+                name: "max_snapshot_chunk_bytes",
+                max: MAX_SNAPSHOT_CHUNK_BYTES,
+            });
         }
         Ok(())
     }
@@ -173,6 +193,13 @@ pub enum ConfigError {
     },
     /// A limit that must be positive is 0 (the field is named).
     ZeroLimit(&'static str),
+    /// A limit is above its hard bound.
+    LimitTooLarge {
+        /// The field.
+        name: &'static str,
+        /// The bound.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -197,6 +224,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "election_tick ({election_tick}) exceeds {max}")
             }
             ConfigError::ZeroLimit(name) => write!(f, "{name} must be positive"),
+            ConfigError::LimitTooLarge { name, max } => write!(f, "{name} exceeds {max}"),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! | §5.3 consistency check, conflict truncation, fast backtracking | `replication`, `log` |
 //! | §5.4.2 commit only current-term entries by counting | `replication::maybe_commit` |
 //! | §6.4 ReadIndex | `read_index` |
+//! | §7 log compaction, InstallSnapshot in chunks | `log::compact`, `snapshot` |
 //! | Figure 2 persistence before answers | `raft::send_with_term` |
 //!
 //! The driver's duties, and their order, are documented on [`Ready`].
@@ -35,6 +36,7 @@ mod raft;
 mod raw_node;
 mod read_index;
 mod replication;
+mod snapshot;
 mod tracker;
 mod types;
 
@@ -43,6 +45,7 @@ mod testing;
 
 pub use config::*;
 pub use errors::*;
+pub use log::CompactError;
 pub use raft::{MAX_ENTRIES_PER_MESSAGE, MAX_OUTBOX_MESSAGES};
 pub use raw_node::RawNode;
 pub use types::*;

@@ -2,17 +2,28 @@
 //! that say how far each duty has got: handed out for persistence, reported
 //! persisted, committed, handed out for applying, applied.
 //!
-//! The whole log is kept in memory (there is no compaction yet), so the node
-//! can answer `entry(i)` and build appends without asking storage.
+//! The log after the last snapshot is kept in memory, so the node can answer
+//! `entry(i)` and build appends without asking storage. Everything up to the
+//! snapshot's index is compacted away (§7): the snapshot stands for it.
 
-use crate::types::{Entry, EntryPayload, LogIndex, RejectHint, Term};
+use crate::types::{Entry, EntryPayload, LogIndex, RejectHint, Snapshot, Term};
 
 /// The in-memory log and its progress marks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RaftLog {
-    /// The entries. Invariant: `entries[k].index == k + 1` (contiguous from
-    /// index 1) and terms are non-decreasing along the log (§5.3: a leader
-    /// only appends entries of its own term, and terms only grow).
+    /// The last snapshot (§7): it stands for every entry up to
+    /// `snapshot.meta.index` (0 and empty when there is none). Invariant:
+    /// `snapshot.meta.index <= committed` and `<= applying`: only committed,
+    /// applied state is ever compacted.
+    snapshot: Snapshot,
+    /// A snapshot received from a leader and not yet handed out to the driver.
+    /// Invariant: when set, it equals `snapshot`.
+    unstable_snapshot: Option<Snapshot>,
+    /// The entries after the snapshot. Invariant: `entries[k].index ==
+    /// snapshot.meta.index + k + 1` (contiguous after the snapshot) and terms
+    /// are non-decreasing along the log, starting at or above the snapshot's
+    /// term (§5.3: a leader only appends entries of its own term, and terms
+    /// only grow).
     entries: Vec<Entry>,
     /// The highest index known committed. Invariant: `committed <=
     /// last_index()`, and it never decreases (§5.4.2).
@@ -21,7 +32,7 @@ pub(crate) struct RaftLog {
     /// unstable_from`: only what was handed out can have been persisted.
     persisted: LogIndex,
     /// The first index not yet handed out in `Ready::entries`. Invariant:
-    /// `1 <= unstable_from <= last_index() + 1`.
+    /// `first_index() <= unstable_from <= last_index() + 1`.
     unstable_from: LogIndex,
     /// The highest index handed out in `Ready::committed_entries`. Invariant:
     /// `applied <= applying <= min(committed, persisted)`: only committed
@@ -30,6 +41,46 @@ pub(crate) struct RaftLog {
     /// The highest index the driver reported applied.
     applied: LogIndex,
 }
+
+/// Why [`crate::RawNode::compact`] refused to compact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompactError {
+    /// The state machine has not applied `index` yet (only applied state can
+    /// be snapshotted).
+    NotApplied {
+        /// The index asked for.
+        index: LogIndex,
+        /// The applied index.
+        applied: LogIndex,
+    },
+    /// The log is already compacted up to `snapshot_index`, at or past
+    /// `index`.
+    AlreadyCompacted {
+        /// The index asked for.
+        index: LogIndex,
+        /// The current snapshot's index.
+        snapshot_index: LogIndex,
+    },
+}
+
+impl std::fmt::Display for CompactError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompactError::NotApplied { index, applied } => {
+                write!(f, "cannot compact to {index}: only {applied} is applied")
+            }
+            CompactError::AlreadyCompacted {
+                index,
+                snapshot_index,
+            } => write!(
+                f,
+                "cannot compact to {index}: already compacted to {snapshot_index}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CompactError {}
 
 /// An AppendEntries tried to overwrite a committed entry (see
 /// [`crate::StepError::ConflictsWithCommitted`]).
@@ -48,42 +99,80 @@ impl RaftLog {
     /// A log rebuilt from durable storage: everything is persisted, nothing is
     /// applied yet (the state machine is rebuilt by re-applying up to
     /// `committed`). The caller has validated the entries.
-    pub fn restore(entries: Vec<Entry>, committed: LogIndex) -> RaftLog {
-        let last = LogIndex(entries.len() as u64);
+    ///
+    /// With a snapshot, the driver has already installed it into the state
+    /// machine, so applying resumes after it, and the commit index is at
+    /// least its index.
+    pub fn restore(
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+        committed: LogIndex,
+    ) -> RaftLog {
+        let snapshot = snapshot.unwrap_or_default();
+        let base = snapshot.meta.index;
+        let last = LogIndex(base.0 + entries.len() as u64);
+        let committed = committed.max(base);
         debug_assert!(committed <= last);
-        RaftLog {
+        let log = RaftLog {
+            snapshot,
+            unstable_snapshot: None,
             entries,
             committed,
             persisted: last,
             unstable_from: last.next(),
-            applying: LogIndex(0),
-            applied: LogIndex(0),
-        }
+            applying: base,
+            applied: base,
+        };
+        log.debug_check();
+        log
     }
 
-    /// The index of the last entry, 0 when empty.
+    /// The index the snapshot stands for (0 when there is none).
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.snapshot.meta.index
+    }
+
+    /// The current snapshot (index 0 and empty when there is none).
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The first index held as an entry (`snapshot_index() + 1`).
+    pub fn first_index(&self) -> LogIndex {
+        self.snapshot_index().next()
+    }
+
+    /// The index of the last entry (the snapshot's when no entry follows
+    /// it), 0 when empty.
     pub fn last_index(&self) -> LogIndex {
-        LogIndex(self.entries.len() as u64)
+        LogIndex(self.snapshot_index().0 + self.entries.len() as u64)
     }
 
-    /// The term of the last entry, 0 when empty.
+    /// The term of the last entry (the snapshot's when no entry follows it),
+    /// 0 when empty.
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(Term(0), |e| e.term)
+        self.entries
+            .last()
+            .map_or(self.snapshot.meta.term, |e| e.term)
     }
 
-    /// The term at `index`: `Some(Term(0))` for the empty prefix at 0, `None`
-    /// past the end.
+    /// The term at `index`: `Some(Term(0))` for the empty prefix at 0, the
+    /// snapshot's term at its index, `None` past the end or below the
+    /// snapshot (compacted away).
     pub fn term_at(&self, index: LogIndex) -> Option<Term> {
         if index.0 == 0 {
             return Some(Term(0));
+        }
+        if index == self.snapshot_index() {
+            return Some(self.snapshot.meta.term);
         }
         self.entry(index).map(|e| e.term)
     }
 
     /// The entry at `index`, if the log holds it.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
-        let pos = usize::try_from(index.0.checked_sub(1)?).ok()?;
-        self.entries.get(pos)
+        let pos = index.0.checked_sub(self.first_index().0)?;
+        self.entries.get(usize::try_from(pos).ok()?)
     }
 
     /// The committed index.
@@ -134,6 +223,10 @@ impl RaftLog {
     /// so a stale, duplicated or reordered AppendEntries never truncates
     /// entries this node already acknowledged.
     pub fn append_from_leader(&mut self, entries: &[Entry]) -> Result<(), CommittedConflict> {
+        // Entries at or below the snapshot are committed here and so match
+        // any leader's (§5.4); skip them.
+        let base = self.snapshot_index();
+        let entries = &entries[entries.partition_point(|e| e.index <= base)..];
         let Some(conflict) = entries
             .iter()
             .position(|e| self.term_at(e.index) != Some(e.term))
@@ -162,8 +255,9 @@ impl RaftLog {
             index > self.committed,
             "committed entries are never truncated"
         );
-        debug_assert!(index.0 >= 1);
-        self.entries.truncate((index.0 - 1) as usize);
+        debug_assert!(index > self.snapshot_index());
+        self.entries
+            .truncate((index.0 - self.first_index().0) as usize);
         self.unstable_from = self.unstable_from.min(index);
         self.persisted = self.persisted.min(index.prev());
     }
@@ -211,11 +305,18 @@ impl RaftLog {
     /// The largest index `<= at_most` whose term is `<= term`, found by binary
     /// search because terms are non-decreasing along the log.
     pub fn last_index_with_term_at_most(&self, term: Term, at_most: LogIndex) -> LogIndex {
-        let hi = at_most.min(self.last_index()).0 as usize;
-        // Entries [0, hi) are candidates; partition_point finds how many have
-        // term <= `term`.
-        let n = self.entries[..hi].partition_point(|e| e.term <= term);
-        LogIndex(n as u64)
+        let base = self.snapshot_index();
+        let hi = at_most.min(self.last_index());
+        if hi < base {
+            return LogIndex(0); // Compacted away: unknown.
+        }
+        // Entries (base, hi] are candidates; partition_point finds how many
+        // have term <= `term`.
+        let n = self.entries[..(hi.0 - base.0) as usize].partition_point(|e| e.term <= term);
+        if n == 0 && self.snapshot.meta.term > term {
+            return LogIndex(0);
+        }
+        LogIndex(base.0 + n as u64)
     }
 
     /// Up to `max_count` entries from `from`, bounded by `max_bytes` of
@@ -227,10 +328,12 @@ impl RaftLog {
         max_count: usize,
         max_bytes: usize,
     ) -> Vec<Entry> {
-        let Some(start) = from.0.checked_sub(1) else {
+        let Some(start) = from.0.checked_sub(self.first_index().0) else {
+            return Vec::new(); // Compacted: the caller sends a snapshot.
+        };
+        let Ok(start) = usize::try_from(start) else {
             return Vec::new();
         };
-        let start = start as usize;
         if start >= self.entries.len() {
             return Vec::new();
         }
@@ -254,7 +357,7 @@ impl RaftLog {
 
     /// Hands out the entries not yet handed out, for the driver to persist.
     pub fn take_unstable(&mut self) -> Vec<Entry> {
-        let start = (self.unstable_from.0 - 1) as usize;
+        let start = (self.unstable_from.0 - self.first_index().0) as usize;
         let out = self.entries[start..].to_vec();
         self.unstable_from = self.last_index().next();
         out
@@ -291,7 +394,8 @@ impl RaftLog {
         if hi <= self.applying {
             return Vec::new();
         }
-        let out = self.entries[self.applying.0 as usize..hi.0 as usize].to_vec();
+        let base = self.snapshot_index().0;
+        let out = self.entries[(self.applying.0 - base) as usize..(hi.0 - base) as usize].to_vec();
         self.applying = hi;
         out
     }
@@ -301,6 +405,94 @@ impl RaftLog {
     pub fn applied_to(&mut self, index: LogIndex) {
         let index = index.min(self.applying);
         if index > self.applied {
+            self.applied = index;
+        }
+    }
+
+    /// Compacts the log up to `index` (§7), which the state machine has
+    /// applied and snapshotted into `data`; `voters` is the configuration at
+    /// `index`.
+    pub fn compact(
+        &mut self,
+        index: LogIndex,
+        data: Vec<u8>,
+        voters: Vec<crate::NodeId>,
+    ) -> Result<(), CompactError> {
+        if index <= self.snapshot_index() {
+            return Err(CompactError::AlreadyCompacted {
+                index,
+                snapshot_index: self.snapshot_index(),
+            });
+        }
+        if index > self.applied {
+            return Err(CompactError::NotApplied {
+                index,
+                applied: self.applied,
+            });
+        }
+        let term = self.term_at(index).expect("applied entries are in the log");
+        let drop = (index.0 - self.snapshot_index().0) as usize;
+        self.entries.drain(..drop);
+        self.snapshot = Snapshot {
+            meta: crate::SnapshotMeta {
+                index,
+                term,
+                voters,
+            },
+            data,
+        };
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Installs a snapshot received from a leader (§7, Figure 13 receiver
+    /// implementation, steps 6–8). Returns false, changing nothing, when it
+    /// is at or below the commit index: what it covers is committed here
+    /// already, and installing it would move the state machine backwards.
+    pub fn install_snapshot(&mut self, snapshot: Snapshot) -> bool {
+        let index = snapshot.meta.index;
+        if index <= self.committed {
+            return false;
+        }
+        if self.term_at(index) == Some(snapshot.meta.term) {
+            // "If existing log entry has same index and term as snapshot's
+            // last included entry, retain log entries following it."
+            let drop = (index.0 - self.snapshot_index().0) as usize;
+            self.entries.drain(..drop);
+        } else {
+            // "Discard the entire log."
+            self.entries.clear();
+        }
+        self.snapshot = snapshot.clone();
+        self.unstable_snapshot = Some(snapshot);
+        self.committed = index;
+        // Everything up to `index` is durable once the driver has persisted
+        // the snapshot, which it does before anything else of this ready.
+        // Entries handed out beyond a discarded log must be handed out again.
+        self.persisted = self.persisted.max(index).min(self.last_index());
+        self.unstable_from = self
+            .unstable_from
+            .max(index.next())
+            .min(self.last_index().next());
+        // The snapshot replaces applying the entries it covers.
+        self.applying = self.applying.max(index);
+        self.debug_check();
+        true
+    }
+
+    /// Whether a received snapshot waits to be handed out.
+    pub fn has_unstable_snapshot(&self) -> bool {
+        self.unstable_snapshot.is_some()
+    }
+
+    /// Hands out the received snapshot, for the driver to persist and install.
+    pub fn take_unstable_snapshot(&mut self) -> Option<Snapshot> {
+        self.unstable_snapshot.take()
+    }
+
+    /// Records that the state machine installed the snapshot at `index`.
+    pub fn snapshot_installed(&mut self, index: LogIndex) {
+        if index <= self.applying && index > self.applied {
             self.applied = index;
         }
     }
@@ -317,7 +509,17 @@ impl RaftLog {
                 last
             );
             assert!(self.persisted < self.unstable_from);
-            assert!(self.unstable_from.0 >= 1 && self.unstable_from <= last.next());
+            assert!(self.unstable_from >= self.first_index() && self.unstable_from <= last.next());
+            let base = self.snapshot_index();
+            assert!(base <= self.committed, "snapshot {base} above commit");
+            assert!(base <= self.applying, "snapshot {base} not applied");
+            if let Some(first) = self.entries.first() {
+                assert_eq!(first.index, base.next());
+                assert!(first.term >= self.snapshot.meta.term);
+            }
+            if let Some(s) = &self.unstable_snapshot {
+                assert_eq!(s, &self.snapshot);
+            }
             assert!(self.applied <= self.applying);
             assert!(self.applying <= self.committed.min(self.persisted));
             if let Some(e) = self.entries.last() {
@@ -350,7 +552,7 @@ mod tests {
             .enumerate()
             .map(|(i, &t)| e(t, i as u64 + 1))
             .collect();
-        RaftLog::restore(entries, LogIndex(0))
+        RaftLog::restore(None, entries, LogIndex(0))
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub(crate) struct Raft {
     pub broadcast_due: bool,
     /// Messages dropped because an outbox was full (for diagnostics).
     pub dropped_messages: u64,
+    /// Follower: a snapshot being received chunk by chunk (§7). Invariant:
+    /// its data is at most `MAX_SNAPSHOT_BYTES`, and its index is above the
+    /// commit index when it was last extended.
+    pub incoming_snapshot: Option<crate::snapshot::IncomingSnapshot>,
 }
 
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
@@ -110,6 +114,7 @@ impl Raft {
             read_states: Vec::new(),
             broadcast_due: false,
             dropped_messages: 0,
+            incoming_snapshot: None,
             cfg,
         };
         raft.reset_timers();
@@ -317,9 +322,38 @@ impl Raft {
                     expected = expected.next();
                 }
             }
+            MessageBody::InstallSnapshot {
+                index,
+                snapshot_term,
+                voters,
+                offset,
+                data,
+                ..
+            } => {
+                if index.0 == 0 || snapshot_term.0 == 0 {
+                    return malformed("snapshot at index 0 or of term 0");
+                }
+                if *snapshot_term > m.term {
+                    return malformed("snapshot term above the leader's term");
+                }
+                if voters.is_empty()
+                    || voters.len() > crate::config::MAX_VOTERS
+                    || voters.contains(&NodeId(0))
+                {
+                    return malformed("snapshot voters empty, too many, or node 0");
+                }
+                if data.len() > crate::config::MAX_SNAPSHOT_CHUNK_BYTES {
+                    return malformed("snapshot chunk too large");
+                }
+                let end = offset.checked_add(data.len() as u64);
+                if end.is_none_or(|end| end > crate::config::MAX_SNAPSHOT_BYTES) {
+                    return malformed("snapshot larger than MAX_SNAPSHOT_BYTES");
+                }
+            }
             MessageBody::PreVoteResponse { .. }
             | MessageBody::RequestVoteResponse { .. }
-            | MessageBody::AppendEntriesResponse { .. } => {}
+            | MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => {}
         }
         Ok(())
     }
@@ -349,7 +383,9 @@ impl Raft {
                 // A granted pre-vote carries the term we would campaign in;
                 // it is not a term anyone has entered.
                 MessageBody::PreVoteResponse { granted: true } => {}
-                MessageBody::AppendEntries { .. } => self.become_follower(m.term, Some(m.from)),
+                MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {
+                    self.become_follower(m.term, Some(m.from))
+                }
                 // §5.1: "if RPC request or response contains term T >
                 // currentTerm: set currentTerm = T, convert to follower".
                 _ => self.become_follower(m.term, None),
@@ -403,6 +439,40 @@ impl Raft {
                     read_round,
                 );
             }
+            MessageBody::InstallSnapshot {
+                index,
+                snapshot_term,
+                voters,
+                offset,
+                data,
+                done,
+            } => {
+                if self.role == Role::Leader {
+                    // Election Safety (§5.2) says this cannot happen.
+                    return Err(StepError::Malformed {
+                        reason: "InstallSnapshot from a second leader of this term",
+                    });
+                }
+                if self.role != Role::Follower {
+                    let term = self.term;
+                    self.become_follower(term, Some(from));
+                }
+                let meta = crate::SnapshotMeta {
+                    index,
+                    term: snapshot_term,
+                    voters,
+                };
+                self.handle_install_snapshot(from, meta, offset, data, done);
+            }
+            MessageBody::InstallSnapshotResponse {
+                index,
+                offset,
+                done,
+            } => {
+                if self.role == Role::Leader {
+                    return self.handle_install_snapshot_response(from, index, offset, done);
+                }
+            }
             MessageBody::AppendEntriesResponse {
                 success,
                 index,
@@ -451,9 +521,20 @@ impl Raft {
             MessageBody::RequestVote { .. } => {
                 self.send(m.from, MessageBody::RequestVoteResponse { granted: false })
             }
+            // A stale leader's snapshot: answer with our term so it steps
+            // down; the answer acknowledges nothing.
+            MessageBody::InstallSnapshot { index, .. } => self.send(
+                m.from,
+                MessageBody::InstallSnapshotResponse {
+                    index,
+                    offset: 0,
+                    done: false,
+                },
+            ),
             MessageBody::PreVoteResponse { .. }
             | MessageBody::RequestVoteResponse { .. }
-            | MessageBody::AppendEntriesResponse { .. } => {}
+            | MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => {}
         }
     }
 

@@ -5,10 +5,11 @@
 use crate::ConfigError;
 use crate::config::Config;
 use crate::errors::{ProposeError, ReadIndexError, RestoreError, StepError};
-use crate::log::RaftLog;
+use crate::log::{CompactError, RaftLog};
 use crate::raft::Raft;
 use crate::types::{
-    Entry, HardState, LogIndex, Message, MessageBody, NodeId, Ready, Role, SoftState, Term,
+    Entry, HardState, LogIndex, Message, MessageBody, NodeId, Ready, Role, Snapshot, SnapshotMeta,
+    SoftState, Term,
 };
 
 /// One Raft node as a pure state machine. See [`Ready`] for the driver's
@@ -41,10 +42,43 @@ impl RawNode {
         hard_state: HardState,
         entries: Vec<Entry>,
     ) -> Result<RawNode, RestoreError> {
+        RawNode::restore_with_snapshot(config, hard_state, None, entries)
+    }
+
+    /// A node restarted from durable state that includes a snapshot (§7):
+    /// `snapshot` stands for every entry up to its index, and `entries` is the
+    /// durable log after it (contiguous from `snapshot.meta.index + 1`). The
+    /// driver has already installed the snapshot into its state machine, so
+    /// applying resumes after it: committed entries past it are handed out
+    /// again. The commit index is at least the snapshot's index.
+    pub fn restore_with_snapshot(
+        config: Config,
+        hard_state: HardState,
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+    ) -> Result<RawNode, RestoreError> {
         config.validate()?;
-        let mut previous = Term(0);
+        let snapshot = snapshot.filter(|s| s.meta.index.0 > 0);
+        let (base, mut previous) = match &snapshot {
+            Some(s) => {
+                if s.meta.term == Term(0) {
+                    return Err(RestoreError::ZeroTerm {
+                        index: s.meta.index,
+                    });
+                }
+                if s.meta.term > hard_state.term {
+                    return Err(RestoreError::TermAboveHardState {
+                        index: s.meta.index,
+                        term: s.meta.term,
+                        hard_state_term: hard_state.term,
+                    });
+                }
+                (s.meta.index, s.meta.term)
+            }
+            None => (LogIndex(0), Term(0)),
+        };
         for (pos, e) in entries.iter().enumerate() {
-            let expected = LogIndex(pos as u64 + 1);
+            let expected = LogIndex(base.0 + pos as u64 + 1);
             if e.index != expected {
                 return Err(RestoreError::NotContiguous {
                     expected,
@@ -70,7 +104,7 @@ impl RawNode {
             }
             previous = e.term;
         }
-        let last_index = LogIndex(entries.len() as u64);
+        let last_index = LogIndex(base.0 + entries.len() as u64);
         if hard_state.commit > last_index {
             return Err(RestoreError::CommitBeyondLog {
                 commit: hard_state.commit,
@@ -80,9 +114,11 @@ impl RawNode {
         if hard_state.vote == Some(NodeId(0)) {
             return Err(RestoreError::ZeroVote);
         }
-        let log = RaftLog::restore(entries, hard_state.commit);
-        let node = RawNode::from_raft(Raft::new(config, hard_state, log));
-        debug_assert_eq!(node.prev_hard, hard_state);
+        let log = RaftLog::restore(snapshot, entries, hard_state.commit);
+        let mut node = RawNode::from_raft(Raft::new(config, hard_state, log));
+        debug_assert!(node.prev_hard.commit >= hard_state.commit);
+        // What was restored is what storage holds: nothing to hand out.
+        node.prev_hard = hard_state;
         Ok(node)
     }
 
@@ -144,6 +180,7 @@ impl RawNode {
             || !r.read_states.is_empty()
             || r.broadcast_due
             || r.reads.heartbeat_due()
+            || r.log.has_unstable_snapshot()
     }
 
     /// Takes everything pending. Work is proportional to what is pending:
@@ -175,6 +212,52 @@ impl RawNode {
         }
         self.raft.check_invariants();
         ready
+    }
+
+    /// The snapshot received from the leader (§7), to persist and install.
+    /// Call it right after every [`RawNode::ready`] (it is part of that
+    /// ready; see [`Ready`] for where it goes in the driver's order): persist
+    /// it before `entries` and before sending `persisted_messages`, install
+    /// it into the state machine before applying `committed_entries`, then
+    /// report [`RawNode::snapshot_installed`].
+    ///
+    /// Never below the commit index: what it covers is committed, and no
+    /// entry of the handed out `committed_entries` is at or below its index.
+    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+        let snapshot = self.raft.log.take_unstable_snapshot();
+        self.raft.check_invariants();
+        snapshot
+    }
+
+    /// The state machine installed the snapshot at `index` handed out by
+    /// [`RawNode::take_snapshot`]: the applied index moves to it.
+    pub fn snapshot_installed(&mut self, index: LogIndex) {
+        self.raft.log.snapshot_installed(index);
+        self.raft.check_invariants();
+    }
+
+    /// Compacts the log up to `index` (§7): the driver has taken a snapshot
+    /// of its state machine at applied index `index`, made `data` durable,
+    /// and may now drop its stored entries up to `index`. The node keeps the
+    /// snapshot (to send to followers that need it) and the entries after
+    /// it. The policy (when, and how many entries to keep for slow
+    /// followers) is the driver's.
+    pub fn compact(&mut self, index: LogIndex, data: Vec<u8>) -> Result<(), CompactError> {
+        let voters = self.voters();
+        let result = self.raft.log.compact(index, data, voters);
+        self.raft.check_invariants();
+        result
+    }
+
+    /// What the current snapshot covers (index 0 when there is none).
+    pub fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.raft.log.snapshot().meta
+    }
+
+    /// The current snapshot: the last compaction's, or the last one
+    /// received from a leader (index 0 and empty when there is none).
+    pub fn snapshot(&self) -> &Snapshot {
+        self.raft.log.snapshot()
     }
 
     /// The driver made entries up to `index` (whose term is `term`) durable.
@@ -238,9 +321,10 @@ impl RawNode {
         self.raft.log.applied()
     }
 
-    /// The first index of the log (1 until compaction exists).
+    /// The first index held as an entry: 1, or the snapshot's index + 1
+    /// after compaction (§7). Entries below it are only in the snapshot.
     pub fn first_index(&self) -> LogIndex {
-        LogIndex(1)
+        self.raft.log.first_index()
     }
 
     /// The last index of the log (0 when empty).

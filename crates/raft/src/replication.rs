@@ -50,7 +50,16 @@ impl Raft {
             let Some(pr) = self.tracker.get(to) else {
                 return;
             };
+            if pr.state == ProgressState::Snapshot {
+                self.send_snapshot_chunk(to);
+                return;
+            }
             if pr.is_paused() || pr.next_index > self.log.last_index() {
+                return;
+            }
+            if pr.next_index < self.log.first_index() {
+                // §7: the entries it needs were compacted away.
+                self.start_snapshot(to);
                 return;
             }
             self.send_one_append(to);
@@ -100,15 +109,26 @@ impl Raft {
         let Some(pr) = self.tracker.get(to) else {
             return;
         };
-        let prev = pr.match_index;
-        let Some(prev_term) = self.log.term_at(prev) else {
-            debug_assert!(false, "match index {prev} beyond the leader's log");
-            return;
+        // Below the snapshot the term at the match index is gone; the empty
+        // prefix at 0 matches every log, so the heartbeat still passes.
+        let (prev, prev_term) = match self.log.term_at(pr.match_index) {
+            Some(term) => (pr.match_index, term),
+            None => {
+                debug_assert!(
+                    pr.match_index < self.log.first_index(),
+                    "match beyond the log"
+                );
+                (LogIndex(0), Term(0))
+            }
         };
         let committed = self.log.committed();
         let read_round = self.reads.round_for_send();
         if let Some(pr) = self.tracker.get_mut(to) {
-            pr.commit_sent = pr.commit_sent.max(committed.min(prev));
+            // Below the snapshot, the heartbeat cannot carry the commit
+            // index; the snapshot transfer will. Counting it as sent keeps
+            // `maybe_send_commit` from asking for heartbeat after heartbeat.
+            let proven = if prev.0 == 0 { pr.match_index } else { prev };
+            pr.commit_sent = pr.commit_sent.max(committed.min(proven));
         }
         self.send(
             to,
@@ -151,6 +171,7 @@ impl Raft {
             }
         }
         self.bcast_heartbeat();
+        self.resume_stalled_snapshots();
     }
 
     /// Follower side of AppendEntries, in our term (§5.3, Figure 2 receiver
@@ -169,6 +190,22 @@ impl Raft {
         self.election_elapsed = 0;
         // §5.3 consistency check: "reply false if log doesn't contain an
         // entry at prevLogIndex whose term matches prevLogTerm".
+        if prev_log_index < self.log.snapshot_index() {
+            // The consistency check falls in what our snapshot covers: that
+            // prefix is committed, so it matches the leader's log (§5.4).
+            // Acknowledge it, and the leader goes on from there.
+            let committed = self.log.committed();
+            self.send(
+                from,
+                MessageBody::AppendEntriesResponse {
+                    success: true,
+                    index: committed,
+                    reject_hint: None,
+                    read_round,
+                },
+            );
+            return Ok(());
+        }
         if self.log.term_at(prev_log_index) != Some(prev_log_term) {
             let hint = self.log.reject_hint(prev_log_index);
             self.send(

@@ -8,6 +8,9 @@
 //!   before sending another, walking `next_index` back on rejections.
 //! * **Replicate**: the logs agree up to `match_index`; appends are pipelined
 //!   optimistically, at most `max_inflight_appends` unacknowledged at once.
+//! * **Snapshot**: the follower needs entries the leader has compacted away
+//!   (§7); the leader sends its snapshot in chunks, one at a time, resuming
+//!   from the offset the follower says it holds, and no appends.
 
 use crate::quorum::{JointConfig, VoteResult};
 use crate::types::{LogIndex, NodeId};
@@ -20,6 +23,8 @@ pub(crate) enum ProgressState {
     Probe,
     /// Streaming appends optimistically from the agreed point.
     Replicate,
+    /// Sending the snapshot at `pending_snapshot`, chunk by chunk.
+    Snapshot,
 }
 
 /// The appends in flight to one follower in Replicate state, by the index of
@@ -94,6 +99,15 @@ pub(crate) struct Progress {
     /// matching)`, maximised over the messages sent. Lets the leader send a
     /// commit-only update when nothing else would carry it.
     pub commit_sent: LogIndex,
+    /// In Snapshot: the index of the snapshot being sent. Invariant: in
+    /// Snapshot state, `match_index < pending_snapshot`.
+    pub pending_snapshot: LogIndex,
+    /// In Snapshot: the offset of the next chunk to send, as the follower
+    /// last reported it (0 at the start).
+    pub snapshot_offset: u64,
+    /// In Snapshot: the offset at the previous heartbeat, to notice a
+    /// transfer that stopped (a lost chunk or answer).
+    pub snapshot_offset_at_heartbeat: Option<u64>,
 }
 
 impl Progress {
@@ -107,13 +121,16 @@ impl Progress {
             recent_active: false,
             match_at_last_heartbeat: LogIndex(0),
             commit_sent: LogIndex(0),
+            pending_snapshot: LogIndex(0),
+            snapshot_offset: 0,
+            snapshot_offset_at_heartbeat: None,
         }
     }
 
     /// Whether no append may be sent now.
     pub fn is_paused(&self) -> bool {
         match self.state {
-            ProgressState::Probe => self.probe_sent,
+            ProgressState::Probe | ProgressState::Snapshot => self.probe_sent,
             ProgressState::Replicate => self.inflights.is_full(),
         }
     }
@@ -136,6 +153,19 @@ impl Progress {
         self.check();
     }
 
+    /// Enters Snapshot: the follower needs the snapshot at `index` (§7).
+    pub fn become_snapshot(&mut self, index: LogIndex) {
+        debug_assert!(self.match_index < index);
+        self.state = ProgressState::Snapshot;
+        self.next_index = self.match_index.next();
+        self.probe_sent = false;
+        self.inflights.clear();
+        self.pending_snapshot = index;
+        self.snapshot_offset = 0;
+        self.snapshot_offset_at_heartbeat = None;
+        self.check();
+    }
+
     /// Records that an append ending at `last` was sent.
     pub fn sent_entries(&mut self, last: LogIndex) {
         match self.state {
@@ -143,7 +173,7 @@ impl Progress {
                 self.next_index = last.next();
                 self.inflights.add(last);
             }
-            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Probe | ProgressState::Snapshot => self.probe_sent = true,
         }
         self.check();
     }
@@ -161,6 +191,11 @@ impl Progress {
             self.next_index = index.next();
         }
         self.inflights.free_up_to(index);
+        if self.state == ProgressState::Snapshot && self.match_index >= self.pending_snapshot {
+            // The follower has what the snapshot covers (§7): back to
+            // appends, from the match point.
+            self.become_probe();
+        }
         self.check();
         updated
     }
@@ -170,6 +205,9 @@ impl Progress {
     /// whether the rejection was current (stale ones change nothing).
     pub fn maybe_decrease_to(&mut self, rejected: LogIndex, hint_next: LogIndex) -> bool {
         match self.state {
+            // The snapshot transfer decides; rejections of older appends or
+            // of heartbeats say nothing new.
+            ProgressState::Snapshot => false,
             ProgressState::Replicate => {
                 // At or below the match point the logs agree: the rejection
                 // must answer an append sent before a newer one succeeded.
@@ -203,6 +241,9 @@ impl Progress {
             self.next_index
         );
         debug_assert!(self.state == ProgressState::Replicate || self.inflights.len() == 0);
+        debug_assert!(
+            self.state != ProgressState::Snapshot || self.match_index < self.pending_snapshot
+        );
     }
 }
 

@@ -88,6 +88,29 @@ impl Entry {
     }
 }
 
+/// What a snapshot stands for: the state machine after applying every
+/// entry up to `index` (§7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The last index the snapshot covers (§7 "lastIncludedIndex").
+    /// `LogIndex(0)` for "no snapshot".
+    pub index: LogIndex,
+    /// The term of the entry at `index` (§7 "lastIncludedTerm").
+    pub term: Term,
+    /// The voting configuration as of `index` (§7: "the latest configuration
+    /// as of lastIncludedIndex"), in id order.
+    pub voters: Vec<NodeId>,
+}
+
+/// A snapshot: its metadata and the state machine's opaque bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta,
+    /// The state machine's encoding of its state at `meta.index`.
+    pub data: Vec<u8>,
+}
+
 /// The state every server must persist before it answers a message (Figure 2,
 /// "Persistent state on all servers"), plus the commit index, persisted lazily
 /// so that a restarted server can re-apply what it knew was committed.
@@ -213,6 +236,37 @@ pub enum MessageBody {
         /// The `read_round` of the request being answered.
         read_round: u64,
     },
+    /// InstallSnapshot RPC (§7, Figure 13), one chunk of it. Sent when the
+    /// follower needs an entry the leader has compacted away. Chunks are
+    /// sent in order; the follower assembles them and answers with how many
+    /// bytes it holds, so a lost chunk is resent from there.
+    InstallSnapshot {
+        /// The snapshot's last included index.
+        index: LogIndex,
+        /// The term at `index`.
+        snapshot_term: Term,
+        /// The voters as of `index`.
+        voters: Vec<NodeId>,
+        /// Where `data` starts in the snapshot's bytes.
+        offset: u64,
+        /// The chunk.
+        data: Vec<u8>,
+        /// Whether this chunk is the last.
+        done: bool,
+    },
+    /// Answer to InstallSnapshot. Only sent after a completed snapshot is
+    /// persisted.
+    InstallSnapshotResponse {
+        /// The index of the snapshot being answered.
+        index: LogIndex,
+        /// How many bytes of the snapshot the follower holds: the offset of
+        /// the next chunk it wants.
+        offset: u64,
+        /// The follower has the snapshot (installed, or its commit index was
+        /// already at or past it): its log matches the leader's up to
+        /// `index`.
+        done: bool,
+    },
 }
 
 /// What a follower tells a leader when an AppendEntries consistency check
@@ -254,6 +308,17 @@ pub struct ReadState {
 /// 5. apply `committed_entries` in order and report with
 ///    [`crate::RawNode::applied`];
 /// 6. serve reads in `read_states` once the applied index reaches theirs.
+///
+/// Snapshots (§7) come out of [`crate::RawNode::take_snapshot`], to be called
+/// right after `ready()`: a snapshot handed out there is persisted in step 2,
+/// *before* `entries` (which follow it in the log), replacing every stored
+/// entry up to its index; stored entries after it are kept only if the
+/// stored entry at its index has its term, otherwise the whole stored log is
+/// dropped (§7: "if existing log entry has same index and term as
+/// snapshot's last included entry, retain log entries following it"). In
+/// step 5 it is installed into the state machine *before* `committed_entries`
+/// are applied (they follow it), and reported with
+/// [`crate::RawNode::snapshot_installed`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     /// Set when the role, term or known leader changed since the last ready.
@@ -295,6 +360,7 @@ impl MessageBody {
             MessageBody::PreVoteResponse { .. }
                 | MessageBody::RequestVoteResponse { .. }
                 | MessageBody::AppendEntriesResponse { .. }
+                | MessageBody::InstallSnapshotResponse { .. }
         )
     }
 
@@ -307,6 +373,8 @@ impl MessageBody {
             MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
             MessageBody::AppendEntries { .. } => "AppendEntries",
             MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
+            MessageBody::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
         }
     }
 }

@@ -85,6 +85,11 @@ pub enum BodySummary {
         /// ReadIndex round carried.
         read_round: u64,
     },
+    /// Any other kind (InstallSnapshot and its answer), by name.
+    Other {
+        /// `MessageBody::kind()`.
+        kind: &'static str,
+    },
 }
 
 impl MessageSummary {
@@ -134,6 +139,7 @@ impl MessageSummary {
                 index: *index,
                 read_round: *read_round,
             },
+            other => BodySummary::Other { kind: other.kind() },
         };
         MessageSummary {
             from: msg.from.0,
@@ -186,6 +192,7 @@ impl fmt::Display for MessageSummary {
                     "AppendResponse ok={success} index={index} read={read_round}"
                 )
             }
+            BodySummary::Other { kind } => write!(f, "{kind}"),
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::{
     Config, Entry, EntryPayload, HardState, LogIndex, Message, MessageBody, NodeId, ProposeError,
-    RawNode, ReadState, Ready, Role, Term,
+    RawNode, ReadState, Ready, Role, Snapshot, Term,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -23,12 +23,38 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 #[derive(Clone, Debug, Default)]
 pub struct Storage {
     pub hard_state: HardState,
+    /// The durable snapshot, if any; `entries` follow it.
+    pub snapshot: Option<Snapshot>,
     pub entries: Vec<Entry>,
+}
+
+/// The bytes a test state machine snapshots to: a hash of the applied
+/// entries, the index, and padding (so that small chunk sizes give several
+/// chunks). Two nodes' snapshots at one index are equal exactly when they
+/// applied the same entries.
+pub fn state_bytes(applied: &[Entry]) -> Vec<u8> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for e in applied {
+        e.index.0.to_le_bytes().into_iter().for_each(&mut feed);
+        e.term.0.to_le_bytes().into_iter().for_each(&mut feed);
+        if let EntryPayload::Command(c) = &e.payload {
+            c.iter().copied().for_each(&mut feed);
+        }
+    }
+    let mut out = h.to_le_bytes().to_vec();
+    out.extend_from_slice(&(applied.len() as u64).to_le_bytes());
+    out.resize(40, 0xAB);
+    out
 }
 
 /// A write handed out by a ready whose persistence the test is holding back.
 #[derive(Clone, Debug)]
 struct HeldWrite {
+    snapshot: Option<Snapshot>,
     hard_state: Option<HardState>,
     entries: Vec<Entry>,
     persisted_messages: Vec<Message>,
@@ -65,6 +91,8 @@ pub struct Network {
     pub record_sent: bool,
     /// Errors returned by `step`.
     pub step_errors: Vec<crate::StepError>,
+    /// Snapshots installed from a leader, per node (for tests).
+    pub installed: BTreeMap<NodeId, Vec<LogIndex>>,
     /// For each read asked of a node: the highest index known committed
     /// anywhere when it was asked. Its ReadState must not be below it
     /// (linearizable reads, dissertation §6.4).
@@ -102,6 +130,7 @@ impl Network {
             record_sent: false,
             step_errors: Vec::new(),
             read_floor: BTreeMap::new(),
+            installed: BTreeMap::new(),
         };
         for id in ids(n) {
             let mut cfg = Config::new(id, ids(n), 0xC0FFEE);
@@ -133,12 +162,13 @@ impl Network {
                 return;
             }
             let rd = node.ready();
-            self.handle_ready(id, rd);
+            let snapshot = node.take_snapshot();
+            self.handle_ready(id, rd, snapshot);
         }
         panic!("{id} never runs out of ready work");
     }
 
-    fn handle_ready(&mut self, id: NodeId, rd: Ready) {
+    fn handle_ready(&mut self, id: NodeId, rd: Ready, snapshot: Option<Snapshot>) {
         // 1. Messages that need no durability.
         for m in rd.messages {
             assert!(
@@ -149,7 +179,21 @@ impl Network {
             self.send(m);
         }
         // 2.–4. Persist, report, then send what waited for persistence.
+        if let Some(s) = &snapshot {
+            // §7: never installed at or below what this node applied
+            // (which is at most its commit index).
+            let applied = self.applied[&id].len() as u64;
+            assert!(
+                s.meta.index.0 > applied,
+                "{id} installs {} at or below applied {applied}",
+                s.meta.index
+            );
+            if let Some(e) = rd.entries.first() {
+                assert!(e.index > s.meta.index, "entries follow the snapshot");
+            }
+        }
         let write = HeldWrite {
+            snapshot: snapshot.clone(),
             hard_state: rd.hard_state,
             entries: rd.entries,
             persisted_messages: rd.persisted_messages,
@@ -162,7 +206,29 @@ impl Network {
         } else {
             self.complete_write(id, write);
         }
-        // 5. Apply.
+        // 5. Install the snapshot, then apply.
+        if let Some(s) = snapshot {
+            let index = s.meta.index;
+            let prefix: Vec<Entry> = (1..=index.0)
+                .map(|i| {
+                    self.committed
+                        .get(&LogIndex(i))
+                        .map(|(_, e)| e.clone())
+                        .expect("a snapshot covers only committed entries")
+                })
+                .collect();
+            assert_eq!(
+                s.data,
+                state_bytes(&prefix),
+                "State Machine Safety: {id}'s snapshot at {index} differs"
+            );
+            self.applied.insert(id, prefix);
+            self.installed.entry(id).or_default().push(index);
+            self.nodes
+                .get_mut(&id)
+                .expect("up")
+                .snapshot_installed(index);
+        }
         let node = &self.nodes[&id];
         let (term, role, commit) = (node.term(), node.role(), node.commit_index());
         for e in &rd.committed_entries {
@@ -228,7 +294,11 @@ impl Network {
                 // Leader Completeness: entries committed in earlier terms
                 // are in the new leader's log.
                 let node = &self.nodes[&id];
+                let first = node.first_index();
                 for (index, (t, e)) in &self.committed {
+                    if *index < first {
+                        continue; // In the snapshot, checked when installed.
+                    }
                     if *t < term {
                         assert_eq!(
                             node.entry(*index),
@@ -249,9 +319,26 @@ impl Network {
 
     fn complete_write(&mut self, id: NodeId, write: HeldWrite) {
         let storage = self.storage.get_mut(&id).expect("storage");
+        if let Some(s) = write.snapshot {
+            // The snapshot replaces the stored entries it covers; the rest
+            // stay only if the stored entry at its index has its term.
+            let keep = storage
+                .entries
+                .iter()
+                .any(|e| e.index == s.meta.index && e.term == s.meta.term);
+            if keep {
+                storage.entries.retain(|e| e.index > s.meta.index);
+            } else {
+                storage.entries.clear();
+            }
+            storage.snapshot = Some(s);
+        }
         if let Some(first) = write.entries.first() {
             // An entry at an existing index replaces it and all after it.
-            storage.entries.truncate((first.index.0 - 1) as usize);
+            let base = storage.snapshot.as_ref().map_or(0, |s| s.meta.index.0);
+            storage
+                .entries
+                .truncate((first.index.0 - base - 1) as usize);
             storage.entries.extend(write.entries.iter().cloned());
         }
         if let Some(hs) = write.hard_state {
@@ -442,11 +529,27 @@ impl Network {
     pub fn restart(&mut self, id: u64) {
         let id = NodeId(id);
         let s = self.storage[&id].clone();
-        let node = RawNode::restore(self.configs[&id].clone(), s.hard_state, s.entries)
-            .expect("durable state restores");
+        // The state machine is rebuilt from the snapshot, then the log.
+        let prefix: Vec<Entry> = match &s.snapshot {
+            Some(snap) => {
+                let prefix: Vec<Entry> = (1..=snap.meta.index.0)
+                    .map(|i| self.committed[&LogIndex(i)].1.clone())
+                    .collect();
+                assert_eq!(snap.data, state_bytes(&prefix), "{id}'s stored snapshot");
+                prefix
+            }
+            None => Vec::new(),
+        };
+        let node = RawNode::restore_with_snapshot(
+            self.configs[&id].clone(),
+            s.hard_state,
+            s.snapshot,
+            s.entries,
+        )
+        .expect("durable state restores");
         self.nodes.insert(id, node);
         self.down.remove(&id);
-        self.applied.insert(id, Vec::new());
+        self.applied.insert(id, prefix);
         self.last_commit.remove(&id);
         self.process(id);
     }
@@ -458,13 +561,14 @@ impl Network {
         for (i, a) in nodes.iter().enumerate() {
             for b in &nodes[i + 1..] {
                 let last = a.last_index().min(b.last_index());
+                let first = a.first_index().max(b.first_index());
                 // The highest index where the terms agree.
-                let agree = (1..=last.0)
+                let agree = (first.0..=last.0)
                     .rev()
                     .map(LogIndex)
-                    .find(|&ix| a.term_at(ix) == b.term_at(ix));
+                    .find(|&ix| a.term_at(ix).is_some() && a.term_at(ix) == b.term_at(ix));
                 if let Some(top) = agree {
-                    for ix in 1..=top.0 {
+                    for ix in first.0..=top.0 {
                         assert_eq!(
                             a.entry(LogIndex(ix)),
                             b.entry(LogIndex(ix)),
@@ -476,6 +580,23 @@ impl Network {
                 }
             }
         }
+    }
+
+    /// `id` snapshots its state machine at its applied index, keeping the
+    /// last `keep` applied entries in its log; its storage drops what the
+    /// snapshot covers. Returns the snapshot's index, if it compacted.
+    pub fn compact(&mut self, id: u64, keep: u64) -> Option<LogIndex> {
+        let id = NodeId(id);
+        let node = self.nodes.get_mut(&id)?;
+        let index = LogIndex(node.applied_index().0.checked_sub(keep)?);
+        let data = state_bytes(&self.applied[&id][..index.0 as usize]);
+        node.compact(index, data).ok()?;
+        let snapshot = node.snapshot().clone();
+        // The snapshot is durable before the entries it covers go.
+        let storage = self.storage.get_mut(&id).expect("storage");
+        storage.entries.retain(|e| e.index > index);
+        storage.snapshot = Some(snapshot);
+        Some(index)
     }
 
     /// The payloads `id` applied, commands only.

@@ -1,7 +1,10 @@
 //! Randomized properties: arbitrary interleavings of ticks, deliveries, drops,
 //! duplicates, partitions, crashes and slow disks never break Figure 3's
 //! safety properties (the network asserts them after every ready), and once
-//! the faults stop, the cluster elects a leader and commits again.
+//! the faults stop, the cluster elects a leader and commits again. Nodes
+//! compact their logs at random points, so followers catch up by
+//! InstallSnapshot too (and the network checks every installed snapshot
+//! against the committed entries it stands for).
 
 use super::network::Network;
 use crate::{NodeId, Role};
@@ -40,6 +43,9 @@ enum Op {
     Hold(u8),
     /// Make its held writes durable.
     Release(u8),
+    /// Node `i % n` snapshots its state machine and compacts its log,
+    /// keeping the last `keep % 4` applied entries (§7).
+    Compact(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -60,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<u8>().prop_map(Op::CrashRestart),
         1 => any::<u8>().prop_map(Op::Hold),
         8 => any::<u8>().prop_map(Op::Release),
+        4 => (any::<u8>(), any::<u8>()).prop_map(|(i, keep)| Op::Compact(i, keep)),
     ]
 }
 
@@ -133,6 +140,9 @@ fn run(net: &mut Network, n: u64, ops: &[Op], proposals: &mut u32, reads: &mut u
             }
             Op::Hold(i) => net.hold_persistence(pick(i)),
             Op::Release(i) => net.release_persistence(pick(i)),
+            Op::Compact(i, keep) => {
+                net.compact(pick(i), u64::from(keep % 4));
+            }
         }
         net.check_log_matching();
     }
@@ -148,6 +158,7 @@ proptest! {
         n in 3u64..=5,
         pre_vote in any::<bool>(),
         check_quorum in any::<bool>(),
+        chunk in 1usize..48,
         ops in proptest::collection::vec(op(), 50..1000),
     ) {
         let mut net = Network::with_config(n, |c| {
@@ -157,6 +168,7 @@ proptest! {
             c.check_quorum = check_quorum;
             c.max_entries_per_append = 3;
             c.max_inflight_appends = 4;
+            c.max_snapshot_chunk_bytes = chunk;
         });
         let (mut proposals, mut reads) = (0, 0);
         run(&mut net, n, &ops, &mut proposals, &mut reads);
