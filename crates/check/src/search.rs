@@ -27,10 +27,19 @@
 //! - the other candidates are tried in the order of their intervals' midpoints, known
 //!   before unknown;
 //! - a configuration fails at once if a pending read can no longer see its value, given
-//!   that only appends can precede it ([`unreachable_reads`]);
-//! - unknown operations nobody could observe are left out ([`unobservable_unknowns`]),
-//!   and on keys without appends an unknown operation is tried only right before an
-//!   operation it unblocks ([`unblocks`]).
+//!   what can still precede it ([`unreachable_reads`]);
+//! - unknown operations nobody could observe are left out ([`unobservable_unknowns`]);
+//!   those that could matter only to a refused cas are interchangeable and merged into
+//!   one opaque value ([`excuses`]); on keys without appends an unknown operation is
+//!   tried only right before an operation it unblocks ([`unblocks`]); one that would
+//!   change nothing is not tried; and right after an unknown operation, no blind write
+//!   (put, delete) is tried, since it would erase it unseen;
+//! - a configuration that differs from a failed one only by having linearized more
+//!   unknown operations fails too ([`Dominance`]).
+//!
+//! Every rule is checked against a brute-force oracle on small random histories (the
+//! tests), and none may turn a linearizable history into a violation: they only prune
+//! orders that a kept order covers.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -685,46 +694,6 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
             resume = Some(0);
         }
         if steps > max_steps {
-            #[cfg(test)]
-            if std::env::var("CHECK_DEBUG").is_ok() {
-                let times: Vec<(u64, Option<u64>, usize, bool)> = stack
-                    .iter()
-                    .rev()
-                    .take(30)
-                    .map(|f| (ops[f.op].call, ops[f.op].ret, f.op, f.forced))
-                    .collect();
-                eprintln!(
-                    "undecided at depth {} of {}; top of stack {times:?}",
-                    stack.len(),
-                    n
-                );
-                let c = candidates(&links, &events);
-                eprintln!(
-                    "candidates {:?}",
-                    c.iter()
-                        .map(|&o| (o, ops[o].call, ops[o].ret, &ops[o].step))
-                        .collect::<Vec<_>>()
-                );
-                eprintln!(
-                    "unknown pending {:?}",
-                    (1..=unknown.len() as u32)
-                        .filter(|&n| {
-                            let mut x = ulinks.next[NIL as usize];
-                            while x != NIL {
-                                if x == n {
-                                    return true;
-                                }
-                                x = ulinks.next[x as usize];
-                            }
-                            false
-                        })
-                        .map(|n| {
-                            let o = unknown[n as usize - 1].1;
-                            (o, ops[o].call, &ops[o].step)
-                        })
-                        .collect::<Vec<_>>()
-                );
-            }
             return (Outcome::Undecided, steps);
         }
 
