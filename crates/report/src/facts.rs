@@ -256,6 +256,12 @@ pub struct Explanation {
     pub state_after_prefix: State,
     /// Per stuck operation, why the model rejects it there.
     pub reasons: BTreeMap<OpId, String>,
+    /// A minimal set of operations that is not linearizable on its own, if
+    /// the checker found one (drawn outlined); empty otherwise.
+    pub minimal_set: Vec<OpId>,
+    /// Anything more the checker says (e.g. the states the model could be
+    /// in), one line each.
+    pub notes: Vec<String>,
 }
 
 /// Explains `counterexample` over the operations of its history.
@@ -307,6 +313,8 @@ pub fn explain(counterexample: &Counterexample, ops: &BTreeMap<OpId, &Operation>
         stuck: counterexample.stuck.clone(),
         state_after_prefix: state,
         reasons,
+        minimal_set: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

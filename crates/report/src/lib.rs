@@ -23,7 +23,8 @@ pub mod plots;
 pub mod svg;
 
 use check::{Budget, History, OpId, Operation, Outcome, Record, Verdict};
-use facts::{Explanation, RunFacts};
+pub use facts::Explanation;
+use facts::RunFacts;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use sim::timeline::Timed;
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +61,10 @@ pub struct Report {
     /// The end of the run in virtual time, if known (otherwise the last
     /// event's time).
     pub end_ns: Option<u64>,
+    /// Why the history is not linearizable, if the caller has a richer
+    /// explanation than the one [`render`] derives from the verdict's
+    /// counterexample (the derived one is used when this is `None`).
+    pub explanation: Option<Explanation>,
 }
 
 impl Report {
@@ -108,6 +113,7 @@ impl Report {
             history: outcome.history.clone(),
             timeline: outcome.timeline.clone(),
             end_ns: Some(s.sim_time_ms * 1_000_000),
+            explanation: None,
         }
     }
 
@@ -156,6 +162,7 @@ impl Report {
             history,
             timeline: Vec::new(),
             end_ns: None,
+            explanation: None,
         }
     }
 
@@ -230,6 +237,7 @@ svg rect.shd{fill:#e15759;fill-opacity:.10}svg rect.shp{fill:#f28e2b;fill-opacit
 svg rect.op{stroke-width:1}svg rect.ok{fill:#a8c6e5;stroke:#4e79a7}
 svg rect.fl{fill:#fff;stroke:#999;stroke-dasharray:3 2}
 svg rect.un{fill:#e6d2e6;stroke:#b07aa1;stroke-dasharray:5 3}svg rect.tail{fill:url(#fade)}
+svg rect.mn{stroke:#f28e2b;stroke-width:2.5}svg rect.win{fill:none;stroke:#c00;stroke-width:1.5;stroke-dasharray:3 2}
 svg rect.st{fill:#ff9d9a;stroke:#c00;stroke-width:2.5}
 svg rect:hover{stroke:#000;stroke-width:2}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
@@ -302,9 +310,10 @@ fn derive(report: &Report) -> Derived<'_> {
     // deterministic and budgeted; a key it cannot order is left unnumbered.
     let verdicts = check::check_per_key(&ops, &Budget::default());
     let positions = facts::positions(&verdicts, &by_id);
-    let explanation = match &report.verdict {
-        Verdict::NotLinearizable(c) => Some(facts::explain(c, &by_id)),
-        _ => None,
+    let explanation = match (&report.explanation, &report.verdict) {
+        (Some(given), _) => Some(given.clone()),
+        (None, Verdict::NotLinearizable(c)) => Some(facts::explain(c, &by_id)),
+        (None, _) => None,
     };
     Derived {
         notes,
@@ -332,6 +341,10 @@ pub fn render(report: &Report) -> String {
         keys.entry(op.call.key()).or_default().push(op);
     }
     let failing_key = d.explanation.as_ref().map(|e| e.key.as_str());
+    let window = d
+        .explanation
+        .as_ref()
+        .map(|e| failure_window(e, &keys, d.end_ns));
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -363,12 +376,12 @@ pub fn render(report: &Report) -> String {
                 @if report.nodes > 0 {
                     h2 { "Faults, and the leader and its term" }
                     div.scroll {
-                        (svg::fault_timeline(&d.facts, report.nodes, &Axis::new(0, d.end_ns, CHART_W)))
+                        (svg::fault_timeline(&d.facts, report.nodes, &Axis::new(0, d.end_ns, CHART_W), window))
                     }
                     p.muted {
                         "Red: a node down. Orange: cut off by a partition (hover for whom). "
                         "Coloured bars in the last lane: the leader, nN tT = node N in term T. "
-                        "Dashed line: end of the workload."
+                        "Dashed line: end of the workload. Red dashed box: the window around the failure shown above."
                     }
                 }
                 h2 { "Client timelines per key" }
@@ -403,6 +416,10 @@ fn views<'a>(
             op,
             position: d.positions.get(&op.id),
             stuck_reason: stuck.get(&op.id).map(String::as_str),
+            in_minimal_set: d
+                .explanation
+                .as_ref()
+                .is_some_and(|e| e.key == op.call.key() && e.minimal_set.contains(&op.id)),
             note: d.notes.get(&op.id).copied(),
         })
         .collect()
@@ -413,11 +430,15 @@ fn no_reasons() -> &'static BTreeMap<OpId, String> {
     &EMPTY
 }
 
-/// The failure, explained, with a window of the failing key's timeline.
-fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> Markup {
+/// The stretch of time around the failure: the stuck operations and the end
+/// of the prefix before them.
+fn failure_window(
+    e: &Explanation,
+    keys: &BTreeMap<&str, Vec<&Operation>>,
+    end_ns: u64,
+) -> (u64, u64) {
     let ops = keys.get(e.key.as_str()).cloned().unwrap_or_default();
     let by_id: BTreeMap<OpId, &Operation> = ops.iter().map(|o| (o.id, *o)).collect();
-    let stuck: BTreeSet<OpId> = e.stuck.iter().copied().collect();
     let mut focus: Vec<&Operation> = e
         .stuck
         .iter()
@@ -430,7 +451,14 @@ fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> 
             .take(WINDOW_PREFIX_OPS)
             .filter_map(|id| by_id.get(id).copied()),
     );
-    let (t0, t1) = window(&focus, d.end_ns);
+    window(&focus, end_ns)
+}
+
+/// The failure, explained, with a window of the failing key's timeline.
+fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> Markup {
+    let ops = keys.get(e.key.as_str()).cloned().unwrap_or_default();
+    let stuck: BTreeSet<OpId> = e.stuck.iter().copied().collect();
+    let (t0, t1) = failure_window(e, keys, d.end_ns);
     let axis = Axis::new(t0, t1, CHART_W);
     let v = views(&ops, d, &e.reasons);
     html! {
@@ -445,6 +473,10 @@ fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> 
                 @for id in &e.stuck {
                     li { "op " b { (id) } ": " (e.reasons.get(id).map(String::as_str).unwrap_or("rejected")) }
                 }
+                @if !e.minimal_set.is_empty() {
+                    li { "a minimal failing set (outlined): " (format!("{:?}", e.minimal_set)) }
+                }
+                @for note in &e.notes { li { (note) } }
             }
             div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
             p.muted {

@@ -183,8 +183,13 @@ fn cut_title(c: &Cut) -> String {
 
 /// The fault timeline: a lane per node (up, down, cut off from whom), a lane
 /// for the leader and its term, fault intervals shaded, the end of the
-/// workload marked.
-pub fn fault_timeline(facts: &RunFacts, nodes: u64, axis: &Axis) -> Markup {
+/// workload marked, and the window around a failure boxed.
+pub fn fault_timeline(
+    facts: &RunFacts,
+    nodes: u64,
+    axis: &Axis,
+    failure_window: Option<(u64, u64)>,
+) -> Markup {
     let lanes = nodes + 1;
     let height = lanes as f64 * LANE_H;
     let total_h = height + AXIS_H;
@@ -240,6 +245,12 @@ pub fn fault_timeline(facts: &RunFacts, nodes: u64, axis: &Axis) -> Markup {
                     text.inbarw x=(r(x0 + 3.0)) y=(r(y + 14.0)) { (label) }
                 }
             }
+            @if let Some((t0, t1)) = failure_window {
+                @let (x0, x1) = (axis.x(t0), axis.x(t1));
+                rect.win x=(r(x0 - 1.0)) y="0.5" width=(r(x1 - x0 + 2.0)) height=(r(height - 1.0)) {
+                    title { "the window around the failure: " (fmt_time(t0)) " to " (fmt_time(t1)) }
+                }
+            }
             @if let Some(t) = facts.end_of_workload_ns {
                 @let x = axis.x(t);
                 line.eow x1=(r(x)) x2=(r(x)) y1="0" y2=(r(height)) {
@@ -274,6 +285,8 @@ pub struct OpView<'a> {
     pub position: Option<&'a (usize, State)>,
     /// Why the model rejects it, if it is one of the stuck operations.
     pub stuck_reason: Option<&'a str>,
+    /// Whether it belongs to the checker's minimal failing set.
+    pub in_minimal_set: bool,
     /// The fail/info text recorded for it.
     pub note: Option<&'a str>,
 }
@@ -400,11 +413,13 @@ fn bar(v: &OpView, axis: &Axis, y: f64, end_ns: u64) -> Markup {
     let (x0, x1) = (axis.x(op.invoke_ns), axis.x(solid_end));
     let stuck = v.stuck_reason.is_some();
     let w = (x1 - x0).max(if stuck { 6.0 } else { 2.0 });
-    let class = match (&op.outcome, stuck) {
-        (_, true) => "op st",
-        (Outcome::Ok(_), _) => "op ok",
-        (Outcome::Fail, _) => "op fl",
-        (Outcome::Unknown, _) => "op un",
+    let class = match (&op.outcome, stuck, v.in_minimal_set) {
+        (_, true, _) => "op st",
+        (Outcome::Ok(_), _, true) => "op ok mn",
+        (Outcome::Ok(_), _, false) => "op ok",
+        (Outcome::Fail, _, _) => "op fl",
+        (Outcome::Unknown, _, true) => "op un mn",
+        (Outcome::Unknown, _, false) => "op un",
     };
     let title = op_title(v);
     let label = op_label(v);

@@ -103,3 +103,25 @@ fn the_index_links_every_report_with_its_verdict_and_replay() {
     assert!(html.contains("cargo xtask check tiny.jsonl"));
     assert!(html.contains("1 failing"));
 }
+
+#[test]
+fn a_callers_explanation_replaces_the_derived_one_and_outlines_the_minimal_set() {
+    let mut report = report_of(tiny_history(true));
+    let Verdict::NotLinearizable(c) = &report.verdict else {
+        panic!("a stale read");
+    };
+    report.explanation = Some(Explanation {
+        key: c.key.clone(),
+        prefix: c.longest_prefix.clone(),
+        stuck: c.stuck.clone(),
+        state_after_prefix: Some("a".into()),
+        reasons: BTreeMap::from([(2, "a reason from the checker".to_string())]),
+        minimal_set: vec![1, 2],
+        notes: vec!["the model could be in state \"a\"".into()],
+    });
+    let html = render(&report);
+    assert!(html.contains("a reason from the checker"));
+    assert!(html.contains("a minimal failing set (outlined): [1, 2]"));
+    assert!(html.contains("class=\"op ok mn\""), "op 1 is outlined");
+    assert!(html.contains("the model could be in state"));
+}
