@@ -6,3 +6,4 @@ pub mod network;
 
 mod paper;
 mod prop;
+mod snapshot;
