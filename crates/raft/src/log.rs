@@ -678,6 +678,88 @@ mod tests {
         log.debug_check();
     }
 
+    /// A log with these terms at 1.., all committed and applied.
+    fn applied_log(terms: &[u64]) -> RaftLog {
+        let mut log = log_with_terms(terms);
+        let last = log.last_index();
+        log.commit_to(last);
+        log.take_committed();
+        log.applied_to(last);
+        log
+    }
+
+    #[test]
+    fn compaction_keeps_indices_terms_and_appends_working_7() {
+        let mut log = applied_log(&[1, 1, 2, 2, 3]);
+        log.compact(LogIndex(3), b"s".to_vec(), vec![]).unwrap();
+        assert_eq!(log.first_index(), LogIndex(4));
+        assert_eq!(log.last_index(), LogIndex(5));
+        assert_eq!(log.term_at(LogIndex(0)), Some(Term(0)));
+        assert_eq!(log.term_at(LogIndex(2)), None);
+        assert_eq!(log.term_at(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.entry(LogIndex(4)), Some(&e(2, 4)));
+        assert!(log.entries_for_append(LogIndex(3), 10, 100).is_empty());
+        assert_eq!(log.entries_for_append(LogIndex(4), 10, 100).len(), 2);
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(2), LogIndex(5)),
+            LogIndex(4)
+        );
+        assert_eq!(
+            log.last_index_with_term_at_most(Term(1), LogIndex(5)),
+            LogIndex(0)
+        );
+        // Appending after the snapshot, and a stale append reaching below
+        // it, work and do not truncate.
+        log.append_from_leader(&[e(2, 3), e(2, 4), e(3, 5), e(3, 6)])
+            .unwrap();
+        assert_eq!(log.last_index(), LogIndex(6));
+        assert_eq!(log.take_unstable(), vec![e(3, 6)]);
+        log.debug_check();
+        // Compacting everything leaves the snapshot as the last entry.
+        log.stable_to(Term(3), LogIndex(6));
+        log.commit_to(LogIndex(6));
+        log.take_committed();
+        log.applied_to(LogIndex(6));
+        log.compact(LogIndex(6), vec![], vec![]).unwrap();
+        assert_eq!(
+            (log.first_index(), log.last_index()),
+            (LogIndex(7), LogIndex(6))
+        );
+        assert_eq!(log.last_term(), Term(3));
+        assert!(log.is_up_to_date(Term(3), LogIndex(6)));
+        log.debug_check();
+    }
+
+    #[test]
+    fn install_below_or_at_commit_is_refused_and_above_it_resets_the_marks_7() {
+        let mut log = applied_log(&[1, 1, 1]);
+        let snap = |index: u64, term: u64| Snapshot {
+            meta: crate::SnapshotMeta {
+                index: LogIndex(index),
+                term: Term(term),
+                voters: vec![],
+            },
+            data: vec![],
+        };
+        assert!(!log.install_snapshot(snap(3, 1)));
+        assert!(!log.install_snapshot(snap(2, 1)));
+        assert!(log.install_snapshot(snap(9, 2)));
+        assert_eq!(
+            (log.first_index(), log.last_index()),
+            (LogIndex(10), LogIndex(9))
+        );
+        assert_eq!(log.committed(), LogIndex(9));
+        assert!(!log.has_next_committed(), "the snapshot replaces applying");
+        assert_eq!(
+            log.take_unstable_snapshot().map(|s| s.meta.index),
+            Some(LogIndex(9))
+        );
+        assert_eq!(log.applied(), LogIndex(3), "until the driver reports it");
+        log.snapshot_installed(LogIndex(9));
+        assert_eq!(log.applied(), LogIndex(9));
+        log.debug_check();
+    }
+
     #[test]
     fn stable_to_ignores_replaced_or_never_handed_out_entries() {
         let mut log = RaftLog::new();
