@@ -28,7 +28,7 @@ pub struct SimConfig {
     pub duration: Nanos,
     /// Whether the nemesis injects faults (network faults, partitions, crashes).
     pub faults: bool,
-    /// How hostile the disks are.
+    /// How hostile the disks are, when `faults` is on.
     pub disk_faults: DiskFaultMode,
 }
 
@@ -42,6 +42,17 @@ impl SimConfig {
             duration: 30_000 * MS,
             faults: true,
             disk_faults: DiskFaultMode::default(),
+        }
+    }
+
+    /// The disk fault mode in force: `disk_faults`, or none at all when
+    /// `faults` is off (a disk fault can crash a node, and a run without
+    /// faults is a clean world).
+    pub fn effective_disk_faults(&self) -> DiskFaultMode {
+        if self.faults {
+            self.disk_faults
+        } else {
+            DiskFaultMode::Off
         }
     }
 

@@ -16,10 +16,11 @@ use wal::{Disk, DiskError, MemDisk};
 #[serde(rename_all = "kebab-case")]
 pub enum DiskFaultMode {
     /// Disks lose unsynced writes on a crash, and nothing else.
-    #[default]
     Off,
     /// Faults drawn from the seed, within a budget that keeps every
     /// committed entry intact on a majority (the cluster stays recoverable).
+    /// The default.
+    #[default]
     On,
     /// Faults without the budget: safety is checked, liveness is not
     /// expected.

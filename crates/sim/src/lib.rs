@@ -78,6 +78,13 @@ pub struct Summary {
     pub replay: String,
     /// Disk faults injected, by kind, over all nodes.
     pub disk_faults: std::collections::BTreeMap<String, u64>,
+    /// Replicas that stopped on a disk fault they detected (a read error, a
+    /// full disk, a power loss in a sync, corruption): expected with disk
+    /// faults on, and never a violation by itself.
+    pub disk_halts: u64,
+    /// Nodes that stayed down for the rest of the run because recovery found
+    /// their log corrupt, each with the file and offset.
+    pub failed_nodes: Vec<String>,
     /// Cluster size.
     pub nodes: usize,
     /// Client processes.
@@ -188,6 +195,8 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
         wall_time_ms: 0,
         replay: replay_command(config),
         disk_faults: output.disk_faults,
+        disk_halts: stats.disk_halts,
+        failed_nodes: output.failed_nodes,
         nodes: config.nodes,
         clients: config.clients,
         params,

@@ -164,6 +164,8 @@ pub struct RunOutput {
     pub timeline: Vec<Timed>,
     /// Disk faults injected, by kind, over all nodes.
     pub disk_faults: BTreeMap<String, u64>,
+    /// Nodes that stayed down for good on a corrupt disk, and why.
+    pub failed_nodes: Vec<String>,
 }
 
 /// A whole simulated cluster.
@@ -210,7 +212,7 @@ impl World {
                 // majority.
                 disk: SimDisk::new(
                     SimRng::for_concern(seed, Concern::Disk(i as u64 + 1)),
-                    config.disk_faults,
+                    config.effective_disk_faults(),
                     i < (config.nodes - 1) / 2,
                 ),
                 incarnation: 0,
@@ -291,8 +293,14 @@ impl World {
             }
         }
         self.abandon_pending_ops();
+        let failed_nodes = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.failed.as_ref().map(|why| format!("{}: {why}", n.id)))
+            .collect();
         RunOutput {
             disk_faults: self.disk_faults(),
+            failed_nodes,
             history: self.history,
             invariants: self.invariants,
             stats: self.stats,
