@@ -810,6 +810,49 @@ fn arb_unknown_heavy_ops() -> impl Strategy<Value = Vec<Operation>> {
     })
 }
 
+/// One register with appends as well, many outcomes unknown: where appends meet the
+/// rules about unknown operations and the read lookahead.
+fn arb_unknown_heavy_appends() -> impl Strategy<Value = Vec<Operation>> {
+    let text = prop::sample::select(&["a", "b", "ab"][..]).prop_map(str::to_owned);
+    let seen = prop::option::of(
+        prop::sample::select(&["a", "b", "ab", "ba", "aab", "abb"][..]).prop_map(str::to_owned),
+    );
+    let call_ret = prop_oneof![
+        2 => text.clone().prop_map(|value| (Call::Put { key: "k".into(), value }, Ret::Done)),
+        3 => text.clone().prop_map(|value| (Call::Append { key: "k".into(), value }, Ret::Done)),
+        1 => Just((Call::Delete { key: "k".into() }, Ret::Done)),
+        3 => seen.clone().prop_map(|v| (Call::Get { key: "k".into() }, Ret::Value(v))),
+        2 => (seen, text, any::<bool>()).prop_map(|(expected, new, swapped)| {
+            (Call::Cas { key: "k".into(), expected, new }, Ret::Cas(swapped))
+        }),
+    ];
+    let op = (call_ret, 0u32..10, 0u64..8, 0u64..6, any::<bool>());
+    prop::collection::vec(op, 0..=7).prop_map(|ops| {
+        ops.into_iter()
+            .enumerate()
+            .map(|(i, ((call, ret), fate, invoke, len, completes))| {
+                let outcome = match fate {
+                    0..=4 => Outcome::Ok(ret),
+                    5..=8 => Outcome::Unknown,
+                    _ => Outcome::Fail,
+                };
+                let complete_ns = match outcome {
+                    Outcome::Unknown if !completes => None,
+                    _ => Some(invoke + len),
+                };
+                Operation {
+                    id: i as OpId,
+                    process: i as u64,
+                    call,
+                    invoke_ns: invoke,
+                    outcome,
+                    complete_ns,
+                }
+            })
+            .collect()
+    })
+}
+
 /// Replay a counterexample: its prefix must be a valid linearization prefix (real time
 /// and model), and from the state it leaves, no stuck operation with a known outcome
 /// can go next.
@@ -879,6 +922,20 @@ proptest! {
     ) {
         let history = sequential_history(&plan);
         prop_assert_eq!(check_history(&history, &Budget::default()).unwrap(), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn the_checker_agrees_with_brute_force_on_unknown_heavy_appends(ops in arb_unknown_heavy_appends()) {
+        let verdict = check_operations(&ops, &Budget::default());
+        let expected = brute::linearizable(&ops);
+        match &verdict {
+            Verdict::Linearizable => prop_assert!(expected, "checker says linearizable: {:?}", ops),
+            Verdict::NotLinearizable(c) => {
+                prop_assert!(!expected, "checker says not linearizable: {:?} {:?}", ops, c);
+                assert_counterexample_is_sound(&ops, &c.key, &c.longest_prefix, &c.stuck);
+            }
+            Verdict::Undecided { .. } => prop_assert!(false, "undecided on a tiny history"),
+        }
     }
 
     #[test]
