@@ -14,8 +14,8 @@ use crate::model::Model;
 use crate::search::{self, SearchOp};
 
 /// How much work a check may do. Deterministic: it counts search steps (one step is one
-/// candidate tried or one backtrack), never wall time, so a verdict never depends on the
-/// machine.
+/// event or candidate the search looks at), never wall time, so a verdict never depends
+/// on the machine. Memory grows with the steps taken too, so the budget bounds both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
     /// Most search steps per key. A history with `k` keys takes at most `k * max_steps`
@@ -25,10 +25,11 @@ pub struct Budget {
 
 impl Budget {
     /// The default step limit per key. A linearizable 10k-operation history from ten
-    /// clients takes about 10-100 steps per operation, so well under a million; the
-    /// limit bites only on histories whose search goes exponential (many concurrent
-    /// clients on one key, many outcomes unknown on a key with appends), and stops
-    /// them after roughly half a second and under 100 MB.
+    /// clients takes about 10-100 steps per operation, so around a million at most; the
+    /// limit bites on histories whose search goes exponential (many concurrent clients
+    /// on one key; many outcomes unknown on a key with appends; some violations, which
+    /// take ruling out every order), and stops them after about a second (debug build)
+    /// and under 100 MB. See the crate documentation for measurements.
     pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
 }
 
