@@ -403,3 +403,38 @@ fn restore_with_snapshot_validates_the_tail() {
     );
     assert!(RawNode::restore_with_snapshot(cfg, hs, Some(snapshot), tail(6, 1)).is_err());
 }
+
+#[test]
+fn periodic_compaction_keeps_every_log_bounded_while_a_slow_follower_catches_up_7() {
+    const EVERY: u64 = 20;
+    const KEEP: u64 = 5;
+    let mut net = chunked(16);
+    assert!(net.elect(1));
+    let mut longest = 0;
+    for i in 0..300u32 {
+        // Node 3 is cut off for stretches, so it falls behind the first index.
+        if i % 100 == 10 {
+            net.isolate(3);
+        }
+        if i % 100 == 60 {
+            net.heal();
+        }
+        net.propose(1, &i.to_le_bytes()).unwrap();
+        net.deliver_all();
+        net.tick_all(1);
+        for id in 1..=3 {
+            let n = net.node(id);
+            if n.applied_index().0 >= n.snapshot_meta().index.0 + EVERY + KEEP {
+                net.compact(id, KEEP);
+            }
+            let n = net.node(id);
+            longest = longest.max(n.last_index().0 + 1 - n.first_index().0);
+        }
+    }
+    net.heal();
+    net.tick_all(10);
+    assert!(longest <= EVERY + KEEP + 2, "a log held {longest} entries");
+    assert!(net.installed.get(&NodeId(3)).is_some_and(|v| v.len() >= 2));
+    assert_eq!(net.applied_commands(3), net.applied_commands(1));
+    net.check_log_matching();
+}
