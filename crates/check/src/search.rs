@@ -463,35 +463,55 @@ thread_local! {
     pub(crate) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outcome, u64) {
+/// What the search precomputes about its operations.
+struct Tables {
+    /// The operations, with interchangeable unknown ones (see [`excuses`]) rewritten to
+    /// write the opaque value.
+    ops: Vec<SearchOp>,
+    /// Events of known operations, sorted by (time, calls before returns, op). Ties put
+    /// calls first: an operation that returns at the instant another is called overlaps
+    /// it, which can only admit more orders, never report a false violation.
+    events: Vec<(u64, bool, usize)>,
+    /// Unknown operations left in (see [`unobservable_unknowns`]), by (call, op).
+    unknown: Vec<(u64, usize)>,
+    /// Per op: its call node and return node in the event list (known), or its node in
+    /// the unknown list. Node k (1-based) is events[k - 1] / unknown[k - 1].
+    call_node: Vec<u32>,
+    return_node: Vec<u32>,
+    unknown_node: Vec<u32>,
+    /// Per op: a known pure read (taken greedily when it succeeds).
+    read_only: Vec<bool>,
+    /// Per op: try order among known candidates (interval midpoint, then index).
+    priority: Vec<(u64, usize)>,
+    /// Per op: an interchangeable excuse (see [`excuses`]).
+    excuse: Vec<bool>,
+    /// Whether any operation appends (see [`unblocks`] for why it matters).
+    has_appends: bool,
+    /// Per op: its rank among all operations in call order (its bit in the linearized
+    /// set), and among known operations (its bit in [`Dominance`]'s known set).
+    rank: Vec<usize>,
+    known_rank: Vec<Option<usize>>,
+    known_count: usize,
+}
+
+fn prepare(ops: &[SearchOp], model: &mut Model) -> Tables {
     let n = ops.len();
-    // Event list: events sorted by (time, calls before returns, op). Ties put calls first:
-    // an operation that returns at the instant another is called overlaps it, which can
-    // only admit more orders, never report a false violation.
+    let unobservable = unobservable_unknowns(ops, model);
+    let excuse = excuses(ops, &unobservable, model);
+    let opaque = excuse.iter().any(|&e| e).then(|| model.opaque());
+    let ops: Vec<SearchOp> = ops
+        .iter()
+        .zip(&excuse)
+        .map(|(op, &e)| match opaque {
+            Some(opaque) if e => SearchOp {
+                step: Step::Write(opaque),
+                ..op.clone()
+            },
+            _ => op.clone(),
+        })
+        .collect();
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     let mut unknown: Vec<(u64, usize)> = Vec::new();
-    let unobservable = unobservable_unknowns(ops, model);
-    // Interchangeable unknown operations (see `excuses`) write the opaque value.
-    let excuse = excuses(ops, &unobservable, model);
-    let rewritten: Vec<SearchOp>;
-    let ops = if excuse.iter().any(|&e| e) {
-        let opaque = model.opaque();
-        rewritten = ops
-            .iter()
-            .zip(&excuse)
-            .map(|(op, &e)| SearchOp {
-                step: if e {
-                    Step::Write(opaque)
-                } else {
-                    op.step.clone()
-                },
-                ..op.clone()
-            })
-            .collect();
-        &rewritten[..]
-    } else {
-        ops
-    };
     for (i, op) in ops.iter().enumerate() {
         match op.ret {
             Some(ret) => {
@@ -505,25 +525,6 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     }
     events.sort_unstable();
     unknown.sort_unstable();
-    let known_count = events.len() / 2;
-    let read_only: Vec<bool> = ops
-        .iter()
-        .map(|op| op.ret.is_some() && op.step.is_read_only())
-        .collect();
-    // Try order among known candidates: interval midpoint, then index.
-    let priority: Vec<(u64, usize)> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let ret = op.ret.unwrap_or(u64::MAX);
-            (op.call / 2 + ret / 2, i)
-        })
-        .collect();
-
-    // Node k (1-based) of each list is events[k - 1] / unknown[k - 1].
-    let mut links = Links::chain(events.len());
-    let mut ulinks = Links::chain(unknown.len());
-    // Per op: its call node and return node (known), or its node in the unknown list.
     let mut call_node = vec![NIL; n];
     let mut return_node = vec![NIL; n];
     let mut unknown_node = vec![NIL; n];
@@ -538,18 +539,12 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     for (k, &(_, op)) in unknown.iter().enumerate() {
         unknown_node[op] = k as u32 + 1;
     }
-
-    // The linearized set. Invariant: bit `rank[i]` is set iff ops[i] is on `stack`,
-    // where `rank` numbers operations in call order.
     let mut by_call: Vec<usize> = (0..n).collect();
     by_call.sort_by_key(|&i| (ops[i].call, i));
     let mut rank = vec![0usize; n];
     for (r, &i) in by_call.iter().enumerate() {
         rank[i] = r;
     }
-    let mut linearized = Linearized::new(n);
-    let mut key: Vec<u64> = Vec::new();
-    // Rank of each known operation among known operations, in call order.
     let mut known_rank: Vec<Option<usize>> = vec![None; n];
     for (r, &i) in by_call
         .iter()
@@ -558,6 +553,54 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     {
         known_rank[i] = Some(r);
     }
+    Tables {
+        read_only: ops
+            .iter()
+            .map(|op| op.ret.is_some() && op.step.is_read_only())
+            .collect(),
+        priority: ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| (op.call / 2 + op.ret.unwrap_or(u64::MAX) / 2, i))
+            .collect(),
+        has_appends: ops.iter().any(|op| matches!(op.step, Step::Append(_))),
+        known_count: events.len() / 2,
+        ops,
+        events,
+        unknown,
+        call_node,
+        return_node,
+        unknown_node,
+        excuse,
+        rank,
+        known_rank,
+    }
+}
+
+fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outcome, u64) {
+    let t = prepare(ops, model);
+    let Tables {
+        ops,
+        events,
+        unknown,
+        call_node,
+        return_node,
+        unknown_node,
+        read_only,
+        priority,
+        excuse,
+        has_appends,
+        rank,
+        known_rank,
+        known_count,
+    } = &t;
+    let (ops, has_appends, known_count) = (&ops[..], *has_appends, *known_count);
+    let n = ops.len();
+    let mut links = Links::chain(events.len());
+    let mut ulinks = Links::chain(unknown.len());
+    // The linearized set. Invariant: bit `rank[i]` is set iff ops[i] is on `stack`.
+    let mut linearized = Linearized::new(n);
+    let mut key: Vec<u64> = Vec::new();
     let mut dominance = Dominance::new(!unknown.is_empty(), known_count);
     // Configurations met so far. Invariant: every one not on the stack has no
     // linearization extending it.
@@ -580,8 +623,6 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
     // candidates.
     let mut failed_reads: Vec<usize> = Vec::new();
     let mut window_unknown: Vec<usize> = Vec::new();
-    // Whether any operation appends (see `unblocks` for why it matters).
-    let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
     // The reads that the configuration just listed can never linearize (see
     // `unreachable_reads`); empty for every other configuration.
     let mut dead: Vec<usize> = Vec::new();
@@ -680,8 +721,8 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
                     state,
                     model,
                     ops,
-                    (&links, &events),
-                    (&ulinks, &unknown),
+                    (&links, events),
+                    (&ulinks, unknown),
                     &mut steps,
                     &mut dead,
                 );
@@ -763,7 +804,7 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         match dead.first() {
             None => {
                 if deepest.key.is_none_or(|(d, _)| depth as u64 > d) {
-                    let mut stuck = candidates(&links, &events);
+                    let mut stuck = candidates(&links, events);
                     // Those the model rejects: all of them, unless some were skipped as
                     // dominated (then keep them all, which still explains: each leads
                     // only to dead ends).
