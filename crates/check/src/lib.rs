@@ -8,8 +8,9 @@
 //! - [`History::operations`]: invocations paired with completions ([`Operation`]).
 //! - [`check_history`] / [`check_operations`]: a Porcupine-style search (Wing & Gong's
 //!   algorithm with Lowe's cache), split per key, bounded by a deterministic [`Budget`].
-//!   A failing key comes with a [`Counterexample`]: the longest linearizable prefix found
-//!   and the operations that cannot follow it. [`check_per_key`] also returns each
+//!   A failing key comes with a [`Counterexample`]: a linearizable prefix (the longest
+//!   found, or the one after which a read was proved unable to see its value) and the
+//!   operations that cannot follow it. [`check_per_key`] also returns each
 //!   linearizable key's order.
 //! - [`import`]: readers for Jepsen's etcd register logs and Porcupine's key-value
 //!   histories, so the checker runs on histories nobody here wrote.
@@ -44,7 +45,7 @@
 //! |---|---|---|
 //! | `type` | `"invoke"` \| `"ok"` \| `"fail"` \| `"info"` | the event |
 //! | `id` | u64 | operation id, shared by an invocation and its completion |
-//! | `process` | u64 | the client (one operation in flight at a time) |
+//! | `process` | u64 | the client: one operation in flight at a time (it may invoke again after an `info`) |
 //! | `time_ns` | u64 | virtual time of the event, in nanoseconds |
 //!
 //! An `invoke` adds `f` and its arguments:
