@@ -422,15 +422,20 @@ fn bar(v: &OpView, axis: &Axis, y: f64, end_ns: u64) -> Markup {
         (Outcome::Unknown, _, false) => "op un",
     };
     let title = op_title(v);
-    let label = op_label(v);
-    let fits = w > label.chars().count() as f64 * CHAR_W + 4.0;
+    // The whole label if it fits, else the place in the linearization alone.
+    let full = op_label(v);
+    let number = v.position.map(|(n, _)| n.to_string());
+    let label = [Some(full), number]
+        .into_iter()
+        .flatten()
+        .find(|l| w > l.chars().count() as f64 * CHAR_W + 4.0);
     let tail = open_ended(op).then(|| (axis.x(solid_end), axis.x(end_ns)));
     html! {
         @if solid_end >= axis.t0 && op.invoke_ns <= axis.t1 {
             rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
                 title { (title) }
             }
-            @if fits {
+            @if let Some(label) = label {
                 text.op x=(r(x0 + 3.0)) y=(r(y + 14.0)) { (label) }
             }
         }
