@@ -34,6 +34,15 @@ use svg::{Axis, OpView};
 const CHART_W: f64 = 1130.0;
 /// Prefix operations shown before the stuck ones in the failure window.
 const WINDOW_PREFIX_OPS: usize = 6;
+/// Most operation bars the collapsed per-key timelines draw, over all keys:
+/// about 270 bytes each, so they keep a page of any length under 5 MB.
+const PAGE_MAX_BARS: usize = 12_000;
+/// Fewest bars a key's collapsed timeline draws, however many keys there are.
+const MIN_BARS_PER_KEY: usize = 60;
+/// Most keys whose timelines a page draws (the failing key always among
+/// them); the others are listed by name. With `PAGE_MAX_BARS`, this bounds
+/// the page whatever the history.
+const MAX_KEY_SECTIONS: usize = 200;
 /// Operations shown in the opening window of a key that did not fail.
 const PASSING_WINDOW_OPS: usize = 60;
 
@@ -341,6 +350,17 @@ pub fn render(report: &Report) -> String {
         keys.entry(op.call.key()).or_default().push(op);
     }
     let failing_key = d.explanation.as_ref().map(|e| e.key.as_str());
+    let cap = (PAGE_MAX_BARS / keys.len().clamp(1, MAX_KEY_SECTIONS)).max(MIN_BARS_PER_KEY);
+    let others: Vec<(&&str, &Vec<&Operation>)> = keys
+        .iter()
+        .filter(|(k, _)| Some(**k) != failing_key)
+        .collect();
+    let shown = MAX_KEY_SECTIONS - usize::from(failing_key.is_some());
+    let not_drawn: Vec<String> = others
+        .iter()
+        .skip(shown)
+        .map(|(k, _)| format!("{k:?}"))
+        .collect();
     let window = d
         .explanation
         .as_ref()
@@ -388,14 +408,17 @@ pub fn render(report: &Report) -> String {
                 (legend())
                 @if let Some(key) = failing_key {
                     @if let Some(ops) = keys.get(key) {
-                        (key_section(key, ops, &d, true))
+                        (key_section(key, ops, &d, true, cap))
                     }
                 }
-                @for (i, (key, ops)) in keys.iter().filter(|(k, _)| Some(**k) != failing_key).enumerate() {
+                @for (i, (key, ops)) in others.iter().take(shown).enumerate() {
                     @if i == 0 && failing_key.is_none() {
                         (opening_window(key, ops, &d))
                     }
-                    (key_section(key, ops, &d, false))
+                    (key_section(key, ops, &d, false, cap))
+                }
+                @if !not_drawn.is_empty() {
+                    p.muted { (not_drawn.len()) " more keys not drawn: " (not_drawn.join(", ")) }
                 }
                 h2 { "Latency and throughput" }
                 (plots_section(&d))
@@ -514,15 +537,41 @@ fn opening_window(key: &str, ops: &[&Operation], d: &Derived) -> Markup {
 }
 
 /// One key's whole timeline, collapsed, in a horizontally scrolling box.
-fn key_section(key: &str, ops: &[&Operation], d: &Derived, failing: bool) -> Markup {
+/// One key's whole timeline, collapsed, in a horizontally scrolling box. A
+/// key with more than `cap` operations draws `cap` of them (around the
+/// failure on a failing key, else the first) and says so: the page stays
+/// small and a browser stays responsive however long the run.
+fn key_section(key: &str, ops: &[&Operation], d: &Derived, failing: bool, cap: usize) -> Markup {
     let reasons = match (&d.explanation, failing) {
         (Some(e), true) => &e.reasons,
         _ => no_reasons(),
     };
-    let v = views(ops, d, reasons);
-    let t0 = ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
-    let width = (ops.len() as f64 * svg::PX_PER_OP).clamp(CHART_W, svg::MAX_FULL_W);
-    let axis = Axis::new(t0.saturating_sub(1_000_000), d.end_ns, width);
+    let start = if ops.len() <= cap {
+        0
+    } else {
+        let around = match (&d.explanation, failing) {
+            (Some(e), true) => e
+                .stuck
+                .first()
+                .and_then(|id| ops.iter().position(|o| o.id == *id)),
+            _ => None,
+        };
+        around.map_or(0, |i| i.saturating_sub(cap / 2).min(ops.len() - cap))
+    };
+    let drawn = &ops[start..(start + cap).min(ops.len())];
+    let v = views(drawn, d, reasons);
+    let t0 = drawn.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
+    let t1 = if drawn.len() == ops.len() {
+        d.end_ns
+    } else {
+        drawn
+            .iter()
+            .map(|o| o.complete_ns.unwrap_or(o.invoke_ns))
+            .max()
+            .unwrap_or(d.end_ns)
+    };
+    let width = (drawn.len() as f64 * svg::PX_PER_OP).clamp(CHART_W, svg::MAX_FULL_W);
+    let axis = Axis::new(t0.saturating_sub(1_000_000), t1, width);
     let ok = ops
         .iter()
         .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
@@ -532,6 +581,14 @@ fn key_section(key: &str, ops: &[&Operation], d: &Derived, failing: bool) -> Mar
             summary {
                 "key " code { (format!("{key:?}")) } ": " (ops.len()) " operations (" (ok) " ok)"
                 @if failing { " — NOT LINEARIZABLE" }
+            }
+            @if drawn.len() < ops.len() {
+                p.muted {
+                    "Drawn: operations " (start + 1) " to " (start + drawn.len()) " of " (ops.len())
+                    " (in invocation order"
+                    @if start > 0 { ", around the failure" }
+                    "); the history file has them all."
+                }
             }
             div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
         }

@@ -93,8 +93,12 @@ fn find_read_to_make_stale(history: &History) -> Option<(usize, String)> {
 /// outcome and some failed; then one late read made stale. With a timeline of
 /// crashes, partitions and leaders, like a long simulated run.
 fn big_report() -> Report {
+    long_report(1_000)
+}
+
+/// Like [`big_report`], with `per_client` operations per client.
+fn long_report(per_client: u64) -> Report {
     const CLIENTS: u64 = 10;
-    const PER_CLIENT: u64 = 1_000;
     const KEYS: u64 = 5;
     struct Planned {
         id: OpId,
@@ -106,8 +110,8 @@ fn big_report() -> Report {
     }
     let mut planned = Vec::new();
     for p in 0..CLIENTS {
-        for j in 0..PER_CLIENT {
-            let id = p * PER_CLIENT + j + 1;
+        for j in 0..per_client {
+            let id = p * per_client + j + 1;
             let key = format!("k{}", (j * 7 + p) % KEYS);
             let call = match (j + p) % 4 {
                 0 | 2 => Call::Get { key },
@@ -214,7 +218,7 @@ fn big_report() -> Report {
         .unwrap();
     let late_read = planned
         .iter()
-        .filter(|o| o.kind == 0 && o.invoke > 900 * MS)
+        .filter(|o| o.kind == 0 && o.invoke > per_client * 9 / 10 * MS)
         .find(|o| matches!(&o.call, Call::Get { key } if key == "k0"))
         .map(|o| o.id)
         .unwrap();
@@ -270,7 +274,7 @@ fn big_report() -> Report {
             TimelineEvent::SteppedDown { node, term: i + 1 },
         ));
     }
-    timeline.push(at(1000, TimelineEvent::EndOfWorkload));
+    timeline.push(at(per_client, TimelineEvent::EndOfWorkload));
     report.timeline = timeline;
     report
 }
@@ -370,6 +374,16 @@ fn a_ten_thousand_operation_report_stays_under_five_megabytes() {
         "{} bytes is over the limit",
         html.len()
     );
+    check_page(&report, &html);
+}
+
+#[test]
+fn a_longer_history_draws_a_bounded_part_of_each_key_and_says_so() {
+    let report = long_report(3_000);
+    let html = render(&report);
+    println!("30,000-operation report: {} bytes", html.len());
+    assert!(html.len() < MAX_REPORT_BYTES, "{} bytes", html.len());
+    assert!(html.contains("the history file has them all"));
     check_page(&report, &html);
 }
 
