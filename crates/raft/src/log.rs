@@ -14,11 +14,17 @@ pub(crate) struct RaftLog {
     /// The last snapshot (§7): it stands for every entry up to
     /// `snapshot.meta.index` (0 and empty when there is none). Invariant:
     /// `snapshot.meta.index <= committed` and `<= applying`: only committed,
-    /// applied state is ever compacted.
+    /// applied state is ever compacted. So `first_index() <= applied + 1`,
+    /// except between the hand-out of a snapshot received from a leader and
+    /// the driver's `snapshot_installed` (then `applying` is at it).
     snapshot: Snapshot,
     /// A snapshot received from a leader and not yet handed out to the driver.
     /// Invariant: when set, it equals `snapshot`.
     unstable_snapshot: Option<Snapshot>,
+    /// A received snapshot handed out to the driver and not yet reported
+    /// installed. Invariant: `snapshot.meta.index <= applied` unless this or
+    /// `unstable_snapshot` is set.
+    installing: Option<LogIndex>,
     /// The entries after the snapshot. Invariant: `entries[k].index ==
     /// snapshot.meta.index + k + 1` (contiguous after the snapshot) and terms
     /// are non-decreasing along the log, starting at or above the snapshot's
@@ -116,6 +122,7 @@ impl RaftLog {
         let log = RaftLog {
             snapshot,
             unstable_snapshot: None,
+            installing: None,
             entries,
             committed,
             persisted: last,
@@ -487,13 +494,20 @@ impl RaftLog {
 
     /// Hands out the received snapshot, for the driver to persist and install.
     pub fn take_unstable_snapshot(&mut self) -> Option<Snapshot> {
-        self.unstable_snapshot.take()
+        let s = self.unstable_snapshot.take();
+        if let Some(s) = &s {
+            self.installing = Some(s.meta.index);
+        }
+        s
     }
 
     /// Records that the state machine installed the snapshot at `index`.
     pub fn snapshot_installed(&mut self, index: LogIndex) {
         if index <= self.applying && index > self.applied {
             self.applied = index;
+        }
+        if self.installing.is_some_and(|i| i <= index) {
+            self.installing = None;
         }
     }
 
@@ -520,6 +534,13 @@ impl RaftLog {
             if let Some(s) = &self.unstable_snapshot {
                 assert_eq!(s, &self.snapshot);
             }
+            assert!(
+                base <= self.applied
+                    || self.unstable_snapshot.is_some()
+                    || self.installing.is_some(),
+                "snapshot {base} above applied {} with no install pending",
+                self.applied
+            );
             assert!(self.applied <= self.applying);
             assert!(self.applying <= self.committed.min(self.persisted));
             if let Some(e) = self.entries.last() {
