@@ -769,7 +769,7 @@ mod tests {
         match Replica::open(CLUSTER, config, disk) {
             Err(e) => {
                 assert!(e.is_disk_corruption(), "{e}");
-                assert!(e.to_string().contains("raft.wal"), "{e}");
+                assert!(e.to_string().contains(wal::WAL_FILE), "{e}");
             }
             Ok(_) => panic!("opened on a corrupt log"),
         }

@@ -7,8 +7,8 @@
 //! * [`fs_disk`]: [`FsDisk`], the real node's disk on `std::fs` (the only
 //!   module here that does real I/O; the simulator never uses it).
 //! * [`record`]: the on-disk frame (length, CRC32C, postcard payload).
-//! * [`wal`](mod@wal): [`Wal`], append / set hard state / sync, and
-//!   recovery that cuts a torn tail but reports any other damage.
+//! * [`wal`](mod@wal): [`Wal`], a segmented log: append / set hard state /
+//!   sync, and recovery that cuts a torn tail but reports any other damage.
 
 pub mod disk;
 pub mod fs_disk;
@@ -18,4 +18,7 @@ pub mod wal;
 pub use disk::{Disk, DiskError, MemDisk};
 pub use fs_disk::FsDisk;
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
-pub use wal::{MAX_READ_ATTEMPTS, MAX_WAL_BYTES, Recovered, WAL_FILE, Wal, WalError};
+pub use wal::{
+    MAX_READ_ATTEMPTS, MAX_SEGMENT_FILE_BYTES, MAX_SEGMENTS, MAX_WAL_BYTES, Recovered,
+    SEGMENT_BYTES, WAL_FILE, Wal, WalError, segment_name,
+};

@@ -7,8 +7,9 @@
 //! payload    = postcard(Record), 1 <= len <= MAX_RECORD_BYTES
 //! ```
 //!
-//! `offset` is where the frame starts in the file. It is not stored: it is
-//! bound into the header checksum, so a frame found anywhere but where it
+//! `offset` is where the frame starts: its segment and its offset in the
+//! segment file, as one number. It is not stored: it is bound into the
+//! header checksum, so a frame found anywhere but where it
 //! was written for (a misdirected write, a stale frame) fails its header
 //! check. The header has its own checksum so that a damaged length is
 //! recognised as damage at once, and never mistaken for a record that
@@ -49,7 +50,10 @@ pub(crate) enum Record {
     TruncateFrom(LogIndex),
 }
 
-/// Appends `record`, framed for the file offset `at`, to `out`.
+/// Appends `record`, framed for the position `at`, to `out`. A position is
+/// where the frame goes: its offset in its file, plus the file's own base
+/// position (the log gives each segment its own), bound into the header
+/// checksum.
 pub(crate) fn encode_into(record: &Record, at: u64, out: &mut Vec<u8>) {
     // Serializing into a growable Vec has no failure path in postcard.
     let payload = postcard::to_allocvec(record).expect("postcard encoding into a Vec cannot fail");
@@ -93,9 +97,10 @@ impl BadFrame {
 }
 
 /// Decodes the frame starting at `offset` of `buf`, which holds the file
-/// from its start. Returns the record and the frame's total length, or why
+/// from its start; `base` is the position of the file's first byte (see
+/// [`encode_into`]). Returns the record and the frame's total length, or why
 /// there is no valid frame there.
-pub(crate) fn decode_at(buf: &[u8], offset: usize) -> Result<(Record, usize), BadFrame> {
+pub(crate) fn decode_at(buf: &[u8], offset: usize, base: u64) -> Result<(Record, usize), BadFrame> {
     let rest = buf.get(offset..).unwrap_or_default();
     if rest.len() < FRAME_HEADER_BYTES {
         return Err(BadFrame::Short(format!(
@@ -105,7 +110,7 @@ pub(crate) fn decode_at(buf: &[u8], offset: usize) -> Result<(Record, usize), Ba
     }
     let word = |i: usize| u32::from_le_bytes(rest[i..i + 4].try_into().expect("4 bytes"));
     let (len, crc, stored_header_crc) = (word(0), word(4), word(8));
-    let actual_header_crc = header_crc(offset as u64, len, crc);
+    let actual_header_crc = header_crc(base + offset as u64, len, crc);
     if actual_header_crc != stored_header_crc {
         return Err(BadFrame::Damaged(format!(
             "header checksum mismatch (stored {stored_header_crc:#010x}, computed {actual_header_crc:#010x} for this offset)"
@@ -170,7 +175,7 @@ mod tests {
         let mut offset = 0;
         let mut decoded = Vec::new();
         while offset < buf.len() {
-            let (r, len) = decode_at(&buf, offset).unwrap();
+            let (r, len) = decode_at(&buf, offset, 0).unwrap();
             decoded.push(r);
             offset += len;
         }
@@ -181,7 +186,7 @@ mod tests {
     fn zeros_are_never_a_record() {
         // crc32c of the empty payload is 0, so an all-zero header would
         // checksum correctly; the header checksum must refuse it.
-        let err = decode_at(&[0u8; 64], 0).unwrap_err();
+        let err = decode_at(&[0u8; 64], 0, 0).unwrap_err();
         assert!(matches!(err, BadFrame::Damaged(_)), "{err:?}");
     }
 
@@ -193,7 +198,7 @@ mod tests {
         buf.extend_from_slice(&0u32.to_le_bytes());
         buf.extend_from_slice(&header_crc(0, len, 0).to_le_bytes());
         buf.extend_from_slice(&[1, 2, 3]);
-        let err = decode_at(&buf, 0).unwrap_err();
+        let err = decode_at(&buf, 0, 0).unwrap_err();
         assert!(err.reason().contains("outside"), "{err:?}");
     }
 
@@ -202,17 +207,17 @@ mod tests {
         let mut buf = Vec::new();
         encode_into(&sample()[0], 0, &mut buf);
         buf[1] ^= 0x10; // the length now points far past the end
-        assert!(matches!(decode_at(&buf, 0), Err(BadFrame::Damaged(_))));
+        assert!(matches!(decode_at(&buf, 0, 0), Err(BadFrame::Damaged(_))));
     }
 
     #[test]
     fn frame_moved_to_another_offset_fails_its_header_check() {
         let mut buf = Vec::new();
         encode_into(&sample()[1], 512, &mut buf);
-        assert!(matches!(decode_at(&buf, 0), Err(BadFrame::Damaged(_))));
+        assert!(matches!(decode_at(&buf, 0, 0), Err(BadFrame::Damaged(_))));
         let mut at_512 = vec![0u8; 512];
         at_512.extend_from_slice(&buf);
-        assert_eq!(decode_at(&at_512, 512).unwrap().0, sample()[1]);
+        assert_eq!(decode_at(&at_512, 512, 0).unwrap().0, sample()[1]);
     }
 
     #[test]
@@ -221,7 +226,7 @@ mod tests {
         encode_into(&sample()[0], 0, &mut buf);
         for cut in [3, FRAME_HEADER_BYTES, buf.len() - 1] {
             assert!(
-                matches!(decode_at(&buf[..cut], 0), Err(BadFrame::Short(_))),
+                matches!(decode_at(&buf[..cut], 0, 0), Err(BadFrame::Short(_))),
                 "cut at {cut}"
             );
         }
@@ -232,7 +237,7 @@ mod tests {
         let mut buf = Vec::new();
         encode_into(&sample()[1], 0, &mut buf);
         buf[FRAME_HEADER_BYTES] ^= 1;
-        let err = decode_at(&buf, 0).unwrap_err();
+        let err = decode_at(&buf, 0, 0).unwrap_err();
         assert!(matches!(err, BadFrame::Damaged(_)), "{err:?}");
         assert!(err.reason().contains("checksum"), "{err:?}");
     }
@@ -247,6 +252,6 @@ mod tests {
         let mut buf = Vec::new();
         encode_into(&record, 0, &mut buf);
         assert!(buf.len() - FRAME_HEADER_BYTES <= MAX_RECORD_BYTES);
-        assert_eq!(decode_at(&buf, 0).unwrap().0, record);
+        assert_eq!(decode_at(&buf, 0, 0).unwrap().0, record);
     }
 }

@@ -9,7 +9,7 @@
 use raft::{Entry, EntryPayload, HardState, LogIndex, NodeId, Term};
 use std::cell::Cell;
 use std::rc::Rc;
-use wal::{Disk, DiskError, MemDisk, Wal};
+use wal::{Disk, DiskError, MemDisk, SEGMENT_BYTES, Wal};
 
 const SECTOR: u64 = 512;
 
@@ -122,7 +122,22 @@ fn script() -> Vec<Step> {
         Sync,
         Append((7..=12).map(|i| entry(i, 2, "bulk")).collect()),
         Sync,
+        // Past a segment's size: the log rolls to a new segment (a sync of
+        // the old one, a create, a directory sync) in the middle.
+        Append((13..=16).map(big).collect()),
+        HardState(hs(2, Some(3), 12)),
+        Sync,
+        Append(vec![entry(17, 2, "after the roll")]),
+        Sync,
     ]
+}
+
+fn big(index: u64) -> Entry {
+    Entry {
+        term: Term(2),
+        index: LogIndex(index),
+        payload: EntryPayload::Command(vec![index as u8; (SEGMENT_BYTES / 3) as usize]),
+    }
 }
 
 /// Runs the script until the power fails. Returns what was last synced.
@@ -198,11 +213,12 @@ fn recovery_holds_at_every_sync_point_whole_or_torn() {
     });
     let sync_points = counter.get();
     assert!(sync_points >= 8, "the script syncs: {sync_points}");
-    assert_eq!(full.entries.len(), 12);
+    assert_eq!(full.entries.len(), 17);
 
     let mut crashes = 0;
     for crash_at in 0..=sync_points {
-        // The unsynced writes are lost whole, or torn at each sector.
+        // The unsynced writes are lost whole, or torn after 1, 2, 4, ...
+        // sectors, up to all of them.
         let mut sector = 0;
         loop {
             let mem = MemDisk::new();
@@ -214,7 +230,7 @@ fn recovery_holds_at_every_sync_point_whole_or_torn() {
             let mut torn_more = false;
             mem.crash_torn(|from, len| {
                 let keep = (from / SECTOR + sector) * SECTOR;
-                torn_more = keep < len;
+                torn_more |= keep < len;
                 if sector == 0 { from } else { keep }
             });
             crashes += 1;
@@ -226,7 +242,7 @@ fn recovery_holds_at_every_sync_point_whole_or_torn() {
             if !torn_more {
                 break;
             }
-            sector += 1;
+            sector = (sector * 2).max(1);
         }
     }
     assert!(crashes > sync_points, "torn variants ran: {crashes}");
