@@ -7,17 +7,21 @@
 //! * [`fs_disk`]: [`FsDisk`], the real node's disk on `std::fs` (the only
 //!   module here that does real I/O; the simulator never uses it).
 //! * [`record`]: the on-disk frame (length, CRC32C, postcard payload).
+//! * [`snapshot`]: snapshot files, saved by write, sync, rename, sync of the
+//!   directory, so a crash leaves the old snapshot or the new one, whole.
 //! * [`wal`](mod@wal): [`Wal`], a segmented log: append / set hard state /
 //!   sync, and recovery that cuts a torn tail but reports any other damage.
 
 pub mod disk;
 pub mod fs_disk;
 pub mod record;
+pub mod snapshot;
 pub mod wal;
 
 pub use disk::{Disk, DiskError, MemDisk};
 pub use fs_disk::FsDisk;
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
+pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotMeta, load_snapshot, save_snapshot, snapshot_name};
 pub use wal::{
     MAX_READ_ATTEMPTS, MAX_SEGMENT_FILE_BYTES, MAX_SEGMENTS, MAX_WAL_BYTES, Recovered,
     SEGMENT_BYTES, WAL_FILE, Wal, WalError, segment_name,
