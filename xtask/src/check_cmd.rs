@@ -1,42 +1,281 @@
 //! `cargo xtask check`: checks a recorded history for linearizability.
+//!
+//! The checker itself is deterministic (a step budget, never a clock). What
+//! this command adds sits outside that boundary: keys are checked in parallel
+//! threads, and a wall-clock `--timeout` stops them through their
+//! cancellation flags.
 
-use crate::cli::CheckArgs;
-use check::{Budget, History, Verdict};
+use crate::cli::{CheckArgs, HistoryFormat};
+use check::{Budget, Counterexample, History, KeyVerdict, Operation, Verdict};
 use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-/// Reads the history at `args.path` (JSON lines, or a Jepsen register `.log`)
-/// and prints the verdict; exit status 0 linearizable, 1 not, 2 undecided.
-pub fn check(args: &CheckArgs) -> Result<u8, String> {
-    let path = &args.path;
+/// Exit status: linearizable.
+pub const EXIT_LINEARIZABLE: u8 = 0;
+/// Exit status: not linearizable.
+pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
+/// Exit status: undecided (budget or timeout).
+pub const EXIT_UNDECIDED: u8 = 2;
+/// Exit status: usage error (sysexits' EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status: the input could not be read or is malformed (EX_DATAERR).
+pub const EXIT_INPUT: u8 = 65;
+
+/// The format of a file: `format` if given, else from the extension (`.log`
+/// jepsen, `.edn` edn, `.jsonl`/`.json` jsonl), else from its first
+/// non-blank line (`{"` jsonl, `{:` edn, anything else jepsen).
+pub fn infer_format(path: &Path, text: &str, format: Option<HistoryFormat>) -> HistoryFormat {
+    if let Some(f) = format {
+        return f;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("log") => HistoryFormat::Jepsen,
+        Some("edn") => HistoryFormat::Edn,
+        Some("jsonl" | "json") => HistoryFormat::Jsonl,
+        _ => {
+            let first = text.lines().map(str::trim).find(|l| !l.is_empty());
+            match first {
+                Some(l) if l.starts_with("{\"") => HistoryFormat::Jsonl,
+                Some(l) if l.starts_with("{:") => HistoryFormat::Edn,
+                Some(_) => HistoryFormat::Jepsen,
+                None => HistoryFormat::Jsonl,
+            }
+        }
+    }
+}
+
+/// Reads a history (in `format`, or the inferred one); the error names the
+/// file and the line.
+pub fn load(
+    path: &Path,
+    format: Option<HistoryFormat>,
+) -> Result<(History, HistoryFormat), String> {
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let history = if path.extension().is_some_and(|e| e == "log") {
-        check::import::jepsen_etcd(&text).map_err(|e| format!("{}: {e:?}", path.display()))?
-    } else {
-        History::read_jsonl(text.as_bytes()).map_err(|e| format!("{}: {e:?}", path.display()))?
+    let format = infer_format(path, &text, format);
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let history = match format {
+        HistoryFormat::Jepsen => check::import::jepsen_etcd(&text).map_err(|e| at(&e)),
+        HistoryFormat::Edn => check::import::porcupine_kv(&text).map_err(|e| at(&e)),
+        HistoryFormat::Jsonl => History::read_jsonl(text.as_bytes()).map_err(|e| at(&e)),
+    }?;
+    Ok((history, format))
+}
+
+/// The result of checking operations key by key in parallel.
+pub struct Checked {
+    /// The combined verdict (the first failing key in key order decides).
+    pub verdict: Verdict,
+    /// How many keys (partitions) were checked.
+    pub partitions: usize,
+    /// Whether the wall-clock timeout stopped the search.
+    pub timed_out: bool,
+}
+
+/// Checks `ops` key by key on up to `threads` threads, giving up after
+/// `timeout` of wall time.
+///
+/// Deterministic verdict: when key i fails, only keys after it (in key order)
+/// are cancelled, so the first failing key in key order is always found and
+/// reported, whichever thread finishes first. Only the timeout can turn a
+/// verdict into "undecided" that the step budget alone would have decided.
+pub fn check_parallel(
+    ops: &[Operation],
+    budget: &Budget,
+    threads: usize,
+    timeout: Option<Duration>,
+) -> Checked {
+    let groups: Vec<(&str, Vec<&Operation>)> = check::partition(ops).into_iter().collect();
+    let cancel: Vec<AtomicBool> = groups.iter().map(|_| AtomicBool::new(false)).collect();
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<KeyVerdict>> = vec![None; groups.len()];
+    let mut timed_out = false;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(usize, KeyVerdict)>();
+        for _ in 0..threads.clamp(1, groups.len().max(1)) {
+            let tx = tx.clone();
+            let (groups, cancel, next) = (&groups, &cancel, &next);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((key, ops)) = groups.get(i) else {
+                        break;
+                    };
+                    let verdict = if cancel[i].load(Ordering::Relaxed) {
+                        KeyVerdict::Undecided
+                    } else {
+                        check::check_key(key, ops, budget, Some(&cancel[i]))
+                    };
+                    if matches!(verdict, KeyVerdict::NotLinearizable(_)) {
+                        for flag in &cancel[i + 1..] {
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    if tx.send((i, verdict)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut received = 0;
+        while received < groups.len() {
+            let got = match deadline {
+                Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok((i, verdict)) => {
+                    results[i] = Some(verdict);
+                    received += 1;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    for flag in &cancel {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    // Keep collecting: cancelled searches answer within a moment.
+                    for (i, verdict) in rx.iter() {
+                        results[i] = Some(verdict);
+                    }
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    });
+    let partitions = groups.len();
+    let verdict = check::combine(
+        groups
+            .iter()
+            .zip(results)
+            .map(|((key, _), v)| ((*key).to_owned(), v.unwrap_or(KeyVerdict::Undecided))),
+    );
+    Checked {
+        verdict,
+        partitions,
+        timed_out,
+    }
+}
+
+/// Reads the history at `args.path`, checks it and prints the verdict; the
+/// exit status is 0 linearizable, 1 not, 2 undecided, 64 usage, 65 bad input.
+pub fn check(args: &CheckArgs) -> Result<u8, String> {
+    let timeout = match args.timeout {
+        None => None,
+        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
+        Some(secs) => {
+            eprintln!("error: --timeout {secs}: expected a positive number of seconds");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let started = Instant::now();
+    let (history, format) = match load(&args.path, args.format) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INPUT);
+        }
+    };
+    let ops = match history.operations() {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.path.display());
+            return Ok(EXIT_INPUT);
+        }
     };
     let mut budget = Budget::default();
     if let Some(steps) = args.max_steps {
         budget.max_steps = steps;
     }
-    let verdict = check::check_history(&history, &budget).map_err(|e| format!("{e:?}"))?;
-    match verdict {
-        Verdict::Linearizable => {
-            println!("linearizable ({} records)", history.records.len());
-            Ok(0)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let checked = check_parallel(&ops, &budget, threads, timeout);
+    let explanation = match &checked.verdict {
+        Verdict::NotLinearizable(c) => Some(check::explain(&ops, c, &budget)),
+        _ => None,
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let code = match checked.verdict {
+        Verdict::Linearizable => EXIT_LINEARIZABLE,
+        Verdict::NotLinearizable(_) => EXIT_NOT_LINEARIZABLE,
+        Verdict::Undecided { .. } => EXIT_UNDECIDED,
+    };
+    if args.json {
+        let mut out = serde_json::json!({
+            "file": args.path.display().to_string(),
+            "format": format!("{format:?}").to_lowercase(),
+            "verdict": match checked.verdict {
+                Verdict::Linearizable => "linearizable",
+                Verdict::NotLinearizable(_) => "not_linearizable",
+                Verdict::Undecided { .. } => "undecided",
+            },
+            "ops": ops.len(),
+            "partitions": checked.partitions,
+            "elapsed_ms": elapsed_ms,
+            "timed_out": checked.timed_out,
+            "max_steps": budget.max_steps,
+        });
+        match &checked.verdict {
+            Verdict::NotLinearizable(c) => {
+                out["key"] = c.key.clone().into();
+                out["stuck"] = serde_json::json!(c.stuck);
+                out["longest_prefix"] = serde_json::json!(c.longest_prefix);
+                out["explanation"] =
+                    serde_json::to_value(&explanation).map_err(|e| e.to_string())?;
+            }
+            Verdict::Undecided { key } => out["key"] = key.clone().into(),
+            Verdict::Linearizable => {}
         }
-        Verdict::NotLinearizable(c) => {
-            println!("NOT linearizable on key {:?}", c.key);
-            println!(
-                "  longest linearizable prefix: {} operations",
-                c.longest_prefix.len()
-            );
-            println!("  operations that cannot come next: {:?}", c.stuck);
-            Ok(1)
+        println!("{out}");
+    } else {
+        let summary = format!(
+            "{} operations, {} keys, {:.3}s",
+            ops.len(),
+            checked.partitions,
+            elapsed_ms as f64 / 1000.0
+        );
+        match &checked.verdict {
+            Verdict::Linearizable => println!("linearizable ({summary})"),
+            Verdict::NotLinearizable(c) => print_failure(c, explanation.as_ref(), &summary),
+            Verdict::Undecided { key } if checked.timed_out => {
+                println!("undecided: timed out (first undecided key {key:?}; {summary})")
+            }
+            Verdict::Undecided { key } => {
+                println!("undecided: the search budget ran out on key {key:?} ({summary})")
+            }
         }
-        Verdict::Undecided { key } => {
-            println!("undecided: the search budget ran out on key {key:?}");
-            Ok(2)
-        }
+    }
+    Ok(code)
+}
+
+fn print_failure(c: &Counterexample, e: Option<&check::Explanation>, summary: &str) {
+    println!("NOT linearizable on key {:?} ({summary})", c.key);
+    println!(
+        "  longest linearizable prefix: {} operations",
+        c.longest_prefix.len()
+    );
+    println!("  operations that cannot come next: {:?}", c.stuck);
+    if let Some(e) = e {
+        println!("  why: {}", e.reason);
+        let states: Vec<String> = e
+            .states
+            .iter()
+            .map(|s| s.as_ref().map_or("absent".into(), |v| format!("{v:?}")))
+            .collect();
+        println!("  possible states there: {}", states.join(", "));
+        println!(
+            "  minimal failing sub-history ({} operations{}): {:?}",
+            e.minimal.len(),
+            if e.minimal_is_minimal {
+                ""
+            } else {
+                ", not fully reduced"
+            },
+            e.minimal
+        );
     }
 }

@@ -25,7 +25,12 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Simulate a range of seeds in parallel and summarise.
     Sweep(SweepArgs),
-    /// Check a recorded history (JSON lines, or a Jepsen register `.log`).
+    /// Check a recorded history (JSON lines, a Jepsen register `.log`, or
+    /// Jepsen EDN `.edn`).
+    ///
+    /// Exit status: 0 linearizable; 1 not linearizable; 2 undecided (budget
+    /// or timeout); 64 a usage error; 65 an input error (unreadable or
+    /// malformed file, the line named).
     Check(CheckArgs),
 }
 
@@ -221,6 +226,27 @@ pub struct CheckArgs {
     /// Also write a self-contained HTML report to reports/<file stem>.html.
     #[arg(long)]
     pub report: bool,
+    /// The file's format (default: from its extension: `.log` jepsen, `.edn`
+    /// edn, anything else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<HistoryFormat>,
+    /// Print one JSON object instead of the human verdict.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up after this many seconds of wall time (verdict: undecided).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+/// The history formats `check` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// A Jepsen etcd register log (`.log`).
+    Jepsen,
+    /// Jepsen EDN operation maps, as in Porcupine's key-value histories (`.edn`).
+    Edn,
+    /// raftlab's JSON lines.
+    Jsonl,
 }
 
 /// A range of seeds, both ends included.

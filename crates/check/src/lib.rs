@@ -112,6 +112,7 @@
 //! (left out when unobservable, merged when interchangeable, tried only where they can
 //! matter, and dominance between configurations that differ only in them).
 
+mod explain;
 mod history;
 pub mod import;
 mod model;
@@ -123,10 +124,14 @@ mod brute;
 #[cfg(test)]
 mod tests;
 
+pub use explain::{
+    Explanation, MAX_EXPLAINED_STATES, MAX_REDUCTION_TESTS, REDUCTION_BUDGET_DIVISOR, explain,
+};
 pub use history::{
     Call, History, HistoryError, MAX_LINE_BYTES, MAX_RECORDS, OpId, Operation, Outcome, ProcessId,
     Record, Ret,
 };
 pub use partition::{
-    Budget, Counterexample, KeyVerdict, Verdict, check_history, check_operations, check_per_key,
+    Budget, Counterexample, KeyVerdict, Verdict, check_history, check_key, check_operations,
+    check_per_key, combine, partition,
 };

@@ -7,7 +7,7 @@
 //! Appends are the only operation that makes new strings; their results are interned as
 //! the search meets them, and memoised per (state, operation).
 
-use std::collections::HashMap;
+use std::collections::HashMap; // determinism: ok, fixed-seed hasher, never iterated for output
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::history::{Call, Outcome, Ret};
@@ -183,14 +183,14 @@ fn poly_hash(s: &str) -> (u64, u64) {
 /// an id.
 pub(crate) struct Model {
     values: Vec<ValueInfo>,
-    by_content: HashMap<(u64, u64), Vec<ValueId>, FixedState>,
+    by_content: HashMap<(u64, u64), Vec<ValueId>, FixedState>, // determinism: ok, fixed-seed hasher, never iterated for output
     /// The strings appended by [`Step::Append`] operations.
     suffixes: Vec<Suffix>,
     /// Memo: (state, suffix index) -> state after the append.
-    appended: HashMap<(ValueId, u32), ValueId, FixedState>,
+    appended: HashMap<(ValueId, u32), ValueId, FixedState>, // determinism: ok, fixed-seed hasher, never iterated for output
     /// Per target value of [`Model::may_grow_into`]: its bytes and the hashes of its
     /// prefixes of length 0, `PREFIX_STRIDE`, 2 * `PREFIX_STRIDE`, ...
-    prefixes: HashMap<ValueId, PrefixIndex, FixedState>,
+    prefixes: HashMap<ValueId, PrefixIndex, FixedState>, // determinism: ok, fixed-seed hasher, never iterated for output
     /// The id of the opaque value, once made.
     opaque: Option<ValueId>,
 }
@@ -211,10 +211,10 @@ impl Model {
                 len: 0,
                 hash: 0,
             }],
-            by_content: HashMap::default(),
+            by_content: HashMap::default(), // determinism: ok, fixed-seed hasher, never iterated for output
             suffixes: Vec::new(),
-            appended: HashMap::default(),
-            prefixes: HashMap::default(),
+            appended: HashMap::default(), // determinism: ok, fixed-seed hasher, never iterated for output
+            prefixes: HashMap::default(), // determinism: ok, fixed-seed hasher, never iterated for output
             opaque: None,
         }
     }

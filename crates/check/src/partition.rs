@@ -6,6 +6,7 @@
 //! search over all operations into many small ones.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
@@ -117,8 +118,15 @@ pub fn check_history(history: &History, budget: &Budget) -> Result<Verdict, Hist
 /// result does not fit its call can never be linearized; one without `complete_ns` must
 /// be linearized but is bounded by no return. Operations at equal times overlap.
 pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
+    combine(check_per_key(ops, budget))
+}
+
+/// Combine per-key verdicts into one: the first key (in the iteration order, key order
+/// for a `BTreeMap`) that is not linearizable decides; otherwise the first undecided key
+/// makes the whole undecided.
+pub fn combine(verdicts: impl IntoIterator<Item = (String, KeyVerdict)>) -> Verdict {
     let mut undecided = None;
-    for (key, verdict) in check_per_key(ops, budget) {
+    for (key, verdict) in verdicts {
         match verdict {
             KeyVerdict::Linearizable { .. } => {}
             KeyVerdict::NotLinearizable(c) => return Verdict::NotLinearizable(c),
@@ -137,6 +145,16 @@ pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
 /// linearization order, for reports to number the operations). A key appears if some
 /// operation on it is neither failed nor a get of unknown outcome.
 pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, KeyVerdict> {
+    partition(ops)
+        .into_iter()
+        .map(|(key, ops)| (key.to_owned(), check_key(key, &ops, budget, None)))
+        .collect()
+}
+
+/// The operations that matter, grouped by key (P-compositionality): each group can be
+/// checked on its own with [`check_key`], in any order or in parallel. Failed operations
+/// and gets of unknown outcome are left out (they took no effect anyone saw).
+pub fn partition(ops: &[Operation]) -> BTreeMap<&str, Vec<&Operation>> {
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in ops {
         let relevant = !matches!(
@@ -148,12 +166,21 @@ pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, Key
         }
     }
     by_key
-        .into_iter()
-        .map(|(key, ops)| (key.to_owned(), check_key(key, &ops, budget)))
-        .collect()
 }
 
-fn check_key(key: &str, ops: &[&Operation], budget: &Budget) -> KeyVerdict {
+/// Check one key's operations (a group from [`partition`]).
+///
+/// `cancel`, if given, is polled every few thousand steps: once set, the search stops
+/// and the key is [`KeyVerdict::Undecided`]. It exists for callers outside the
+/// determinism boundary (a wall-clock timeout, or stopping the other keys once one has
+/// failed); the search itself never reads a clock, so with `None` the verdict is a
+/// function of the operations and the budget alone.
+pub fn check_key(
+    key: &str,
+    ops: &[&Operation],
+    budget: &Budget,
+    cancel: Option<&AtomicBool>,
+) -> KeyVerdict {
     let mut model = Model::new();
     let search_ops: Vec<SearchOp> = ops
         .iter()
@@ -169,7 +196,7 @@ fn check_key(key: &str, ops: &[&Operation], budget: &Budget) -> KeyVerdict {
         })
         .collect();
     let ids = |indices: Vec<usize>| indices.into_iter().map(|i| ops[i].id).collect();
-    match search::search(&search_ops, &mut model, budget.max_steps) {
+    match search::search(&search_ops, &mut model, budget.max_steps, cancel) {
         search::Outcome::Linearizable(order) => KeyVerdict::Linearizable { order: ids(order) },
         search::Outcome::NotLinearizable { prefix, stuck } => {
             KeyVerdict::NotLinearizable(Counterexample {

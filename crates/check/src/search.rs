@@ -42,6 +42,7 @@
 //! orders that a kept order covers.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::model::{ABSENT, FixedState, Model, Step, ValueId};
 
@@ -274,7 +275,7 @@ const MAX_DOMINANCE_ENTRIES: usize = 1 << 20;
 const MAX_DOMINANCE_PER_KEY: usize = 16;
 
 /// (known set, state) cache key -> the unknown sets of configurations that failed.
-type FailedSets = std::collections::HashMap<Box<[u64]>, Vec<Box<[u32]>>, FixedState>;
+type FailedSets = std::collections::HashMap<Box<[u64]>, Vec<Box<[u32]>>, FixedState>; // determinism: ok, fixed-seed hasher, never iterated for output
 
 /// Pruning by dominance among configurations that differ only in which operations of
 /// unknown outcome they have linearized.
@@ -306,7 +307,7 @@ impl Dominance {
             enabled,
             known: Linearized::new(known_ops),
             unknown: Vec::new(),
-            failed: std::collections::HashMap::default(),
+            failed: std::collections::HashMap::default(), // determinism: ok, fixed-seed hasher, never iterated for output
             entries: 0,
             key: Vec::new(),
             scratch: Vec::new(),
@@ -450,8 +451,18 @@ struct Frame {
 /// backtracking.)
 ///
 /// One step is one event or candidate looked at; the search gives up after `max_steps`.
-pub(crate) fn search(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> Outcome {
-    let (outcome, _steps) = search_counting(ops, model, max_steps);
+///
+/// `cancel`, if given, is polled every [`CANCEL_POLL_STEPS`] steps; once it is set the
+/// search stops and says [`Outcome::Undecided`]. Only a caller outside the determinism
+/// boundary (the command line's wall-clock timeout) sets it; the search never reads a
+/// clock itself, so without it the outcome is a function of the input and the budget.
+pub(crate) fn search(
+    ops: &[SearchOp],
+    model: &mut Model,
+    max_steps: u64,
+    cancel: Option<&AtomicBool>,
+) -> Outcome {
+    let (outcome, _steps) = search_counting(ops, model, max_steps, cancel);
     #[cfg(test)]
     STEPS.with(|s| s.set(s.get() + _steps));
     outcome
@@ -577,7 +588,17 @@ fn prepare(ops: &[SearchOp], model: &mut Model) -> Tables {
     }
 }
 
-fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outcome, u64) {
+/// How often (in steps) the search polls its cancellation flag: rarely enough to cost
+/// nothing, often enough to stop within a millisecond or so.
+pub(crate) const CANCEL_POLL_STEPS: u64 = 1 << 14;
+
+fn search_counting(
+    ops: &[SearchOp],
+    model: &mut Model,
+    max_steps: u64,
+    cancel: Option<&AtomicBool>,
+) -> (Outcome, u64) {
+    let mut next_poll = CANCEL_POLL_STEPS;
     let t = prepare(ops, model);
     let Tables {
         ops,
@@ -736,6 +757,12 @@ fn search_counting(ops: &[SearchOp], model: &mut Model, max_steps: u64) -> (Outc
         }
         if steps > max_steps {
             return (Outcome::Undecided, steps);
+        }
+        if steps >= next_poll {
+            next_poll = steps + CANCEL_POLL_STEPS;
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return (Outcome::Undecided, steps);
+            }
         }
 
         if chosen.is_none() {
