@@ -102,10 +102,13 @@ use std::fmt;
 /// [`segment_name`]`(n)`.
 pub const WAL_FILE: &str = "raft-00000000.wal";
 
+/// Small enough that a simulated run rolls segments several times, large
+/// enough that a real node syncs a closed segment rarely.
+///
 /// A segment is closed and the next one started when a record would grow it
 /// past this size (a record never spans two segments, so a segment holding
 /// one huge record may be larger, up to [`MAX_SEGMENT_FILE_BYTES`]).
-pub const SEGMENT_BYTES: u64 = 1 << 20;
+pub const SEGMENT_BYTES: u64 = 256 << 10;
 
 /// The largest a segment file can legitimately be; a larger one is corrupt.
 pub const MAX_SEGMENT_FILE_BYTES: u64 =
