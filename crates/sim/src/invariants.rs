@@ -5,6 +5,14 @@
 //! covers every entry up to `i`, so two logs agree on a whole prefix exactly
 //! when they agree on the hash at its last index, and a check costs O(1) per
 //! entry instead of O(log length).
+//!
+//! Storage checks: at every restart the recovered hard state and log are
+//! compared with what the node last reported synced (term and vote never go
+//! back; no synced entry at or below the highest applied index is lost), and
+//! every entry a node sends carries the payload its (index, term) was
+//! persisted with. A node whose recovery finds corruption stays down (the
+//! world's decision); these checks then see nothing from it, which is safe:
+//! a node that does not run cannot vote.
 
 use crate::queue::{MS, Nanos};
 use crate::trace::Fnv64;

@@ -142,8 +142,9 @@ impl<D: Disk + ?Sized> Disk for Box<D> {
 /// * **Each file that the directory then names** holds exactly the contents
 ///   (data and length) it had at its last [`Disk::sync`], whichever name it was
 ///   synced under; a file never synced is empty. Writes and truncations since
-///   that sync are lost entirely — `MemDisk` never tears a write; it loses
-///   the whole unsynced suffix of history, per file.
+///   that sync are lost entirely: `crash` loses the whole unsynced suffix of
+///   history, per file. [`MemDisk::crash_torn`] keeps a chosen prefix of it
+///   instead (a torn write).
 /// * Files named by no durable entry are gone, even if their data was synced.
 /// * Counters and the capacity setting are not disk contents: they survive.
 ///
