@@ -122,6 +122,8 @@ mod search;
 #[cfg(test)]
 mod brute;
 #[cfg(test)]
+mod stateright_oracle;
+#[cfg(test)]
 mod tests;
 
 pub use explain::{
