@@ -32,6 +32,41 @@ pub enum Command {
     /// or timeout); 64 a usage error; 65 an input error (unreadable or
     /// malformed file, the line named).
     Check(CheckArgs),
+    /// Benchmarks (`bench check`: the checker on generated histories).
+    Bench(BenchArgs),
+}
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to benchmark.
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// The linearizability checker on generated histories: median time and
+    /// peak memory per case, as a Markdown table. Exit 1 if a target is missed.
+    Check(BenchCheckArgs),
+}
+
+/// Arguments of `bench check`.
+#[derive(Debug, Args)]
+pub struct BenchCheckArgs {
+    /// Runs per case (the median time is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Run only this case.
+    #[arg(long)]
+    pub case: Option<String>,
+    /// The checker's search budget, in steps per key.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Internal: run one case in this process and print one JSON line.
+    #[arg(long, hide = true)]
+    pub child: bool,
 }
 
 /// Whether the nemesis injects faults.

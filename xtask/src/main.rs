@@ -6,6 +6,7 @@
 //! write files: it sits outside the determinism boundary and only measures
 //! and stores what the simulator computes.
 
+mod bench;
 mod check_cmd;
 mod cli;
 mod report_cmd;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
         Command::Sweep(args) => match &args.action {
             Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
             None => sweep::sweep(&args),
+        },
+        Command::Bench(args) => match &args.what {
+            cli::BenchWhat::Check(a) => bench::bench_check(a),
         },
         Command::Check(args) => check_cmd::check(&args).and_then(|code| {
             if args.report {
