@@ -318,6 +318,36 @@ pub fn explain(counterexample: &Counterexample, ops: &BTreeMap<OpId, &Operation>
     }
 }
 
+/// Adds what the checker's own explanation says: its reason for the
+/// operation it names (preferred over the derived one), the values the key
+/// could hold there, and its reduced failing sub-history.
+pub fn enrich(e: &mut Explanation, checker: &check::Explanation) {
+    if e.key != checker.key {
+        return;
+    }
+    e.reasons.insert(checker.op, checker.reason.clone());
+    let states: Vec<String> = checker.states.iter().map(show_state).collect();
+    if !states.is_empty() {
+        e.notes.push(format!(
+            "when op {} would take effect, the key could hold: {}",
+            checker.op,
+            states.join(", ")
+        ));
+    }
+    if !checker.minimal.is_empty() {
+        e.minimal_set = checker.minimal.clone();
+        e.notes.push(format!(
+            "these {} operations are not linearizable on their own{}",
+            checker.minimal.len(),
+            if checker.minimal_is_minimal {
+                ", and leaving out any one of them makes them so"
+            } else {
+                ""
+            }
+        ));
+    }
+}
+
 /// Each operation's place in its key's linearization (1-based) and the state
 /// after it, for keys the checker ordered; for a failing key, the prefix.
 pub fn positions(

@@ -321,7 +321,11 @@ fn derive(report: &Report) -> Derived<'_> {
     let positions = facts::positions(&verdicts, &by_id);
     let explanation = match (&report.explanation, &report.verdict) {
         (Some(given), _) => Some(given.clone()),
-        (None, Verdict::NotLinearizable(c)) => Some(facts::explain(c, &by_id)),
+        (None, Verdict::NotLinearizable(c)) => {
+            let mut e = facts::explain(c, &by_id);
+            facts::enrich(&mut e, &check::explain(&ops, c, &Budget::default()));
+            Some(e)
+        }
         (None, _) => None,
     };
     Derived {

@@ -53,8 +53,16 @@ fn a_linearizable_history_is_a_pass_and_a_stale_read_is_not() {
 
 #[test]
 fn the_failing_page_explains_the_stuck_read_with_the_value_it_should_have_seen() {
-    let html = render(&report_of(tiny_history(true)));
-    assert!(html.contains("get returned absent, but the value after the prefix is &quot;a&quot;"));
+    let report = report_of(tiny_history(true));
+    let html = render(&report);
+    let Verdict::NotLinearizable(c) = &report.verdict else {
+        panic!("a stale read");
+    };
+    let ops = report.history.operations().unwrap();
+    let checker = check::explain(&ops, c, &Budget::default());
+    let reason = maud::html! { (checker.reason) }.into_string();
+    assert!(html.contains(&reason), "the checker's reason: {reason}");
+    assert!(html.contains("the key could hold: &quot;a&quot;"));
     assert!(html.contains("class=\"op st\""), "the stuck bar is marked");
 }
 
