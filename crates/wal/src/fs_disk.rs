@@ -32,8 +32,7 @@ impl FsDisk {
     /// Opens (creating if needed) the directory `dir` as a disk.
     pub fn open(dir: impl Into<PathBuf>) -> Result<FsDisk, DiskError> {
         let dir = dir.into();
-        // determinism: ok, real disk for the node only
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir.display().to_string(), e))?;
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir.display().to_string(), e))?; // determinism: ok, real disk for the node only
         Ok(FsDisk { dir })
     }
 
@@ -82,8 +81,8 @@ impl Disk for FsDisk {
     fn list(&self) -> Result<Vec<String>, DiskError> {
         let dir = self.dir.display().to_string();
         let mut names = Vec::new();
-        // determinism: ok, real disk for the node only
-        for entry in fs::read_dir(&self.dir).map_err(|e| io_error(&dir, e))? {
+        let entries = fs::read_dir(&self.dir).map_err(|e| io_error(&dir, e))?; // determinism: ok, real disk for the node only
+        for entry in entries {
             let entry = entry.map_err(|e| io_error(&dir, e))?;
             let is_file = entry.file_type().map_err(|e| io_error(&dir, e))?.is_file();
             if let (true, Some(name)) = (is_file, entry.file_name().to_str()) {
@@ -133,8 +132,7 @@ impl Disk for FsDisk {
 
     fn len(&self, name: &str) -> Result<u64, DiskError> {
         let path = self.path(name)?;
-        // determinism: ok, real disk for the node only
-        let meta = fs::metadata(path).map_err(|e| io_error(name, e))?;
+        let meta = fs::metadata(path).map_err(|e| io_error(name, e))?; // determinism: ok, real disk for the node only
         if !meta.is_file() {
             return Err(DiskError::NotFound(name.to_owned()));
         }
@@ -153,21 +151,18 @@ impl Disk for FsDisk {
 
     fn sync_dir(&mut self) -> Result<(), DiskError> {
         let dir = self.dir.display().to_string();
-        // determinism: ok, real disk for the node only
-        let handle = File::open(&self.dir).map_err(|e| io_error(&dir, e))?;
+        let handle = File::open(&self.dir).map_err(|e| io_error(&dir, e))?; // determinism: ok, real disk for the node only
         handle.sync_all().map_err(|e| io_error(&dir, e))
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         let (src, dst) = (self.path(from)?, self.path(to)?);
-        // determinism: ok, real disk for the node only
-        fs::rename(src, dst).map_err(|e| io_error(from, e))
+        fs::rename(src, dst).map_err(|e| io_error(from, e)) // determinism: ok, real disk for the node only
     }
 
     fn remove(&mut self, name: &str) -> Result<(), DiskError> {
         let path = self.path(name)?;
-        // determinism: ok, real disk for the node only
-        fs::remove_file(path).map_err(|e| io_error(name, e))
+        fs::remove_file(path).map_err(|e| io_error(name, e)) // determinism: ok, real disk for the node only
     }
 }
 
@@ -191,7 +186,7 @@ mod tests {
     #[test]
     fn subdirectories_are_not_files() {
         let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap(); // determinism: ok, real disk for the node only
         let disk = FsDisk::open(dir.path()).unwrap();
         assert_eq!(disk.list().unwrap(), Vec::<String>::new());
         assert_eq!(disk.len("sub"), Err(DiskError::NotFound("sub".into())));
