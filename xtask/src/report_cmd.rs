@@ -4,7 +4,7 @@
 
 use crate::cli::CheckArgs;
 use crate::workspace_root;
-use check::{Budget, History};
+use check::Budget;
 use report::{IndexEntry, Report};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,19 +34,16 @@ pub fn write_run_report(outcome: &sim::Outcome) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Reads the history `cargo xtask check` read (JSON lines, or a Jepsen
-/// register `.log`), checks it, and writes reports/<file stem>.html.
+/// Reads the history `cargo xtask check` read (in its format), checks it,
+/// and writes reports/<file stem>.html.
 pub fn write_check_report(args: &CheckArgs) -> Result<PathBuf, String> {
     let path = &args.path;
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let history = if path.extension().is_some_and(|e| e == "log") {
-        check::import::jepsen_etcd(&text).map_err(|e| format!("{}: {e:?}", path.display()))?
-    } else {
-        History::read_jsonl(text.as_bytes()).map_err(|e| format!("{}: {e:?}", path.display()))?
-    };
+    let (history, _) = crate::check_cmd::load(path, args.format)?;
     let mut budget = Budget::default();
     let mut replay = format!("cargo xtask check {}", path.display());
+    if let Some(format) = args.format {
+        replay += &format!(" --format {}", format!("{format:?}").to_lowercase());
+    }
     if let Some(steps) = args.max_steps {
         budget.max_steps = steps;
         replay += &format!(" --max-steps {steps}");

@@ -524,7 +524,7 @@ fn window(focus: &[&Operation], end_ns: u64) -> (u64, u64) {
         .max()
         .unwrap_or(end_ns)
         .max(t0 + 1);
-    let pad = ((t1 - t0) / 10).max(1_000_000);
+    let pad = ((t1 - t0) / 10).max(1);
     (t0.saturating_sub(pad), (t1 + pad).min(end_ns.max(t1)))
 }
 

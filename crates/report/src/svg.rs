@@ -88,12 +88,18 @@ impl Axis {
     }
 }
 
-/// Formats nanoseconds as milliseconds or seconds, for axes and tooltips.
+/// Formats nanoseconds for tooltips: seconds, milliseconds, or (for
+/// imported histories whose "times" are event indices) micro- and
+/// nanoseconds.
 pub fn fmt_time(ns: u64) -> String {
     if ns >= 10_000_000_000 {
         format!("{:.2}s", ns as f64 / 1e9)
-    } else {
+    } else if ns >= 1_000_000 || ns == 0 {
         format!("{:.3}ms", ns as f64 / 1e6)
+    } else if ns >= 1_000 {
+        format!("{:.3}µs", ns as f64 / 1e3)
+    } else {
+        format!("{ns}ns")
     }
 }
 
@@ -101,8 +107,12 @@ fn fmt_tick(ns: u64) -> String {
     let ms = ns as f64 / 1e6;
     if ms >= 1000.0 {
         format!("{}s", trim(ms / 1000.0))
-    } else {
+    } else if ns >= 1_000_000 || ns == 0 {
         format!("{}ms", trim(ms))
+    } else if ns >= 1_000 {
+        format!("{}µs", trim(ns as f64 / 1e3))
+    } else {
+        format!("{ns}ns")
     }
 }
 
@@ -473,6 +483,16 @@ mod tests {
         let ticks = a.ticks();
         assert!(ticks.len() >= 5 && ticks.len() <= 12, "{ticks:?}");
         assert!(ticks.iter().all(|t| t % 1_000_000_000 == 0));
+    }
+
+    #[test]
+    fn times_are_shown_in_a_unit_that_fits() {
+        assert_eq!(fmt_tick(2_500_000_000), "2.5s");
+        assert_eq!(fmt_tick(50_000_000), "50ms");
+        assert_eq!(fmt_tick(20_000), "20µs");
+        assert_eq!(fmt_tick(7), "7ns");
+        assert_eq!(fmt_time(7), "7ns");
+        assert_eq!(fmt_time(1_500_000), "1.500ms");
     }
 
     #[test]
