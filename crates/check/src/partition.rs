@@ -5,7 +5,7 @@
 //! Wing's locality): each key is checked as an independent register, which turns one
 //! search over all operations into many small ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
@@ -293,7 +293,7 @@ fn provably_stale_read(ops: &[&Operation]) -> Option<usize> {
 
 /// If a read is provably stale ([`provably_stale_read`]), the counterexample without
 /// the exhaustive search: a linearization of the operations called before the read
-/// returned (the read left out), cut after the last operation that must precede the
+/// returned (the read left out, and gets of values written only later), cut after the last operation that must precede the
 /// read, is a linearizable prefix after which the read is a candidate and cannot see
 /// its value. `None` (search instead) if that linearization is not found.
 fn stale_read_shortcut(
@@ -305,10 +305,26 @@ fn stale_read_shortcut(
     let r = provably_stale_read(ops)?;
     let read = ops[r];
     let read_ret = ret_ns(read)?;
+    // Values written by an operation called by then: a get of any other value (its
+    // writer was called later, so it returned after the read) is left out too. It
+    // returned after everything kept was called, so no kept operation must follow it.
+    let written: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.invoke_ns <= read_ret)
+        .filter_map(|o| match &o.call {
+            Call::Put { value, .. } => Some(value.as_str()),
+            Call::Cas { new, .. } => Some(new.as_str()),
+            _ => None,
+        })
+        .collect();
     let before: Vec<&Operation> = ops
         .iter()
         .enumerate()
         .filter(|&(i, o)| i != r && o.invoke_ns <= read_ret)
+        .filter(|(_, o)| match (&o.call, &o.outcome) {
+            (Call::Get { .. }, Outcome::Ok(Ret::Value(Some(v)))) => written.contains(v.as_str()),
+            _ => true,
+        })
         .map(|(_, o)| *o)
         .collect();
     let KeyVerdict::Linearizable { order } = search_key(key, &before, budget, cancel) else {
