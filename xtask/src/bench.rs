@@ -36,12 +36,15 @@ pub struct Case {
     pub unknown_writes: f64,
     /// Whether one late read is made stale.
     pub stale_read: bool,
+    /// Whether one read, half way through, returns a value written only after it
+    /// returned (a violation the stale-read rule does not see: the search proves it).
+    pub future_read: bool,
     /// The target for the check's wall time, in seconds (if any).
     pub target_s: Option<f64>,
 }
 
 /// The cases, in the order the table lists them.
-pub const CASES: [Case; 6] = [
+pub const CASES: [Case; 8] = [
     Case {
         name: "10k",
         ops: 10_000,
@@ -49,6 +52,7 @@ pub const CASES: [Case; 6] = [
         keys: 1,
         unknown_writes: 0.0,
         stale_read: false,
+        future_read: false,
         target_s: Some(0.2),
     },
     Case {
@@ -58,6 +62,7 @@ pub const CASES: [Case; 6] = [
         keys: 1,
         unknown_writes: 0.0,
         stale_read: false,
+        future_read: false,
         target_s: Some(3.0),
     },
     Case {
@@ -67,6 +72,7 @@ pub const CASES: [Case; 6] = [
         keys: 1,
         unknown_writes: 0.0,
         stale_read: true,
+        future_read: false,
         target_s: Some(0.5),
     },
     Case {
@@ -76,6 +82,7 @@ pub const CASES: [Case; 6] = [
         keys: 1,
         unknown_writes: 0.01,
         stale_read: true,
+        future_read: false,
         target_s: Some(1.0),
     },
     Case {
@@ -85,6 +92,7 @@ pub const CASES: [Case; 6] = [
         keys: 1,
         unknown_writes: 0.01,
         stale_read: false,
+        future_read: false,
         target_s: None,
     },
     Case {
@@ -94,6 +102,27 @@ pub const CASES: [Case; 6] = [
         keys: 10,
         unknown_writes: 0.0,
         stale_read: false,
+        future_read: false,
+        target_s: None,
+    },
+    Case {
+        name: "10k-future-read",
+        ops: 10_000,
+        clients: 10,
+        keys: 1,
+        unknown_writes: 0.0,
+        stale_read: false,
+        future_read: true,
+        target_s: None,
+    },
+    Case {
+        name: "3k-unknown-future-read",
+        ops: 3_000,
+        clients: 10,
+        keys: 1,
+        unknown_writes: 0.01,
+        stale_read: false,
+        future_read: true,
         target_s: None,
     },
 ];
@@ -177,6 +206,9 @@ pub fn generate(case: &Case, seed: u64) -> Vec<Operation> {
     if case.stale_read {
         make_stale(&mut ops);
     }
+    if case.future_read {
+        make_future(&mut ops);
+    }
     ops
 }
 
@@ -211,6 +243,28 @@ fn make_stale(ops: &mut [Operation]) {
             continue;
         };
         ops[r].outcome = Outcome::Ok(Ret::Value(Some(value.clone())));
+        return;
+    }
+}
+
+/// Makes a read half way through return the value of a known put on its key
+/// that was invoked after the read returned.
+fn make_future(ops: &mut [Operation]) {
+    for r in ops.len() / 2..ops.len() {
+        if !matches!(ops[r].call, Call::Get { .. }) {
+            continue;
+        }
+        let key = ops[r].call.key().to_owned();
+        let done = ops[r].complete_ns.unwrap_or(u64::MAX);
+        let Some(value) = ops[r..].iter().find_map(|o| match (&o.call, &o.outcome) {
+            (Call::Put { key: k, value }, Outcome::Ok(_)) if *k == key && o.invoke_ns > done => {
+                Some(value.clone())
+            }
+            _ => None,
+        }) else {
+            continue;
+        };
+        ops[r].outcome = Outcome::Ok(Ret::Value(Some(value)));
         return;
     }
 }
@@ -272,7 +326,7 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     println!(
-        "| case | ops | clients | keys | unknown writes | stale read | verdict | median check time | target | peak memory |"
+        "| case | ops | clients | keys | unknown writes | bad read | verdict | median check time | target | peak memory |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut missed = 0;
@@ -301,7 +355,7 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
         }
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
-        let expected = if case.stale_read {
+        let expected = if case.stale_read || case.future_read {
             "not linearizable"
         } else {
             "linearizable"
@@ -317,7 +371,11 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
             case.clients,
             case.keys,
             case.unknown_writes * 100.0,
-            if case.stale_read { "yes" } else { "no" },
+            match (case.stale_read, case.future_read) {
+                (true, _) => "stale",
+                (_, true) => "from the future",
+                _ => "no",
+            },
             verdict,
             if verdict == expected { "" } else { " (WRONG)" },
             median,
@@ -343,8 +401,12 @@ mod tests {
             assert_eq!(ops.len(), 2_000);
             let verdict = check::check_operations(&ops, &Budget::default());
             match verdict {
-                Verdict::Linearizable => assert!(!case.stale_read, "{}", case.name),
-                Verdict::NotLinearizable(_) => assert!(case.stale_read, "{}", case.name),
+                Verdict::Linearizable => {
+                    assert!(!case.stale_read && !case.future_read, "{}", case.name)
+                }
+                Verdict::NotLinearizable(_) => {
+                    assert!(case.stale_read || case.future_read, "{}", case.name)
+                }
                 Verdict::Undecided { .. } => panic!("{} undecided", case.name),
             }
         }
