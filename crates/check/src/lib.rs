@@ -12,8 +12,19 @@
 //!   found, or the one after which a read was proved unable to see its value) and the
 //!   operations that cannot follow it. [`check_per_key`] also returns each
 //!   linearizable key's order.
+//! - [`explain`]: on failure, the operation that cannot be linearized, the states the
+//!   key could hold there, why the model rejects it (a sentence), and a small failing
+//!   sub-history found by delta debugging ([`Explanation`]).
+//! - [`partition`] / [`check_key`] / [`combine`]: the per-key pieces, for callers that
+//!   check keys in parallel. [`check_key`] takes an optional cancellation flag (an
+//!   `AtomicBool` only a caller outside the determinism boundary sets, e.g. for a
+//!   wall-clock timeout); the search polls it but never reads a clock.
 //! - [`import`]: readers for Jepsen's etcd register logs and Porcupine's key-value
 //!   histories, so the checker runs on histories nobody here wrote.
+//!
+//! The verdicts are tested against every Porcupine fixture, against a brute-force
+//! oracle, and against stateright's `LinearizabilityTester` (an independent
+//! implementation) on 10,000 random small histories with unknown outcomes.
 //!
 //! # The model
 //!
@@ -105,6 +116,37 @@
 //! - hard: 20 clients on one key; 10 clients with timeouts on a key with appends. These
 //!   can exhaust the default budget (10M steps a key, about a second, under 100 MB) and
 //!   come back undecided.
+//!
+//! ## Benchmark
+//!
+//! `cargo xtask bench check` (release build; `--runs 5`, median check time; peak memory
+//! is the child process's resident high-water mark, generation included). Single- and
+//! multi-key register histories, 10 clients, unique written values, each operation
+//! taking effect at a random point of its interval; "stale" makes one read at 90%
+//! return a value overwritten by a write that completed before it began; "from the
+//! future" makes one read at 50% return a value written only after it returned.
+//! Measured on the 2-core development machine under load from other builds (load
+//! average 3-5):
+//!
+//! | case | ops | keys | unknown writes | bad read | verdict | median check time | target | peak memory |
+//! |---|---|---|---|---|---|---|---|---|
+//! | 10k | 10000 | 1 | 0% | no | linearizable | 0.026 s | < 0.2 s | 11 MB |
+//! | 100k | 100000 | 1 | 0% | no | linearizable | 0.279 s | < 3 s | 72 MB |
+//! | 10k-stale | 10000 | 1 | 0% | stale | not linearizable | 0.020 s | < 0.5 s | 10 MB |
+//! | 3k-unknown-stale | 3000 | 1 | 1% | stale | not linearizable | 0.007 s | < 1 s | 7 MB |
+//! | 10k-unknown | 10000 | 1 | 1% | no | linearizable | 0.043 s | - | 23 MB |
+//! | 100k-10keys | 100000 | 10 | 0% | no | linearizable | 0.154 s | - | 37 MB |
+//! | 10k-future-read | 10000 | 1 | 0% | from the future | not linearizable | 0.167 s | - | 17 MB |
+//! | 3k-unknown-future-read | 3000 | 1 | 1% | from the future | not linearizable | 0.120 s | - | 28 MB |
+//!
+//! The stale cases are decided by the stale-read rule (a get whose value's unique,
+//! known writer is followed by a known put, delete or swapping cas that returned before
+//! the get began is impossible: O(n log n), no search); only the counterexample's prefix
+//! takes a search, of a linearizable history. Without that rule the search proved the
+//! same two violations in 0.46-0.79 s and 0.36-0.74 s. The "from the future" cases are
+//! violations the rule cannot see, proved by the search. These are the workloads of the
+//! issue; the hard cases listed above (20 clients on a key, unknown appends) are not
+//! covered by the rule and keep their cost.
 //!
 //! The rules that make it fast are listed in the `search` module: reads taken greedily,
 //! candidates ordered by interval midpoint, reads that can no longer see their value
