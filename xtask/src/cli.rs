@@ -95,7 +95,7 @@ pub struct RunShape {
     pub faults: Switch,
     /// Disk faults: off, on (within a budget that keeps the cluster
     /// recoverable), or no-limits (safety only).
-    #[arg(long, value_enum, default_value_t = DiskFaults::Off)]
+    #[arg(long, value_enum, default_value_t = DiskFaults::On)]
     pub disk_faults: DiskFaults,
 }
 

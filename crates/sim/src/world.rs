@@ -26,6 +26,14 @@ const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
 /// finish their last operations.
 const DRAIN_LIMIT: Nanos = 30_000 * MS;
 
+/// A run stops as a "message storm" when more than [`STORM_EVENTS`] events
+/// fall within [`STORM_WINDOW`] of virtual time: a healthy 5-node run has
+/// about 1,500 per 100 ms, so this is two orders of magnitude beyond, where
+/// virtual time has all but stopped.
+const STORM_EVENTS: u64 = 200_000;
+/// See [`STORM_EVENTS`].
+const STORM_WINDOW: Nanos = 100 * MS;
+
 /// A client gives up an operation after this many attempts, whatever time
 /// is left (attempt numbers travel in 8 bits of a request id).
 const MAX_ATTEMPTS: u32 = 200;
@@ -281,8 +289,24 @@ impl World {
         self.queue.push(self.config.duration, Event::EndOfWorkload);
 
         let deadline = self.config.duration + DRAIN_LIMIT;
+        let (mut window_start, mut window_events) = (0, 0u64);
         while let Some((at, event)) = self.queue.pop() {
             if at > deadline {
+                break;
+            }
+            if at >= window_start + STORM_WINDOW {
+                (window_start, window_events) = (at, 0);
+            }
+            window_events += 1;
+            if window_events > STORM_EVENTS {
+                // A message storm keeps virtual time from advancing and would
+                // hang the run (and a sweep): stop, and say so.
+                let detail = format!(
+                    "more than {STORM_EVENTS} events within {}ms of virtual time from {}ms: a message storm",
+                    STORM_WINDOW / MS,
+                    window_start / MS
+                );
+                self.invariants.external("event storm", at, 0, detail);
                 break;
             }
             debug_assert!(at >= self.now, "virtual time never goes back");
