@@ -279,3 +279,72 @@ fn print_failure(c: &Counterexample, e: Option<&check::Explanation>, summary: &s
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{CASES, generate};
+
+    #[test]
+    fn formats_are_inferred_from_the_extension_then_the_first_line() {
+        let f = |name: &str, text: &str| infer_format(Path::new(name), text, None);
+        assert_eq!(f("a.log", ""), HistoryFormat::Jepsen);
+        assert_eq!(f("a.edn", ""), HistoryFormat::Edn);
+        assert_eq!(f("a.jsonl", "{:x 1}"), HistoryFormat::Jsonl);
+        assert_eq!(
+            f("a.txt", "\n{:process 1, :type :invoke}"),
+            HistoryFormat::Edn
+        );
+        assert_eq!(f("a.txt", "{\"type\":\"invoke\"}"), HistoryFormat::Jsonl);
+        assert_eq!(
+            f("a.txt", "INFO jepsen.util - 1 :invoke"),
+            HistoryFormat::Jepsen
+        );
+        let given = Some(HistoryFormat::Edn);
+        assert_eq!(
+            infer_format(Path::new("a.log"), "", given),
+            HistoryFormat::Edn
+        );
+    }
+
+    /// Several keys fail; whatever thread finishes first, the parallel check
+    /// reports the first failing key in key order, as the sequential one does.
+    #[test]
+    fn the_parallel_check_reports_what_the_sequential_one_does() {
+        let case = CASES
+            .iter()
+            .find(|c| c.keys > 1)
+            .copied()
+            .expect("a multi-key case");
+        let mut ops = generate(&crate::bench::Case { ops: 4_000, ..case }, 3);
+        // Break several keys: each read of a value written only after it returned.
+        let mut broken = std::collections::BTreeSet::new();
+        for r in 0..ops.len() {
+            let (check::Call::Get { key }, Some(done)) = (&ops[r].call, ops[r].complete_ns) else {
+                continue;
+            };
+            if broken.contains(key) {
+                continue;
+            }
+            let later = ops.iter().find_map(|o| match &o.call {
+                check::Call::Put { key: k, value } if k == key && o.invoke_ns > done => {
+                    Some(value.clone())
+                }
+                _ => None,
+            });
+            if let Some(v) = later {
+                broken.insert(key.clone());
+                ops[r].outcome = check::Outcome::Ok(check::Ret::Value(Some(v)));
+            }
+        }
+        assert!(broken.len() >= 3, "{broken:?}");
+        let budget = Budget::default();
+        let sequential = check::check_operations(&ops, &budget);
+        assert!(matches!(sequential, Verdict::NotLinearizable(_)));
+        for threads in [1, 2, 4, 8] {
+            let parallel = check_parallel(&ops, &budget, threads, None);
+            assert_eq!(parallel.verdict, sequential, "{threads} threads");
+            assert!(!parallel.timed_out);
+        }
+    }
+}
