@@ -193,7 +193,9 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         budget.max_steps = steps;
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let checked = check_parallel(&ops, &budget, threads, timeout);
+    // The timeout counts from the start, reading the file included.
+    let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
+    let checked = check_parallel(&ops, &budget, threads, remaining);
     let explanation = match &checked.verdict {
         Verdict::NotLinearizable(c) => Some(check::explain(&ops, c, &budget)),
         _ => None,

@@ -16,8 +16,9 @@ use crate::partition::{Budget, Counterexample, KeyVerdict, check_key, partition}
 /// Most searches the reduction to a minimal failing sub-history runs.
 pub const MAX_REDUCTION_TESTS: usize = 400;
 
-/// Each reduction search gets the budget's `max_steps` divided by this.
-pub const REDUCTION_BUDGET_DIVISOR: u64 = 20;
+/// Each reduction search gets the budget's `max_steps` divided by this: with
+/// [`MAX_REDUCTION_TESTS`], the reduction costs at most twice the check's budget.
+pub const REDUCTION_BUDGET_DIVISOR: u64 = 200;
 
 /// Most states [`Explanation::states`] lists (the walk over what may precede the stuck
 /// operation stops there).
