@@ -225,8 +225,16 @@ impl Progress {
                     return false;
                 }
                 let next = hint_next.min(rejected).max(self.match_index.next());
-                self.next_index = next;
                 self.probe_sent = false;
+                if next == self.next_index {
+                    // The follower refuses even the entry at our match point:
+                    // it lost entries it acknowledged (a disk that lied).
+                    // Probing again at once would answer every rejection, and
+                    // every duplicate of it, with a new probe: a storm. The
+                    // next heartbeat probes again instead.
+                    return false;
+                }
+                self.next_index = next;
                 self.check();
                 true
             }
@@ -401,6 +409,20 @@ mod tests {
         assert!(p.maybe_decrease_to(LogIndex(7), LogIndex(1)));
         assert_eq!(p.state, ProgressState::Probe);
         assert_eq!(p.next_index, LogIndex(6));
+    }
+
+    #[test]
+    fn a_rejection_at_the_match_point_waits_for_the_next_heartbeat() {
+        // A follower that lost acknowledged entries rejects even our match
+        // point. Re-probing at once would turn every (duplicated) rejection
+        // into a new probe: a message storm.
+        let mut p = Progress::new(LogIndex(6), 4);
+        p.match_index = LogIndex(5);
+        p.sent_entries(LogIndex(8));
+        assert!(p.is_paused());
+        assert!(!p.maybe_decrease_to(LogIndex(5), LogIndex(1)), "no immediate re-probe");
+        assert_eq!(p.next_index, LogIndex(6), "never below the match point");
+        assert!(!p.is_paused(), "the next heartbeat may probe again");
     }
 
     #[test]
