@@ -42,8 +42,9 @@ pub struct Explanation {
     /// The longest linearizable prefix (the counterexample's), in order.
     pub longest_prefix: Vec<OpId>,
     /// A small sub-history of the key that is still not linearizable on its own, in
-    /// operation order. Each read in it comes with the writes of the value it returned,
-    /// so it never fails merely because a writer was left out.
+    /// operation order. Each read in it comes with a write of the value it returned
+    /// (and the appends whose text it contains), so it never fails merely because its
+    /// writer was left out.
     pub minimal: Vec<OpId>,
     /// Whether `minimal` is 1-minimal (removing any one more operation, with the reads
     /// that depend on it, makes it linearizable or undecided). False when the reduction
@@ -205,10 +206,19 @@ fn accepts(o: &Operation, state: &Option<String>) -> bool {
     }
 }
 
-/// The operations a kept operation depends on to make sense: for a read (a get, or a
-/// cas) of a value, the operations that could produce it (puts and swapping cases that
-/// write it, appends whose text it contains).
-fn dependencies(key_ops: &[&Operation]) -> Vec<Vec<usize>> {
+/// What a kept operation needs beside it to make sense: for a read (a get, or a cas)
+/// of a value, an operation that could write it, and the appends whose text it
+/// contains.
+struct Deps {
+    /// The operations that write the value (puts and cases): at least one must be kept.
+    writers: Vec<usize>,
+    /// The one added when none is: the latest called before the read returned.
+    preferred: Option<usize>,
+    /// Appends whose text the value contains: all are kept.
+    appends: Vec<usize>,
+}
+
+fn dependencies(key_ops: &[&Operation]) -> Vec<Deps> {
     let observed = |o: &Operation| -> Option<String> {
         match (&o.call, &o.outcome) {
             (Call::Get { .. }, Outcome::Ok(Ret::Value(v))) => v.clone(),
@@ -236,31 +246,51 @@ fn dependencies(key_ops: &[&Operation]) -> Vec<Vec<usize>> {
         .iter()
         .map(|o| {
             let Some(v) = observed(o) else {
-                return Vec::new();
+                return Deps {
+                    writers: Vec::new(),
+                    preferred: None,
+                    appends: Vec::new(),
+                };
             };
-            let mut deps = writers.get(v.as_str()).cloned().unwrap_or_default();
+            let writers = writers.get(v.as_str()).cloned().unwrap_or_default();
+            let until = o.complete_ns.unwrap_or(u64::MAX);
+            let preferred = writers
+                .iter()
+                .copied()
+                .filter(|&w| key_ops[w].invoke_ns <= until)
+                .max_by_key(|&w| (key_ops[w].invoke_ns, w))
+                .or(writers.first().copied());
             // Bounded: a value built by thousands of appends keeps them all anyway.
-            if appends.len() <= 4096 {
-                deps.extend(
-                    appends
-                        .iter()
-                        .filter(|(_, text)| v.contains(text))
-                        .map(|&(i, _)| i),
-                );
+            let appends = if appends.len() <= 4096 {
+                appends
+                    .iter()
+                    .filter(|(_, text)| v.contains(text))
+                    .map(|&(i, _)| i)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Deps {
+                writers,
+                preferred,
+                appends,
             }
-            deps
         })
         .collect()
 }
 
-/// `set` plus, transitively, the dependencies of everything in it; sorted.
-fn closure(set: &[usize], deps: &[Vec<usize>]) -> Vec<usize> {
+/// `set` plus, transitively, what everything in it needs ([`Deps`]); sorted.
+fn closure(set: &[usize], deps: &[Deps]) -> Vec<usize> {
     let mut out: BTreeSet<usize> = set.iter().copied().collect();
     let mut todo: Vec<usize> = set.to_vec();
     while let Some(i) = todo.pop() {
-        for &d in &deps[i] {
-            if out.insert(d) {
-                todo.push(d);
+        let d = &deps[i];
+        let writer = d
+            .preferred
+            .filter(|_| !d.writers.iter().any(|w| out.contains(w)));
+        for &x in d.appends.iter().chain(writer.iter()) {
+            if out.insert(x) {
+                todo.push(x);
             }
         }
     }
