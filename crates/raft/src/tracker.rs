@@ -420,7 +420,10 @@ mod tests {
         p.match_index = LogIndex(5);
         p.sent_entries(LogIndex(8));
         assert!(p.is_paused());
-        assert!(!p.maybe_decrease_to(LogIndex(5), LogIndex(1)), "no immediate re-probe");
+        assert!(
+            !p.maybe_decrease_to(LogIndex(5), LogIndex(1)),
+            "no immediate re-probe"
+        );
         assert_eq!(p.next_index, LogIndex(6), "never below the match point");
         assert!(!p.is_paused(), "the next heartbeat may probe again");
     }
