@@ -309,6 +309,44 @@ mod tests {
         );
     }
 
+    fn args(path: std::path::PathBuf) -> CheckArgs {
+        CheckArgs {
+            path,
+            max_steps: None,
+            report: false,
+            format: None,
+            json: true,
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_verdict_and_bad_input_is_65() {
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/porcupine");
+        let ok = args(fixtures.join("kv/c10-ok.txt"));
+        assert_eq!(check(&ok), Ok(EXIT_LINEARIZABLE));
+        let bad = args(fixtures.join("kv/c10-bad.txt"));
+        assert_eq!(check(&bad), Ok(EXIT_NOT_LINEARIZABLE));
+        let tight = CheckArgs {
+            max_steps: Some(1),
+            ..args(fixtures.join("jepsen/etcd_002.log"))
+        };
+        assert_eq!(check(&tight), Ok(EXIT_UNDECIDED));
+        let dir = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let malformed = dir.join("bad.jsonl");
+        fs::write(&malformed, "{\"type\":\"invoke\"}\n").expect("write");
+        assert_eq!(check(&args(malformed)), Ok(EXIT_INPUT));
+        assert_eq!(check(&args(dir.join("missing.jsonl"))), Ok(EXIT_INPUT));
+        let negative = CheckArgs {
+            timeout: Some(-1.0),
+            ..args(fixtures.join("kv/c10-ok.txt"))
+        };
+        assert_eq!(check(&negative), Ok(EXIT_USAGE));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     /// Several keys fail; whatever thread finishes first, the parallel check
     /// reports the first failing key in key order, as the sequential one does.
     #[test]
