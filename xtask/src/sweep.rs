@@ -331,7 +331,9 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
                 failures_dir.display()
             );
         }
-        println!("  reports of failing seeds: {}", index.display());
+        if !failing.is_empty() {
+            println!("  reports of failing seeds: {}", index.display());
+        }
     }
     Ok(total.exit_code())
 }
