@@ -158,6 +158,7 @@ mod explain;
 mod history;
 pub mod import;
 mod model;
+pub mod mutate;
 mod partition;
 mod search;
 

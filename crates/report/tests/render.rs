@@ -37,10 +37,7 @@ fn passing_report() -> Report {
 fn failing_report() -> Report {
     let outcome = simulated(7);
     let mut report = Report::from_outcome(&outcome);
-    let (index, stale) = find_read_to_make_stale(&report.history).expect("a read after two puts");
-    if let Record::Ok { ret, .. } = &mut report.history.records[index] {
-        *ret = Ret::Value(Some(stale));
-    }
+    check::mutate::plant_stale_read(&mut report.history).expect("a read after two puts");
     let verdict = check::check_history(&report.history, &Budget::default()).unwrap();
     assert!(
         matches!(verdict, Verdict::NotLinearizable(_)),
@@ -49,43 +46,6 @@ fn failing_report() -> Report {
     report.violations = vec!["a stale read planted by the test".into()];
     report.verdict = verdict;
     report
-}
-
-/// A successful get, and a value it cannot see: one written by a put P1 that
-/// completed before a put P2 began, P2 completing before the get began.
-fn find_read_to_make_stale(history: &History) -> Option<(usize, String)> {
-    let mut invoked: BTreeMap<u64, (u64, Call)> = BTreeMap::new();
-    let mut puts: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
-    for (i, record) in history.records.iter().enumerate() {
-        match record {
-            Record::Invoke {
-                id, call, time_ns, ..
-            } => {
-                invoked.insert(*id, (*time_ns, call.clone()));
-            }
-            Record::Ok {
-                id, ret, time_ns, ..
-            } => match (&invoked[id], ret) {
-                ((start, Call::Put { key, value }), _) => puts
-                    .entry(key.clone())
-                    .or_default()
-                    .push((*start, *time_ns, value.clone())),
-                ((start, Call::Get { key }), Ret::Value(seen)) => {
-                    let done: Vec<_> = puts.get(key).into_iter().flatten().collect();
-                    for p2 in done.iter().filter(|p| p.1 < *start) {
-                        for p1 in done.iter().filter(|p| p.1 < p2.0) {
-                            if seen.as_ref() != Some(&p1.2) {
-                                return Some((i, p1.2.clone()));
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    None
 }
 
 /// 10,000 operations by 10 clients over 5 keys, overlapping, each taking

@@ -1,11 +1,10 @@
 //! Whole runs of the simulator: determinism, verdicts, and the checker's
 //! teeth on the histories the simulator records.
 
-use check::{Budget, Call, History, Record, Ret, Verdict};
+use check::{Budget, Record, Verdict};
 use sim::queue::MS;
 use sim::{SimConfig, TraceFilter, Tracer};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 fn short(seed: u64) -> SimConfig {
@@ -106,55 +105,11 @@ fn the_checker_catches_a_stale_read_planted_in_a_recorded_history() {
     });
     assert!(outcome.summary.ok);
     let mut history = outcome.history;
-    let (index, stale) =
-        find_read_to_make_stale(&history).expect("the run has a read after two writes");
-    if let Record::Ok { ret, .. } = &mut history.records[index] {
-        *ret = Ret::Value(Some(stale));
-    }
+    check::mutate::plant_stale_read(&mut history).expect("the run has a read after two writes");
     match check::check_history(&history, &Budget::default()).unwrap() {
         Verdict::NotLinearizable(_) => {}
         other => panic!("a stale read went unnoticed: {other:?}"),
     }
-}
-
-/// Finds a successful get of key k, and a value it cannot see: one written by
-/// a put P1 that completed before another put P2 began, where P2 completed
-/// before the get began. P1 < P2 < get in every linearization, and values are
-/// unique, so reading P1's value is stale.
-fn find_read_to_make_stale(history: &History) -> Option<(usize, String)> {
-    let mut invoked: BTreeMap<u64, (u64, Call)> = BTreeMap::new();
-    // Per key: completed puts as (invoked, completed, value).
-    let mut puts: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
-    for (i, record) in history.records.iter().enumerate() {
-        match record {
-            Record::Invoke {
-                id, call, time_ns, ..
-            } => {
-                invoked.insert(*id, (*time_ns, call.clone()));
-            }
-            Record::Ok {
-                id, ret, time_ns, ..
-            } => match (&invoked[id], ret) {
-                ((start, Call::Put { key, value }), _) => puts
-                    .entry(key.clone())
-                    .or_default()
-                    .push((*start, *time_ns, value.clone())),
-                ((start, Call::Get { key }), Ret::Value(seen)) => {
-                    let done: Vec<_> = puts.get(key).into_iter().flatten().collect();
-                    for p2 in done.iter().filter(|p| p.1 < *start) {
-                        for p1 in done.iter().filter(|p| p.1 < p2.0) {
-                            if seen.as_ref() != Some(&p1.2) {
-                                return Some((i, p1.2.clone()));
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    None
 }
 
 #[test]
