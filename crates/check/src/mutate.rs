@@ -64,38 +64,34 @@ mod tests {
     use super::*;
     use crate::{Budget, Verdict, check_history};
 
-    fn put(id: OpId, t0: u64, t1: u64, value: &str) -> [Record; 2] {
-        let call = Call::Put {
-            key: "k".into(),
-            value: value.into(),
-        };
-        [
-            Record::Invoke {
+    /// Two puts to "k" over the given intervals, then a get over [40, 50]
+    /// that returned "b".
+    fn puts_then_read(first: (u64, u64), second: (u64, u64)) -> History {
+        let mut history = History::new();
+        for (id, (t0, t1), value) in [(1, first, "a"), (2, second, "b")] {
+            let call = Call::Put {
+                key: "k".into(),
+                value: value.into(),
+            };
+            history.push(Record::Invoke {
                 id,
                 process: id,
                 time_ns: t0,
                 call,
-            },
-            Record::Ok {
+            });
+            history.push(Record::Ok {
                 id,
                 process: id,
                 time_ns: t1,
                 ret: Ret::Done,
-            },
-        ]
-    }
-
-    #[test]
-    fn a_planted_stale_read_makes_a_linearizable_history_fail() {
-        let mut history = History::new();
-        for r in put(1, 0, 10, "a").into_iter().chain(put(2, 20, 30, "b")) {
-            history.push(r);
+            });
         }
+        let get = Call::Get { key: "k".into() };
         history.push(Record::Invoke {
             id: 3,
             process: 3,
             time_ns: 40,
-            call: Call::Get { key: "k".into() },
+            call: get,
         });
         history.push(Record::Ok {
             id: 3,
@@ -103,6 +99,12 @@ mod tests {
             time_ns: 50,
             ret: Ret::Value(Some("b".into())),
         });
+        history
+    }
+
+    #[test]
+    fn a_planted_stale_read_makes_a_linearizable_history_fail() {
+        let mut history = puts_then_read((0, 10), (20, 30));
         assert_eq!(
             check_history(&history, &Budget::default()).unwrap(),
             Verdict::Linearizable
@@ -116,22 +118,7 @@ mod tests {
 
     #[test]
     fn concurrent_puts_give_no_stale_value_to_plant() {
-        let mut history = History::new();
-        for r in put(1, 0, 25, "a").into_iter().chain(put(2, 20, 30, "b")) {
-            history.push(r);
-        }
-        history.push(Record::Invoke {
-            id: 3,
-            process: 3,
-            time_ns: 40,
-            call: Call::Get { key: "k".into() },
-        });
-        history.push(Record::Ok {
-            id: 3,
-            process: 3,
-            time_ns: 50,
-            ret: Ret::Value(Some("b".into())),
-        });
+        let mut history = puts_then_read((0, 25), (20, 30));
         assert_eq!(
             plant_stale_read(&mut history),
             None,

@@ -201,6 +201,27 @@ impl Raft {
         });
     }
 
+    /// A message only a leader sends arrived from `from` in our term: a
+    /// candidate or pre-candidate returns to follower (§5.2: "if AppendEntries
+    /// RPC received from new leader: convert to follower"); a leader refuses
+    /// it, since Election Safety (§5.2) says a second leader of this term
+    /// cannot exist.
+    fn follow_leader_of_this_term(
+        &mut self,
+        from: NodeId,
+        refusal: &'static str,
+    ) -> Result<(), StepError> {
+        match self.role {
+            Role::Leader => Err(StepError::Malformed { reason: refusal }),
+            Role::Follower => Ok(()),
+            Role::PreCandidate | Role::Candidate => {
+                let term = self.term;
+                self.become_follower(term, Some(from));
+                Ok(())
+            }
+        }
+    }
+
     /// Becomes a follower in `term` (which is not below the current one),
     /// knowing `leader` if given.
     pub fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -418,18 +439,10 @@ impl Raft {
                 leader_commit,
                 read_round,
             } => {
-                if self.role == Role::Leader {
-                    // Election Safety (§5.2) says this cannot happen.
-                    return Err(StepError::Malformed {
-                        reason: "AppendEntries from a second leader of this term",
-                    });
-                }
-                if self.role != Role::Follower {
-                    // §5.2: a candidate that hears from a leader of its term
-                    // returns to follower.
-                    let term = self.term;
-                    self.become_follower(term, Some(from));
-                }
+                self.follow_leader_of_this_term(
+                    from,
+                    "AppendEntries from a second leader of this term",
+                )?;
                 return self.handle_append_entries(
                     from,
                     prev_log_index,
@@ -447,16 +460,10 @@ impl Raft {
                 data,
                 done,
             } => {
-                if self.role == Role::Leader {
-                    // Election Safety (§5.2) says this cannot happen.
-                    return Err(StepError::Malformed {
-                        reason: "InstallSnapshot from a second leader of this term",
-                    });
-                }
-                if self.role != Role::Follower {
-                    let term = self.term;
-                    self.become_follower(term, Some(from));
-                }
+                self.follow_leader_of_this_term(
+                    from,
+                    "InstallSnapshot from a second leader of this term",
+                )?;
                 let meta = crate::SnapshotMeta {
                     index,
                     term: snapshot_term,
