@@ -25,9 +25,11 @@ pub const DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024;
 /// The largest InstallSnapshot chunk accepted from a peer, whatever the
 /// sender's configuration; beyond this a message is refused as malformed.
 pub const MAX_SNAPSHOT_CHUNK_BYTES: usize = 16 << 20;
-/// The largest snapshot a follower assembles (1 GiB); a transfer that would
-/// grow beyond it is refused as malformed.
-pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+/// The largest snapshot a follower assembles (256 MiB); a transfer that
+/// would grow beyond it is refused as malformed. The write-ahead log stores
+/// snapshots up to the same size, so whatever a follower accepts it can
+/// also make durable.
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// The largest voting configuration accepted. Quorum arithmetic sorts the
 /// voters on every commit, so the set must stay small.

@@ -156,7 +156,7 @@ pub struct MemDisk {
 
 type Inode = u64;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct MemDiskState {
     /// The directory as the running system sees it. Invariant: every inode
     /// named here is in `files`.
@@ -179,7 +179,7 @@ struct MemDiskState {
     capacity: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct FileData {
     /// What reads see.
     current: Vec<u8>,
@@ -261,6 +261,15 @@ impl MemDisk {
     /// An empty disk.
     pub fn new() -> MemDisk {
         MemDisk::default()
+    }
+
+    /// An independent copy of this disk (durable and not yet durable state,
+    /// counters): unlike `clone`, which shares one disk between handles,
+    /// changes to the copy do not show here.
+    pub fn fork(&self) -> MemDisk {
+        MemDisk {
+            state: Rc::new(RefCell::new(self.state.borrow().clone())),
+        }
     }
 
     /// Power loss: every write, truncation, create, rename and remove that was

@@ -18,6 +18,9 @@ pub mod record;
 pub mod snapshot;
 pub mod wal;
 
+#[cfg(test)]
+mod testing;
+
 pub use disk::{Disk, DiskError, MemDisk};
 pub use fs_disk::FsDisk;
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};

@@ -18,7 +18,7 @@
 //! Postcard numbers enum variants by position: the variants of `Record`
 //! must never be reordered, or old files would replay differently.
 
-use raft::{Entry, HardState, LogIndex};
+use raft::{Entry, HardState, LogIndex, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 
 /// Bytes of the frame header: length, payload checksum, header checksum.
@@ -48,6 +48,17 @@ pub(crate) enum Record {
     /// Remove the entries from this index on (a Raft conflict, §5.3).
     /// Invariant: 1 <= index <= the log's last index at the time.
     TruncateFrom(LogIndex),
+    /// The log starts over after a snapshot (§7): everything up to
+    /// `base.index` is in the snapshot file named by `base`, the hard state
+    /// is `hard_state`, and the entries after the base follow as `Entries`
+    /// records. Invariant: only ever the first record of a segment, which
+    /// was written whole under a temporary name and renamed into place.
+    Checkpoint {
+        /// The hard state at the time of the checkpoint.
+        hard_state: HardState,
+        /// The snapshot the log continues from.
+        base: SnapshotMeta,
+    },
 }
 
 /// Appends `record`, framed for the position `at`, to `out`. A position is
@@ -163,6 +174,18 @@ mod tests {
                 commit: LogIndex(1),
             }),
             Record::TruncateFrom(LogIndex(1)),
+            Record::Checkpoint {
+                hard_state: HardState {
+                    term: Term(4),
+                    vote: None,
+                    commit: LogIndex(9),
+                },
+                base: raft::SnapshotMeta {
+                    index: LogIndex(9),
+                    term: Term(4),
+                    voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+                },
+            },
         ]
     }
 

@@ -22,8 +22,9 @@ use crate::disk::{Disk, DiskError};
 use crate::wal::WalError;
 use raft::{LogIndex, Term};
 
-/// The largest snapshot accepted, checked before anything is allocated.
-pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
+/// The largest snapshot accepted, checked before anything is allocated:
+/// the same limit raft puts on a snapshot it receives.
+pub const MAX_SNAPSHOT_BYTES: u64 = raft::MAX_SNAPSHOT_BYTES;
 
 const MAGIC: &[u8; 8] = b"RLSNAP01";
 const HEADER_BYTES: usize = 8 + 8 + 8 + 8 + 4 + 4;
@@ -78,6 +79,19 @@ pub fn save_snapshot<D: Disk>(
     meta: SnapshotMeta,
     data: &[u8],
 ) -> Result<(), WalError> {
+    write_snapshot_file(disk, meta, data)?;
+    // The new snapshot is the durable one: the old ones can go.
+    remove_snapshots_except(disk, Some(meta))
+}
+
+/// Writes the snapshot at `meta` durably under its name (temporary file,
+/// sync, rename, directory sync: the rename is the commit point), leaving
+/// every other snapshot file in place.
+pub(crate) fn write_snapshot_file<D: Disk>(
+    disk: &mut D,
+    meta: SnapshotMeta,
+    data: &[u8],
+) -> Result<(), WalError> {
     if data.len() as u64 > MAX_SNAPSHOT_BYTES {
         return Err(WalError::InvalidEntries {
             reason: format!(
@@ -99,12 +113,21 @@ pub fn save_snapshot<D: Disk>(
     disk.sync(&tmp)?;
     disk.rename(&tmp, &name)?;
     disk.sync_dir()?;
-    // The new snapshot is the durable one: the old ones can go.
+    Ok(())
+}
+
+/// Removes every snapshot file but the one at `keep` (all of them if
+/// `None`), and temporary files a crash left, syncing the directory if
+/// anything went.
+pub(crate) fn remove_snapshots_except<D: Disk>(
+    disk: &mut D,
+    keep: Option<SnapshotMeta>,
+) -> Result<(), WalError> {
     let mut removed = false;
     for file in disk.list()? {
-        let older = parse_name(&file).is_some_and(|m| m < meta);
+        let other = parse_name(&file).is_some_and(|m| Some(m) != keep);
         let stale_tmp = file.starts_with("snap-") && file.ends_with(TMP_SUFFIX);
-        if older || stale_tmp {
+        if other || stale_tmp {
             disk.remove(&file)?;
             removed = true;
         }
@@ -121,13 +144,32 @@ pub fn load_snapshot<D: Disk>(disk: &D) -> Result<Option<(SnapshotMeta, Vec<u8>)
     let Some(meta) = disk.list()?.iter().filter_map(|n| parse_name(n)).max() else {
         return Ok(None);
     };
+    read_snapshot_file(disk, meta).map(|data| Some((meta, data)))
+}
+
+/// The data of the snapshot at `meta`. A missing file or a damaged one is
+/// [`WalError::Corrupt`], naming the file: the log refers to it, so it was
+/// durable once.
+pub(crate) fn read_snapshot_file<D: Disk>(
+    disk: &D,
+    meta: SnapshotMeta,
+) -> Result<Vec<u8>, WalError> {
     let name = snapshot_name(meta);
     let corrupt = |offset: u64, reason: String| WalError::Corrupt {
         file: name.clone(),
         offset,
         reason,
     };
-    let file_len = disk.len(&name)?;
+    let file_len = match disk.len(&name) {
+        Ok(len) => len,
+        Err(DiskError::NotFound(_)) => {
+            return Err(corrupt(
+                0,
+                "the snapshot the log starts from is missing".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if file_len < HEADER_BYTES as u64 {
         return Err(corrupt(
             0,
@@ -162,13 +204,14 @@ pub fn load_snapshot<D: Disk>(disk: &D) -> Result<Option<(SnapshotMeta, Vec<u8>)
             "snapshot data checksum mismatch".into(),
         ));
     }
-    Ok(Some((meta, data)))
+    Ok(data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::disk::MemDisk;
+    use crate::testing::FailsAt;
 
     fn meta(index: u64, term: u64) -> SnapshotMeta {
         SnapshotMeta {
@@ -191,74 +234,12 @@ mod tests {
         assert_eq!(disk.list().unwrap(), vec![snapshot_name(meta(20, 3))]);
     }
 
-    /// A disk that loses power at its `n`-th mutating call (that call and
-    /// every later one fail).
-    struct FailsAt {
-        mem: MemDisk,
-        calls: u32,
-        n: u32,
-    }
-
-    impl FailsAt {
-        fn step(&mut self) -> Result<(), DiskError> {
-            self.calls += 1;
-            if self.calls >= self.n {
-                return Err(DiskError::Io("power lost".into()));
-            }
-            Ok(())
-        }
-    }
-
-    impl Disk for FailsAt {
-        fn list(&self) -> Result<Vec<String>, DiskError> {
-            self.mem.list()
-        }
-        fn create(&mut self, name: &str) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.create(name)
-        }
-        fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.write_at(name, offset, data)
-        }
-        fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-            self.mem.read_at(name, offset, len)
-        }
-        fn len(&self, name: &str) -> Result<u64, DiskError> {
-            self.mem.len(name)
-        }
-        fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.truncate(name, len)
-        }
-        fn sync(&mut self, name: &str) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.sync(name)
-        }
-        fn sync_dir(&mut self) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.sync_dir()
-        }
-        fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.rename(from, to)
-        }
-        fn remove(&mut self, name: &str) -> Result<(), DiskError> {
-            self.step()?;
-            self.mem.remove(name)
-        }
-    }
-
     #[test]
     fn a_crash_at_any_step_of_a_save_leaves_the_old_or_the_new_snapshot_whole() {
         for n in 1..=12 {
             let mut mem = MemDisk::new();
             save_snapshot(&mut mem, meta(5, 1), b"old").unwrap();
-            let mut disk = FailsAt {
-                mem: mem.clone(),
-                calls: 0,
-                n,
-            };
+            let mut disk = FailsAt::new(mem.clone(), n);
             let saved = save_snapshot(&mut disk, meta(9, 2), b"new").is_ok();
             mem.crash();
             let loaded = load_snapshot(&mem).unwrap().expect("a snapshot survives");

@@ -9,8 +9,22 @@
 //! synced before anything is written to it. So only the last segment can end
 //! in a torn write; a cut record at the end of any other, or a missing
 //! segment, is corruption. Each frame's header checksum covers its segment
-//! number and offset. (Segments let a later snapshot design drop a prefix of
-//! the log by removing whole files.)
+//! number and offset.
+//!
+//! # Snapshots and compaction
+//!
+//! [`Wal::save_snapshot`] makes a snapshot the start of the log (§7). The
+//! snapshot's data goes to its own file (see [`crate::snapshot`]); then a
+//! new segment is written whole under a temporary name — a checkpoint
+//! record (the snapshot's index, term and configuration, and the current
+//! hard state) followed by the entries kept after the snapshot — synced and
+//! renamed into place. That rename commits the compaction: recovery
+//! replays from the newest segment that begins with a checkpoint, and
+//! removes any older segments and snapshot files a crash left behind.
+//! Rewriting the kept entries costs a little (the snapshot policy keeps a
+//! bounded tail), and buys a simple rule: the log is always one checkpoint
+//! (or segment 0) and the segments after it, so a crash at any step leaves
+//! the old log or the new one, whole.
 //!
 //! # Hard state
 //!
@@ -95,7 +109,10 @@ use crate::record::{
     self, BadFrame, ENTRY_OVERHEAD_BYTES, FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES,
     MAX_RECORD_BYTES, Record,
 };
-use raft::{Entry, HardState, LogIndex, Term};
+use crate::snapshot;
+#[cfg(test)]
+use crate::snapshot::snapshot_name;
+use raft::{Entry, HardState, LogIndex, Snapshot, SnapshotMeta, Term};
 use std::fmt;
 
 /// The name of the log's first segment file. Segment `n` is named
@@ -114,8 +131,8 @@ pub const SEGMENT_BYTES: u64 = 256 << 10;
 pub const MAX_SEGMENT_FILE_BYTES: u64 =
     SEGMENT_BYTES + (MAX_RECORD_BYTES + FRAME_HEADER_BYTES) as u64;
 
-/// The most segments a log may have (with [`MAX_WAL_BYTES`], a bound on what
-/// recovery lists and reads).
+/// The most live segments a log may have (with [`MAX_WAL_BYTES`], a bound
+/// on what recovery lists and reads).
 pub const MAX_SEGMENTS: u64 = MAX_WAL_BYTES / SEGMENT_BYTES + 1;
 
 /// The file name of segment `seq`.
@@ -126,7 +143,8 @@ pub fn segment_name(seq: u64) -> String {
 /// The sequence number of a segment file name, if it is one.
 fn parse_segment(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("raft-")?.strip_suffix(".wal")?;
-    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // At least 8 digits, more once the numbers outgrow them.
+    if !(8..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
@@ -136,13 +154,16 @@ fn parse_segment(name: &str) -> Option<u64> {
 /// offset in it, so a frame found in another file or at another offset
 /// fails its check.
 fn position(seq: u64, offset: u64) -> u64 {
-    debug_assert!(offset < 1 << 40 && seq < 1 << 24);
-    (seq << 40) | offset
+    debug_assert!(offset < 1 << 40);
+    // Segment numbers grow with every compaction; the low 24 bits are
+    // enough to tell a frame's segment from its neighbours'.
+    ((seq & 0xff_ffff) << 40) | offset
 }
 
-/// The largest the log file may grow. Until snapshots compact the log (a
-/// later design), an append that would grow the file past it fails with
-/// [`WalError::LogFull`]; a file found larger than it on open is corrupt.
+/// The largest the log's segments may grow, together. An append that would
+/// grow them past it fails with [`WalError::LogFull`] (compaction,
+/// [`Wal::save_snapshot`], is what keeps a long-lived log below it); a
+/// segment found larger than it on open is corrupt.
 pub const MAX_WAL_BYTES: u64 = 1 << 30;
 
 /// Why a log operation failed.
@@ -270,10 +291,134 @@ impl From<DiskError> for WalError {
 pub struct Recovered {
     /// The last hard state written (the default if none was).
     pub hard_state: HardState,
-    /// The log, from index 1, contiguous.
+    /// The snapshot the log starts from, if it was ever compacted: the
+    /// state machine's image at `snapshot.meta.index`.
+    pub snapshot: Option<Snapshot>,
+    /// The log after the snapshot (from index 1 if there is none),
+    /// contiguous.
     pub entries: Vec<Entry>,
     /// Bytes of a torn last write cut off the end of the file (0 if none).
     pub truncated_tail_bytes: u64,
+}
+
+/// The log as the WAL holds it: the snapshot it continues from and the
+/// entries after it.
+#[derive(Clone, Debug, Default)]
+struct LogImage {
+    /// What the log starts after: index 0 (term 0) until the first
+    /// compaction. Invariant: `base.index > 0` implies `base.term > 0`.
+    base: SnapshotMeta,
+    /// Invariant: `entries[i].index == base.index + i + 1`, and terms never
+    /// decrease along it, starting from `base.term`.
+    entries: Vec<Entry>,
+}
+
+impl LogImage {
+    fn last_index(&self) -> LogIndex {
+        LogIndex(self.base.index.0 + self.entries.len() as u64)
+    }
+
+    /// The term at `index`: the base's at the base, `None` below the base
+    /// or past the end.
+    fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index == self.base.index {
+            return Some(self.base.term);
+        }
+        self.entry(index).map(|e| e.term)
+    }
+
+    fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let offset = index.0.checked_sub(self.base.index.0 + 1)?;
+        self.entries.get(usize::try_from(offset).ok()?)
+    }
+
+    /// Checks that `new` can be appended: indices contiguous from a first
+    /// index in `base.index + 1..=last + 1`, terms non-decreasing from the
+    /// entry before.
+    fn check_append(&self, new: &[Entry]) -> Result<(), WalError> {
+        let Some(first) = new.first() else {
+            return Ok(());
+        };
+        let last = self.last_index();
+        if first.index <= self.base.index {
+            return Err(WalError::InvalidEntries {
+                reason: format!(
+                    "an entry at {}, at or below the snapshot at {}",
+                    first.index, self.base.index
+                ),
+            });
+        }
+        if first.index > last.next() {
+            return Err(WalError::Gap {
+                expected: last.next(),
+                got: first.index,
+            });
+        }
+        let mut prev_term = self
+            .term_at(first.index.prev())
+            .expect("base < first index <= last + 1");
+        let mut expected = first.index;
+        for e in new {
+            if e.index != expected {
+                return Err(WalError::InvalidEntries {
+                    reason: format!(
+                        "indices not contiguous: {} where {expected} belongs",
+                        e.index
+                    ),
+                });
+            }
+            // Terms never decrease along a Raft log: each leader appends in
+            // its own term, which exceeds the terms of the entries it
+            // inherited.
+            if e.term < prev_term {
+                return Err(WalError::InvalidEntries {
+                    reason: format!(
+                        "term goes back from {prev_term} to {} at {}",
+                        e.term, e.index
+                    ),
+                });
+            }
+            prev_term = e.term;
+            expected = expected.next();
+        }
+        Ok(())
+    }
+
+    /// Replaces the suffix from `new`'s first index with `new`.
+    /// Precondition: `check_append(new)` passed.
+    fn splice(&mut self, new: &[Entry]) {
+        if let Some(first) = new.first() {
+            self.truncate_from(first.index);
+            self.entries.extend_from_slice(new);
+            debug_assert_eq!(self.last_index(), new.last().expect("non-empty").index);
+        }
+    }
+
+    /// Removes the entries from `index` on. Precondition: `index > base`.
+    fn truncate_from(&mut self, index: LogIndex) {
+        debug_assert!(index > self.base.index);
+        self.entries
+            .truncate((index.0 - self.base.index.0 - 1) as usize);
+    }
+
+    /// The log after compacting up to `base` (§7, Figure 13 step 6): the
+    /// entries after it if this log holds `base`'s entry with its term,
+    /// else none ("discard the entire log").
+    fn compacted_to(&self, base: &SnapshotMeta) -> LogImage {
+        let entries = if self.term_at(base.index) == Some(base.term) {
+            self.entries
+                .iter()
+                .filter(|e| e.index > base.index)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        LogImage {
+            base: base.clone(),
+            entries,
+        }
+    }
 }
 
 /// The durable Raft log and hard state over a [`Disk`].
@@ -281,20 +426,24 @@ pub struct Recovered {
 /// Changes ([`Wal::append`], [`Wal::set_hard_state`]) are written at once and
 /// take effect in memory at once, but are durable only after [`Wal::sync`],
 /// which issues one disk sync for everything since the last one.
+/// [`Wal::save_snapshot`] is durable when it returns.
 #[derive(Debug)]
 pub struct Wal<D: Disk> {
     disk: D,
-    /// The log. Invariant: `entries[i].index == i + 1` (the log starts at
-    /// index 1 until snapshots exist), and terms never decrease along it.
-    entries: Vec<Entry>,
+    /// The log.
+    log: LogImage,
     /// The latest hard state written.
     hard_state: HardState,
     /// The commit index as of the last sync (or open): entries up to it are
     /// known committed, so no append may remove or change them.
     /// Invariant: `durable_commit <= hard_state.commit`.
     durable_commit: LogIndex,
-    /// The segment records go to. Invariant: the last segment; segments
-    /// `0..=seq` exist, and every one before it is synced.
+    /// The first segment that holds the log. Invariant: segments
+    /// `first_seq..=seq` exist; `first_seq` is 0 or begins with the
+    /// checkpoint of `log.base`.
+    first_seq: u64,
+    /// The segment records go to. Invariant: the last segment, and every
+    /// one before it is synced.
     seq: u64,
     /// Where the next record goes in the current segment. Invariant: the
     /// segment file's length.
@@ -305,72 +454,6 @@ pub struct Wal<D: Disk> {
     dirty: bool,
     /// Set when a write or sync failed; every later call then fails.
     poisoned: bool,
-}
-
-/// The state replayed so far, with the checks every record must pass. The
-/// same checks guard [`Wal::append`] and [`Wal::set_hard_state`]: what the
-/// writer refuses to write, the reader refuses to believe.
-#[derive(Default)]
-struct Replay {
-    entries: Vec<Entry>,
-    hard_state: HardState,
-}
-
-fn last_index(entries: &[Entry]) -> LogIndex {
-    LogIndex(entries.len() as u64)
-}
-
-fn term_at(entries: &[Entry], index: LogIndex) -> Option<Term> {
-    if index.0 == 0 {
-        return Some(Term(0));
-    }
-    let i = usize::try_from(index.0 - 1).ok()?;
-    entries.get(i).map(|e| e.term)
-}
-
-/// Checks that `new` can be appended to `entries`: indices contiguous from a
-/// first index in `1..=last + 1`, terms non-decreasing from the entry before.
-fn check_segment(entries: &[Entry], new: &[Entry]) -> Result<(), WalError> {
-    let Some(first) = new.first() else {
-        return Ok(());
-    };
-    let last = last_index(entries);
-    if first.index.0 == 0 {
-        return Err(WalError::InvalidEntries {
-            reason: "an entry at index 0".into(),
-        });
-    }
-    if first.index > last.next() {
-        return Err(WalError::Gap {
-            expected: last.next(),
-            got: first.index,
-        });
-    }
-    let mut prev_term = term_at(entries, first.index.prev()).expect("first index <= last + 1");
-    let mut expected = first.index;
-    for e in new {
-        if e.index != expected {
-            return Err(WalError::InvalidEntries {
-                reason: format!(
-                    "indices not contiguous: {} where {expected} belongs",
-                    e.index
-                ),
-            });
-        }
-        // Terms never decrease along a Raft log: each leader appends in its
-        // own term, which exceeds the terms of the entries it inherited.
-        if e.term < prev_term {
-            return Err(WalError::InvalidEntries {
-                reason: format!(
-                    "term goes back from {prev_term} to {} at {}",
-                    e.term, e.index
-                ),
-            });
-        }
-        prev_term = e.term;
-        expected = expected.next();
-    }
-    Ok(())
 }
 
 fn check_hard_state(old: &HardState, new: &HardState) -> Result<(), WalError> {
@@ -390,45 +473,64 @@ fn check_hard_state(old: &HardState, new: &HardState) -> Result<(), WalError> {
     Err(WalError::InvalidHardState { reason })
 }
 
-/// Replaces the suffix of `entries` from `new`'s first index with `new`.
-/// Precondition: `check_segment(entries, new)` passed.
-fn splice(entries: &mut Vec<Entry>, new: &[Entry]) {
-    if let Some(first) = new.first() {
-        entries.truncate((first.index.0 - 1) as usize);
-        entries.extend_from_slice(new);
-        debug_assert_eq!(entries.last().map(|e| e.index), new.last().map(|e| e.index));
-    }
+/// The state replayed so far, with the checks every record must pass. The
+/// same checks guard [`Wal::append`] and [`Wal::set_hard_state`]: what the
+/// writer refuses to write, the reader refuses to believe.
+#[derive(Clone, Default)]
+struct Replay {
+    log: LogImage,
+    hard_state: HardState,
 }
 
 impl Replay {
-    fn apply(&mut self, record: Record) -> Result<(), String> {
+    /// Replays `record`; `first_of_replay` says whether it is the first
+    /// record of the first segment replayed, the only place a checkpoint
+    /// may be.
+    fn apply(&mut self, record: Record, first_of_replay: bool) -> Result<(), String> {
         match record {
             Record::Entries(new) => {
                 let Some(first) = new.first() else {
                     return Err("empty entries record".into());
                 };
-                if first.index != last_index(&self.entries).next() {
+                if first.index != self.log.last_index().next() {
                     return Err(format!(
                         "entries record starts at {} but the log ends at {}",
                         first.index,
-                        last_index(&self.entries)
+                        self.log.last_index()
                     ));
                 }
-                check_segment(&self.entries, &new).map_err(|e| e.to_string())?;
-                splice(&mut self.entries, &new);
+                self.log.check_append(&new).map_err(|e| e.to_string())?;
+                self.log.splice(&new);
             }
             Record::HardState(hs) => {
                 check_hard_state(&self.hard_state, &hs).map_err(|e| e.to_string())?;
                 self.hard_state = hs;
             }
             Record::TruncateFrom(index) => {
-                if index.0 == 0 || index > last_index(&self.entries) {
+                if index <= self.log.base.index || index > self.log.last_index() {
                     return Err(format!(
-                        "truncation from {index} outside the log 1..={}",
-                        last_index(&self.entries)
+                        "truncation from {index} outside the log {}..={}",
+                        self.log.base.index.next(),
+                        self.log.last_index()
                     ));
                 }
-                self.entries.truncate((index.0 - 1) as usize);
+                self.log.truncate_from(index);
+            }
+            Record::Checkpoint { hard_state, base } => {
+                if !first_of_replay {
+                    return Err("a checkpoint that does not start the log".into());
+                }
+                if base.index.0 == 0 || base.term.0 == 0 {
+                    return Err(format!(
+                        "a checkpoint at index {} term {}",
+                        base.index, base.term
+                    ));
+                }
+                self.log = LogImage {
+                    base,
+                    entries: Vec::new(),
+                };
+                self.hard_state = hard_state;
             }
         }
         Ok(())
@@ -442,7 +544,12 @@ pub const MAX_READ_ATTEMPTS: u32 = 4;
 
 /// Replays the whole file held in `buf`. Returns the state, where the valid
 /// records end, and how many bytes of a torn last write follow them.
-fn replay_file(buf: &[u8], seq: u64, replay: &mut Replay) -> Result<(usize, u64), WalError> {
+fn replay_file(
+    buf: &[u8],
+    seq: u64,
+    starts_replay: bool,
+    replay: &mut Replay,
+) -> Result<(usize, u64), WalError> {
     let mut offset = 0usize;
     while offset < buf.len() {
         let corrupt = |reason: String| WalError::Corrupt {
@@ -452,7 +559,9 @@ fn replay_file(buf: &[u8], seq: u64, replay: &mut Replay) -> Result<(usize, u64)
         };
         match record::decode_at(buf, offset, position(seq, 0)) {
             Ok((record, len)) => {
-                replay.apply(record).map_err(corrupt)?;
+                replay
+                    .apply(record, starts_replay && offset == 0)
+                    .map_err(corrupt)?;
                 offset += len;
             }
             // The file ends inside this frame: the last write was cut short
@@ -482,36 +591,62 @@ fn next_valid_frame(buf: &[u8], bad: usize, base: u64) -> Option<usize> {
         .find(|&offset| record::decode_at(buf, offset, base).is_ok())
 }
 
+/// Reads segment `seq` whole, refusing a file larger than `max_len`.
+fn read_segment<D: Disk>(disk: &D, seq: u64, max_len: u64) -> Result<Vec<u8>, WalError> {
+    let name = segment_name(seq);
+    let file_len = disk.len(&name)?;
+    if file_len > max_len {
+        return Err(WalError::Corrupt {
+            file: name,
+            offset: max_len,
+            reason: format!("segment of {file_len} bytes exceeds the limit of {max_len}"),
+        });
+    }
+    // Fits: bounded by `max_len`, at most MAX_WAL_BYTES.
+    Ok(disk.read_at(&name, 0, file_len as usize)?)
+}
+
+/// Whether segment `seq` begins with a checkpoint (see [`Wal::save_snapshot`]):
+/// such a segment was written whole and renamed into place, so the log can
+/// be replayed from it alone. A first frame that does not decode (read
+/// again, in case the read itself flipped a bit) is not a checkpoint; if
+/// the segment is in the replayed range, replay reports the damage.
+fn starts_with_checkpoint<D: Disk>(disk: &D, seq: u64) -> Result<bool, WalError> {
+    for _ in 0..MAX_READ_ATTEMPTS {
+        let buf = read_segment(disk, seq, MAX_WAL_BYTES)?;
+        match record::decode_at(&buf, 0, position(seq, 0)) {
+            Ok((record, _)) => return Ok(matches!(record, Record::Checkpoint { .. })),
+            Err(BadFrame::Short(_)) => return Ok(false),
+            Err(BadFrame::Damaged(_)) => continue,
+        }
+    }
+    Ok(false)
+}
+
 /// Reads segment `seq` whole and replays it onto `replay`, reading again
 /// while a damaged frame might be a transient read fault. Returns where its
 /// valid records end and the bytes of a torn tail after them.
 fn replay_segment<D: Disk>(
     disk: &D,
     seq: u64,
+    starts_replay: bool,
     replay: &mut Replay,
 ) -> Result<(usize, u64), WalError> {
+    // A checkpoint segment holds the whole retained log, which may exceed
+    // a segment's usual size; any other is bounded by the roll.
+    let max_len = if starts_replay {
+        MAX_WAL_BYTES
+    } else {
+        MAX_SEGMENT_FILE_BYTES
+    };
     let name = segment_name(seq);
-    let file_len = disk.len(&name)?;
-    if file_len > MAX_SEGMENT_FILE_BYTES {
-        return Err(WalError::Corrupt {
-            file: name,
-            offset: MAX_SEGMENT_FILE_BYTES,
-            reason: format!(
-                "segment of {file_len} bytes exceeds the limit of {MAX_SEGMENT_FILE_BYTES}"
-            ),
-        });
-    }
-    // Fits: bounded by MAX_SEGMENT_FILE_BYTES above.
-    let mut buf = disk.read_at(&name, 0, file_len as usize)?;
+    let mut buf = read_segment(disk, seq, max_len)?;
     let mut attempts = 1;
     loop {
         // Replay onto a copy: a failed attempt must not leave half a
         // segment behind.
-        let mut attempt = Replay {
-            entries: replay.entries.clone(),
-            hard_state: replay.hard_state,
-        };
-        match replay_file(&buf, seq, &mut attempt) {
+        let mut attempt = replay.clone();
+        match replay_file(&buf, seq, starts_replay, &mut attempt) {
             Ok(done) => {
                 *replay = attempt;
                 return Ok(done);
@@ -529,7 +664,7 @@ fn replay_segment<D: Disk>(
                     ))));
                 }
                 attempts += 1;
-                let again = disk.read_at(&name, 0, file_len as usize)?;
+                let again = read_segment(disk, seq, max_len)?;
                 if again == buf {
                     return Err(e);
                 }
@@ -539,16 +674,22 @@ fn replay_segment<D: Disk>(
     }
 }
 
+/// The name a checkpoint segment is written under before it is renamed
+/// into place.
+fn temporary_name(seq: u64) -> String {
+    format!("{}{TMP_SUFFIX}", segment_name(seq))
+}
+
+const TMP_SUFFIX: &str = ".tmp";
+
 impl<D: Disk> Wal<D> {
     /// Opens the log on `disk`, creating the file on a fresh disk, and
     /// returns what it holds. A torn tail is cut off; corruption anywhere
-    /// else is an error (see the module documentation).
+    /// else is an error (see the module documentation). Files an
+    /// interrupted compaction left behind are removed.
     pub fn open(mut disk: D) -> Result<(Wal<D>, Recovered), WalError> {
-        let mut segments: Vec<u64> = disk
-            .list()?
-            .iter()
-            .filter_map(|name| parse_segment(name))
-            .collect();
+        let names = disk.list()?;
+        let mut segments: Vec<u64> = names.iter().filter_map(|n| parse_segment(n)).collect();
         segments.sort_unstable();
         if segments.is_empty() {
             // The entry must be durable before anything written to the file
@@ -557,9 +698,10 @@ impl<D: Disk> Wal<D> {
             disk.sync_dir()?;
             let wal = Wal {
                 disk,
-                entries: Vec::new(),
+                log: LogImage::default(),
                 hard_state: HardState::default(),
                 durable_commit: LogIndex(0),
+                first_seq: 0,
                 seq: 0,
                 end: 0,
                 closed_bytes: 0,
@@ -568,27 +710,50 @@ impl<D: Disk> Wal<D> {
             };
             return Ok((wal, Recovered::default()));
         }
-        // Segments are numbered from 0 without gaps (until snapshots let
-        // the oldest go): a missing one is lost data, not a shorter log.
-        for (expected, &seq) in segments.iter().enumerate() {
-            if seq != expected as u64 || seq >= MAX_SEGMENTS {
+        // The log is replayed from the newest checkpoint segment (older
+        // segments are what a compaction had not yet removed when it was
+        // interrupted), or from segment 0 if there is none.
+        let mut start = segments.len() - 1;
+        while start > 0 && !starts_with_checkpoint(&disk, segments[start])? {
+            start -= 1;
+        }
+        // Segment 0 is where a fresh log starts; every other oldest segment
+        // must begin with a checkpoint. (Checkpoint segments are never 0.)
+        if segments[start] != 0 && !starts_with_checkpoint(&disk, segments[start])? {
+            return Err(WalError::Corrupt {
+                file: segment_name(segments[start]),
+                offset: 0,
+                reason: format!(
+                    "the oldest segment is {} but it does not begin with a checkpoint: \
+                     the segments before it are missing",
+                    segments[start]
+                ),
+            });
+        }
+        let live = &segments[start..];
+        // Live segments are numbered without gaps: a missing one is lost
+        // data, not a shorter log.
+        for (i, &seq) in live.iter().enumerate() {
+            let expected = live[0] + i as u64;
+            if seq != expected || i as u64 >= MAX_SEGMENTS {
                 return Err(WalError::Corrupt {
-                    file: segment_name(expected as u64),
+                    file: segment_name(expected),
                     offset: 0,
                     reason: format!(
                         "segment missing: found segments {:?}",
-                        segments.iter().take(8).collect::<Vec<_>>()
+                        live.iter().take(8).collect::<Vec<_>>()
                     ),
                 });
             }
         }
-        let last = *segments.last().expect("non-empty");
+        let first = live[0];
+        let last = *live.last().expect("non-empty");
         let mut replay = Replay::default();
         let mut closed_bytes = 0;
         let mut end = 0;
         let mut truncated_tail_bytes = 0;
-        for &seq in &segments {
-            let (valid, torn) = replay_segment(&disk, seq, &mut replay)?;
+        for &seq in live {
+            let (valid, torn) = replay_segment(&disk, seq, seq == first, &mut replay)?;
             if torn > 0 && seq != last {
                 // Only the last write can be torn, and it went to the last
                 // segment: every earlier one was synced when it was closed.
@@ -605,21 +770,53 @@ impl<D: Disk> Wal<D> {
                 closed_bytes += valid as u64;
             }
         }
+        let base = replay.log.base.clone();
+        let snapshot = if base.index.0 > 0 {
+            let file_meta = snapshot::SnapshotMeta {
+                index: base.index,
+                term: base.term,
+            };
+            let data = snapshot::read_snapshot_file(&disk, file_meta)?;
+            Some(Snapshot { meta: base, data })
+        } else {
+            None
+        };
         if truncated_tail_bytes > 0 {
             let name = segment_name(last);
             disk.truncate(&name, end)?;
             disk.sync(&name)?;
         }
+        // Finish what an interrupted compaction started.
+        let mut removed = false;
+        for name in &names {
+            let stale_segment = parse_segment(name).is_some_and(|seq| seq < first);
+            if stale_segment || name.ends_with(TMP_SUFFIX) && name.starts_with("raft-") {
+                disk.remove(name)?;
+                removed = true;
+            }
+        }
+        if removed {
+            disk.sync_dir()?;
+        }
+        snapshot::remove_snapshots_except(
+            &mut disk,
+            snapshot.as_ref().map(|s| snapshot::SnapshotMeta {
+                index: s.meta.index,
+                term: s.meta.term,
+            }),
+        )?;
         let recovered = Recovered {
             hard_state: replay.hard_state,
-            entries: replay.entries.clone(),
+            snapshot,
+            entries: replay.log.entries.clone(),
             truncated_tail_bytes,
         };
         let wal = Wal {
             disk,
-            entries: replay.entries,
+            log: replay.log,
             hard_state: replay.hard_state,
             durable_commit: replay.hard_state.commit,
+            first_seq: first,
             seq: last,
             end,
             closed_bytes,
@@ -632,16 +829,17 @@ impl<D: Disk> Wal<D> {
 
     /// Appends entries, replacing the stored suffix from the first new index
     /// if it is at or before the last stored index (a Raft conflict, §5.3).
-    /// The entries must be contiguous, start at or before `last_index() + 1`
-    /// (else [`WalError::Gap`]) and keep terms non-decreasing; they must not
-    /// remove or change an entry at or below the durable commit index. On any
-    /// error nothing is written. Durable after [`Wal::sync`].
+    /// The entries must be contiguous, start after the snapshot and at or
+    /// before `last_index() + 1` (else [`WalError::Gap`]) and keep terms
+    /// non-decreasing; they must not remove or change an entry at or below
+    /// the durable commit index. On any error nothing is written. Durable
+    /// after [`Wal::sync`].
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
         self.check_usable()?;
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        check_segment(&self.entries, entries)?;
+        self.log.check_append(entries)?;
         if let Some(e) = entries
             .iter()
             .find(|e| e.payload_len() > MAX_ENTRY_PAYLOAD_BYTES)
@@ -659,7 +857,7 @@ impl<D: Disk> Wal<D> {
             let changed = entries
                 .iter()
                 .take_while(|e| e.index <= last)
-                .find(|e| term_at(&self.entries, e.index) != Some(e.term))
+                .find(|e| self.log.term_at(e.index) != Some(e.term))
                 .map(|e| e.index)
                 .or_else(|| {
                     let after = entries.last().expect("non-empty").index.next();
@@ -683,7 +881,7 @@ impl<D: Disk> Wal<D> {
             records.push(Record::Entries(chunk.to_vec()));
         }
         self.write(&records)?;
-        splice(&mut self.entries, entries);
+        self.log.splice(entries);
         Ok(())
     }
 
@@ -716,9 +914,124 @@ impl<D: Disk> Wal<D> {
         Ok(())
     }
 
-    /// The index of the last entry (0 if the log is empty).
+    /// Makes `snapshot` the start of the log (§7), durably, and drops the
+    /// files it makes unnecessary. Used both for a snapshot this node took
+    /// (log compaction) and for one received from the leader
+    /// (InstallSnapshot). The entries after the snapshot are kept if the log
+    /// holds the snapshot's last entry with its term, else the whole log is
+    /// discarded (Figure 13, receiver steps 6–7).
+    ///
+    /// The steps, each durable before the next, so that a crash anywhere
+    /// leaves the old log or the new one, whole:
+    /// 1. the snapshot file (temporary name, sync, rename, directory sync);
+    /// 2. a new segment, written under a temporary name: a checkpoint record
+    ///    (the snapshot's metadata and the current hard state) and the
+    ///    retained entries; synced, renamed into place, directory synced.
+    ///    That rename is the commit point: recovery replays from the newest
+    ///    segment that begins with a checkpoint;
+    /// 3. the older segments and snapshot files are removed.
+    ///
+    /// Everything written before it (synced or not) is durable when it
+    /// returns. A snapshot at or below the current one, or one whose last
+    /// entry contradicts a durably committed entry, is refused.
+    pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
+        self.check_usable()?;
+        let meta = &snapshot.meta;
+        if meta.index <= self.log.base.index || meta.term.0 == 0 {
+            return Err(WalError::InvalidEntries {
+                reason: format!(
+                    "a snapshot at index {} term {} does not follow the one at {}",
+                    meta.index, meta.term, self.log.base.index
+                ),
+            });
+        }
+        if meta.index <= self.durable_commit
+            && self.log.term_at(meta.index).is_some_and(|t| t != meta.term)
+        {
+            return Err(WalError::TruncateCommitted {
+                index: meta.index,
+                commit: self.durable_commit,
+            });
+        }
+        let file_meta = snapshot::SnapshotMeta {
+            index: meta.index,
+            term: meta.term,
+        };
+        let log = self.log.compacted_to(meta);
+        let next = self.seq + 1;
+        let mut records = vec![Record::Checkpoint {
+            hard_state: self.hard_state,
+            base: meta.clone(),
+        }];
+        for chunk in chunks(&log.entries) {
+            records.push(Record::Entries(chunk.to_vec()));
+        }
+        let mut bytes = Vec::new();
+        for r in &records {
+            record::encode_into(r, position(next, bytes.len() as u64), &mut bytes);
+        }
+        if bytes.len() as u64 > MAX_WAL_BYTES {
+            return Err(WalError::LogFull {
+                bytes: bytes.len() as u64,
+                max: MAX_WAL_BYTES,
+            });
+        }
+        let tmp = temporary_name(next);
+        let name = segment_name(next);
+        let disk = &mut self.disk;
+        let result =
+            snapshot::write_snapshot_file(disk, file_meta, &snapshot.data).and_then(|()| {
+                match disk.remove(&tmp) {
+                    Ok(()) | Err(DiskError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                disk.create(&tmp)?;
+                disk.write_at(&tmp, 0, &bytes)?;
+                disk.sync(&tmp)?;
+                disk.rename(&tmp, &name)?;
+                disk.sync_dir()?;
+                Ok(())
+            });
+        if let Err(e) = result {
+            self.poisoned = true;
+            return Err(e);
+        }
+        // Committed: the new segment is the log.
+        let mut old = self.first_seq..next;
+        self.log = log;
+        self.first_seq = next;
+        self.seq = next;
+        self.end = bytes.len() as u64;
+        self.closed_bytes = 0;
+        self.dirty = false;
+        self.durable_commit = self.hard_state.commit;
+        let disk = &mut self.disk;
+        let cleanup = old
+            .try_for_each(|seq| disk.remove(&segment_name(seq)).map_err(WalError::from))
+            .and_then(|()| Ok(disk.sync_dir()?))
+            .and_then(|()| snapshot::remove_snapshots_except(disk, Some(file_meta)));
+        if let Err(e) = cleanup {
+            self.poisoned = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The index of the last entry (the snapshot's if there is no entry
+    /// after it; 0 if the log is empty).
     pub fn last_index(&self) -> LogIndex {
-        last_index(&self.entries)
+        self.log.last_index()
+    }
+
+    /// The index of the first entry held (1 until the first snapshot).
+    pub fn first_index(&self) -> LogIndex {
+        self.log.base.index.next()
+    }
+
+    /// What the log starts after: the snapshot's metadata (index 0 when
+    /// there is none).
+    pub fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.log.base
     }
 
     /// The latest hard state written (durable or not).
@@ -726,20 +1039,20 @@ impl<D: Disk> Wal<D> {
         self.hard_state
     }
 
-    /// The log, from index 1.
+    /// The entries held, from [`Wal::first_index`].
     pub fn entries(&self) -> &[Entry] {
-        &self.entries
+        &self.log.entries
     }
 
-    /// The entry at `index`, if stored.
+    /// The entry at `index`, if held.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
-        let i = usize::try_from(index.0.checked_sub(1)?).ok()?;
-        self.entries.get(i)
+        self.log.entry(index)
     }
 
-    /// The term of the entry at `index` (`Term(0)` for index 0), if stored.
+    /// The term of the entry at `index` (`Term(0)` for index 0, the
+    /// snapshot's at its index), if known.
     pub fn term(&self, index: LogIndex) -> Option<Term> {
-        term_at(&self.entries, index)
+        self.log.term_at(index)
     }
 
     /// The disk underneath.
@@ -752,10 +1065,20 @@ impl<D: Disk> Wal<D> {
         self.end
     }
 
-    /// The current (last) segment's sequence number; segments `0..=seq`
-    /// hold the log.
+    /// The current (last) segment's sequence number; segments
+    /// [`Wal::first_segment`]`..=segment` hold the log.
     pub fn segment(&self) -> u64 {
         self.seq
+    }
+
+    /// The first segment that holds the log.
+    pub fn first_segment(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// The bytes of every segment that holds the log.
+    pub fn size_bytes(&self) -> u64 {
+        self.closed_bytes + self.end
     }
 
     fn check_usable(&self) -> Result<(), WalError> {
@@ -791,7 +1114,7 @@ impl<D: Disk> Wal<D> {
     /// before anything is written to it).
     fn roll(&mut self) -> Result<(), WalError> {
         let next = self.seq + 1;
-        if next >= MAX_SEGMENTS {
+        if next - self.first_seq >= MAX_SEGMENTS {
             return Err(WalError::LogFull {
                 bytes: self.closed_bytes + self.end,
                 max: MAX_WAL_BYTES,
@@ -1358,6 +1681,176 @@ mod tests {
         log
     }
 
+    fn snapshot(index: u64, term: u64, data: &str) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                index: LogIndex(index),
+                term: Term(term),
+                voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+            },
+            data: data.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_compaction_leaves_one_segment_and_recovers_snapshot_and_tail() {
+        let disk = MemDisk::new();
+        let log = three_segments(&disk);
+        let (mut wal, _) = open(&disk);
+        wal.save_snapshot(&snapshot(6, 1, "six")).unwrap();
+        assert_eq!(wal.first_index(), LogIndex(7));
+        assert_eq!(wal.entries(), &log[6..]);
+        assert_eq!(wal.first_segment(), wal.segment());
+        wal.append(&[entry(9, 2, "nine")]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        disk.crash();
+        let (wal, rec) = open(&disk);
+        assert_eq!(rec.snapshot, Some(snapshot(6, 1, "six")));
+        let mut tail = log[6..].to_vec();
+        tail.push(entry(9, 2, "nine"));
+        assert_eq!(rec.entries, tail);
+        assert_eq!(rec.hard_state, hs(1, None, 8));
+        assert_eq!(wal.term(LogIndex(6)), Some(Term(1)));
+        assert_eq!(wal.term(LogIndex(5)), None, "below the snapshot");
+        let files = disk.list().unwrap();
+        assert_eq!(
+            files,
+            vec![
+                segment_name(3),
+                snapshot_name(crate::SnapshotMeta {
+                    index: LogIndex(6),
+                    term: Term(1)
+                })
+            ],
+            "older segments and nothing else removed"
+        );
+        assert!(
+            wal.size_bytes() < SEGMENT_BYTES,
+            "the old segments' bytes are gone"
+        );
+    }
+
+    #[test]
+    fn an_installed_snapshot_keeps_a_matching_suffix_and_discards_a_conflicting_log() {
+        // Figure 13, receiver steps 6 and 7.
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        let log: Vec<Entry> = (1..=5).map(|i| entry(i, 1, "x")).collect();
+        wal.append(&log).unwrap();
+        wal.sync().unwrap();
+        wal.save_snapshot(&snapshot(3, 1, "same entry")).unwrap();
+        assert_eq!(wal.entries(), &log[3..]);
+        wal.save_snapshot(&snapshot(5, 2, "another leader's entry"))
+            .unwrap();
+        assert!(wal.entries().is_empty());
+        assert_eq!(wal.last_index(), LogIndex(5));
+        wal.append(&[entry(6, 2, "after")]).unwrap();
+        assert!(matches!(
+            wal.append(&[entry(5, 2, "below")]),
+            Err(WalError::InvalidEntries { .. })
+        ));
+        assert!(matches!(
+            wal.save_snapshot(&snapshot(4, 2, "older")),
+            Err(WalError::InvalidEntries { .. })
+        ));
+        wal.sync().unwrap();
+        let (_, rec) = open(&disk);
+        assert_eq!(rec.snapshot.unwrap().meta.index, LogIndex(5));
+        assert_eq!(rec.entries, vec![entry(6, 2, "after")]);
+    }
+
+    #[test]
+    fn a_snapshot_contradicting_a_durably_committed_entry_is_refused() {
+        let disk = MemDisk::new();
+        let (mut wal, _) = open(&disk);
+        wal.append(&[entry(1, 1, "a"), entry(2, 1, "b")]).unwrap();
+        wal.set_hard_state(hs(2, None, 2)).unwrap();
+        wal.sync().unwrap();
+        assert!(matches!(
+            wal.save_snapshot(&snapshot(2, 2, "other")),
+            Err(WalError::TruncateCommitted { .. })
+        ));
+        assert_eq!(wal.entries().len(), 2, "nothing changed");
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_a_compaction_leaves_the_old_log_or_the_new() {
+        let mem = MemDisk::new();
+        let log = three_segments(&mem);
+        let new = snapshot(6, 1, "six");
+        let mut completed = false;
+        for n in 1..64 {
+            let image = mem.fork();
+            let disk = crate::testing::FailsAt::new(image.clone(), n);
+            let (mut wal, _) = Wal::open(disk).expect("open makes no changes here");
+            let saved = wal.save_snapshot(&new).is_ok();
+            let calls = wal.disk().calls();
+            drop(wal);
+            image.crash();
+            let (_, rec) = open(&image);
+            let old_state = rec.snapshot.is_none() && rec.entries == log;
+            let new_state = rec.snapshot.as_ref() == Some(&new) && rec.entries == log[6..];
+            assert!(old_state || new_state, "crash at step {n}: {rec:?}");
+            assert_eq!(rec.hard_state, hs(1, None, 8));
+            if saved {
+                assert!(new_state, "a completed compaction is durable");
+            }
+            // A reopen finishes the cleanup: nothing but the live files.
+            let (_, again) = open(&image);
+            assert_eq!(
+                again,
+                Recovered {
+                    truncated_tail_bytes: 0,
+                    ..rec
+                }
+            );
+            let stray = image
+                .list()
+                .unwrap()
+                .into_iter()
+                .filter(|f| f.ends_with(".tmp"))
+                .count();
+            assert_eq!(stray, 0, "crash at step {n} left temporary files");
+            if saved && calls < n {
+                completed = true;
+                break;
+            }
+        }
+        assert!(completed, "the compaction finished within the steps tried");
+    }
+
+    #[test]
+    fn a_missing_snapshot_file_is_corruption() {
+        let disk = MemDisk::new();
+        three_segments(&disk);
+        let (mut wal, _) = open(&disk);
+        wal.save_snapshot(&snapshot(6, 1, "six")).unwrap();
+        drop(wal);
+        let mut d = disk.clone();
+        d.remove(&snapshot_name(crate::SnapshotMeta {
+            index: LogIndex(6),
+            term: Term(1),
+        }))
+        .unwrap();
+        match Wal::open(disk.clone()) {
+            Err(WalError::Corrupt { file, .. }) => assert!(file.starts_with("snap-"), "{file}"),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_oldest_segment_without_a_checkpoint_is_corruption() {
+        let disk = MemDisk::new();
+        three_segments(&disk);
+        let mut d = disk.clone();
+        d.remove(&segment_name(0)).unwrap();
+        assert!(matches!(
+            Wal::open(disk.clone()),
+            Err(WalError::Corrupt { .. })
+        ));
+    }
+
     #[test]
     fn the_log_rolls_into_segments_and_recovers_across_them() {
         let disk = MemDisk::new();
@@ -1459,6 +1952,18 @@ mod tests {
             commit_bump: u64,
         },
         Sync,
+        /// Compact at the commit index minus `back`, as a node does after
+        /// snapshotting what it applied.
+        Compact {
+            back: u64,
+        },
+        /// Install a leader's snapshot `ahead` entries past the commit
+        /// index, whose term is `bump` above the term there (0: the same
+        /// entry, so the suffix after it is kept).
+        Install {
+            ahead: u64,
+            bump: u64,
+        },
         Crash,
         CrashWithTornTail(Vec<u8>),
     }
@@ -1470,19 +1975,32 @@ mod tests {
             3 => (0..2u64, proptest::option::of(1..4u64), 0..3u64)
                 .prop_map(|(bump, vote, commit_bump)| Step::HardState { bump, vote, commit_bump }),
             3 => Just(Step::Sync),
+            1 => (0..3u64).prop_map(|back| Step::Compact { back }),
+            1 => (1..4u64, 0..2u64).prop_map(|(ahead, bump)| Step::Install { ahead, bump }),
             1 => Just(Step::Crash),
             1 => proptest::collection::vec(any::<u8>(), 1..24).prop_map(Step::CrashWithTornTail),
         ]
     }
 
-    #[derive(Clone, Debug, Default, PartialEq)]
+    #[derive(Clone, Debug, Default)]
     struct Model {
-        entries: Vec<Entry>,
+        log: LogImage,
         hard_state: HardState,
     }
 
+    fn snapshot_at(index: u64, term: u64) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                index: LogIndex(index),
+                term: Term(term),
+                voters: vec![NodeId(1)],
+            },
+            data: format!("state at {index}").into_bytes(),
+        }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(ProptestConfig::with_cases(192))]
         #[test]
         fn recovery_equals_the_last_synced_state(steps in proptest::collection::vec(arb_step(), 0..40)) {
             let mut disk = MemDisk::new();
@@ -1493,10 +2011,10 @@ mod tests {
             for step in steps {
                 match step {
                     Step::Append { back, count, bump, len } => {
-                        let last = live.entries.len() as u64;
-                        let floor = synced.hard_state.commit.0 + 1;
+                        let last = live.log.last_index().0;
+                        let floor = synced.hard_state.commit.0.max(live.log.base.index.0) + 1;
                         let first = (last + 1).saturating_sub(back).max(floor).min(last + 1);
-                        let prev = term_at(&live.entries, LogIndex(first - 1)).unwrap();
+                        let prev = live.log.term_at(LogIndex(first - 1)).unwrap();
                         let new: Vec<Entry> = (first..first + count)
                             .map(|i| {
                                 counter += 1;
@@ -1505,13 +2023,13 @@ mod tests {
                             })
                             .collect();
                         wal.append(&new).unwrap();
-                        splice(&mut live.entries, &new);
+                        live.log.splice(&new);
                     }
                     Step::HardState { bump, vote, commit_bump } => {
                         let old = live.hard_state;
                         let term = old.term.0 + bump;
                         let vote = if bump > 0 || old.vote.is_none() { vote } else { old.vote.map(|v| v.0) };
-                        let last = live.entries.len() as u64;
+                        let last = live.log.last_index().0;
                         let commit = old.commit.0.max((old.commit.0 + commit_bump).min(last));
                         let new = hs(term, vote, commit);
                         wal.set_hard_state(new).unwrap();
@@ -1521,43 +2039,85 @@ mod tests {
                         wal.sync().unwrap();
                         synced = live.clone();
                     }
+                    Step::Compact { back } => {
+                        let index = LogIndex(live.hard_state.commit.0.saturating_sub(back));
+                        if index > live.log.base.index {
+                            // (The commit index may run past a log that an
+                            // unsynced conflict cut short.)
+                            let Some(term) = live.log.term_at(index) else { continue };
+                            if term.0 == 0 {
+                                continue; // Not a Raft log: raft's entries have terms >= 1.
+                            }
+                            wal.save_snapshot(&snapshot_at(index.0, term.0)).unwrap();
+                            live.log = live.log.compacted_to(&snapshot_at(index.0, term.0).meta);
+                            synced = live.clone();
+                        }
+                    }
+                    Step::Install { ahead, bump } => {
+                        // Raft installs only above the commit index, and
+                        // moves its commit index there in the same ready.
+                        let committed = live.hard_state.commit.max(live.log.base.index);
+                        let index = committed.0 + ahead;
+                        let here = live.log.term_at(LogIndex(index));
+                        let term = here.map_or(live.hard_state.term.0.max(1), |t| t.0 + bump);
+                        // A snapshot's term is at most the leader's, which
+                        // is at most ours once we accept its message.
+                        let term = term.min(live.hard_state.term.0.max(1)).max(1);
+                        if term > live.hard_state.term.0 {
+                            continue;
+                        }
+                        let snapshot = snapshot_at(index, term);
+                        let new_hs = HardState { commit: LogIndex(index), ..live.hard_state };
+                        wal.save_snapshot(&snapshot).unwrap();
+                        live.log = live.log.compacted_to(&snapshot.meta);
+                        synced = live.clone();
+                        wal.set_hard_state(new_hs).unwrap();
+                        live.hard_state = new_hs;
+                    }
                     Step::Crash | Step::CrashWithTornTail(_) => {
+                        let segment = wal.segment();
                         drop(wal);
                         disk.crash();
                         let mut torn = 0;
                         if let Step::CrashWithTornTail(payload) = &step {
                             // A prefix of an unsynced write reached the disk.
-                            let end = disk.len(WAL_FILE).unwrap();
-                            let next = live.entries.len() as u64 + 1;
+                            let name = segment_name(segment);
+                            let end = disk.len(&name).unwrap();
+                            let next = live.log.last_index().next();
                             let lost = Entry {
                                 term: Term(live.hard_state.term.0.max(1) + 7),
-                                index: LogIndex(next),
+                                index: next,
                                 payload: EntryPayload::Command(payload.clone()),
                             };
                             let mut frame = Vec::new();
-                            record::encode_into(&Record::Entries(vec![lost]), end, &mut frame);
+                            record::encode_into(&Record::Entries(vec![lost]), position(segment, end), &mut frame);
                             let cut = 1 + payload.len() * 7 % (frame.len() - 1);
-                            disk.write_at(WAL_FILE, end, &frame[..cut]).unwrap();
-                            disk.sync(WAL_FILE).unwrap();
+                            disk.write_at(&name, end, &frame[..cut]).unwrap();
+                            disk.sync(&name).unwrap();
                             torn = cut as u64;
                         }
                         let (reopened, rec) = open(&disk);
-                        prop_assert_eq!(&rec.entries, &synced.entries);
+                        prop_assert_eq!(&rec.entries, &synced.log.entries);
+                        prop_assert_eq!(rec.snapshot.as_ref().map(|s| &s.meta), (synced.log.base.index.0 > 0).then_some(&synced.log.base));
                         prop_assert_eq!(rec.hard_state, synced.hard_state);
                         prop_assert_eq!(rec.truncated_tail_bytes, torn);
                         wal = reopened;
                         live = synced.clone();
                     }
                 }
-                prop_assert_eq!(wal.entries(), &live.entries[..]);
+                prop_assert_eq!(wal.entries(), &live.log.entries[..]);
+                prop_assert_eq!(wal.snapshot_meta(), &live.log.base);
                 prop_assert_eq!(wal.hard_state(), live.hard_state);
             }
             wal.sync().unwrap();
             drop(wal);
             disk.crash();
             let (_, rec) = open(&disk);
-            prop_assert_eq!(rec.entries, live.entries);
+            prop_assert_eq!(rec.entries, live.log.entries);
             prop_assert_eq!(rec.hard_state, live.hard_state);
+            if let Some(s) = &rec.snapshot {
+                prop_assert_eq!(&s.data, &format!("state at {}", s.meta.index.0).into_bytes());
+            }
         }
     }
 }
