@@ -10,9 +10,11 @@
 
 mod envelope;
 mod replica;
+mod snapshot_policy;
 
 pub use envelope::{ClientReply, ClientRequest, Envelope, ReplyError, WireError};
 pub use replica::{
     Effect, EntryDigest, Input, MAX_PENDING_READS, MAX_PENDING_WRITES, Replica, ReplicaError,
-    ReplicaEvent, payload_digest,
+    ReplicaEvent, SnapshotDigest, payload_digest,
 };
+pub use snapshot_policy::SnapshotPolicy;

@@ -1,10 +1,11 @@
 //! The replica loop.
 
 use crate::envelope::{ClientReply, ClientRequest, Envelope, ReplyError, WireError};
+use crate::snapshot_policy::{PendingSnapshot, SnapshotPolicy};
 use kv::{ClientId, Command, KvStore, Op, Output};
 use raft::{
-    Config, ConfigError, Entry, EntryPayload, HardState, LogIndex, ProposeError, RawNode,
-    ReadIndexError, Ready, RestoreError, SoftState, Term,
+    CompactError, Config, ConfigError, Entry, EntryPayload, HardState, LogIndex, ProposeError,
+    RawNode, ReadIndexError, Ready, RestoreError, Snapshot, SnapshotMeta, SoftState, Term,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,11 +68,43 @@ pub enum ReplicaEvent {
     Recovered {
         /// The hard state found.
         hard_state: HardState,
-        /// The log found, from index 1.
+        /// The snapshot the log starts from, if it was ever compacted.
+        snapshot: Option<SnapshotDigest>,
+        /// The log found after the snapshot (from index 1 if none).
         entries: Vec<EntryDigest>,
         /// Bytes of a torn last write cut off the log.
         truncated_tail_bytes: u64,
     },
+    /// The replica snapshotted its state machine and compacted its log up
+    /// to the snapshot, durably (see [`SnapshotPolicy`]).
+    SnapshotTaken {
+        /// What the snapshot covers.
+        snapshot: SnapshotDigest,
+        /// The entries the log still holds after it.
+        log_entries: u64,
+    },
+    /// The replica installed a snapshot sent by the leader (InstallSnapshot,
+    /// §7), durably: its state machine jumped to the snapshot's index, and
+    /// its log was cut per Figure 13 (kept after the snapshot if it held
+    /// the snapshot's last entry, else discarded).
+    SnapshotInstalled {
+        /// What the snapshot covers.
+        snapshot: SnapshotDigest,
+        /// The entries the log still holds after it.
+        log_entries: u64,
+    },
+}
+
+/// A compact fingerprint of a snapshot: where it sits in the log and the
+/// state it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SnapshotDigest {
+    /// The last index it covers.
+    pub index: LogIndex,
+    /// The term of that entry.
+    pub term: Term,
+    /// The state machine's digest at `index` ([`KvStore::digest`]).
+    pub state: u64,
 }
 
 /// A compact fingerprint of a log entry, enough to compare logs across
@@ -126,6 +159,11 @@ pub enum ReplicaError {
     Restore(RestoreError),
     /// The write-ahead log failed.
     Wal(WalError),
+    /// A snapshot (from the disk or from the leader) does not decode, or
+    /// does not match what it claims to cover. Nothing was installed.
+    InvalidSnapshot(String),
+    /// Compacting the log was refused (a bug in the snapshot policy).
+    Compact(CompactError),
     /// The loop did not settle (a bug in the raft core).
     Livelock,
 }
@@ -136,6 +174,8 @@ impl fmt::Display for ReplicaError {
             ReplicaError::Config(e) => write!(f, "invalid raft configuration: {e:?}"),
             ReplicaError::Restore(e) => write!(f, "cannot restore from the log: {e:?}"),
             ReplicaError::Wal(e) => write!(f, "write-ahead log failed: {e:?}"),
+            ReplicaError::InvalidSnapshot(why) => write!(f, "invalid snapshot: {why}"),
+            ReplicaError::Compact(e) => write!(f, "compaction refused: {e:?}"),
             ReplicaError::Livelock => write!(f, "ready loop did not settle"),
         }
     }
@@ -163,6 +203,32 @@ impl ReplicaError {
 impl From<WalError> for ReplicaError {
     fn from(e: WalError) -> Self {
         ReplicaError::Wal(e)
+    }
+}
+
+/// Decodes a snapshot's state machine and checks that it stands where the
+/// snapshot says.
+fn restore_state_machine(snapshot: &Snapshot) -> Result<KvStore, ReplicaError> {
+    let kv = KvStore::restore(&snapshot.data)
+        .map_err(|e| ReplicaError::InvalidSnapshot(format!("{e:?}")))?;
+    if kv.applied_index() != snapshot.meta.index.0 {
+        return Err(ReplicaError::InvalidSnapshot(format!(
+            "the state is at index {} but the snapshot covers {}",
+            kv.applied_index(),
+            snapshot.meta.index
+        )));
+    }
+    Ok(kv)
+}
+
+impl SnapshotDigest {
+    /// The fingerprint of a snapshot at `meta` whose state is `kv`.
+    pub fn of(meta: &SnapshotMeta, kv: &KvStore) -> SnapshotDigest {
+        SnapshotDigest {
+            index: meta.index,
+            term: meta.term,
+            state: kv.digest(),
+        }
     }
 }
 
@@ -204,6 +270,15 @@ pub struct Replica<D: Disk> {
     confirmed_reads: Vec<ConfirmedRead>,
     /// The next ReadIndex context to hand to raft.
     next_read_ctx: u64,
+    /// When to snapshot and compact.
+    policy: SnapshotPolicy,
+    /// A snapshot taken, waiting for `policy.keep` more entries to apply
+    /// before the log is compacted to it. Invariant: its index is above
+    /// the raft snapshot's and at most the applied index.
+    pending_snapshot: Option<PendingSnapshot>,
+    /// The index of the last snapshot taken or installed (0 if none): the
+    /// policy counts applied entries from here.
+    last_snapshot: LogIndex,
 }
 
 impl<D: Disk> Replica<D> {
@@ -212,33 +287,56 @@ impl<D: Disk> Replica<D> {
     /// re-applying the committed prefix. Returns the effects of that
     /// recovery (applied entries, the initial soft state) for the executor
     /// to carry out like any other step's.
+    ///
+    /// With a snapshot on disk, the state machine starts from it and only
+    /// the committed entries after it are re-applied (§7).
     pub fn open(
         cluster_id: u64,
         config: Config,
+        policy: SnapshotPolicy,
         disk: D,
     ) -> Result<(Replica<D>, Vec<Effect>), ReplicaError> {
         let (wal, recovered) = Wal::open(disk)?;
+        let kv = match &recovered.snapshot {
+            Some(snapshot) => restore_state_machine(snapshot)?,
+            None => KvStore::new(),
+        };
         let found = Effect::Event(ReplicaEvent::Recovered {
             hard_state: recovered.hard_state,
+            snapshot: recovered
+                .snapshot
+                .as_ref()
+                .map(|s| SnapshotDigest::of(&s.meta, &kv)),
             entries: recovered.entries.iter().map(EntryDigest::of).collect(),
             truncated_tail_bytes: recovered.truncated_tail_bytes,
         });
-        let fresh = recovered.entries.is_empty() && recovered.hard_state == HardState::default();
+        let fresh = recovered.entries.is_empty()
+            && recovered.snapshot.is_none()
+            && recovered.hard_state == HardState::default();
+        let last_snapshot = LogIndex(kv.applied_index());
         let raft = if fresh {
             RawNode::new(config).map_err(ReplicaError::Config)?
         } else {
-            RawNode::restore(config, recovered.hard_state, recovered.entries)
-                .map_err(ReplicaError::Restore)?
+            RawNode::restore_with_snapshot(
+                config,
+                recovered.hard_state,
+                recovered.snapshot,
+                recovered.entries,
+            )
+            .map_err(ReplicaError::Restore)?
         };
         let mut replica = Replica {
             cluster_id,
             raft,
-            kv: KvStore::new(),
+            kv,
             wal,
             pending_writes: BTreeMap::new(),
             pending_reads: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             next_read_ctx: 1,
+            policy,
+            pending_snapshot: None,
+            last_snapshot,
         };
         let mut effects = vec![found];
         replica.drain_ready(&mut effects)?;
@@ -375,7 +473,9 @@ impl<D: Disk> Replica<D> {
                 return Err(ReplicaError::Livelock);
             }
             let ready = self.raft.ready();
-            self.process_ready(ready, effects)?;
+            // Part of the same ready (see `RawNode::take_snapshot`).
+            let snapshot = self.raft.take_snapshot();
+            self.process_ready(ready, snapshot, effects)?;
         }
         self.serve_confirmed_reads(effects);
         Ok(())
@@ -384,6 +484,7 @@ impl<D: Disk> Replica<D> {
     fn process_ready(
         &mut self,
         ready: Ready,
+        snapshot: Option<Snapshot>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), ReplicaError> {
         let Ready {
@@ -405,6 +506,12 @@ impl<D: Disk> Replica<D> {
 
         // A leader's appends may leave before its own write (§10.2.1).
         self.send_all(messages, effects);
+
+        // A snapshot from the leader comes first: the entries of this ready
+        // follow it, and its acknowledgement is among `persisted_messages`.
+        if let Some(snapshot) = snapshot {
+            self.install_snapshot(snapshot, effects)?;
+        }
 
         // Persist before anything that promises durability leaves (Figure 2:
         // "respond to RPCs only after updating stable storage").
@@ -429,6 +536,13 @@ impl<D: Disk> Replica<D> {
         if let Some(last) = committed_entries.last().map(|e| e.index) {
             for entry in &committed_entries {
                 self.apply(entry, effects);
+                // Entry by entry, so that snapshots fall exactly every
+                // `policy.every` entries and the log never holds more than
+                // `every + keep` applied entries (see `SnapshotPolicy`).
+                if self.policy.every > 0 {
+                    self.raft.applied(entry.index);
+                    self.maybe_compact(effects)?;
+                }
             }
             self.raft.applied(last);
         }
@@ -448,6 +562,120 @@ impl<D: Disk> Replica<D> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Installs a snapshot the leader sent (§7, Figure 13 receiver steps
+    /// 5–8): decoded and checked first, made durable (the log cut to it),
+    /// then the state machine replaced. Writes waiting for entries the
+    /// snapshot covers are answered from its session table.
+    fn install_snapshot(
+        &mut self,
+        snapshot: Snapshot,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), ReplicaError> {
+        let kv = restore_state_machine(&snapshot)?;
+        self.wal.save_snapshot(&snapshot)?;
+        self.kv = kv;
+        let index = snapshot.meta.index;
+        self.raft.snapshot_installed(index);
+        self.last_snapshot = self.last_snapshot.max(index);
+        if self
+            .pending_snapshot
+            .as_ref()
+            .is_some_and(|p| p.index <= index)
+        {
+            self.pending_snapshot = None;
+        }
+        let answered: Vec<ClientId> = self
+            .pending_writes
+            .iter()
+            .filter(|(client, pending)| {
+                self.kv
+                    .session(**client)
+                    .is_some_and(|s| s.last_seq == pending.seq)
+            })
+            .map(|(client, _)| *client)
+            .collect();
+        for client in answered {
+            let pending = self.pending_writes.remove(&client).expect("listed above");
+            let session = self.kv.session(client).expect("listed above");
+            effects.push(Effect::Reply(ClientReply {
+                req_id: pending.req_id,
+                result: session.last_response.clone().map_err(ReplyError::Kv),
+            }));
+        }
+        effects.push(Effect::Event(ReplicaEvent::SnapshotInstalled {
+            snapshot: SnapshotDigest::of(&snapshot.meta, &self.kv),
+            log_entries: self.wal.entries().len() as u64,
+        }));
+        Ok(())
+    }
+
+    /// Applies the snapshot policy after entries were applied: take a
+    /// snapshot when one is due, and compact the log (durably first, then
+    /// in raft) to the pending one once enough entries followed it.
+    fn maybe_compact(&mut self, effects: &mut Vec<Effect>) -> Result<(), ReplicaError> {
+        let applied = LogIndex(self.kv.applied_index());
+        if let Some(pending) = &self.pending_snapshot {
+            if pending.index <= self.raft.snapshot_meta().index {
+                // A snapshot from the leader overtook it.
+                self.pending_snapshot = None;
+            } else if self.policy.compaction_due(applied, pending.index) {
+                let pending = self.pending_snapshot.take().expect("checked above");
+                self.compact_to(pending, effects)?;
+            }
+        }
+        // After a compaction, so that the next snapshot can be taken at
+        // once (only one waits at a time).
+        if self.pending_snapshot.is_none() && self.policy.snapshot_due(applied, self.last_snapshot)
+        {
+            self.pending_snapshot = Some(PendingSnapshot {
+                index: applied,
+                data: self.kv.snapshot(),
+                state_digest: self.kv.digest(),
+            });
+            self.last_snapshot = applied;
+            if self.policy.keep == 0 {
+                let pending = self.pending_snapshot.take().expect("set above");
+                self.compact_to(pending, effects)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `pending` the start of the log: durably first (§7: the log may
+    /// be discarded once the snapshot is written, so a crash from then on
+    /// recovers from the snapshot), then in raft.
+    fn compact_to(
+        &mut self,
+        pending: PendingSnapshot,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), ReplicaError> {
+        let term = self
+            .raft
+            .term_at(pending.index)
+            .expect("an applied entry above the snapshot is in the log");
+        let snapshot = Snapshot {
+            meta: SnapshotMeta {
+                index: pending.index,
+                term,
+                voters: self.raft.voters(),
+            },
+            data: pending.data,
+        };
+        self.wal.save_snapshot(&snapshot)?;
+        self.raft
+            .compact(snapshot.meta.index, snapshot.data)
+            .map_err(ReplicaError::Compact)?;
+        effects.push(Effect::Event(ReplicaEvent::SnapshotTaken {
+            snapshot: SnapshotDigest {
+                index: pending.index,
+                term,
+                state: pending.state_digest,
+            },
+            log_entries: self.wal.entries().len() as u64,
+        }));
         Ok(())
     }
 
@@ -524,7 +752,8 @@ mod tests {
 
     fn single_node(disk: MemDisk) -> Replica<MemDisk> {
         let config = Config::new(NodeId(1), vec![NodeId(1)], 42);
-        let (mut replica, _) = Replica::open(CLUSTER, config, disk).expect("opens");
+        let (mut replica, _) =
+            Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, disk).expect("opens");
         let mut effects = Vec::new();
         for _ in 0..100 {
             replica.handle(Input::Tick, &mut effects).expect("ticks");
@@ -611,7 +840,8 @@ mod tests {
     #[test]
     fn a_node_that_does_not_lead_refuses_clients_definitely() {
         let config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)], 1);
-        let (mut replica, _) = Replica::open(CLUSTER, config, MemDisk::new()).unwrap();
+        let (mut replica, _) =
+            Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, MemDisk::new()).unwrap();
         let replies = request(&mut replica, 5, 1, append("x"));
         assert_eq!(replies.len(), 1);
         let err = replies[0].result.clone().unwrap_err();
@@ -688,7 +918,8 @@ mod tests {
         drop(replica);
         disk.crash();
         let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
-        let (restarted, effects) = Replica::open(CLUSTER, config, disk).unwrap();
+        let (restarted, effects) =
+            Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, disk).unwrap();
         assert_eq!(restarted.kv().get("k"), Some("ab"));
         assert_eq!(restarted.kv().digest(), digest);
         let applied = effects
@@ -712,11 +943,12 @@ mod tests {
         let hard_state = replica.wal().hard_state();
         drop(replica);
         let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
-        let (_, effects) = Replica::open(CLUSTER, config, disk).unwrap();
+        let (_, effects) = Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, disk).unwrap();
         assert_eq!(
             effects[0],
             Effect::Event(ReplicaEvent::Recovered {
                 hard_state,
+                snapshot: None,
                 entries: log,
                 truncated_tail_bytes: 0
             })
@@ -747,7 +979,8 @@ mod tests {
         disk.crash();
         disk.set_capacity(None);
         let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
-        let (mut restarted, _) = Replica::open(CLUSTER, config, disk).unwrap();
+        let (mut restarted, _) =
+            Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, disk).unwrap();
         assert_eq!(restarted.kv().get("k"), Some("a"));
         let mut effects = Vec::new();
         while restarted.raft().role() != Role::Leader {
@@ -766,7 +999,7 @@ mod tests {
         drop(replica);
         assert!(disk.corrupt(wal::WAL_FILE, 20, 0x04));
         let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
-        match Replica::open(CLUSTER, config, disk) {
+        match Replica::open(CLUSTER, config, SnapshotPolicy::DEFAULT, disk) {
             Err(e) => {
                 assert!(e.is_disk_corruption(), "{e}");
                 assert!(e.to_string().contains(wal::WAL_FILE), "{e}");
@@ -786,6 +1019,87 @@ mod tests {
             disk.contents(wal::WAL_FILE),
             disk.durable_contents(wal::WAL_FILE)
         );
+    }
+
+    fn single_node_with(disk: MemDisk, policy: SnapshotPolicy) -> Replica<MemDisk> {
+        let config = Config::new(NodeId(1), vec![NodeId(1)], 42);
+        let (mut replica, _) = Replica::open(CLUSTER, config, policy, disk).expect("opens");
+        let mut effects = Vec::new();
+        while replica.raft().role() != Role::Leader {
+            replica.handle(Input::Tick, &mut effects).expect("ticks");
+        }
+        replica
+    }
+
+    #[test]
+    fn the_log_is_compacted_by_the_policy_and_a_restart_starts_from_the_snapshot() {
+        let disk = MemDisk::new();
+        let policy = SnapshotPolicy { every: 8, keep: 3 };
+        let mut replica = single_node_with(disk.clone(), policy);
+        for seq in 1..=50 {
+            let replies = request(&mut replica, seq, seq, append("x"));
+            assert_eq!(replies[0].result, Ok(Output::Done));
+            let applied_held = replica.kv().applied_index() - replica.wal().snapshot_meta().index.0;
+            assert!(
+                applied_held <= policy.max_applied_entries(),
+                "{applied_held} applied entries held"
+            );
+            assert_eq!(replica.raft().first_index(), replica.wal().first_index());
+        }
+        let first = replica.wal().first_index();
+        assert!(first.0 > 30, "compacted up to {first}");
+        let applied = replica.kv().applied_index();
+        assert!(
+            applied - replica.wal().snapshot_meta().index.0 >= policy.keep,
+            "at least `keep` applied entries stay in the log"
+        );
+        let digest = replica.kv().digest();
+        drop(replica);
+        disk.crash();
+        let config = Config::new(NodeId(1), vec![NodeId(1)], 43);
+        let (restarted, effects) = Replica::open(CLUSTER, config, policy, disk).unwrap();
+        assert_eq!(restarted.kv().digest(), digest);
+        assert_eq!(restarted.kv().get("k").map(str::len), Some(50));
+        match &effects[0] {
+            Effect::Event(ReplicaEvent::Recovered {
+                snapshot: Some(s), ..
+            }) => assert_eq!(s.index.next(), first),
+            other => panic!("expected recovery from a snapshot, got {other:?}"),
+        }
+        let reapplied = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Event(ReplicaEvent::Applied(_))))
+            .count() as u64;
+        assert!(
+            reapplied <= policy.every + policy.keep + 1,
+            "only the tail after the snapshot is re-applied ({reapplied})"
+        );
+    }
+
+    #[test]
+    fn snapshots_report_what_they_cover() {
+        let policy = SnapshotPolicy { every: 4, keep: 0 };
+        let mut replica = single_node_with(MemDisk::new(), policy);
+        let mut taken = Vec::new();
+        for seq in 1..=9 {
+            let mut effects = Vec::new();
+            let input = Input::Request(ClientRequest {
+                req_id: seq,
+                client: 9,
+                seq,
+                op: append("y"),
+            });
+            replica.handle(input, &mut effects).unwrap();
+            taken.extend(effects.into_iter().filter_map(|e| match e {
+                Effect::Event(ReplicaEvent::SnapshotTaken { snapshot, .. }) => Some(snapshot),
+                _ => None,
+            }));
+        }
+        assert!(taken.len() >= 2, "{taken:?}");
+        assert!(taken.windows(2).all(|w| w[0].index < w[1].index));
+        let last = taken.last().unwrap();
+        assert_eq!(last.index, replica.wal().snapshot_meta().index);
+        assert_eq!(last.term, replica.wal().snapshot_meta().term);
     }
 
     #[test]

@@ -149,34 +149,70 @@ pub fn load_snapshot<D: Disk>(disk: &D) -> Result<Option<(SnapshotMeta, Vec<u8>)
 
 /// The data of the snapshot at `meta`. A missing file or a damaged one is
 /// [`WalError::Corrupt`], naming the file: the log refers to it, so it was
-/// durable once.
+/// durable once. As with the log, damage is believed only when two reads
+/// agree on it (a bit flipped on the way from the medium reads differently
+/// the second time).
 pub(crate) fn read_snapshot_file<D: Disk>(
     disk: &D,
     meta: SnapshotMeta,
 ) -> Result<Vec<u8>, WalError> {
     let name = snapshot_name(meta);
-    let corrupt = |offset: u64, reason: String| WalError::Corrupt {
-        file: name.clone(),
-        offset,
-        reason,
-    };
     let file_len = match disk.len(&name) {
         Ok(len) => len,
         Err(DiskError::NotFound(_)) => {
-            return Err(corrupt(
-                0,
-                "the snapshot the log starts from is missing".into(),
-            ));
+            return Err(WalError::Corrupt {
+                file: name,
+                offset: 0,
+                reason: "the snapshot the log starts from is missing".into(),
+            });
         }
         Err(e) => return Err(e.into()),
     };
+    if file_len > HEADER_BYTES as u64 + MAX_SNAPSHOT_BYTES {
+        return Err(WalError::Corrupt {
+            file: name,
+            offset: 0,
+            reason: format!("{file_len} bytes, more than a snapshot may hold"),
+        });
+    }
+    // Fits: bounded above.
+    let mut bytes = disk.read_at(&name, 0, file_len as usize)?;
+    let mut attempts = 1;
+    loop {
+        match decode_file(&name, meta, &bytes) {
+            Ok(data) => return Ok(data),
+            Err(e) => {
+                if attempts >= crate::wal::MAX_READ_ATTEMPTS {
+                    return Err(WalError::Disk(DiskError::Io(format!(
+                        "{attempts} reads of {name} disagree"
+                    ))));
+                }
+                attempts += 1;
+                let again = disk.read_at(&name, 0, file_len as usize)?;
+                if again == bytes {
+                    return Err(e);
+                }
+                bytes = again;
+            }
+        }
+    }
+}
+
+/// Checks a whole snapshot file read into `bytes` and returns its data.
+fn decode_file(name: &str, meta: SnapshotMeta, bytes: &[u8]) -> Result<Vec<u8>, WalError> {
+    let corrupt = |offset: u64, reason: String| WalError::Corrupt {
+        file: name.to_string(),
+        offset,
+        reason,
+    };
+    let file_len = bytes.len() as u64;
     if file_len < HEADER_BYTES as u64 {
         return Err(corrupt(
             0,
             format!("{file_len} bytes, shorter than a header"),
         ));
     }
-    let header = disk.read_at(&name, 0, HEADER_BYTES)?;
+    let header = &bytes[..HEADER_BYTES];
     let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
     let stored_header_crc = u32::from_le_bytes(header[36..40].try_into().expect("4 bytes"));
     if &header[..8] != MAGIC || crc32c::crc32c(&header[..36]) != stored_header_crc {
@@ -195,16 +231,15 @@ pub(crate) fn read_snapshot_file<D: Disk>(
             format!("length {len} does not match the file ({file_len} bytes)"),
         ));
     }
-    // Fits: bounded by MAX_SNAPSHOT_BYTES above.
-    let data = disk.read_at(&name, HEADER_BYTES as u64, len as usize)?;
+    let data = &bytes[HEADER_BYTES..];
     let crc = u32::from_le_bytes(header[32..36].try_into().expect("4 bytes"));
-    if crc32c::crc32c(&data) != crc {
+    if crc32c::crc32c(data) != crc {
         return Err(corrupt(
             HEADER_BYTES as u64,
             "snapshot data checksum mismatch".into(),
         ));
     }
-    Ok(data)
+    Ok(data.to_vec())
 }
 
 #[cfg(test)]
