@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sim::queue::MS;
-use sim::{DiskFaultMode, SimConfig};
+use sim::{DiskFaultMode, SimConfig, Snapshots};
 use std::path::PathBuf;
 
 /// raftlab: a Raft key-value store and the testbed that tries to break it.
@@ -97,6 +97,11 @@ pub struct RunShape {
     /// recoverable), or no-limits (safety only).
     #[arg(long, value_enum, default_value_t = DiskFaults::On)]
     pub disk_faults: DiskFaults,
+    /// Snapshots and log compaction: drawn (thresholds drawn from the
+    /// seed, often small), off, or EVERY:KEEP (a snapshot every EVERY
+    /// applied entries, KEEP entries kept after it).
+    #[arg(long, default_value = "drawn")]
+    pub snapshots: Snapshots,
 }
 
 /// The `--disk-faults` modes.
@@ -130,6 +135,7 @@ impl RunShape {
             duration: self.duration,
             faults: self.faults == Switch::On,
             disk_faults: self.disk_faults.into(),
+            snapshots: self.snapshots,
         };
         config.validate()?;
         Ok(config)

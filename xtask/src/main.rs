@@ -188,6 +188,14 @@ fn print_header(config: &SimConfig) {
         "  clients: request timeout {}ms, give up after {}ms, think up to {}ms",
         p.request_timeout_ms, p.op_deadline_ms, p.think_max_ms
     );
+    if p.snapshot_every > 0 {
+        println!(
+            "  snapshots: every {} applied entries, {} kept after each",
+            p.snapshot_every, p.snapshot_keep
+        );
+    } else {
+        println!("  snapshots: off");
+    }
 }
 
 fn print_verdict(s: &Summary, history: &Path) {
@@ -211,8 +219,8 @@ fn print_verdict(s: &Summary, history: &Path) {
         s.crashes, s.partitions, s.messages, s.messages_dropped, s.messages_duplicated
     );
     println!(
-        "  raft: {} elections, {} entries committed",
-        s.elections, s.commits
+        "  raft: {} elections, {} entries committed; {} snapshots taken, {} installed, at most {} entries in a log",
+        s.elections, s.commits, s.snapshots_taken, s.snapshots_installed, s.max_log_entries
     );
     println!(
         "  trace: {} events, hash {}; {:.1}s simulated in {:.2}s",

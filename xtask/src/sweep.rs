@@ -36,6 +36,12 @@ pub struct SeedResult {
     pub partitions: u64,
     /// Disk faults injected, by kind.
     pub disk_faults: BTreeMap<String, u64>,
+    /// Snapshots replicas took (log compactions).
+    #[serde(default)]
+    pub snapshots_taken: u64,
+    /// Snapshots replicas installed from a leader.
+    #[serde(default)]
+    pub snapshots_installed: u64,
     /// The trace hash.
     pub trace_hash: String,
     /// The replay command.
@@ -75,6 +81,15 @@ pub struct SweepSummary {
     pub partitions: u64,
     /// Disk faults, in total, by kind.
     pub disk_faults: BTreeMap<String, u64>,
+    /// Snapshots taken, in total.
+    #[serde(default)]
+    pub snapshots_taken: u64,
+    /// Snapshots installed from a leader, in total.
+    #[serde(default)]
+    pub snapshots_installed: u64,
+    /// Seeds where replicas both took and installed snapshots.
+    #[serde(default)]
+    pub seeds_with_snapshots_taken_and_installed: u64,
     /// Every seed's result, in seed order.
     pub results: Vec<SeedResult>,
     /// Wall-clock seconds (not merged: the sum over shards).
@@ -129,6 +144,10 @@ impl SweepSummary {
             for (kind, n) in &r.disk_faults {
                 *total.disk_faults.entry(kind.clone()).or_insert(0) += n;
             }
+            total.snapshots_taken += r.snapshots_taken;
+            total.snapshots_installed += r.snapshots_installed;
+            total.seeds_with_snapshots_taken_and_installed +=
+                u64::from(r.snapshots_taken > 0 && r.snapshots_installed > 0);
         }
         total.results = results;
         Ok(total)
@@ -176,6 +195,8 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         crashes: 0,
         partitions: 0,
         disk_faults: BTreeMap::new(),
+        snapshots_taken: 0,
+        snapshots_installed: 0,
         trace_hash: String::new(),
         replay: String::new(),
     };
@@ -220,6 +241,8 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         crashes: s.crashes,
         partitions: s.partitions,
         disk_faults: s.disk_faults.clone(),
+        snapshots_taken: s.snapshots_taken,
+        snapshots_installed: s.snapshots_installed,
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),
     };
@@ -401,6 +424,13 @@ fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
         println!("  disk faults: {:?}", total.disk_faults);
     }
     println!(
+        "  snapshots: {} taken, {} installed; {} of {} seeds did both",
+        total.snapshots_taken,
+        total.snapshots_installed,
+        total.seeds_with_snapshots_taken_and_installed,
+        total.seeds
+    );
+    println!(
         "  {:.1}s wall, {:.2} seeds/s",
         total.wall_time_s, total.seeds_per_second
     );
@@ -421,6 +451,8 @@ mod tests {
             crashes: seed % 4,
             partitions: seed % 5,
             disk_faults: BTreeMap::from([("torn".to_string(), seed % 2)]),
+            snapshots_taken: seed % 3,
+            snapshots_installed: seed % 2,
             trace_hash: format!("{seed:016x}"),
             replay: format!("cargo xtask simulate --seed {seed}"),
         }

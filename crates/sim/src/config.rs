@@ -30,6 +30,49 @@ pub struct SimConfig {
     pub faults: bool,
     /// How hostile the disks are, when `faults` is on.
     pub disk_faults: DiskFaultMode,
+    /// When replicas snapshot and compact their logs.
+    pub snapshots: Snapshots,
+}
+
+/// When replicas snapshot their state machines and compact their logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Snapshots {
+    /// Thresholds drawn from the seed, often small, so that most runs both
+    /// take snapshots and send them to lagging followers.
+    #[default]
+    Drawn,
+    /// Never: logs only grow.
+    Off,
+    /// A snapshot every `every` applied entries, `keep` entries kept after it.
+    Fixed {
+        /// Applied entries between snapshots.
+        every: u64,
+        /// Entries kept in the log after a snapshot.
+        keep: u64,
+    },
+}
+
+impl std::str::FromStr for Snapshots {
+    type Err = String;
+
+    /// `drawn`, `off`, or `EVERY:KEEP` (e.g. `100:20`).
+    fn from_str(s: &str) -> Result<Snapshots, String> {
+        match s {
+            "drawn" => Ok(Snapshots::Drawn),
+            "off" => Ok(Snapshots::Off),
+            _ => {
+                let bad = || format!("expected drawn, off or EVERY:KEEP (like 100:20), got {s:?}");
+                let (every, keep) = s.split_once(':').ok_or_else(bad)?;
+                let every: u64 = every.parse().map_err(|_| bad())?;
+                let keep: u64 = keep.parse().map_err(|_| bad())?;
+                if every == 0 {
+                    return Err("EVERY must be positive (use off for no snapshots)".into());
+                }
+                Ok(Snapshots::Fixed { every, keep })
+            }
+        }
+    }
 }
 
 impl SimConfig {
@@ -42,6 +85,7 @@ impl SimConfig {
             duration: 30_000 * MS,
             faults: true,
             disk_faults: DiskFaultMode::default(),
+            snapshots: Snapshots::default(),
         }
     }
 
@@ -115,7 +159,29 @@ pub struct Params {
     pub op_deadline_ms: u64,
     /// The longest pause between a client's operations.
     pub think_max_ms: u64,
+    /// Replicas take a snapshot every this many applied entries (0: never).
+    pub snapshot_every: u64,
+    /// Entries a replica keeps in its log after a snapshot.
+    pub snapshot_keep: u64,
 }
+
+impl Params {
+    /// The replicas' snapshot policy.
+    pub fn snapshot_policy(&self) -> replica::SnapshotPolicy {
+        replica::SnapshotPolicy {
+            every: self.snapshot_every,
+            keep: self.snapshot_keep,
+        }
+    }
+}
+
+/// Snapshot intervals a seed draws from: mostly small, so that runs of a
+/// few thousand operations compact many times and lagging followers need
+/// InstallSnapshot, sometimes the size a real node would use.
+const SNAPSHOT_EVERY_CHOICES: [u64; 8] = [3, 5, 8, 16, 32, 64, 128, 1024];
+/// Entries kept after a snapshot, drawn the same way (0: a follower one
+/// entry behind already needs the snapshot).
+const SNAPSHOT_KEEP_CHOICES: [u64; 5] = [0, 1, 4, 16, 64];
 
 impl Params {
     /// Draws the parameters for `config`'s seed.
@@ -124,7 +190,7 @@ impl Params {
         let latency_min_us = rng.range(100, 2_000);
         let latency_max_us = latency_min_us + rng.range(500, 15_000);
         let faults = config.faults;
-        Params {
+        let mut params = Params {
             tick_ms: 10,
             election_ticks: 15,
             heartbeat_ticks: 3,
@@ -151,7 +217,21 @@ impl Params {
             request_timeout_ms: rng.range(50, 600),
             op_deadline_ms: rng.range(1_000, 5_000),
             think_max_ms: rng.range(0, 40),
+            // Drawn last, so that adding them left the other draws as
+            // they were.
+            snapshot_every: SNAPSHOT_EVERY_CHOICES
+                [rng.range(0, SNAPSHOT_EVERY_CHOICES.len() as u64) as usize],
+            snapshot_keep: SNAPSHOT_KEEP_CHOICES
+                [rng.range(0, SNAPSHOT_KEEP_CHOICES.len() as u64) as usize],
+        };
+        match config.snapshots {
+            Snapshots::Drawn => {}
+            Snapshots::Off => (params.snapshot_every, params.snapshot_keep) = (0, 0),
+            Snapshots::Fixed { every, keep } => {
+                (params.snapshot_every, params.snapshot_keep) = (every, keep)
+            }
         }
+        params
     }
 }
 
@@ -177,6 +257,29 @@ mod tests {
         let p = Params::draw(&config);
         assert_eq!((p.drop_rate, p.duplicate_rate), (0.0, 0.0));
         assert_eq!((p.partition_every_ms, p.crash_every_ms), (0, 0));
+    }
+
+    #[test]
+    fn snapshot_settings_parse_and_override_the_draw() {
+        assert_eq!("drawn".parse(), Ok(Snapshots::Drawn));
+        assert_eq!("off".parse(), Ok(Snapshots::Off));
+        assert_eq!("10:2".parse(), Ok(Snapshots::Fixed { every: 10, keep: 2 }));
+        for bad in ["", "10", "0:1", "a:b", "10:-1"] {
+            assert!(bad.parse::<Snapshots>().is_err(), "{bad}");
+        }
+        let off = Params::draw(&SimConfig {
+            snapshots: Snapshots::Off,
+            ..SimConfig::new(5)
+        });
+        assert_eq!(off.snapshot_every, 0);
+        let drawn: Vec<u64> = (0..64)
+            .map(|seed| Params::draw(&SimConfig::new(seed)).snapshot_every)
+            .collect();
+        assert!(drawn.iter().all(|&e| e > 0));
+        assert!(
+            drawn.iter().filter(|&&e| e <= 64).count() > 32,
+            "mostly small: {drawn:?}"
+        );
     }
 
     #[test]

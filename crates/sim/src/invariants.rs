@@ -17,7 +17,7 @@
 use crate::queue::{MS, Nanos};
 use crate::trace::Fnv64;
 use raft::{HardState, LogIndex, NodeId, Role, SoftState, Term};
-use replica::EntryDigest;
+use replica::{EntryDigest, SnapshotDigest};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +68,12 @@ pub struct Invariants {
     applied: BTreeMap<LogIndex, EntryDigest>,
     /// The highest index applied anywhere, and its chained hash.
     committed: (LogIndex, u64),
+    /// The committed log as chained hashes (`[0]` is the empty log), up to
+    /// `committed`: what a snapshot at any index stands for. Invariant:
+    /// `committed_chain.len() == committed.0 + 1`.
+    committed_chain: Vec<u64>,
+    /// The term of each committed entry (`[0]` is term 0).
+    committed_terms: Vec<Term>,
     /// Each live node's commit index in its current incarnation.
     commit: Vec<LogIndex>,
     /// Each live node's applied index in its current incarnation.
@@ -101,6 +107,8 @@ impl Invariants {
             chain_at: BTreeMap::new(),
             applied: BTreeMap::new(),
             committed: (LogIndex(0), 0),
+            committed_chain: vec![0],
+            committed_terms: vec![Term(0)],
             commit: vec![LogIndex(0); nodes],
             last_applied: vec![LogIndex(0); nodes],
             digests: BTreeMap::new(),
@@ -144,14 +152,18 @@ impl Invariants {
         self.hard_states[slot(node)] = hard_state;
     }
 
-    /// A node reopened its log and found `hard_state` and `entries`.
+    /// A node reopened its log and found `hard_state`, the snapshot its log
+    /// starts from (if any) and `entries` after it.
     ///
     /// * Term and vote never go backwards across a crash (§5.2: a node that
     ///   forgets its vote can vote twice in a term).
+    /// * A snapshot stands for committed entries (§7), with the state every
+    ///   other replica had at its index.
     /// * An acknowledged write is never lost: every entry the node reported
     ///   synced, up to the highest index applied anywhere, is still in its
-    ///   log, unchanged. (Entries past it may be gone: a conflicting suffix
-    ///   is truncated, and a torn write may persist that truncation alone.)
+    ///   log (or in its snapshot), unchanged. (Entries past it may be gone:
+    ///   a conflicting suffix is truncated, and a torn write may persist
+    ///   that truncation alone.)
     ///
     /// The recovered log then replaces the checker's mirror of the node's
     /// durable log (it may hold more than was reported: a torn write can
@@ -161,6 +173,7 @@ impl Invariants {
         at: Nanos,
         node: u64,
         hard_state: HardState,
+        snapshot: Option<SnapshotDigest>,
         entries: &[EntryDigest],
     ) {
         let n = slot(node);
@@ -184,50 +197,132 @@ impl Invariants {
         }
         self.hard_states[n] = hard_state;
 
+        // The recovered log as chained hashes: the snapshot's committed
+        // prefix, then the entries.
+        let (mut chain, mut terms) = (vec![0], vec![Term(0)]);
+        if let Some(snap) = snapshot {
+            if !self.snapshot_is_committed(at, node, snap) {
+                return;
+            }
+            let upto = snap.index.0 as usize;
+            chain = self.committed_chain[..=upto].to_vec();
+            terms = self.committed_terms[..=upto].to_vec();
+            self.last_applied[n] = snap.index;
+            self.state_digest(at, node, snap.index.0, snap.state);
+        }
+        if let Some(first) = entries.first()
+            && first.index.0 as usize != chain.len()
+        {
+            self.violate(
+                "log matching",
+                at,
+                node,
+                format!(
+                    "recovered entries from {} after a snapshot at i{}",
+                    first.index,
+                    chain.len() - 1
+                ),
+            );
+            return;
+        }
+        let base = chain.len() - 1;
+        for entry in entries {
+            let prev = *chain.last().expect("holds index 0");
+            chain.push(chain_hash(prev, entry));
+            terms.push(entry.term);
+        }
+
         let synced = self.chains[n].len() - 1;
         let must_keep = synced.min(self.committed.0.0 as usize);
-        let mut hash = 0;
-        for i in 1..=must_keep {
-            let Some(entry) = entries.get(i - 1) else {
-                self.violate(
-                    "acknowledged write lost",
-                    at,
-                    node,
-                    format!(
-                        "synced i{i}..=i{must_keep} (committed) but recovered a log ending at i{}",
-                        entries.len()
-                    ),
-                );
-                break;
+        if let Some(i) = (1..=must_keep).find(|&i| chain.get(i) != Some(&self.chains[n][i])) {
+            let detail = if i >= chain.len() {
+                format!(
+                    "synced i{i}..=i{must_keep} (committed) but recovered a log ending at i{}",
+                    chain.len() - 1
+                )
+            } else {
+                format!("recovered a different entry at i{i} than it synced")
             };
-            hash = chain_hash(hash, entry);
-            if hash != self.chains[n][i] {
-                self.violate(
-                    "acknowledged write lost",
-                    at,
-                    node,
-                    format!(
-                        "recovered a different entry at {} than it synced",
-                        entry.index
-                    ),
-                );
-                break;
-            }
+            self.violate("acknowledged write lost", at, node, detail);
         }
         // Entries the node had synced stay as they are; what follows them
         // (complete records of a torn, unsynced batch) joins its log.
-        let mut common = 0;
-        let mut hash = 0;
-        for entry in entries {
-            hash = chain_hash(hash, entry);
-            if self.chains[n].get(common + 1) != Some(&hash) {
-                break;
+        let common = (1..chain.len())
+            .take_while(|&i| self.chains[n].get(i) == Some(&chain[i]))
+            .last()
+            .unwrap_or(0)
+            .max(base);
+        self.chains[n] = chain[..=common].to_vec();
+        self.terms[n] = terms[..=common].to_vec();
+        let rest: Vec<EntryDigest> = entries
+            .iter()
+            .filter(|e| e.index.0 as usize > common)
+            .copied()
+            .collect();
+        self.extend(at, node, &rest);
+    }
+
+    /// Whether `snap` stands for committed entries: its index was applied
+    /// somewhere, with its term. A violation if not.
+    fn snapshot_is_committed(&mut self, at: Nanos, node: u64, snap: SnapshotDigest) -> bool {
+        let i = snap.index.0 as usize;
+        match self.committed_terms.get(i) {
+            Some(&term) if term == snap.term => true,
+            Some(&term) => {
+                self.violate(
+                    "snapshot of committed state",
+                    at,
+                    node,
+                    format!(
+                        "a snapshot at {} of {} where the committed entry is of {term}",
+                        snap.index, snap.term
+                    ),
+                );
+                false
             }
-            common += 1;
+            None => {
+                self.violate(
+                    "snapshot of committed state",
+                    at,
+                    node,
+                    format!(
+                        "a snapshot at {} beyond the highest applied index {}",
+                        snap.index, self.committed.0
+                    ),
+                );
+                false
+            }
         }
-        self.chains[n].truncate(common + 1);
-        self.terms[n].truncate(common + 1);
-        self.extend(at, node, &entries[common..]);
+    }
+
+    /// A node compacted its log to a snapshot of its own state machine
+    /// (§7): the snapshot stands for committed entries, and its state is
+    /// every replica's state at that index.
+    pub fn snapshot_taken(&mut self, at: Nanos, node: u64, snap: SnapshotDigest) {
+        if self.snapshot_is_committed(at, node, snap) {
+            self.state_digest(at, node, snap.index.0, snap.state);
+        }
+    }
+
+    /// A node installed a snapshot from the leader (§7, Figure 13): it must
+    /// stand for committed entries, its state must be every replica's state
+    /// at its index, and the node's log becomes the committed prefix up to
+    /// it, followed by its own entries after it only if it held the
+    /// snapshot's last entry.
+    pub fn snapshot_installed(&mut self, at: Nanos, node: u64, snap: SnapshotDigest) {
+        if !self.snapshot_is_committed(at, node, snap) {
+            return;
+        }
+        self.state_digest(at, node, snap.index.0, snap.state);
+        let n = slot(node);
+        let upto = snap.index.0 as usize;
+        if self.terms[n].get(upto) != Some(&snap.term) {
+            self.chains[n] = self.committed_chain[..=upto].to_vec();
+            self.terms[n] = self.committed_terms[..=upto].to_vec();
+        }
+        if snap.index > self.last_applied[n] {
+            self.last_applied[n] = snap.index;
+        }
     }
 
     /// A node never replicates data it could not verify: every entry it
@@ -396,8 +491,15 @@ impl Invariants {
             }
         }
         if entry.index > self.committed.0 {
-            match self.chains[n].get(entry.index.0 as usize) {
-                Some(&hash) => self.committed = (entry.index, hash),
+            let (from, to) = (self.committed.0.0 as usize + 1, entry.index.0 as usize);
+            match self.chains[n].get(to) {
+                Some(&hash) => {
+                    self.committed = (entry.index, hash);
+                    self.committed_chain
+                        .extend_from_slice(&self.chains[n][from..=to]);
+                    self.committed_terms
+                        .extend_from_slice(&self.terms[n][from..=to]);
+                }
                 None => self.violate(
                     "durability",
                     at,
@@ -580,15 +682,15 @@ mod tests {
     fn a_forgotten_term_or_vote_breaks_hard_state_durability() {
         let mut inv = Invariants::new(1);
         inv.persisted_hard_state(1, hs(3, Some(2)));
-        inv.recovered(0, 1, hs(4, None), &[]);
+        inv.recovered(0, 1, hs(4, None), None, &[]);
         assert!(
             inv.violations().is_empty(),
             "a newer hard state may survive"
         );
         inv.persisted_hard_state(1, hs(4, Some(1)));
-        inv.recovered(0, 1, hs(4, None), &[]);
+        inv.recovered(0, 1, hs(4, None), None, &[]);
         assert_eq!(inv.violations()[0].invariant, "hard state durable");
-        inv.recovered(0, 1, hs(2, None), &[]);
+        inv.recovered(0, 1, hs(2, None), None, &[]);
         assert_eq!(inv.violations().len(), 2);
     }
 
@@ -600,14 +702,14 @@ mod tests {
         inv.applied(0, 1, log[0]);
         inv.applied(0, 1, log[1]);
         // Losing the uncommitted third entry is fine; so is gaining one.
-        inv.recovered(0, 1, HardState::default(), &log[..2]);
-        inv.recovered(0, 1, HardState::default(), &log);
+        inv.recovered(0, 1, HardState::default(), None, &log[..2]);
+        inv.recovered(0, 1, HardState::default(), None, &log);
         assert!(inv.violations().is_empty(), "{:?}", inv.violations());
-        inv.recovered(0, 1, HardState::default(), &log[..1]);
+        inv.recovered(0, 1, HardState::default(), None, &log[..1]);
         assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
         // A node that never synced index 2 loses nothing by lacking it.
         inv.persisted(0, 2, &log[..1]);
-        inv.recovered(0, 2, HardState::default(), &log[..1]);
+        inv.recovered(0, 2, HardState::default(), None, &log[..1]);
         assert_eq!(inv.violations().len(), 1);
     }
 

@@ -24,7 +24,7 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
-pub use config::{Params, SimConfig};
+pub use config::{Params, SimConfig, Snapshots};
 pub use disk::DiskFaultMode;
 pub use trace::{TraceFilter, Tracer};
 
@@ -85,6 +85,15 @@ pub struct Summary {
     /// Nodes that stayed down for the rest of the run because recovery found
     /// their log corrupt, each with the file and offset.
     pub failed_nodes: Vec<String>,
+    /// Snapshots replicas took of their own state machines (compactions).
+    pub snapshots_taken: u64,
+    /// Snapshots replicas installed from a leader (InstallSnapshot).
+    pub snapshots_installed: u64,
+    /// The most applied entries any log held after its snapshot (bounded by
+    /// `params.snapshot_every + params.snapshot_keep`).
+    pub max_applied_entries_held: u64,
+    /// The most entries any log held after its snapshot, applied or not.
+    pub max_log_entries: u64,
     /// Cluster size.
     pub nodes: usize,
     /// Client processes.
@@ -143,6 +152,12 @@ pub fn replay_command(config: &SimConfig) -> String {
         };
         cmd += &format!(" --disk-faults {mode}");
     }
+    match config.snapshots {
+        _ if config.snapshots == defaults.snapshots => {}
+        config::Snapshots::Drawn => cmd += " --snapshots drawn",
+        config::Snapshots::Off => cmd += " --snapshots off",
+        config::Snapshots::Fixed { every, keep } => cmd += &format!(" --snapshots {every}:{keep}"),
+    }
     cmd
 }
 
@@ -197,6 +212,10 @@ pub fn run(config: &SimConfig, tracer: Tracer, budget: &Budget) -> Result<Outcom
         disk_faults: output.disk_faults,
         disk_halts: stats.disk_halts,
         failed_nodes: output.failed_nodes,
+        snapshots_taken: stats.snapshots_taken,
+        snapshots_installed: stats.snapshots_installed,
+        max_applied_entries_held: stats.max_applied_entries_held,
+        max_log_entries: stats.max_log_entries,
         nodes: config.nodes,
         clients: config.clients,
         params,

@@ -241,6 +241,18 @@ pub enum TraceEvent {
         /// The term.
         term: Term,
     },
+    /// A node compacted its log to a snapshot of its own state machine
+    /// (`installed` false), or installed one the leader sent (true).
+    Snapshot {
+        /// Whether it came from the leader.
+        installed: bool,
+        /// The last index it covers.
+        index: LogIndex,
+        /// The term of that entry.
+        term: Term,
+        /// Entries the log holds after it.
+        log_entries: u64,
+    },
     /// A node refused a message.
     Refused(String),
     /// A client invoked an operation.
@@ -330,6 +342,18 @@ impl fmt::Display for TraceEvent {
             }
             TraceEvent::Committed { index } => write!(f, "commit up to {index}"),
             TraceEvent::Applied { index, term } => write!(f, "apply {index} ({term})"),
+            TraceEvent::Snapshot {
+                installed,
+                index,
+                term,
+                log_entries,
+            } => {
+                let what = if *installed { "installed" } else { "took" };
+                write!(
+                    f,
+                    "{what} snapshot at {index} ({term}), {log_entries} entries after it"
+                )
+            }
             TraceEvent::Refused(why) => write!(f, "refused: {why}"),
             TraceEvent::Invoke { op, call } => write!(f, "invoke op{op} {call}"),
             TraceEvent::Attempt { op, attempt, node } => {

@@ -97,6 +97,9 @@ struct NodeSlot {
     commit: LogIndex,
     /// The term this node leads, if it is leader (for the timeline).
     leading: Option<u64>,
+    /// The node's snapshot index when its current step began: no message
+    /// of that step may need a log entry below it.
+    snapshot_floor: LogIndex,
     /// Why this node stays down for the rest of the run: its disk holds
     /// damaged data (found by recovery), and rejoining with less than it
     /// acknowledged could lose committed writes. Never restarted once set.
@@ -152,6 +155,16 @@ pub struct Stats {
     /// Replicas that stopped on a disk fault they detected (expected with
     /// disk faults on, never a violation by itself).
     pub disk_halts: u64,
+    /// Snapshots replicas took of their own state (log compactions).
+    pub snapshots_taken: u64,
+    /// Snapshots replicas installed from a leader (InstallSnapshot).
+    pub snapshots_installed: u64,
+    /// The most applied entries any replica's log held after its snapshot,
+    /// at the end of any step (the snapshot policy bounds it).
+    pub max_applied_entries_held: u64,
+    /// The most entries any replica's log held after its snapshot, applied
+    /// or not, at the end of any step.
+    pub max_log_entries: u64,
 }
 
 /// The result of a run, before checking.
@@ -228,6 +241,7 @@ impl World {
                 applied: 0,
                 commit: LogIndex(0),
                 leading: None,
+                snapshot_floor: LogIndex(0),
                 failed: None,
             })
             .collect();
@@ -423,7 +437,9 @@ impl World {
         let config = self.raft_config(node);
         let disk = self.nodes[node].disk.clone();
         let id = self.nodes[node].id.0;
-        match Replica::open(CLUSTER_ID, config, disk) {
+        let policy = self.params.snapshot_policy();
+        self.nodes[node].snapshot_floor = LogIndex(0);
+        match Replica::open(CLUSTER_ID, config, policy, disk) {
             Ok((replica, effects)) => {
                 self.nodes[node].applied = replica.kv().applied_index();
                 self.nodes[node].commit = replica.raft().commit_index();
@@ -478,11 +494,10 @@ impl World {
         let id = self.nodes[node].id.0;
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
-        let result = self.nodes[node]
-            .replica
-            .as_mut()
-            .expect("step only live replicas")
-            .handle(input, &mut effects);
+        let slot = &mut self.nodes[node];
+        let replica = slot.replica.as_mut().expect("step only live replicas");
+        slot.snapshot_floor = replica.raft().snapshot_meta().index;
+        let result = replica.handle(input, &mut effects);
         for effect in effects.drain(..) {
             self.carry_out(node, effect);
         }
@@ -519,6 +534,23 @@ impl World {
         let applied = replica.kv().applied_index();
         let digest = (applied != self.nodes[node].applied && applied.is_multiple_of(DIGEST_EVERY))
             .then(|| replica.kv().digest());
+        // The log stays bounded: at most `every + keep` applied entries
+        // after the snapshot (see `SnapshotPolicy`).
+        let snapshot_index = raft.snapshot_meta().index;
+        let applied_held = applied - snapshot_index.0;
+        let log_entries = last.0 - snapshot_index.0;
+        let bound = self.params.snapshot_policy().max_applied_entries();
+        self.stats.max_applied_entries_held = self.stats.max_applied_entries_held.max(applied_held);
+        self.stats.max_log_entries = self.stats.max_log_entries.max(log_entries);
+        if applied_held > bound {
+            self.invariants_violation(
+                "log bounded",
+                id,
+                format!(
+                    "the log holds {applied_held} applied entries after the snapshot at {snapshot_index}, more than the policy's {bound}"
+                ),
+            );
+        }
         self.nodes[node].applied = applied;
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
@@ -534,11 +566,31 @@ impl World {
         let id = self.nodes[node].id.0;
         match effect {
             Effect::Send(envelope) => {
-                if let raft::MessageBody::AppendEntries { entries, .. } = &envelope.msg.body
-                    && !entries.is_empty()
+                if let raft::MessageBody::AppendEntries {
+                    entries,
+                    prev_log_index,
+                    ..
+                } = &envelope.msg.body
                 {
-                    let sent: Vec<EntryDigest> = entries.iter().map(EntryDigest::of).collect();
-                    self.invariants.sent_entries(self.now, id, &sent);
+                    // §7: what a snapshot covers is gone from the log; a
+                    // follower that needs it gets the snapshot. (A
+                    // heartbeat after index 0, the empty prefix every log
+                    // matches, reads nothing.)
+                    let floor = self.nodes[node].snapshot_floor;
+                    let heartbeat_at_zero = entries.is_empty() && prev_log_index.0 == 0;
+                    if *prev_log_index < floor && !heartbeat_at_zero {
+                        self.invariants_violation(
+                            "nothing read below the snapshot",
+                            id,
+                            format!(
+                                "sent an append after {prev_log_index}, below its snapshot at {floor}"
+                            ),
+                        );
+                    }
+                    if !entries.is_empty() {
+                        let sent: Vec<EntryDigest> = entries.iter().map(EntryDigest::of).collect();
+                        self.invariants.sent_entries(self.now, id, &sent);
+                    }
                 }
                 let summary = MessageSummary::of(&envelope.msg);
                 self.stats.messages += 1;
@@ -631,6 +683,7 @@ impl World {
             }
             Effect::Event(ReplicaEvent::Recovered {
                 hard_state,
+                snapshot,
                 entries,
                 truncated_tail_bytes,
             }) => {
@@ -643,7 +696,39 @@ impl World {
                     );
                 }
                 self.invariants
-                    .recovered(self.now, id, hard_state, &entries);
+                    .recovered(self.now, id, hard_state, snapshot, &entries);
+            }
+            Effect::Event(ReplicaEvent::SnapshotTaken {
+                snapshot,
+                log_entries,
+            }) => {
+                self.stats.snapshots_taken += 1;
+                self.trace(
+                    Actor::Node(id),
+                    TraceEvent::Snapshot {
+                        installed: false,
+                        index: snapshot.index,
+                        term: snapshot.term,
+                        log_entries,
+                    },
+                );
+                self.invariants.snapshot_taken(self.now, id, snapshot);
+            }
+            Effect::Event(ReplicaEvent::SnapshotInstalled {
+                snapshot,
+                log_entries,
+            }) => {
+                self.stats.snapshots_installed += 1;
+                self.trace(
+                    Actor::Node(id),
+                    TraceEvent::Snapshot {
+                        installed: true,
+                        index: snapshot.index,
+                        term: snapshot.term,
+                        log_entries,
+                    },
+                );
+                self.invariants.snapshot_installed(self.now, id, snapshot);
             }
             Effect::Event(ReplicaEvent::Applied(entry)) => {
                 self.trace(
