@@ -136,6 +136,7 @@ impl RunShape {
             faults: self.faults == Switch::On,
             disk_faults: self.disk_faults.into(),
             snapshots: self.snapshots,
+            script: Vec::new(),
         };
         config.validate()?;
         Ok(config)

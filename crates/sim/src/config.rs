@@ -4,6 +4,7 @@
 use crate::disk::DiskFaultMode;
 use crate::queue::{MS, Nanos};
 use crate::rng::{Concern, SimRng};
+use crate::script::ScriptedFault;
 use serde::Serialize;
 
 /// The smallest cluster the simulator runs.
@@ -32,6 +33,8 @@ pub struct SimConfig {
     pub disk_faults: DiskFaultMode,
     /// When replicas snapshot and compact their logs.
     pub snapshots: Snapshots,
+    /// Faults at fixed times, besides those drawn from the seed.
+    pub script: Vec<ScriptedFault>,
 }
 
 /// When replicas snapshot their state machines and compact their logs.
@@ -86,6 +89,7 @@ impl SimConfig {
             faults: true,
             disk_faults: DiskFaultMode::default(),
             snapshots: Snapshots::default(),
+            script: Vec::new(),
         }
     }
 
@@ -113,6 +117,9 @@ impl SimConfig {
                 "--clients must be 1 to {MAX_CLIENTS}, got {}",
                 self.clients
             ));
+        }
+        for fault in &self.script {
+            fault.validate(self.nodes)?;
         }
         if self.duration == 0 || self.duration > MAX_DURATION {
             return Err(format!(

@@ -184,6 +184,18 @@ impl SimDisk {
         }
     }
 
+    /// Replaces the disk's contents with nothing, durably (a new, empty
+    /// disk in the same slot; its fault state carries on).
+    pub fn wipe(&self) {
+        let mut mem = self.mem.clone();
+        for name in mem.list().unwrap_or_default() {
+            // MemDisk's own operations cannot fail on a name it listed.
+            let _ = mem.remove(&name);
+        }
+        let _ = mem.sync_dir();
+        mem.crash();
+    }
+
     /// Power loss: unsynced writes are gone, or (a torn write) a prefix of
     /// their sectors persisted; on a disk that may lose data, a synced bit
     /// may rot while the power is off.

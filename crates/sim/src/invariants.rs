@@ -147,6 +147,15 @@ impl Invariants {
         self.last_applied[n] = LogIndex(0);
     }
 
+    /// A node's disk was replaced by an empty one: it durably holds
+    /// nothing, and comes back as a new node would.
+    pub fn wiped(&mut self, node: u64) {
+        let n = slot(node);
+        self.hard_states[n] = HardState::default();
+        self.chains[n] = vec![0];
+        self.terms[n] = vec![Term(0)];
+    }
+
     /// A node's hard state was synced.
     pub fn persisted_hard_state(&mut self, node: u64, hard_state: HardState) {
         self.hard_states[slot(node)] = hard_state;
@@ -732,5 +741,85 @@ mod tests {
         assert!(inv.violations().is_empty());
         inv.commit_index(0, 1, LogIndex(1), LogIndex(5));
         assert_eq!(inv.violations()[0].invariant, "commit index monotonic");
+    }
+
+    fn snap(index: u64, term: u64, state: u64) -> SnapshotDigest {
+        SnapshotDigest {
+            index: LogIndex(index),
+            term: Term(term),
+            state,
+        }
+    }
+
+    /// Node 1 persists and applies `log`; returns the checker.
+    fn committed(log: &[EntryDigest], nodes: usize) -> Invariants {
+        let mut inv = Invariants::new(nodes);
+        inv.persisted(0, 1, log);
+        for e in log {
+            inv.applied(0, 1, *e);
+        }
+        inv
+    }
+
+    #[test]
+    fn a_snapshot_of_uncommitted_or_other_entries_is_caught() {
+        let log = [digest(1, 1, 10), digest(2, 1, 20)];
+        let mut inv = committed(&log, 2);
+        inv.snapshot_taken(0, 1, snap(2, 1, 7));
+        assert!(inv.violations().is_empty());
+        inv.snapshot_taken(0, 2, snap(3, 1, 7));
+        inv.snapshot_installed(0, 2, snap(2, 2, 7));
+        let names: Vec<_> = inv.violations().iter().map(|v| v.invariant).collect();
+        assert_eq!(names, ["snapshot of committed state"; 2]);
+    }
+
+    #[test]
+    fn snapshots_with_different_states_at_one_index_are_caught() {
+        let log = [digest(1, 1, 10), digest(2, 1, 20)];
+        let mut inv = committed(&log, 2);
+        inv.snapshot_taken(0, 1, snap(2, 1, 7));
+        inv.snapshot_installed(0, 2, snap(2, 1, 8));
+        assert_eq!(inv.violations()[0].invariant, "state machine agreement");
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_a_conflicting_log_and_applying_resumes_after_it() {
+        let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+        let mut inv = committed(&log, 2);
+        // Node 2 holds a conflicting, uncommitted entry at 2.
+        inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 99)]);
+        inv.snapshot_installed(0, 2, snap(2, 1, 5));
+        // Its log is now the committed prefix: entry 3 follows it, and
+        // applying resumes at 3.
+        inv.persisted(0, 2, &[digest(3, 1, 30)]);
+        inv.applied(0, 2, digest(3, 1, 30));
+        inv.soft_state(0, 2, leader(3));
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    }
+
+    #[test]
+    fn recovery_from_a_snapshot_that_lost_a_synced_committed_entry_is_caught() {
+        let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+        let mut inv = committed(&log, 1);
+        inv.restarted(1);
+        // The snapshot covers 1..=2 but entry 3, synced and committed, is gone.
+        inv.recovered(0, 1, HardState::default(), Some(snap(2, 1, 5)), &[]);
+        assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+        let mut inv = committed(&log, 1);
+        inv.restarted(1);
+        inv.recovered(0, 1, HardState::default(), Some(snap(2, 1, 5)), &log[2..]);
+        inv.applied(0, 1, digest(3, 1, 30));
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    }
+
+    #[test]
+    fn a_wiped_node_may_come_back_empty() {
+        let log = [digest(1, 1, 10)];
+        let mut inv = committed(&log, 1);
+        inv.persisted_hard_state(1, hs(3, Some(1)));
+        inv.wiped(1);
+        inv.restarted(1);
+        inv.recovered(0, 1, HardState::default(), None, &[]);
+        assert!(inv.violations().is_empty(), "{:?}", inv.violations());
     }
 }

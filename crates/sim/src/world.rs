@@ -7,6 +7,7 @@ use crate::invariants::{DIGEST_EVERY, Invariants};
 use crate::network::{Fate, Network, Partition, names};
 use crate::queue::{EventQueue, MS, Nanos};
 use crate::rng::{Concern, SimRng};
+use crate::script::Action;
 use crate::timeline::{Timed, TimelineEvent};
 use crate::trace::{Actor, DropReason, MessageSummary, TraceEvent, Tracer};
 use crate::workload::{Workload, describe, to_call, to_ret};
@@ -18,6 +19,8 @@ use replica::{
     ReplyError,
 };
 use std::collections::BTreeMap;
+
+mod scripted;
 
 /// The cluster id every simulated replica shares.
 const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
@@ -79,6 +82,7 @@ enum Event {
     Restart {
         node: usize,
     },
+    Scripted(Action),
     EndOfWorkload,
 }
 
@@ -165,6 +169,10 @@ pub struct Stats {
     /// The most entries any replica's log held after its snapshot, applied
     /// or not, at the end of any step.
     pub max_log_entries: u64,
+    /// Restarts that recovered from a snapshot (and the log after it).
+    pub recoveries_from_snapshot: u64,
+    /// Restarts that recovered from a snapshot with no entry after it.
+    pub recoveries_from_snapshot_only: u64,
 }
 
 /// The result of a run, before checking.
@@ -300,6 +308,10 @@ impl World {
             let at = self.nemesis.range(0, 2 * self.params.crash_every_ms * MS);
             self.queue.push(at, Event::Crash);
         }
+        for fault in self.config.script.clone() {
+            self.queue
+                .push(fault.at_ms * MS, Event::Scripted(fault.action));
+        }
         self.queue.push(self.config.duration, Event::EndOfWorkload);
 
         let deadline = self.config.duration + DRAIN_LIMIT;
@@ -398,6 +410,7 @@ impl World {
             Event::Partition => self.partition(),
             Event::Heal => self.heal(),
             Event::Crash => self.crash(),
+            Event::Scripted(action) => self.scripted(action),
             Event::Restart { node } => self.restart(node),
             Event::EndOfWorkload => self.end_of_workload(),
         }
@@ -694,6 +707,10 @@ impl World {
                             "recovery cut a torn tail of {truncated_tail_bytes} bytes"
                         )),
                     );
+                }
+                if snapshot.is_some() {
+                    self.stats.recoveries_from_snapshot += 1;
+                    self.stats.recoveries_from_snapshot_only += u64::from(entries.is_empty());
                 }
                 self.invariants
                     .recovered(self.now, id, hard_state, snapshot, &entries);
@@ -1050,6 +1067,18 @@ impl World {
             3 => Partition::bridge(n, &order),
             _ => Partition::one_way_out(n, self.leader_index().unwrap_or(order[0])),
         };
+        self.apply_partition(partition);
+        let lasts = self
+            .nemesis
+            .range(200 * MS, self.params.partition_max_ms * MS + 1);
+        self.queue.push(self.now + lasts, Event::Heal);
+        let every = self.params.partition_every_ms * MS;
+        let next = self.now + lasts + self.nemesis.range(every / 2, every + every / 2);
+        self.queue.push(next, Event::Partition);
+    }
+
+    /// Puts `partition` in force (replacing any other).
+    fn apply_partition(&mut self, partition: Partition) {
         self.stats.partitions += 1;
         self.trace(
             Actor::Nemesis,
@@ -1065,13 +1094,6 @@ impl World {
             cut,
         });
         self.net.partition(partition);
-        let lasts = self
-            .nemesis
-            .range(200 * MS, self.params.partition_max_ms * MS + 1);
-        self.queue.push(self.now + lasts, Event::Heal);
-        let every = self.params.partition_every_ms * MS;
-        let next = self.now + lasts + self.nemesis.range(every / 2, every + every / 2);
-        self.queue.push(next, Event::Partition);
     }
 
     fn heal(&mut self) {
