@@ -102,6 +102,10 @@ pub struct RunShape {
     /// applied entries, KEEP entries kept after it).
     #[arg(long, default_value = "drawn")]
     pub snapshots: Snapshots,
+    /// Membership churn (add, remove and replace nodes, the leader too;
+    /// transfer leadership) while the other faults run.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub churn: Switch,
 }
 
 /// The `--disk-faults` modes.
@@ -137,6 +141,7 @@ impl RunShape {
             disk_faults: self.disk_faults.into(),
             snapshots: self.snapshots,
             script: Vec::new(),
+            churn: self.churn == Switch::On,
         };
         config.validate()?;
         Ok(config)

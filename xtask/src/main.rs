@@ -188,6 +188,12 @@ fn print_header(config: &SimConfig) {
         "  clients: request timeout {}ms, give up after {}ms, think up to {}ms",
         p.request_timeout_ms, p.op_deadline_ms, p.think_max_ms
     );
+    if p.churn_every_ms > 0 {
+        println!(
+            "  churn: a membership step every ~{}ms (add, remove, replace, transfer leadership)",
+            p.churn_every_ms
+        );
+    }
     if p.snapshot_every > 0 {
         println!(
             "  snapshots: every {} applied entries, {} kept after each",
@@ -222,6 +228,19 @@ fn print_verdict(s: &Summary, history: &Path) {
         "  raft: {} elections, {} entries committed; {} snapshots taken, {} installed, at most {} entries in a log",
         s.elections, s.commits, s.snapshots_taken, s.snapshots_installed, s.max_log_entries
     );
+    let m = &s.membership;
+    if m.completed > 0 || m.transfers > 0 {
+        println!(
+            "  membership: {} changes completed ({} nodes added, {} removed, {} replaced, {} removing the leader), {} leadership transfers, {} nodes retired",
+            m.completed,
+            m.nodes_added,
+            m.nodes_removed,
+            m.replacements,
+            m.leader_removals,
+            m.transfers,
+            m.retired
+        );
+    }
     println!(
         "  trace: {} events, hash {}; {:.1}s simulated in {:.2}s",
         s.trace_events,

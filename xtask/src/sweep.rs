@@ -42,6 +42,12 @@ pub struct SeedResult {
     /// Snapshots replicas installed from a leader.
     #[serde(default)]
     pub snapshots_installed: u64,
+    /// Configuration changes completed (committed, non-joint).
+    #[serde(default)]
+    pub membership_changes: u64,
+    /// Removals or replacements of the leader of the moment.
+    #[serde(default)]
+    pub leader_removals: u64,
     /// The trace hash.
     pub trace_hash: String,
     /// The replay command.
@@ -90,6 +96,15 @@ pub struct SweepSummary {
     /// Seeds where replicas both took and installed snapshots.
     #[serde(default)]
     pub seeds_with_snapshots_taken_and_installed: u64,
+    /// Configuration changes completed, in total.
+    #[serde(default)]
+    pub membership_changes: u64,
+    /// Seeds with at least two completed configuration changes.
+    #[serde(default)]
+    pub seeds_with_several_membership_changes: u64,
+    /// Removals or replacements of the leader, in total.
+    #[serde(default)]
+    pub leader_removals: u64,
     /// Every seed's result, in seed order.
     pub results: Vec<SeedResult>,
     /// Wall-clock seconds (not merged: the sum over shards).
@@ -148,6 +163,9 @@ impl SweepSummary {
             total.snapshots_installed += r.snapshots_installed;
             total.seeds_with_snapshots_taken_and_installed +=
                 u64::from(r.snapshots_taken > 0 && r.snapshots_installed > 0);
+            total.membership_changes += r.membership_changes;
+            total.seeds_with_several_membership_changes += u64::from(r.membership_changes >= 2);
+            total.leader_removals += r.leader_removals;
         }
         total.results = results;
         Ok(total)
@@ -197,6 +215,8 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         disk_faults: BTreeMap::new(),
         snapshots_taken: 0,
         snapshots_installed: 0,
+        membership_changes: 0,
+        leader_removals: 0,
         trace_hash: String::new(),
         replay: String::new(),
     };
@@ -243,6 +263,8 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         disk_faults: s.disk_faults.clone(),
         snapshots_taken: s.snapshots_taken,
         snapshots_installed: s.snapshots_installed,
+        membership_changes: s.membership.completed,
+        leader_removals: s.membership.leader_removals,
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),
     };
@@ -431,6 +453,13 @@ fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
         total.seeds
     );
     println!(
+        "  membership: {} changes completed ({} removing the leader); {} of {} seeds had several",
+        total.membership_changes,
+        total.leader_removals,
+        total.seeds_with_several_membership_changes,
+        total.seeds
+    );
+    println!(
         "  {:.1}s wall, {:.2} seeds/s",
         total.wall_time_s, total.seeds_per_second
     );
@@ -453,6 +482,8 @@ mod tests {
             disk_faults: BTreeMap::from([("torn".to_string(), seed % 2)]),
             snapshots_taken: seed % 3,
             snapshots_installed: seed % 2,
+            membership_changes: seed % 4,
+            leader_removals: seed % 2,
             trace_hash: format!("{seed:016x}"),
             replay: format!("cargo xtask simulate --seed {seed}"),
         }

@@ -43,8 +43,10 @@ pub const MAX_ELECTION_TICK: u32 = 1 << 20;
 pub struct Config {
     /// This node's identity. Never `NodeId(0)`.
     pub id: NodeId,
-    /// The initial voting configuration; normally includes `id`. A node that is
-    /// not a voter never campaigns.
+    /// The founding voters: the configuration until the log says otherwise
+    /// (every founding member must be given the same set). Empty for a node
+    /// that joins an existing cluster: it learns the configuration from the
+    /// leader's log or snapshot. A node that is not a voter never campaigns.
     pub voters: Vec<NodeId>,
     /// Minimum election timeout in ticks (§5.2). The actual timeout is drawn
     /// uniformly from `[election_tick, 2 * election_tick)` after every reset.
@@ -98,13 +100,15 @@ impl Config {
         }
     }
 
+    /// The configuration a fresh log starts with: the founding voters.
+    pub fn bootstrap_membership(&self) -> crate::Membership {
+        crate::Membership::of_voters(self.voters.iter().copied())
+    }
+
     /// Checks every field; a node is only built from a valid configuration.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.id == NodeId(0) {
             return Err(ConfigError::ZeroId);
-        }
-        if self.voters.is_empty() {
-            return Err(ConfigError::NoVoters);
         }
         if self.voters.len() > MAX_VOTERS {
             return Err(ConfigError::TooManyVoters {
@@ -164,8 +168,6 @@ impl Config {
 pub enum ConfigError {
     /// `id` is `NodeId(0)`, which is reserved for "no node".
     ZeroId,
-    /// The voting configuration is empty: no quorum could ever form.
-    NoVoters,
     /// A voter is `NodeId(0)`.
     ZeroVoterId,
     /// A voter is listed twice.
@@ -208,7 +210,6 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::ZeroId => write!(f, "node id 0 is reserved"),
-            ConfigError::NoVoters => write!(f, "the voting configuration is empty"),
             ConfigError::ZeroVoterId => write!(f, "voter id 0 is reserved"),
             ConfigError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
             ConfigError::TooManyVoters { count, max } => {
@@ -254,10 +255,10 @@ mod tests {
     }
 
     #[test]
-    fn empty_or_duplicate_or_zero_voters_are_refused() {
+    fn duplicate_or_zero_voters_are_refused_but_a_joining_node_has_none() {
         let mut c = valid();
         c.voters.clear();
-        assert_eq!(c.validate(), Err(ConfigError::NoVoters));
+        assert_eq!(c.validate(), Ok(()), "a node that will join a cluster");
         c.voters = vec![NodeId(1), NodeId(1)];
         assert_eq!(c.validate(), Err(ConfigError::DuplicateVoter(NodeId(1))));
         c.voters = vec![NodeId(1), NodeId(0)];

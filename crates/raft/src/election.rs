@@ -27,6 +27,7 @@ impl Raft {
 
     /// §9.6: probe with pre-votes first, without touching term or vote.
     fn become_pre_candidate(&mut self) {
+        self.campaign_transfer = false;
         self.role = Role::PreCandidate;
         self.leader = None;
         self.reset_timers();
@@ -39,7 +40,7 @@ impl Raft {
         }
         let next_term = Term(self.term.0 + 1);
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.tracker.peers(self.id) {
+        for peer in self.tracker.voter_peers(self.id) {
             self.send_with_term(
                 peer,
                 next_term,
@@ -54,6 +55,7 @@ impl Raft {
     /// §5.2: "increment currentTerm, vote for self, reset election timer,
     /// send RequestVote RPCs to all other servers".
     fn become_candidate(&mut self) {
+        self.lead_transferee = None;
         self.term = Term(self.term.0 + 1);
         self.vote = Some(self.id);
         self.role = Role::Candidate;
@@ -66,21 +68,31 @@ impl Raft {
             return;
         }
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.tracker.peers(self.id) {
+        let transfer = self.campaign_transfer;
+        for peer in self.tracker.voter_peers(self.id) {
             // Goes out only after the self-vote is durable (see `send_with_term`).
             self.send(
                 peer,
                 MessageBody::RequestVote {
                     last_log_index,
                     last_log_term,
+                    transfer,
                 },
             );
         }
     }
 
+    /// §3.10: the leader asked this node to take over (TimeoutNow): a real
+    /// election at once, no pre-vote, vote requests marked as a transfer.
+    pub(crate) fn campaign_for_transfer(&mut self) {
+        self.campaign_transfer = true;
+        self.become_candidate();
+    }
+
     /// §5.2: a candidate that wins a majority becomes leader.
     pub(crate) fn become_leader(&mut self) {
         debug_assert_eq!(self.role, Role::Candidate);
+        self.campaign_transfer = false;
         self.role = Role::Leader;
         self.leader = Some(self.id);
         self.reset_timers();

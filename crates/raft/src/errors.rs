@@ -103,11 +103,6 @@ pub enum StepError {
     },
     /// The message claims to come from this node.
     FromMyself,
-    /// The sender is not in this node's configuration.
-    UnknownSender {
-        /// The sender.
-        from: NodeId,
-    },
     /// The message cannot have come from a correct peer (the reason says why).
     Malformed {
         /// What is wrong with it.
@@ -127,9 +122,6 @@ impl fmt::Display for StepError {
         match self {
             StepError::NotAddressedToMe { to } => write!(f, "message addressed to {to}"),
             StepError::FromMyself => write!(f, "message claims to come from this node"),
-            StepError::UnknownSender { from } => {
-                write!(f, "sender {from} is not in the configuration")
-            }
             StepError::Malformed { reason } => write!(f, "malformed message: {reason}"),
             StepError::ConflictsWithCommitted { index } => {
                 write!(f, "append would overwrite committed entry {index}")
@@ -162,6 +154,12 @@ pub enum ProposeError {
         /// The bound.
         max: usize,
     },
+    /// Leadership is being handed to `to` (dissertation §3.10: the leader
+    /// stops accepting proposals during a transfer); retry at the new leader.
+    TransferInProgress {
+        /// The node taking over.
+        to: NodeId,
+    },
 }
 
 impl fmt::Display for ProposeError {
@@ -174,6 +172,9 @@ impl fmt::Display for ProposeError {
             }
             ProposeError::TooManyUncommitted { max } => {
                 write!(f, "{max} entries already await commit")
+            }
+            ProposeError::TransferInProgress { to } => {
+                write!(f, "leadership is being transferred to {to}")
             }
         }
     }
@@ -211,3 +212,109 @@ impl fmt::Display for ReadIndexError {
 }
 
 impl std::error::Error for ReadIndexError {}
+
+/// Why [`crate::RawNode::propose_membership`] refused a configuration
+/// change. Nothing was appended and nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipError {
+    /// Only the leader changes the configuration.
+    NotLeader {
+        /// The leader this node knows of in its term.
+        leader: Option<NodeId>,
+    },
+    /// The leader has not yet committed an entry of its own term. Until it
+    /// has, an earlier leader's configuration entry may still commit, and a
+    /// second change could then skip a step (the single-server change bug
+    /// of 2015; dissertation errata: "a leader may not append a new
+    /// configuration entry until it has committed an entry from its
+    /// current term").
+    LeaderNotSettled,
+    /// Another change is under way (an uncommitted configuration entry, or
+    /// a joint configuration not yet left): one change at a time.
+    ChangeInProgress {
+        /// The index of the configuration entry in force.
+        index: LogIndex,
+    },
+    /// Leadership is being transferred.
+    TransferInProgress,
+    /// The node named is not a member (or not a voter, where one is needed).
+    UnknownNode(NodeId),
+    /// The node is already a member.
+    AlreadyMember(NodeId),
+    /// A new voter must first join as a learner and catch up (dissertation
+    /// §4.2.1), so that it does not stall commitment while it catches up.
+    NotALearner(NodeId),
+    /// The learner has not caught up with the commit index yet.
+    LearnerBehind {
+        /// The learner.
+        id: NodeId,
+        /// What it holds.
+        matched: LogIndex,
+        /// The leader's commit index.
+        committed: LogIndex,
+    },
+    /// The change would leave no voter (removing the last one).
+    NoVoters,
+    /// The change would leave the configuration as it is.
+    NoChange,
+    /// The resulting configuration is invalid (the reason says why).
+    Invalid(&'static str),
+}
+
+impl fmt::Display for MembershipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MembershipError::NotLeader { leader: Some(l) } => write!(f, "not the leader; try {l}"),
+            MembershipError::NotLeader { leader: None } => write!(f, "not the leader; none known"),
+            MembershipError::LeaderNotSettled => {
+                write!(f, "the leader has not committed an entry of its term yet")
+            }
+            MembershipError::ChangeInProgress { index } => {
+                write!(f, "the configuration change at {index} is still under way")
+            }
+            MembershipError::TransferInProgress => write!(f, "a leadership transfer is under way"),
+            MembershipError::UnknownNode(id) => write!(f, "{id} is not a member"),
+            MembershipError::AlreadyMember(id) => write!(f, "{id} is already a member"),
+            MembershipError::NotALearner(id) => {
+                write!(f, "{id} must join as a learner and catch up first")
+            }
+            MembershipError::LearnerBehind {
+                id,
+                matched,
+                committed,
+            } => write!(
+                f,
+                "{id} holds up to {matched}, behind the commit index {committed}"
+            ),
+            MembershipError::NoVoters => write!(f, "the change would leave no voter"),
+            MembershipError::NoChange => write!(f, "the configuration would not change"),
+            MembershipError::Invalid(why) => write!(f, "invalid configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for MembershipError {}
+
+/// Why [`crate::RawNode::transfer_leadership`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferError {
+    /// Only the leader hands over leadership.
+    NotLeader {
+        /// The leader this node knows of in its term.
+        leader: Option<NodeId>,
+    },
+    /// The target is not a voter of the configuration in force.
+    NotAVoter(NodeId),
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::NotLeader { leader: Some(l) } => write!(f, "not the leader; try {l}"),
+            TransferError::NotLeader { leader: None } => write!(f, "not the leader; none known"),
+            TransferError::NotAVoter(id) => write!(f, "{id} is not a voter"),
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}

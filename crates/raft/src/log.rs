@@ -6,7 +6,7 @@
 //! `entry(i)` and build appends without asking storage. Everything up to the
 //! snapshot's index is compacted away (§7): the snapshot stands for it.
 
-use crate::types::{Entry, EntryPayload, LogIndex, RejectHint, Snapshot, Term};
+use crate::types::{Entry, EntryPayload, LogIndex, Membership, RejectHint, Snapshot, Term};
 
 /// The in-memory log and its progress marks.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +46,11 @@ pub(crate) struct RaftLog {
     applying: LogIndex,
     /// The highest index the driver reported applied.
     applied: LogIndex,
+    /// The indices of the membership entries in `entries`, ascending.
+    /// Invariant: exactly those entries whose payload is a `Membership`. The
+    /// configuration in force is the last of them, or the snapshot's (§4.1:
+    /// a server uses the latest configuration in its log, committed or not).
+    memberships: Vec<LogIndex>,
 }
 
 /// Why [`crate::RawNode::compact`] refused to compact.
@@ -94,12 +99,60 @@ impl std::error::Error for CompactError {}
 pub(crate) struct CommittedConflict(pub LogIndex);
 
 impl RaftLog {
-    /// An empty log.
-    pub fn new() -> RaftLog {
-        RaftLog {
+    /// An empty log whose configuration, until an entry changes it, is
+    /// `bootstrap` (the founding members; empty for a node that will join
+    /// an existing cluster).
+    pub fn new(bootstrap: Membership) -> RaftLog {
+        let mut log = RaftLog {
             unstable_from: LogIndex(1),
             ..RaftLog::default()
+        };
+        log.snapshot.meta.membership = bootstrap;
+        log
+    }
+
+    /// The configuration in force: the latest in the log (§4.1), or the
+    /// snapshot's.
+    pub fn membership(&self) -> &Membership {
+        match self.memberships.last() {
+            Some(&i) => match &self.entry(i).expect("indexed entries are held").payload {
+                EntryPayload::Membership(m) => m,
+                _ => unreachable!("memberships indexes membership entries only"),
+            },
+            None => &self.snapshot.meta.membership,
         }
+    }
+
+    /// The index of the entry that set the configuration in force (the
+    /// snapshot's index if it came with the snapshot).
+    pub fn membership_index(&self) -> LogIndex {
+        self.memberships
+            .last()
+            .copied()
+            .unwrap_or(self.snapshot.meta.index)
+    }
+
+    /// The configuration as of `index` (at least the snapshot's index): the
+    /// latest set at or before it.
+    pub fn membership_at(&self, index: LogIndex) -> Membership {
+        let upto = self.memberships.partition_point(|&i| i <= index);
+        match upto.checked_sub(1).map(|k| self.memberships[k]) {
+            Some(i) => match &self.entry(i).expect("indexed entries are held").payload {
+                EntryPayload::Membership(m) => m.clone(),
+                _ => unreachable!("memberships indexes membership entries only"),
+            },
+            None => self.snapshot.meta.membership.clone(),
+        }
+    }
+
+    /// Re-derives `memberships` from the entries.
+    fn index_memberships(&mut self) {
+        self.memberships = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e.payload, EntryPayload::Membership(_)))
+            .map(|e| e.index)
+            .collect();
     }
 
     /// A log rebuilt from durable storage: everything is persisted, nothing is
@@ -110,16 +163,21 @@ impl RaftLog {
     /// machine, so applying resumes after it, and the commit index is at
     /// least its index.
     pub fn restore(
+        bootstrap: Membership,
         snapshot: Option<Snapshot>,
         entries: Vec<Entry>,
         committed: LogIndex,
     ) -> RaftLog {
-        let snapshot = snapshot.unwrap_or_default();
+        let snapshot = snapshot.unwrap_or_else(|| {
+            let mut empty = Snapshot::default();
+            empty.meta.membership = bootstrap;
+            empty
+        });
         let base = snapshot.meta.index;
         let last = LogIndex(base.0 + entries.len() as u64);
         let committed = committed.max(base);
         debug_assert!(committed <= last);
-        let log = RaftLog {
+        let mut log = RaftLog {
             snapshot,
             unstable_snapshot: None,
             installing: None,
@@ -129,7 +187,9 @@ impl RaftLog {
             unstable_from: last.next(),
             applying: base,
             applied: base,
+            memberships: Vec::new(),
         };
+        log.index_memberships();
         log.debug_check();
         log
     }
@@ -214,6 +274,9 @@ impl RaftLog {
     pub fn append_new(&mut self, term: Term, payload: EntryPayload) -> LogIndex {
         debug_assert!(term >= self.last_term(), "terms never decrease along a log");
         let index = self.last_index().next();
+        if matches!(payload, EntryPayload::Membership(_)) {
+            self.memberships.push(index);
+        }
         self.entries.push(Entry {
             term,
             index,
@@ -250,6 +313,11 @@ impl RaftLog {
             self.truncate_from(first_new);
         }
         debug_assert_eq!(first_new, self.last_index().next());
+        for e in &entries[conflict..] {
+            if matches!(e.payload, EntryPayload::Membership(_)) {
+                self.memberships.push(e.index);
+            }
+        }
         self.entries.extend_from_slice(&entries[conflict..]);
         Ok(())
     }
@@ -265,6 +333,10 @@ impl RaftLog {
         debug_assert!(index > self.snapshot_index());
         self.entries
             .truncate((index.0 - self.first_index().0) as usize);
+        // §4.1: a configuration truncated away is no longer in force; the
+        // one before it is again.
+        let kept = self.memberships.partition_point(|&i| i < index);
+        self.memberships.truncate(kept);
         self.unstable_from = self.unstable_from.min(index);
         self.persisted = self.persisted.min(index.prev());
     }
@@ -419,12 +491,7 @@ impl RaftLog {
     /// Compacts the log up to `index` (§7), which the state machine has
     /// applied and snapshotted into `data`; `voters` is the configuration at
     /// `index`.
-    pub fn compact(
-        &mut self,
-        index: LogIndex,
-        data: Vec<u8>,
-        voters: Vec<crate::NodeId>,
-    ) -> Result<(), CompactError> {
+    pub fn compact(&mut self, index: LogIndex, data: Vec<u8>) -> Result<(), CompactError> {
         if index <= self.snapshot_index() {
             return Err(CompactError::AlreadyCompacted {
                 index,
@@ -438,13 +505,17 @@ impl RaftLog {
             });
         }
         let term = self.term_at(index).expect("applied entries are in the log");
+        // §7: the snapshot carries the configuration as of its last entry.
+        let membership = self.membership_at(index);
         let drop = (index.0 - self.snapshot_index().0) as usize;
         self.entries.drain(..drop);
+        let kept = self.memberships.partition_point(|&i| i <= index);
+        self.memberships.drain(..kept);
         self.snapshot = Snapshot {
             meta: crate::SnapshotMeta {
                 index,
                 term,
-                voters,
+                membership,
             },
             data,
         };
@@ -470,7 +541,9 @@ impl RaftLog {
             // "Discard the entire log."
             self.entries.clear();
         }
+        // The configuration is the snapshot's, or a later one kept after it.
         self.snapshot = snapshot.clone();
+        self.index_memberships();
         self.unstable_snapshot = Some(snapshot);
         self.committed = index;
         // Everything up to `index` is durable once the driver has persisted
@@ -573,7 +646,7 @@ mod tests {
             .enumerate()
             .map(|(i, &t)| e(t, i as u64 + 1))
             .collect();
-        RaftLog::restore(None, entries, LogIndex(0))
+        RaftLog::restore(Membership::default(), None, entries, LogIndex(0))
     }
 
     #[test]
@@ -672,7 +745,7 @@ mod tests {
 
     #[test]
     fn entries_for_append_respects_count_and_bytes_but_sends_one_oversized() {
-        let mut log = RaftLog::new();
+        let mut log = RaftLog::new(Membership::default());
         for n in [10usize, 10, 10, 100] {
             log.append_new(Term(1), EntryPayload::Command(vec![0; n]));
         }
@@ -684,7 +757,7 @@ mod tests {
 
     #[test]
     fn committed_entries_wait_for_persistence() {
-        let mut log = RaftLog::new();
+        let mut log = RaftLog::new(Membership::default());
         log.append_new(Term(1), EntryPayload::Noop);
         log.append_new(Term(1), EntryPayload::Noop);
         log.commit_to(LogIndex(2));
@@ -712,7 +785,7 @@ mod tests {
     #[test]
     fn compaction_keeps_indices_terms_and_appends_working_7() {
         let mut log = applied_log(&[1, 1, 2, 2, 3]);
-        log.compact(LogIndex(3), b"s".to_vec(), vec![]).unwrap();
+        log.compact(LogIndex(3), b"s".to_vec()).unwrap();
         assert_eq!(log.first_index(), LogIndex(4));
         assert_eq!(log.last_index(), LogIndex(5));
         assert_eq!(log.term_at(LogIndex(0)), Some(Term(0)));
@@ -741,7 +814,7 @@ mod tests {
         log.commit_to(LogIndex(6));
         log.take_committed();
         log.applied_to(LogIndex(6));
-        log.compact(LogIndex(6), vec![], vec![]).unwrap();
+        log.compact(LogIndex(6), vec![]).unwrap();
         assert_eq!(
             (log.first_index(), log.last_index()),
             (LogIndex(7), LogIndex(6))
@@ -758,7 +831,7 @@ mod tests {
             meta: crate::SnapshotMeta {
                 index: LogIndex(index),
                 term: Term(term),
-                voters: vec![],
+                membership: Membership::default(),
             },
             data: vec![],
         };
@@ -783,12 +856,53 @@ mod tests {
 
     #[test]
     fn stable_to_ignores_replaced_or_never_handed_out_entries() {
-        let mut log = RaftLog::new();
+        let mut log = RaftLog::new(Membership::default());
         log.append_new(Term(1), EntryPayload::Noop);
         assert!(!log.stable_to(Term(1), LogIndex(1)), "not handed out yet");
         log.take_unstable();
         log.append_from_leader(&[e(2, 1)]).unwrap();
         assert!(!log.stable_to(Term(1), LogIndex(1)), "replaced by term 2");
         assert_eq!(log.persisted(), LogIndex(0));
+    }
+
+    fn config_entry(term: u64, index: u64, voters: &[u64]) -> Entry {
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            payload: EntryPayload::Membership(Membership::of_voters(
+                voters.iter().copied().map(crate::NodeId),
+            )),
+        }
+    }
+
+    #[test]
+    fn a_configuration_is_in_force_once_in_the_log_and_gone_when_truncated_away() {
+        // §4.1: the latest configuration in the log, committed or not.
+        let founders = Membership::of_voters([1, 2, 3].map(crate::NodeId));
+        let mut log = RaftLog::new(founders.clone());
+        assert_eq!(log.membership(), &founders);
+        log.append_from_leader(&[e(1, 1), config_entry(1, 2, &[1, 2, 3, 4])])
+            .unwrap();
+        assert_eq!(log.membership().voters.len(), 4);
+        assert_eq!(log.membership_index(), LogIndex(2));
+        // A new leader's log without it: the configuration before is back.
+        log.append_from_leader(&[e(2, 2)]).unwrap();
+        assert_eq!(log.membership(), &founders);
+        assert_eq!(log.membership_index(), LogIndex(0));
+        assert_eq!(log.membership_at(LogIndex(2)), founders);
+    }
+
+    #[test]
+    fn compaction_keeps_the_configuration_in_the_snapshot() {
+        let founders = Membership::of_voters([1, 2, 3].map(crate::NodeId));
+        let entries = vec![e(1, 1), config_entry(1, 2, &[1, 2]), e(1, 3)];
+        let mut log = RaftLog::restore(founders, None, entries, LogIndex(3));
+        log.take_committed();
+        log.applied_to(LogIndex(3));
+        log.compact(LogIndex(3), vec![]).unwrap();
+        let two = Membership::of_voters([1, 2].map(crate::NodeId));
+        assert_eq!(log.snapshot().meta.membership, two);
+        assert_eq!(log.membership(), &two);
+        assert_eq!(log.membership_index(), LogIndex(3));
     }
 }

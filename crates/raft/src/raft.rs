@@ -6,7 +6,6 @@
 use crate::config::Config;
 use crate::errors::StepError;
 use crate::log::RaftLog;
-use crate::quorum::JointConfig;
 use crate::read_index::ReadOnly;
 use crate::tracker::ProgressTracker;
 use crate::types::{
@@ -76,6 +75,21 @@ pub(crate) struct Raft {
     /// its data is at most `MAX_SNAPSHOT_BYTES`, and its index is above the
     /// commit index when it was last extended.
     pub incoming_snapshot: Option<crate::snapshot::IncomingSnapshot>,
+    /// The (index, term) of the configuration entry the tracker follows
+    /// ((0, 0) for the founding configuration, the snapshot's for one that
+    /// came with a snapshot). Invariant: the tracker follows the log's
+    /// configuration after every call into the node.
+    pub membership_key: (LogIndex, Term),
+    /// Leader only: the voter leadership is being handed to (§3.10).
+    /// Invariant: `None` unless leader.
+    pub lead_transferee: Option<NodeId>,
+    /// Ticks since the transfer started.
+    pub transfer_elapsed: u32,
+    /// Whether TimeoutNow was sent for the transfer under way.
+    pub transfer_sent: bool,
+    /// Candidate: this election was started by TimeoutNow, so its vote
+    /// requests carry `transfer` (voters answer within a lease).
+    pub campaign_transfer: bool,
 }
 
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
@@ -91,9 +105,11 @@ impl Raft {
     /// A node with the given durable state. `cfg` is valid and the log
     /// consistent with `hard_state` (the caller checked).
     pub fn new(cfg: Config, hard_state: HardState, log: RaftLog) -> Raft {
-        let tracker = ProgressTracker::new(
-            JointConfig::new(cfg.voters.iter().copied()),
-            cfg.max_inflight_appends,
+        let tracker = ProgressTracker::new(log.membership(), cfg.max_inflight_appends);
+        let membership_index = log.membership_index();
+        let membership_key = (
+            membership_index,
+            log.term_at(membership_index).unwrap_or(Term(0)),
         );
         let rng = ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, cfg.id));
         let mut raft = Raft {
@@ -115,6 +131,11 @@ impl Raft {
             broadcast_due: false,
             dropped_messages: 0,
             incoming_snapshot: None,
+            membership_key,
+            lead_transferee: None,
+            transfer_elapsed: 0,
+            transfer_sent: false,
+            campaign_transfer: false,
             cfg,
         };
         raft.reset_timers();
@@ -240,6 +261,8 @@ impl Raft {
         self.role = Role::Follower;
         self.leader = leader;
         self.broadcast_due = false;
+        self.lead_transferee = None;
+        self.campaign_transfer = false;
         self.tracker.reset_votes();
         // Figure 2: a follower's election timer restarts only when it hears
         // from the leader or grants a vote, not when it merely learns a
@@ -270,6 +293,7 @@ impl Raft {
     }
 
     fn tick_leader(&mut self) {
+        self.tick_transfer();
         self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
         self.election_elapsed = self.election_elapsed.saturating_add(1);
         if self.election_elapsed >= self.cfg.election_tick {
@@ -298,9 +322,10 @@ impl Raft {
         if m.from == self.id {
             return Err(StepError::FromMyself);
         }
-        if !self.tracker.config().contains(m.from) {
-            return Err(StepError::UnknownSender { from: m.from });
-        }
+        // Messages from nodes outside our configuration are accepted: a
+        // joining node hears from a leader it does not know yet, and a
+        // removed node's requests are answered by the usual rules (pre-vote
+        // and the lease keep it from disrupting anyone, §4.2.3).
         let malformed = |reason| Err(StepError::Malformed { reason });
         if m.term == Term(0) {
             return malformed("term 0 (no message is sent before term 1)");
@@ -346,7 +371,7 @@ impl Raft {
             MessageBody::InstallSnapshot {
                 index,
                 snapshot_term,
-                voters,
+                membership,
                 offset,
                 data,
                 ..
@@ -357,11 +382,11 @@ impl Raft {
                 if *snapshot_term > m.term {
                     return malformed("snapshot term above the leader's term");
                 }
-                if voters.is_empty()
-                    || voters.len() > crate::config::MAX_VOTERS
-                    || voters.contains(&NodeId(0))
-                {
-                    return malformed("snapshot voters empty, too many, or node 0");
+                if membership.voters.is_empty() {
+                    return malformed("snapshot configuration without voters");
+                }
+                if let Err(reason) = membership.validate() {
+                    return malformed(reason);
                 }
                 if data.len() > crate::config::MAX_SNAPSHOT_CHUNK_BYTES {
                     return malformed("snapshot chunk too large");
@@ -374,7 +399,8 @@ impl Raft {
             MessageBody::PreVoteResponse { .. }
             | MessageBody::RequestVoteResponse { .. }
             | MessageBody::AppendEntriesResponse { .. }
-            | MessageBody::InstallSnapshotResponse { .. } => {}
+            | MessageBody::InstallSnapshotResponse { .. }
+            | MessageBody::TimeoutNow => {}
         }
         Ok(())
     }
@@ -391,12 +417,14 @@ impl Raft {
                         return Ok(());
                     }
                 }
-                MessageBody::RequestVote { .. } => {
+                MessageBody::RequestVote { transfer, .. } => {
                     // §4.2.3: "if a server receives a RequestVote request
                     // within the minimum election timeout of hearing from a
                     // current leader, it does not update its term or grant
-                    // its vote" (with check-quorum, the leader's lease holds).
-                    if self.cfg.check_quorum && self.in_lease() {
+                    // its vote" (with check-quorum, the leader's lease holds),
+                    // unless the leader itself asked for the election by
+                    // transferring leadership (§3.10).
+                    if self.cfg.check_quorum && self.in_lease() && !transfer {
                         return Ok(());
                     }
                     self.become_follower(m.term, None);
@@ -425,7 +453,13 @@ impl Raft {
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
+                ..
             } => self.handle_request_vote(from, last_log_index, last_log_term),
+            MessageBody::TimeoutNow => {
+                if self.role == Role::Follower && self.leader == Some(from) {
+                    self.handle_timeout_now();
+                }
+            }
             MessageBody::PreVoteResponse { granted } => {
                 self.handle_pre_vote_response(from, m.term, granted)
             }
@@ -455,7 +489,7 @@ impl Raft {
             MessageBody::InstallSnapshot {
                 index,
                 snapshot_term,
-                voters,
+                membership,
                 offset,
                 data,
                 done,
@@ -467,7 +501,7 @@ impl Raft {
                 let meta = crate::SnapshotMeta {
                     index,
                     term: snapshot_term,
-                    voters,
+                    membership,
                 };
                 self.handle_install_snapshot(from, meta, offset, data, done);
             }
@@ -541,7 +575,8 @@ impl Raft {
             MessageBody::PreVoteResponse { .. }
             | MessageBody::RequestVoteResponse { .. }
             | MessageBody::AppendEntriesResponse { .. }
-            | MessageBody::InstallSnapshotResponse { .. } => {}
+            | MessageBody::InstallSnapshotResponse { .. }
+            | MessageBody::TimeoutNow => {}
         }
     }
 
@@ -576,7 +611,12 @@ impl Raft {
         } else {
             assert!(self.reads.is_empty(), "only a leader holds reads");
             assert!(!self.broadcast_due);
+            assert!(self.lead_transferee.is_none(), "only a leader transfers");
         }
+        assert!(
+            self.tracker.follows(self.log.membership()),
+            "the tracker follows the log's configuration (§4.1)"
+        );
         if self.role == Role::Candidate {
             assert_eq!(self.vote, Some(self.id), "a candidate votes for itself");
         }
@@ -589,7 +629,15 @@ mod tests {
 
     fn node(id: u64) -> Raft {
         let cfg = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)], 42);
-        Raft::new(cfg, HardState::default(), RaftLog::new())
+        Raft::new(
+            cfg,
+            HardState::default(),
+            RaftLog::new(crate::Membership::of_voters([
+                NodeId(1),
+                NodeId(2),
+                NodeId(3),
+            ])),
+        )
     }
 
     #[test]

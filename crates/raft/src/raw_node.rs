@@ -3,9 +3,13 @@
 //! protocol's decisions.
 
 use crate::ConfigError;
+use crate::Membership;
 use crate::config::Config;
-use crate::errors::{ProposeError, ReadIndexError, RestoreError, StepError};
+use crate::errors::{
+    MembershipError, ProposeError, ReadIndexError, RestoreError, StepError, TransferError,
+};
 use crate::log::{CompactError, RaftLog};
+use crate::membership::ConfChange;
 use crate::raft::Raft;
 use crate::types::{
     Entry, HardState, LogIndex, Message, MessageBody, NodeId, Ready, Role, Snapshot, SnapshotMeta,
@@ -26,10 +30,11 @@ impl RawNode {
     /// A fresh node: empty log, term 0, no vote.
     pub fn new(config: Config) -> Result<RawNode, ConfigError> {
         config.validate()?;
+        let log = RaftLog::new(config.bootstrap_membership());
         Ok(RawNode::from_raft(Raft::new(
             config,
             HardState::default(),
-            RaftLog::new(),
+            log,
         )))
     }
 
@@ -114,12 +119,24 @@ impl RawNode {
         if hard_state.vote == Some(NodeId(0)) {
             return Err(RestoreError::ZeroVote);
         }
-        let log = RaftLog::restore(snapshot, entries, hard_state.commit);
+        let log = RaftLog::restore(
+            config.bootstrap_membership(),
+            snapshot,
+            entries,
+            hard_state.commit,
+        );
         let mut node = RawNode::from_raft(Raft::new(config, hard_state, log));
         debug_assert!(node.prev_hard.commit >= hard_state.commit);
         // What was restored is what storage holds: nothing to hand out.
         node.prev_hard = hard_state;
         Ok(node)
+    }
+
+    /// After every call into the node: the tracker follows the log's
+    /// configuration (§4.1), and the invariants hold (debug builds).
+    fn settle(&mut self) {
+        self.raft.sync_membership();
+        self.raft.check_invariants();
     }
 
     fn from_raft(raft: Raft) -> RawNode {
@@ -134,13 +151,13 @@ impl RawNode {
     /// check-quorum.
     pub fn tick(&mut self) {
         self.raft.tick();
-        self.raft.check_invariants();
+        self.settle();
     }
 
     /// Handles a message from a peer. An error leaves the node unchanged.
     pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
         let result = self.raft.step(msg);
-        self.raft.check_invariants();
+        self.settle();
         result
     }
 
@@ -148,8 +165,34 @@ impl RawNode {
     /// it commits (it may still be lost if leadership changes first).
     pub fn propose(&mut self, data: Vec<u8>) -> Result<LogIndex, ProposeError> {
         let result = self.raft.propose(data);
-        self.raft.check_invariants();
+        self.settle();
         result
+    }
+
+    /// Leader: proposes a configuration change (dissertation ch. 4): a
+    /// learner change at once, a change of voters through joint consensus
+    /// (the leader leaves the joint configuration by itself once it
+    /// commits). Refused, changing nothing, when unsafe or impossible (see
+    /// [`MembershipError`]). Returns the index of the configuration entry.
+    pub fn propose_membership(&mut self, change: ConfChange) -> Result<LogIndex, MembershipError> {
+        let result = self.raft.propose_membership(change);
+        self.settle();
+        result
+    }
+
+    /// Leader: hands leadership to voter `to` (dissertation §3.10): brings
+    /// it up to date, then tells it to campaign at once. Proposals are
+    /// refused until the transfer completes or is abandoned (after an
+    /// election timeout).
+    pub fn transfer_leadership(&mut self, to: NodeId) -> Result<(), TransferError> {
+        let result = self.raft.transfer_leadership(to);
+        self.settle();
+        result
+    }
+
+    /// The voter leadership is being handed to, if a transfer is under way.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.raft.lead_transferee
     }
 
     /// Asks for a linearizable read identified by `ctx`; it comes back as a
@@ -157,7 +200,7 @@ impl RawNode {
     /// lost: watch the soft state).
     pub fn read_index(&mut self, ctx: u64) -> Result<(), ReadIndexError> {
         let result = self.raft.read_index(ctx);
-        self.raft.check_invariants();
+        self.settle();
         result
     }
 
@@ -165,7 +208,7 @@ impl RawNode {
     /// on a leader or a non-voter.
     pub fn campaign(&mut self) {
         self.raft.hup();
-        self.raft.check_invariants();
+        self.settle();
     }
 
     /// Whether `ready()` would hand out anything.
@@ -210,7 +253,7 @@ impl RawNode {
         if cfg!(debug_assertions) {
             check_ready(&ready, self.raft.log.committed());
         }
-        self.raft.check_invariants();
+        self.settle();
         ready
     }
 
@@ -225,7 +268,7 @@ impl RawNode {
     /// entry of the handed out `committed_entries` is at or below its index.
     pub fn take_snapshot(&mut self) -> Option<Snapshot> {
         let snapshot = self.raft.log.take_unstable_snapshot();
-        self.raft.check_invariants();
+        self.settle();
         snapshot
     }
 
@@ -233,7 +276,7 @@ impl RawNode {
     /// [`RawNode::take_snapshot`]: the applied index moves to it.
     pub fn snapshot_installed(&mut self, index: LogIndex) {
         self.raft.log.snapshot_installed(index);
-        self.raft.check_invariants();
+        self.settle();
     }
 
     /// Compacts the log up to `index` (§7): the driver has taken a snapshot
@@ -243,9 +286,8 @@ impl RawNode {
     /// it. The policy (when, and how many entries to keep for slow
     /// followers) is the driver's.
     pub fn compact(&mut self, index: LogIndex, data: Vec<u8>) -> Result<(), CompactError> {
-        let voters = self.voters();
-        let result = self.raft.log.compact(index, data, voters);
-        self.raft.check_invariants();
+        let result = self.raft.log.compact(index, data);
+        self.settle();
         result
     }
 
@@ -271,14 +313,14 @@ impl RawNode {
     /// durable.
     pub fn persisted(&mut self, term: Term, index: LogIndex) {
         self.raft.on_persisted(term, index);
-        self.raft.check_invariants();
+        self.settle();
     }
 
     /// The state machine applied up to `index` (clamped to what was handed
     /// out for applying).
     pub fn applied(&mut self, index: LogIndex) {
         self.raft.log.applied_to(index);
-        self.raft.check_invariants();
+        self.settle();
     }
 
     /// This node's id.
@@ -342,9 +384,25 @@ impl RawNode {
         self.raft.entry(index)
     }
 
-    /// The voting configuration, in id order.
+    /// The voters (both halves while joint), in id order.
     pub fn voters(&self) -> Vec<NodeId> {
         self.raft.tracker.config().ids().into_iter().collect()
+    }
+
+    /// The configuration in force: the latest in the log (§4.1).
+    pub fn membership(&self) -> &Membership {
+        self.raft.log.membership()
+    }
+
+    /// The configuration as of `index` (at or above the snapshot's index):
+    /// what a snapshot at `index` must carry (§7).
+    pub fn membership_at(&self, index: LogIndex) -> Membership {
+        self.raft.log.membership_at(index)
+    }
+
+    /// The index of the entry that set the configuration in force.
+    pub fn membership_index(&self) -> LogIndex {
+        self.raft.log.membership_index()
     }
 
     /// The index this node has reported durable (for tests and tracing).

@@ -27,6 +27,11 @@ impl Raft {
                 max: self.cfg.max_uncommitted_entries,
             });
         }
+        if let Some(to) = self.lead_transferee {
+            // §3.10: the leader stops accepting proposals while it hands
+            // over, or the target might never catch up.
+            return Err(ProposeError::TransferInProgress { to });
+        }
         // §5.3: "the leader appends the command to its log as a new entry".
         let index = self.log.append_new(self.term, EntryPayload::Command(data));
         self.broadcast_due = true;
@@ -304,6 +309,11 @@ impl Raft {
                 self.send_appends(from);
                 self.maybe_send_commit(from);
             }
+            // §3.10: a transfer target that now holds the whole log may
+            // take over.
+            if self.role == Role::Leader {
+                self.maybe_send_timeout_now(from);
+            }
         } else {
             if pr.state == ProgressState::Probe {
                 // A heartbeat answer: one more probe per heartbeat, so a lost
@@ -315,7 +325,9 @@ impl Raft {
         }
         // Dissertation §6.4: an answer in our term confirms our leadership
         // for the rounds up to the one it carries.
-        self.ack_read_round(from, read_round);
+        if self.role == Role::Leader {
+            self.ack_read_round(from, read_round);
+        }
         Ok(())
     }
 
@@ -336,6 +348,9 @@ impl Raft {
     /// The commit index moved: release reads waiting for it and tell the
     /// followers (new entries carry it; otherwise a commit-only heartbeat).
     pub fn on_commit_advanced(&mut self) {
+        if !self.membership_after_commit() {
+            return; // Removed by the configuration just committed.
+        }
         self.release_waiting_reads();
         for peer in self.tracker.peers(self.id) {
             self.send_appends(peer);

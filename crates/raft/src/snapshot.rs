@@ -63,7 +63,7 @@ impl Raft {
         let body = MessageBody::InstallSnapshot {
             index: snapshot.meta.index,
             snapshot_term: snapshot.meta.term,
-            voters: snapshot.meta.voters.clone(),
+            membership: snapshot.meta.membership.clone(),
             offset: start as u64,
             data: snapshot.data[start..end].to_vec(),
             done: end == len,

@@ -12,9 +12,18 @@
 //!   (§7); the leader sends its snapshot in chunks, one at a time, resuming
 //!   from the offset the follower says it holds, and no appends.
 
-use crate::quorum::{JointConfig, VoteResult};
-use crate::types::{LogIndex, NodeId};
-use std::collections::{BTreeMap, VecDeque};
+use crate::quorum::{JointConfig, MajorityConfig, VoteResult};
+use crate::types::{LogIndex, Membership, NodeId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The quorum arithmetic of a configuration: both halves while joint
+/// (dissertation §4.3).
+fn joint_config(m: &Membership) -> JointConfig {
+    JointConfig {
+        incoming: MajorityConfig::new(m.voters.iter().copied()),
+        outgoing: MajorityConfig::new(m.outgoing.iter().copied()),
+    }
+}
 
 /// How the leader replicates to one follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,13 +264,16 @@ impl Progress {
     }
 }
 
-/// The leader's view of every voter, and the votes of an election.
+/// The leader's view of every member, and the votes of an election.
 #[derive(Clone, Debug)]
 pub(crate) struct ProgressTracker {
     /// The voting configuration.
     config: JointConfig,
-    /// Invariant: exactly one entry per voter of `config` (this node too,
-    /// whose match index is what it has persisted).
+    /// Members that receive the log but do not vote (dissertation §4.2.1).
+    /// Invariant: disjoint from `config`'s voters.
+    learners: BTreeSet<NodeId>,
+    /// Invariant: exactly one entry per voter of `config` and per learner
+    /// (this node too, whose match index is what it has persisted).
     progress: BTreeMap<NodeId, Progress>,
     /// Answers received in the current election (pre-vote or vote); the first
     /// answer of each voter counts.
@@ -271,10 +283,11 @@ pub(crate) struct ProgressTracker {
 }
 
 impl ProgressTracker {
-    /// A tracker for these voters.
-    pub fn new(config: JointConfig, max_inflight: usize) -> ProgressTracker {
+    /// A tracker for the members of `membership`.
+    pub fn new(membership: &Membership, max_inflight: usize) -> ProgressTracker {
         let mut t = ProgressTracker {
-            config,
+            config: joint_config(membership),
+            learners: membership.learners.clone(),
             progress: BTreeMap::new(),
             votes: BTreeMap::new(),
             max_inflight,
@@ -293,29 +306,70 @@ impl ProgressTracker {
     /// to leader last log index + 1, matchIndex initialized to 0").
     pub fn reset(&mut self, last_index: LogIndex) {
         self.progress = self
-            .config
-            .ids()
+            .members()
             .into_iter()
             .map(|id| (id, Progress::new(last_index.next(), self.max_inflight)))
             .collect();
         self.votes.clear();
     }
 
-    /// The progress of `id`, if it is a voter.
+    /// Every member: the voters of both halves and the learners.
+    fn members(&self) -> BTreeSet<NodeId> {
+        let mut all = self.config.ids();
+        all.extend(&self.learners);
+        all
+    }
+
+    /// Whether this tracker follows `membership`.
+    pub fn follows(&self, membership: &Membership) -> bool {
+        self.config == joint_config(membership) && self.learners == membership.learners
+    }
+
+    /// Moves to `membership` (§4.1: a configuration takes effect as soon as
+    /// it is in the log). Members that stay keep their progress; new ones
+    /// are probed at `last_index`; removed ones are forgotten,
+    /// and so are their votes.
+    pub fn set_membership(&mut self, membership: &Membership, last_index: LogIndex) {
+        self.config = joint_config(membership);
+        self.learners = membership.learners.clone();
+        let members = self.members();
+        self.progress.retain(|id, _| members.contains(id));
+        // A new member is probed at the last entry (the configuration entry
+        // that added it): its answer tells the leader where its log ends.
+        let probe_at = LogIndex(last_index.0.max(1));
+        for id in members {
+            self.progress
+                .entry(id)
+                .or_insert_with(|| Progress::new(probe_at, self.max_inflight));
+        }
+        self.votes.retain(|id, _| self.config.contains(*id));
+    }
+
+    /// The progress of `id`, if it is a member.
     pub fn get(&self, id: NodeId) -> Option<&Progress> {
         self.progress.get(&id)
     }
 
-    /// The progress of `id`, if it is a voter.
+    /// The progress of `id`, if it is a member.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
         self.progress.get_mut(&id)
     }
 
-    /// The voters other than `me`, in id order.
+    /// The members other than `me` (voters and learners: everyone the
+    /// leader replicates to), in id order.
     pub fn peers(&self, me: NodeId) -> Vec<NodeId> {
         self.progress
             .keys()
             .copied()
+            .filter(|&id| id != me)
+            .collect()
+    }
+
+    /// The voters other than `me` (everyone a candidate asks), in id order.
+    pub fn voter_peers(&self, me: NodeId) -> Vec<NodeId> {
+        self.config
+            .ids()
+            .into_iter()
             .filter(|&id| id != me)
             .collect()
     }
@@ -443,7 +497,7 @@ mod tests {
     #[test]
     fn check_quorum_counts_self_and_recently_active_peers() {
         let ids = [NodeId(1), NodeId(2), NodeId(3)];
-        let mut t = ProgressTracker::new(JointConfig::new(ids), 4);
+        let mut t = ProgressTracker::new(&Membership::of_voters(ids), 4);
         assert!(!t.quorum_active_and_reset(NodeId(1)));
         t.get_mut(NodeId(3)).unwrap().recent_active = true;
         assert!(t.quorum_active_and_reset(NodeId(1)));
@@ -453,7 +507,7 @@ mod tests {
     #[test]
     fn first_vote_of_each_voter_counts_and_non_voters_are_ignored() {
         let ids = [NodeId(1), NodeId(2), NodeId(3)];
-        let mut t = ProgressTracker::new(JointConfig::new(ids), 4);
+        let mut t = ProgressTracker::new(&Membership::of_voters(ids), 4);
         t.record_vote(NodeId(1), true);
         t.record_vote(NodeId(2), false);
         t.record_vote(NodeId(2), true);
@@ -461,5 +515,52 @@ mod tests {
         assert_eq!(t.tally_votes(), VoteResult::Pending);
         t.record_vote(NodeId(3), true);
         assert_eq!(t.tally_votes(), VoteResult::Won);
+    }
+
+    #[test]
+    fn learners_are_replicated_to_but_never_counted() {
+        let mut m = Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]);
+        m.learners.insert(NodeId(4));
+        let mut t = ProgressTracker::new(&m, 4);
+        assert_eq!(t.peers(NodeId(1)), [NodeId(2), NodeId(3), NodeId(4)]);
+        assert_eq!(t.voter_peers(NodeId(1)), [NodeId(2), NodeId(3)]);
+        t.get_mut(NodeId(4)).unwrap().maybe_update(LogIndex(9));
+        t.get_mut(NodeId(1)).unwrap().maybe_update(LogIndex(9));
+        assert_eq!(t.committed_index(), LogIndex(0), "a learner is no quorum");
+        t.record_vote(NodeId(4), true);
+        t.record_vote(NodeId(1), true);
+        assert_eq!(t.tally_votes(), VoteResult::Pending, "nor a voter");
+    }
+
+    #[test]
+    fn a_joint_configuration_needs_both_majorities_and_keeps_progress() {
+        let mut t =
+            ProgressTracker::new(&Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]), 4);
+        t.get_mut(NodeId(2)).unwrap().maybe_update(LogIndex(5));
+        let joint = Membership {
+            voters: [NodeId(1), NodeId(4), NodeId(5)].into(),
+            outgoing: [NodeId(1), NodeId(2), NodeId(3)].into(),
+            learners: BTreeSet::new(),
+        };
+        t.set_membership(&joint, LogIndex(7));
+        assert_eq!(t.get(NodeId(2)).unwrap().match_index, LogIndex(5), "kept");
+        assert_eq!(
+            t.get(NodeId(4)).unwrap().next_index,
+            LogIndex(7),
+            "new, probed at the last entry"
+        );
+        for id in [1, 2] {
+            t.get_mut(NodeId(id)).unwrap().maybe_update(LogIndex(6));
+        }
+        assert_eq!(
+            t.committed_index(),
+            LogIndex(0),
+            "the old majority alone is not enough"
+        );
+        t.get_mut(NodeId(4)).unwrap().maybe_update(LogIndex(6));
+        assert_eq!(t.committed_index(), LogIndex(6));
+        t.set_membership(&joint.leave_joint(), LogIndex(7));
+        assert!(t.get(NodeId(2)).is_none(), "removed members are forgotten");
+        assert!(t.follows(&joint.leave_joint()));
     }
 }

@@ -5,6 +5,7 @@
 //! passed where an index is expected.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The identity of one server in the cluster. `0` is never a valid id: it is
@@ -65,6 +66,111 @@ pub enum EntryPayload {
     Noop,
     /// An opaque command for the state machine (the kv crate decodes it).
     Command(Vec<u8>),
+    /// A new cluster configuration (dissertation ch. 4). It takes effect on
+    /// every server as soon as it is in the server's log, committed or not
+    /// (§4.1), and the previous one is back if it is truncated away.
+    Membership(Membership),
+}
+
+/// A cluster configuration: who votes, and who only receives the log.
+///
+/// Invariant (checked by [`Membership::validate`]): no id is 0, the voters
+/// and learners are disjoint, the outgoing voters and learners are disjoint,
+/// and there is at least one voter unless the set is entirely empty (a node
+/// that has not joined a cluster yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    /// The voters; while joint, the configuration being moved to
+    /// (dissertation §4.3, C_new).
+    pub voters: BTreeSet<NodeId>,
+    /// While joint, the voters being left (C_old); empty otherwise.
+    pub outgoing: BTreeSet<NodeId>,
+    /// Members that receive the log and snapshots but neither vote nor count
+    /// towards a quorum (dissertation §4.2.1: new servers join as
+    /// non-voting members until they have caught up).
+    pub learners: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    /// A plain configuration of these voters and no learners.
+    pub fn of_voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
+        Membership {
+            voters: voters.into_iter().collect(),
+            ..Membership::default()
+        }
+    }
+
+    /// Whether a change of voters is under way (joint consensus).
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Whether `id` votes in either half.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    /// Whether `id` is a member: a voter in either half, or a learner.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.learners.contains(&id)
+    }
+
+    /// Every member, in id order.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        let mut all = self.voters.clone();
+        all.extend(&self.outgoing);
+        all.extend(&self.learners);
+        all
+    }
+
+    /// The configuration after leaving the joint one: the incoming voters
+    /// alone.
+    pub fn leave_joint(&self) -> Membership {
+        Membership {
+            voters: self.voters.clone(),
+            outgoing: BTreeSet::new(),
+            learners: self.learners.clone(),
+        }
+    }
+
+    /// Checks the invariant stated on the type, and the size limit.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let all = self.members();
+        if all.contains(&NodeId(0)) {
+            return Err("node 0 in a configuration");
+        }
+        if all.len() > crate::config::MAX_VOTERS {
+            return Err("too many members");
+        }
+        if self.voters.iter().any(|id| self.learners.contains(id))
+            || self.outgoing.iter().any(|id| self.learners.contains(id))
+        {
+            return Err("a node both voter and learner");
+        }
+        if self.voters.is_empty() && !all.is_empty() {
+            return Err("a configuration without voters");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids = |set: &BTreeSet<NodeId>| {
+            set.iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(f, "voters {{{}}}", ids(&self.voters))?;
+        if self.is_joint() {
+            write!(f, " joint with {{{}}}", ids(&self.outgoing))?;
+        }
+        if !self.learners.is_empty() {
+            write!(f, " learners {{{}}}", ids(&self.learners))?;
+        }
+        Ok(())
+    }
 }
 
 /// One entry of the replicated log.
@@ -84,6 +190,8 @@ impl Entry {
         match &self.payload {
             EntryPayload::Noop => 0,
             EntryPayload::Command(bytes) => bytes.len(),
+            // A few bytes per member, bounded by MAX_VOTERS.
+            EntryPayload::Membership(m) => 8 * m.members().len(),
         }
     }
 }
@@ -97,9 +205,9 @@ pub struct SnapshotMeta {
     pub index: LogIndex,
     /// The term of the entry at `index` (§7 "lastIncludedTerm").
     pub term: Term,
-    /// The voting configuration as of `index` (§7: "the latest configuration
-    /// as of lastIncludedIndex"), in id order.
-    pub voters: Vec<NodeId>,
+    /// The configuration as of `index` (§7: "the latest configuration as of
+    /// lastIncludedIndex").
+    pub membership: Membership,
 }
 
 /// A snapshot: its metadata and the state machine's opaque bytes.
@@ -201,6 +309,10 @@ pub enum MessageBody {
         last_log_index: LogIndex,
         /// Term of the candidate's last log entry.
         last_log_term: Term,
+        /// The election was started by a leadership transfer (TimeoutNow):
+        /// voters answer even within a leader's lease (dissertation §3.10,
+        /// §4.2.3), since the leader itself asked for it.
+        transfer: bool,
     },
     /// Answer to RequestVote. Only sent after the vote is persisted.
     RequestVoteResponse {
@@ -245,8 +357,8 @@ pub enum MessageBody {
         index: LogIndex,
         /// The term at `index`.
         snapshot_term: Term,
-        /// The voters as of `index`.
-        voters: Vec<NodeId>,
+        /// The configuration as of `index`.
+        membership: Membership,
         /// Where `data` starts in the snapshot's bytes.
         offset: u64,
         /// The chunk.
@@ -267,6 +379,9 @@ pub enum MessageBody {
         /// `index`.
         done: bool,
     },
+    /// Leadership transfer (dissertation §3.10): the leader tells a voter
+    /// whose log it has brought up to date to start an election at once.
+    TimeoutNow,
 }
 
 /// What a follower tells a leader when an AppendEntries consistency check
@@ -370,6 +485,7 @@ impl MessageBody {
             MessageBody::PreVote { .. } => "PreVote",
             MessageBody::PreVoteResponse { .. } => "PreVoteResponse",
             MessageBody::RequestVote { .. } => "RequestVote",
+            MessageBody::TimeoutNow => "TimeoutNow",
             MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
             MessageBody::AppendEntries { .. } => "AppendEntries",
             MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",

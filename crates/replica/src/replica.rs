@@ -4,8 +4,9 @@ use crate::envelope::{ClientReply, ClientRequest, Envelope, ReplyError, WireErro
 use crate::snapshot_policy::{PendingSnapshot, SnapshotPolicy};
 use kv::{ClientId, Command, KvStore, Op, Output};
 use raft::{
-    CompactError, Config, ConfigError, Entry, EntryPayload, HardState, LogIndex, ProposeError,
-    RawNode, ReadIndexError, Ready, RestoreError, Snapshot, SnapshotMeta, SoftState, Term,
+    CompactError, ConfChange, Config, ConfigError, Entry, EntryPayload, HardState, LogIndex,
+    Membership, MembershipError, NodeId, ProposeError, RawNode, ReadIndexError, Ready,
+    RestoreError, Snapshot, SnapshotMeta, SoftState, Term, TransferError,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,6 +64,14 @@ pub enum ReplicaEvent {
     Applied(EntryDigest),
     /// A message was refused before it reached raft.
     Refused(WireError),
+    /// A configuration entry was applied (it was in force on this replica
+    /// since it entered the log, §4.1; applied means committed).
+    MembershipApplied {
+        /// The entry's index.
+        index: LogIndex,
+        /// The configuration.
+        membership: Membership,
+    },
     /// The replica opened its log: what recovery found on disk, before
     /// anything else happened. Always the first effect of [`Replica::open`].
     Recovered {
@@ -136,6 +145,18 @@ pub fn payload_digest(payload: &EntryPayload) -> u64 {
     match payload {
         EntryPayload::Noop => 0x6e6f_6f70, // "noop": any constant distinct from commands
         EntryPayload::Command(bytes) => fnv1a(bytes),
+        EntryPayload::Membership(m) => {
+            // A tag, then each set's ids, each set closed by a marker that
+            // no id encoding contains.
+            let mut bytes = b"membership".to_vec();
+            for set in [&m.voters, &m.outgoing, &m.learners] {
+                for id in set {
+                    bytes.extend_from_slice(&id.0.to_le_bytes());
+                }
+                bytes.extend_from_slice(b"|end|");
+            }
+            fnv1a(&bytes)
+        }
     }
 }
 
@@ -436,7 +457,36 @@ impl<D: Disk> Replica<D> {
             Err(ProposeError::TooManyUncommitted { .. }) => {
                 effects.push(reply(Err(ReplyError::Busy)))
             }
+            // §3.10: leadership is moving; the client goes to the new leader.
+            Err(ProposeError::TransferInProgress { to }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader: Some(to) })))
+            }
         }
+    }
+
+    /// Leader: proposes a configuration change (see
+    /// [`RawNode::propose_membership`]) and carries out what follows.
+    /// Refused, changing nothing, when unsafe or impossible.
+    pub fn propose_membership(
+        &mut self,
+        change: ConfChange,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Result<LogIndex, MembershipError>, ReplicaError> {
+        let result = self.raft.propose_membership(change);
+        self.drain_ready(effects)?;
+        Ok(result)
+    }
+
+    /// Leader: hands leadership to voter `to` (see
+    /// [`RawNode::transfer_leadership`]) and carries out what follows.
+    pub fn transfer_leadership(
+        &mut self,
+        to: NodeId,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Result<(), TransferError>, ReplicaError> {
+        let result = self.raft.transfer_leadership(to);
+        self.drain_ready(effects)?;
+        Ok(result)
     }
 
     /// Linearizable read by ReadIndex (dissertation §6.4): the leader confirms
@@ -660,7 +710,7 @@ impl<D: Disk> Replica<D> {
             meta: SnapshotMeta {
                 index: pending.index,
                 term,
-                voters: self.raft.voters(),
+                membership: self.raft.membership_at(pending.index),
             },
             data: pending.data,
         };
@@ -696,6 +746,15 @@ impl<D: Disk> Replica<D> {
         );
         match &entry.payload {
             EntryPayload::Noop => self.kv.apply_noop(entry.index.0),
+            EntryPayload::Membership(membership) => {
+                // Raft acts on a configuration when it enters the log
+                // (§4.1); applying it only tells the observers.
+                self.kv.apply_noop(entry.index.0);
+                effects.push(Effect::Event(ReplicaEvent::MembershipApplied {
+                    index: entry.index,
+                    membership: membership.clone(),
+                }));
+            }
             EntryPayload::Command(bytes) => {
                 let applied = self.kv.apply(entry.index.0, bytes);
                 if let Some(client) = applied.client {
@@ -862,6 +921,7 @@ mod tests {
             body: MessageBody::RequestVote {
                 last_log_index: LogIndex(100),
                 last_log_term: raft::Term(term.0 + 5),
+                transfer: false,
             },
         };
         let mut effects = Vec::new();

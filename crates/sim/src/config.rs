@@ -35,7 +35,15 @@ pub struct SimConfig {
     pub snapshots: Snapshots,
     /// Faults at fixed times, besides those drawn from the seed.
     pub script: Vec<ScriptedFault>,
+    /// Whether the nemesis changes the cluster's membership (adds, removes
+    /// and replaces nodes, the leader too, and transfers leadership), when
+    /// `faults` is on.
+    pub churn: bool,
 }
+
+/// Spare node slots a run with churn keeps for nodes it adds (ids after the
+/// founding members').
+pub const SPARE_NODES: usize = 4;
 
 /// When replicas snapshot their state machines and compact their logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -90,7 +98,23 @@ impl SimConfig {
             disk_faults: DiskFaultMode::default(),
             snapshots: Snapshots::default(),
             script: Vec::new(),
+            churn: true,
         }
+    }
+
+    /// Whether membership churn is on: `churn`, when `faults` is.
+    pub fn effective_churn(&self) -> bool {
+        self.churn && self.faults
+    }
+
+    /// Node slots: the founding members, and spares for nodes churn adds.
+    pub fn slots(&self) -> usize {
+        self.nodes
+            + if self.effective_churn() {
+                SPARE_NODES
+            } else {
+                0
+            }
     }
 
     /// The disk fault mode in force: `disk_faults`, or none at all when
@@ -170,6 +194,8 @@ pub struct Params {
     pub snapshot_every: u64,
     /// Entries a replica keeps in its log after a snapshot.
     pub snapshot_keep: u64,
+    /// Mean virtual time between two membership steps (0: no churn).
+    pub churn_every_ms: u64,
 }
 
 impl Params {
@@ -230,7 +256,11 @@ impl Params {
                 [rng.range(0, SNAPSHOT_EVERY_CHOICES.len() as u64) as usize],
             snapshot_keep: SNAPSHOT_KEEP_CHOICES
                 [rng.range(0, SNAPSHOT_KEEP_CHOICES.len() as u64) as usize],
+            churn_every_ms: rng.range(800, 4_000),
         };
+        if !config.effective_churn() {
+            params.churn_every_ms = 0;
+        }
         match config.snapshots {
             Snapshots::Drawn => {}
             Snapshots::Off => (params.snapshot_every, params.snapshot_keep) = (0, 0),

@@ -16,7 +16,7 @@
 
 use crate::queue::{MS, Nanos};
 use crate::trace::Fnv64;
-use raft::{HardState, LogIndex, NodeId, Role, SoftState, Term};
+use raft::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};
 use replica::{EntryDigest, SnapshotDigest};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -519,6 +519,45 @@ impl Invariants {
         }
     }
 
+    /// Commit safety under membership changes (dissertation §4.3): when a
+    /// leader's commit index moves to `commit` (whose entry has `term`), a
+    /// quorum of the configuration in force at that leader holds the entry
+    /// durably: a majority of its voters, and while joint, a majority of the
+    /// outgoing voters too. Learners never count.
+    pub fn leader_committed(
+        &mut self,
+        at: Nanos,
+        node: u64,
+        commit: LogIndex,
+        term: Term,
+        membership: &Membership,
+    ) {
+        let i = commit.0 as usize;
+        let holds = |id: &NodeId| {
+            let n = (id.0 as usize).wrapping_sub(1);
+            self.terms.get(n).and_then(|t| t.get(i)) == Some(&term)
+        };
+        let majority = |set: &std::collections::BTreeSet<NodeId>| {
+            set.is_empty() || set.iter().filter(|id| holds(id)).count() > set.len() / 2
+        };
+        if !majority(&membership.voters) || !majority(&membership.outgoing) {
+            let holders: Vec<u64> = membership
+                .members()
+                .iter()
+                .filter(|id| holds(id))
+                .map(|id| id.0)
+                .collect();
+            self.violate(
+                "commit safety",
+                at,
+                node,
+                format!(
+                    "committed {commit} of {term} held durably only by {holders:?}, no quorum of {membership}"
+                ),
+            );
+        }
+    }
+
     /// Commit index monotonicity: a live node's commit index never goes back,
     /// and never passes its log.
     pub fn commit_index(&mut self, at: Nanos, node: u64, commit: LogIndex, last: LogIndex) {
@@ -810,6 +849,25 @@ mod tests {
         inv.recovered(0, 1, HardState::default(), Some(snap(2, 1, 5)), &log[2..]);
         inv.applied(0, 1, digest(3, 1, 30));
         assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    }
+
+    #[test]
+    fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
+        let log = [digest(1, 1, 10)];
+        let mut inv = Invariants::new(5);
+        inv.persisted(0, 1, &log);
+        inv.persisted(0, 2, &log);
+        let three = Membership::of_voters([1, 2, 3].map(NodeId));
+        inv.leader_committed(0, 1, LogIndex(1), Term(1), &three);
+        assert!(inv.violations().is_empty(), "two of three");
+        // Joint {1,2,3} -> {3,4,5}: the new majority does not hold it.
+        let joint = Membership {
+            voters: [3, 4, 5].map(NodeId).into(),
+            outgoing: [1, 2, 3].map(NodeId).into(),
+            learners: Default::default(),
+        };
+        inv.leader_committed(0, 1, LogIndex(1), Term(1), &joint);
+        assert_eq!(inv.violations()[0].invariant, "commit safety");
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Summary {
     pub recoveries_from_snapshot: u64,
     /// Restarts that recovered from a snapshot with no entry after it.
     pub recoveries_from_snapshot_only: u64,
+    /// Membership churn: changes asked for, completed and refused.
+    pub membership: world::ChurnStats,
     /// Cluster size.
     pub nodes: usize,
     /// Client processes.
@@ -163,6 +165,9 @@ pub fn replay_command(config: &SimConfig) -> String {
         config::Snapshots::Drawn => cmd += " --snapshots drawn",
         config::Snapshots::Off => cmd += " --snapshots off",
         config::Snapshots::Fixed { every, keep } => cmd += &format!(" --snapshots {every}:{keep}"),
+    }
+    if config.churn != defaults.churn {
+        cmd += " --churn off";
     }
     if !config.script.is_empty() {
         // Not expressible as flags (yet): say so rather than mislead.
@@ -244,6 +249,7 @@ pub fn run_with_params(
         max_log_entries: stats.max_log_entries,
         recoveries_from_snapshot: stats.recoveries_from_snapshot,
         recoveries_from_snapshot_only: stats.recoveries_from_snapshot_only,
+        membership: stats.churn.clone(),
         nodes: config.nodes,
         clients: config.clients,
         params,

@@ -23,6 +23,8 @@ pub enum Concern {
     Node(u64),
     /// One node's disk faults.
     Disk(u64),
+    /// Which membership changes the nemesis makes, and when.
+    Churn,
 }
 
 impl Concern {
@@ -34,6 +36,7 @@ impl Concern {
             Concern::Workload => 4,
             Concern::Node(n) => 1_000 + n,
             Concern::Disk(n) => 2_000 + n,
+            Concern::Churn => 5,
         }
     }
 }

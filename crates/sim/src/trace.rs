@@ -109,6 +109,7 @@ impl MessageSummary {
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
+                ..
             } => BodySummary::RequestVote {
                 last_index: *last_log_index,
                 last_term: *last_log_term,

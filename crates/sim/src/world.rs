@@ -20,7 +20,10 @@ use replica::{
 };
 use std::collections::BTreeMap;
 
+mod churn;
 mod scripted;
+
+pub use churn::ChurnStats;
 
 /// The cluster id every simulated replica shares.
 const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
@@ -83,6 +86,7 @@ enum Event {
         node: usize,
     },
     Scripted(Action),
+    Churn,
     EndOfWorkload,
 }
 
@@ -108,6 +112,12 @@ struct NodeSlot {
     /// damaged data (found by recovery), and rejoining with less than it
     /// acknowledged could lose committed writes. Never restarted once set.
     failed: Option<String>,
+    /// A spare slot churn has not used yet: no process, never restarted.
+    dormant: bool,
+    /// Removed from the cluster and shut down for good by churn.
+    retired: bool,
+    /// Whether a committed configuration ever included this node.
+    joined: bool,
 }
 
 /// The operation a client has in flight.
@@ -173,6 +183,8 @@ pub struct Stats {
     pub recoveries_from_snapshot: u64,
     /// Restarts that recovered from a snapshot with no entry after it.
     pub recoveries_from_snapshot_only: u64,
+    /// Membership churn: what was asked, what completed, what was refused.
+    pub churn: ChurnStats,
 }
 
 /// The result of a run, before checking.
@@ -219,20 +231,27 @@ pub struct World {
     effects: Vec<Effect>,
     /// Faults and leadership over time, for reports.
     timeline: Vec<Timed>,
+    /// Draws membership changes.
+    churn_rng: SimRng,
+    /// The membership change under way, if any.
+    churn_plan: Option<churn::Plan>,
+    /// Indices of configuration entries seen applied (each counted once).
+    applied_memberships: std::collections::BTreeSet<LogIndex>,
 }
 
 impl World {
     /// Builds the world for `config`, with `params` drawn from its seed.
     pub fn new(config: SimConfig, params: Params, tracer: Tracer) -> World {
         let seed = config.seed;
+        let slots = config.slots();
         let net = Network::new(
             SimRng::for_concern(seed, Concern::Network),
-            config.nodes,
+            slots,
             (params.latency_min_us * 1_000, params.latency_max_us * 1_000),
             params.drop_rate,
             params.duplicate_rate,
         );
-        let nodes = (0..config.nodes)
+        let nodes = (0..slots)
             .map(|i| NodeSlot {
                 id: NodeId(i as u64 + 1),
                 replica: None,
@@ -251,6 +270,9 @@ impl World {
                 leading: None,
                 snapshot_floor: LogIndex(0),
                 failed: None,
+                dormant: i >= config.nodes,
+                retired: false,
+                joined: i < config.nodes,
             })
             .collect();
         let clients = (0..config.clients)
@@ -269,7 +291,10 @@ impl World {
             // asked does not depend on when it is asked.
             workload_rng: SimRng::for_concern(seed ^ 0x5eed, Concern::Workload),
             nemesis: SimRng::for_concern(seed, Concern::Nemesis),
-            invariants: Invariants::new(config.nodes),
+            invariants: Invariants::new(slots),
+            churn_rng: SimRng::for_concern(seed, Concern::Churn),
+            churn_plan: None,
+            applied_memberships: std::collections::BTreeSet::new(),
             config,
             params,
             now: 0,
@@ -289,7 +314,7 @@ impl World {
 
     /// Runs the whole simulation.
     pub fn run(mut self) -> RunOutput {
-        for n in 0..self.nodes.len() {
+        for n in 0..self.config.nodes {
             self.start_node(n);
         }
         for c in 0..self.clients.len() {
@@ -307,6 +332,10 @@ impl World {
         if self.params.crash_every_ms > 0 {
             let at = self.nemesis.range(0, 2 * self.params.crash_every_ms * MS);
             self.queue.push(at, Event::Crash);
+        }
+        if self.params.churn_every_ms > 0 {
+            let at = self.churn_rng.range(0, 2 * self.params.churn_every_ms * MS);
+            self.queue.push(at, Event::Churn);
         }
         for fault in self.config.script.clone() {
             self.queue
@@ -411,6 +440,7 @@ impl World {
             Event::Heal => self.heal(),
             Event::Crash => self.crash(),
             Event::Scripted(action) => self.scripted(action),
+            Event::Churn => self.churn(),
             Event::Restart { node } => self.restart(node),
             Event::EndOfWorkload => self.end_of_workload(),
         }
@@ -438,7 +468,16 @@ impl World {
     // ----- replicas -----------------------------------------------------
 
     fn raft_config(&mut self, node: usize) -> Config {
-        let voters = self.nodes.iter().map(|n| n.id).collect();
+        // Founding members bootstrap with the founding voters; a node churn
+        // adds starts with none and learns the configuration from the log.
+        let voters = if node < self.config.nodes {
+            self.nodes[..self.config.nodes]
+                .iter()
+                .map(|n| n.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let seed = self.nodes[node].rng.next_u64();
         let mut config = Config::new(self.nodes[node].id, voters, seed);
         config.election_tick = self.params.election_ticks;
@@ -504,19 +543,33 @@ impl World {
 
     /// Hands one input to a replica and carries out its effects.
     fn step(&mut self, node: usize, input: Input) {
+        self.with_replica(node, |replica, effects| replica.handle(input, effects));
+    }
+
+    /// Runs `f` on a live replica and carries out the effects it pushed,
+    /// then checks the replica (or takes it down if it failed). Returns
+    /// what `f` returned, if the replica did not fail.
+    fn with_replica<T>(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(&mut Replica<SimDisk>, &mut Vec<Effect>) -> Result<T, replica::ReplicaError>,
+    ) -> Option<T> {
         let id = self.nodes[node].id.0;
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let slot = &mut self.nodes[node];
         let replica = slot.replica.as_mut().expect("step only live replicas");
         slot.snapshot_floor = replica.raft().snapshot_meta().index;
-        let result = replica.handle(input, &mut effects);
+        let result = f(replica, &mut effects);
         for effect in effects.drain(..) {
             self.carry_out(node, effect);
         }
         self.effects = effects;
         match result {
-            Ok(()) => self.check_replica(node),
+            Ok(value) => {
+                self.check_replica(node);
+                Some(value)
+            }
             Err(e) => {
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
                 self.mark(TimelineEvent::Halted {
@@ -535,6 +588,7 @@ impl World {
                 self.take_down(node);
                 let at = self.now + self.params.downtime_max_ms * MS;
                 self.queue.push(at, Event::Restart { node });
+                None
             }
         }
     }
@@ -547,9 +601,18 @@ impl World {
         let applied = replica.kv().applied_index();
         let digest = (applied != self.nodes[node].applied && applied.is_multiple_of(DIGEST_EVERY))
             .then(|| replica.kv().digest());
-        // The log stays bounded: at most `every + keep` applied entries
-        // after the snapshot (see `SnapshotPolicy`).
         let snapshot_index = raft.snapshot_meta().index;
+        // Commit safety against the configuration in force at the leader
+        // when it committed (joint: both majorities).
+        let leader_commit = (commit > self.nodes[node].commit && raft.role() == raft::Role::Leader)
+            .then(|| {
+                (
+                    raft.term_at(commit).unwrap_or_default(),
+                    raft.membership().clone(),
+                )
+            });
+        // The log stays bounded: at most `max(every, keep) + keep` applied
+        // entries after the snapshot (see `SnapshotPolicy`).
         let applied_held = applied - snapshot_index.0;
         let log_entries = last.0 - snapshot_index.0;
         let bound = self.params.snapshot_policy().max_applied_entries();
@@ -565,6 +628,10 @@ impl World {
             );
         }
         self.nodes[node].applied = applied;
+        if let Some((term, membership)) = leader_commit {
+            self.invariants
+                .leader_committed(self.now, id, commit, term, &membership);
+        }
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
             self.trace(Actor::Node(id), TraceEvent::Committed { index: commit });
@@ -663,6 +730,21 @@ impl World {
                     },
                 );
                 self.invariants.soft_state(self.now, id, soft);
+                if soft.role == raft::Role::Leader
+                    && let Some(replica) = &self.nodes[node].replica
+                    && !replica.raft().membership().is_voter(raft::NodeId(id))
+                {
+                    // §4.1: only a voter of the configuration in force leads.
+                    self.invariants_violation(
+                        "leader is a voter",
+                        id,
+                        format!(
+                            "leads {} but is not a voter of {}",
+                            soft.term,
+                            replica.raft().membership()
+                        ),
+                    );
+                }
                 if soft.role == raft::Role::Leader {
                     if self.nodes[node].leading != Some(soft.term.0) {
                         self.stop_leading(node);
@@ -756,6 +838,9 @@ impl World {
                     },
                 );
                 self.invariants.applied(self.now, id, entry);
+            }
+            Effect::Event(ReplicaEvent::MembershipApplied { index, membership }) => {
+                self.membership_applied(id, index, membership);
             }
             Effect::Event(ReplicaEvent::Refused(why)) => {
                 self.trace(Actor::Node(id), TraceEvent::Refused(why.to_string()));
@@ -1108,15 +1193,19 @@ impl World {
         if self.chaos_over {
             return;
         }
-        let n = self.nodes.len();
-        let down = self.nodes.iter().filter(|s| s.replica.is_none()).count();
+        let voters = self.current_voters();
+        let n = voters.len();
+        let down = voters
+            .iter()
+            .filter(|&&i| self.nodes[i].replica.is_none())
+            .count();
         let every = self.params.crash_every_ms * MS;
-        // Keep a majority up during the chaos, so the run makes progress;
-        // safety does not depend on it.
-        if down < (n - 1) / 2 {
-            let up: Vec<usize> = (0..n)
-                .filter(|&i| self.nodes[i].replica.is_some())
-                .collect();
+        // Keep a majority of the voters up during the chaos, so the run
+        // makes progress; safety does not depend on it.
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].replica.is_some())
+            .collect();
+        if down < n.saturating_sub(1) / 2 && !up.is_empty() {
             let victim = match self.leader_index() {
                 Some(leader) if self.nemesis.chance(0.4) => leader,
                 _ => up[self.nemesis.index(up.len())],
@@ -1150,7 +1239,8 @@ impl World {
     }
 
     fn restart(&mut self, node: usize) {
-        if self.nodes[node].replica.is_some() || self.nodes[node].failed.is_some() {
+        let slot = &self.nodes[node];
+        if slot.replica.is_some() || slot.failed.is_some() || slot.dormant || slot.retired {
             return;
         }
         let id = self.nodes[node].id.0;

@@ -183,7 +183,7 @@ mod tests {
                 base: raft::SnapshotMeta {
                     index: LogIndex(9),
                     term: Term(4),
-                    voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+                    membership: raft::Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]),
                 },
             },
         ]

@@ -1686,7 +1686,7 @@ mod tests {
             meta: SnapshotMeta {
                 index: LogIndex(index),
                 term: Term(term),
-                voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+                membership: raft::Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]),
             },
             data: data.as_bytes().to_vec(),
         }
@@ -1993,7 +1993,7 @@ mod tests {
             meta: SnapshotMeta {
                 index: LogIndex(index),
                 term: Term(term),
-                voters: vec![NodeId(1)],
+                membership: raft::Membership::of_voters([NodeId(1)]),
             },
             data: format!("state at {index}").into_bytes(),
         }

@@ -4,6 +4,7 @@
 
 pub mod network;
 
+mod membership;
 mod paper;
 mod prop;
 mod snapshot;

@@ -144,6 +144,23 @@ impl Network {
         net
     }
 
+    /// Adds a fresh node `id` that belongs to no cluster yet (no founding
+    /// voters): it learns the configuration from a leader's log or snapshot.
+    pub fn add_node(&mut self, id: u64) {
+        let id = NodeId(id);
+        let template = self.configs.values().next().expect("a node").clone();
+        let cfg = Config {
+            id,
+            voters: Vec::new(),
+            ..template
+        };
+        self.nodes
+            .insert(id, RawNode::new(cfg.clone()).expect("valid config"));
+        self.configs.insert(id, cfg);
+        self.storage.insert(id, Storage::default());
+        self.applied.insert(id, Vec::new());
+    }
+
     pub fn node(&self, id: u64) -> &RawNode {
         &self.nodes[&NodeId(id)]
     }
@@ -605,7 +622,7 @@ impl Network {
             .iter()
             .filter_map(|e| match &e.payload {
                 EntryPayload::Command(c) => Some(c.clone()),
-                EntryPayload::Noop => None,
+                EntryPayload::Noop | EntryPayload::Membership(_) => None,
             })
             .collect()
     }

@@ -3,8 +3,8 @@
 
 use super::network::{Network, state_bytes};
 use crate::{
-    Config, Entry, EntryPayload, HardState, LogIndex, Message, MessageBody, NodeId, RawNode,
-    Snapshot, SnapshotMeta, Term,
+    Config, Entry, EntryPayload, HardState, LogIndex, Membership, Message, MessageBody, NodeId,
+    RawNode, Snapshot, SnapshotMeta, Term,
 };
 use std::cell::Cell;
 
@@ -60,8 +60,8 @@ fn compaction_moves_the_first_index_and_keeps_the_tail_7() {
     assert_eq!(node.first_index(), LogIndex(5));
     assert_eq!(node.snapshot_meta().index, LogIndex(4));
     assert_eq!(
-        node.snapshot_meta().voters,
-        vec![NodeId(1), NodeId(2), NodeId(3)]
+        node.snapshot_meta().membership,
+        Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)])
     );
     assert_eq!(
         node.term_at(LogIndex(4)),
@@ -229,7 +229,7 @@ fn chunk(
         body: MessageBody::InstallSnapshot {
             index: LogIndex(index),
             snapshot_term: Term(snapshot_term),
-            voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+            membership: Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]),
             offset,
             data: data.to_vec(),
             done,
@@ -377,7 +377,7 @@ fn restore_with_snapshot_validates_the_tail() {
         meta: SnapshotMeta {
             index: LogIndex(5),
             term: Term(2),
-            voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+            membership: Membership::of_voters([NodeId(1), NodeId(2), NodeId(3)]),
         },
         data: state_bytes(&[]),
     };
