@@ -1,0 +1,61 @@
+//! Membership churn in whole simulated runs: nodes are added, removed and
+//! replaced (the leader too) and leadership is transferred while the other
+//! faults run, and every invariant (commit safety against the configuration
+//! in force, a leader is a voter, ...) holds, and the history is
+//! linearizable.
+
+use check::Budget;
+use sim::queue::MS;
+use sim::{SimConfig, Summary, Tracer};
+
+fn run(config: &SimConfig) -> Summary {
+    sim::run(config, Tracer::silent(), &Budget::default())
+        .expect("valid configuration")
+        .summary
+}
+
+#[test]
+fn churn_changes_the_membership_under_faults_and_every_invariant_holds() {
+    let mut completed = 0;
+    let mut leader_removals = 0;
+    let mut added = 0;
+    for seed in 1..=6 {
+        let config = SimConfig {
+            duration: 20_000 * MS,
+            ..SimConfig::new(seed)
+        };
+        let s = run(&config);
+        assert!(s.ok, "seed {seed}: {:#?}", s.violations);
+        completed += s.membership.completed;
+        leader_removals += s.membership.leader_removals;
+        added += s.membership.nodes_added;
+    }
+    assert!(completed >= 12, "{completed} changes completed");
+    assert!(added > 0, "no node was added");
+    assert!(leader_removals > 0, "the leader was never removed");
+}
+
+#[test]
+fn churn_off_leaves_the_founding_members() {
+    let config = SimConfig {
+        duration: 10_000 * MS,
+        churn: false,
+        ..SimConfig::new(3)
+    };
+    let s = run(&config);
+    assert!(s.ok, "{:#?}", s.violations);
+    assert_eq!(s.membership.completed, 0);
+    assert_eq!(s.membership.transfers, 0);
+    assert_eq!(s.params.churn_every_ms, 0);
+}
+
+#[test]
+fn runs_with_churn_are_deterministic() {
+    let config = SimConfig {
+        duration: 8_000 * MS,
+        ..SimConfig::new(9)
+    };
+    let (a, b) = (run(&config), run(&config));
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.membership.completed, b.membership.completed);
+}
