@@ -19,9 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Simulate one seeded run of a cluster under faults and check it.
     ///
-    /// Exit status: 0 every invariant held and the history is linearizable;
-    /// 1 a violation; 2 undecided (the checker ran out of budget); 64 a usage
-    /// error; 70 an internal error.
+    /// Exit status: 0 every invariant held, the history is linearizable and
+    /// the healed cluster recovered; 1 a safety violation; 2 undecided (the
+    /// checker ran out of budget); 3 a liveness failure (safe, but stuck
+    /// after the heal); 64 a usage error; 70 an internal error.
     Simulate(SimulateArgs),
     /// Simulate a range of seeds in parallel and summarise.
     Sweep(SweepArgs),
@@ -34,6 +35,40 @@ pub enum Command {
     Check(CheckArgs),
     /// Benchmarks (`bench check`: the checker on generated histories).
     Bench(BenchArgs),
+    /// Reduce a failing seed to a small scenario file: fault families off,
+    /// fewer clients, a shorter run, fewer nodes, fewer scripted faults,
+    /// re-running each step; writes the result (seed and trace hash pinned)
+    /// and prints the replay command.
+    Shrink(ShrinkArgs),
+    /// Replay a scenario file with a pinned seed (a shrunk failure, or a
+    /// sweep's histories/failures/seed-N.toml) and check that it reproduces
+    /// its trace hash. Exit status: the run's, or 1 if the trace differs.
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `shrink`.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The failing seed.
+    #[arg(long)]
+    pub seed: u64,
+    /// The run that fails (as given to `simulate`).
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Where to write the shrunk scenario (default:
+    /// histories/shrunk/seed-N.toml).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A scenario file that pins its seed.
+    pub file: PathBuf,
+    /// Also write an HTML report.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Arguments of `bench`.
@@ -78,34 +113,62 @@ pub enum Switch {
     Off,
 }
 
-/// The shape of one run; shared by `simulate` and `sweep`.
-#[derive(Clone, Debug, Args)]
+/// The shape of one run; shared by `simulate`, `sweep` and `shrink`. Every
+/// flag overrides the scenario's setting (or the default) when given.
+#[derive(Clone, Debug, Default, Args)]
 pub struct RunShape {
-    /// Cluster size (3 to 7).
-    #[arg(long, default_value_t = 5)]
-    pub nodes: usize,
-    /// Concurrent client processes.
-    #[arg(long, default_value_t = 10)]
-    pub clients: usize,
-    /// How long clients issue operations, in virtual time (e.g. 30s, 500ms).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub duration: u64,
-    /// Network faults, partitions and crashes.
-    #[arg(long, value_enum, default_value_t = Switch::On)]
-    pub faults: Switch,
+    /// A scenario: a name from scenarios/ (e.g. leader-isolation) or a path
+    /// to a .toml file. Its settings are the base the flags below adjust.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub scenario: Option<String>,
+    /// Cluster size (3 to 7) [default: 5].
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Concurrent client processes [default: 10].
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// How long clients issue operations, in virtual time (e.g. 30s, 500ms)
+    /// [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<u64>,
+    /// Faults at all (off: a clean world) [default: on].
+    #[arg(long, value_enum)]
+    pub faults: Option<Switch>,
+    /// Swarm testing: each fault family drawn on or off per seed (off: every
+    /// allowed family on) [default: on].
+    #[arg(long, value_enum)]
+    pub swarm: Option<Switch>,
+    /// Message loss, duplication and reordering [default: on].
+    #[arg(long, value_enum)]
+    pub network: Option<Switch>,
+    /// Network partitions [default: on].
+    #[arg(long, value_enum)]
+    pub partitions: Option<Switch>,
+    /// Crashes and restarts [default: on].
+    #[arg(long, value_enum)]
+    pub crashes: Option<Switch>,
     /// Disk faults: off, on (within a budget that keeps the cluster
-    /// recoverable), or no-limits (safety only).
-    #[arg(long, value_enum, default_value_t = DiskFaults::On)]
-    pub disk_faults: DiskFaults,
+    /// recoverable), or no-limits (safety only) [default: on].
+    #[arg(long, value_enum)]
+    pub disk_faults: Option<DiskFaults>,
+    /// Membership churn: add, remove and replace nodes (the leader too),
+    /// transfer leadership [default: on].
+    #[arg(long, value_enum)]
+    pub churn: Option<Switch>,
+    /// Clock faults: per-node drift and jumps [default: on].
+    #[arg(long, value_enum)]
+    pub clocks: Option<Switch>,
     /// Snapshots and log compaction: drawn (thresholds drawn from the
     /// seed, often small), off, or EVERY:KEEP (a snapshot every EVERY
-    /// applied entries, KEEP entries kept after it).
-    #[arg(long, default_value = "drawn")]
-    pub snapshots: Snapshots,
-    /// Membership churn (add, remove and replace nodes, the leader too;
-    /// transfer leadership) while the other faults run.
-    #[arg(long, value_enum, default_value_t = Switch::On)]
-    pub churn: Switch,
+    /// applied entries, KEEP entries kept after it) [default: drawn].
+    #[arg(long)]
+    pub snapshots: Option<Snapshots>,
+    /// Lease-based reads (opt-in; safe within the clock drift bound).
+    #[arg(long)]
+    pub lease_reads: bool,
+    /// The liveness check after the chaos [default: on].
+    #[arg(long, value_enum)]
+    pub liveness: Option<Switch>,
 }
 
 /// The `--disk-faults` modes.
@@ -130,19 +193,110 @@ impl From<DiskFaults> for DiskFaultMode {
 }
 
 impl RunShape {
-    /// The simulator's configuration for `seed`.
-    pub fn config(&self, seed: u64) -> Result<SimConfig, String> {
-        let config = SimConfig {
-            seed,
-            nodes: self.nodes,
-            clients: self.clients,
-            duration: self.duration,
-            faults: self.faults == Switch::On,
-            disk_faults: self.disk_faults.into(),
-            snapshots: self.snapshots,
-            script: Vec::new(),
-            churn: self.churn == Switch::On,
+    /// The flags given (besides `--scenario`), as a command line suffix.
+    fn flags(&self) -> String {
+        let mut out = String::new();
+        let switch = |s: Switch| if s == Switch::On { "on" } else { "off" };
+        let mut add = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out += &format!(" --{flag} {v}");
+            }
         };
+        add("nodes", self.nodes.map(|n| n.to_string()));
+        add("clients", self.clients.map(|n| n.to_string()));
+        add("duration", self.duration.map(|d| format!("{}ms", d / MS)));
+        add("faults", self.faults.map(|s| switch(s).into()));
+        add("swarm", self.swarm.map(|s| switch(s).into()));
+        add("network", self.network.map(|s| switch(s).into()));
+        add("partitions", self.partitions.map(|s| switch(s).into()));
+        add("crashes", self.crashes.map(|s| switch(s).into()));
+        add(
+            "disk-faults",
+            self.disk_faults.map(|d| {
+                match d {
+                    DiskFaults::Off => "off",
+                    DiskFaults::On => "on",
+                    DiskFaults::NoLimits => "no-limits",
+                }
+                .into()
+            }),
+        );
+        add("churn", self.churn.map(|s| switch(s).into()));
+        add("clocks", self.clocks.map(|s| switch(s).into()));
+        add(
+            "snapshots",
+            self.snapshots.map(|s| match s {
+                Snapshots::Drawn => "drawn".into(),
+                Snapshots::Off => "off".into(),
+                Snapshots::Fixed { every, keep } => format!("{every}:{keep}"),
+            }),
+        );
+        add("liveness", self.liveness.map(|s| switch(s).into()));
+        if self.lease_reads {
+            out += " --lease-reads";
+        }
+        out
+    }
+
+    /// The simulator's configuration for `seed`: the scenario's (or the
+    /// defaults), adjusted by the flags given.
+    pub fn config(&self, seed: u64) -> Result<SimConfig, String> {
+        let mut config = match &self.scenario {
+            Some(name) => {
+                let (display, scenario) = crate::scenario_cmd::load(name)?;
+                scenario.config(&display, seed)?
+            }
+            None => SimConfig::new(seed),
+        };
+        if let Some(n) = self.nodes {
+            config.nodes = n;
+        }
+        if let Some(c) = self.clients {
+            config.clients = c;
+        }
+        if let Some(d) = self.duration {
+            config.duration = d;
+        }
+        if let Some(f) = self.faults {
+            config.faults = f == Switch::On;
+        }
+        if let Some(s) = self.swarm {
+            config.swarm = s == Switch::On;
+        }
+        for (name, switch) in [
+            ("network", self.network),
+            ("partitions", self.partitions),
+            ("crashes", self.crashes),
+            ("churn", self.churn),
+            ("clocks", self.clocks),
+        ] {
+            if let Some(switch) = switch {
+                config.allowed = config
+                    .allowed
+                    .with(name, switch == Switch::On)
+                    .expect("a family name");
+            }
+        }
+        if let Some(d) = self.disk_faults {
+            config.disk_faults = d.into();
+            config.allowed.disk = d != DiskFaults::Off;
+        }
+        if let Some(s) = self.snapshots {
+            config.snapshots = s;
+        }
+        if self.lease_reads {
+            config.lease_reads = true;
+        }
+        if let Some(l) = self.liveness {
+            config.liveness = l == Switch::On;
+        }
+        if let Some(name) = &config.scenario {
+            // The replay command names the scenario and the flags given.
+            let flags = self.flags();
+            if !flags.is_empty() {
+                config.scenario = Some(format!("{name}{flags}"));
+            }
+        }
         config.validate()?;
         Ok(config)
     }

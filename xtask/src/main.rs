@@ -10,6 +10,7 @@ mod bench;
 mod check_cmd;
 mod cli;
 mod report_cmd;
+mod scenario_cmd;
 mod sweep;
 
 use check::{Budget, History};
@@ -43,6 +44,8 @@ fn main() -> ExitCode {
             Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
             None => sweep::sweep(&args),
         },
+        Command::Shrink(args) => scenario_cmd::shrink(&args),
+        Command::Replay(args) => scenario_cmd::replay(&args),
         Command::Bench(args) => match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
         },
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root, where histories/ and reports/ live.
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the workspace")
@@ -153,7 +156,8 @@ pub fn write_history(history: &History, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn print_header(config: &SimConfig) {
+/// Prints the seed, the configuration and what the seed drew.
+pub fn print_header(config: &SimConfig) {
     let p = sim::Params::draw(config);
     println!(
         "raftlab simulate: seed {}, {} nodes, {} clients, {}s of workload, faults {}",
@@ -178,16 +182,53 @@ fn print_header(config: &SimConfig) {
         p.drop_rate * 100.0,
         p.duplicate_rate * 100.0
     );
-    if config.faults {
-        println!(
-            "  nemesis: a partition every ~{}ms lasting up to {}ms; a crash every ~{}ms, down up to {}ms",
-            p.partition_every_ms, p.partition_max_ms, p.crash_every_ms, p.downtime_max_ms
-        );
+    let mut nemesis = Vec::new();
+    if p.partition_every_ms > 0 {
+        nemesis.push(format!(
+            "a partition every ~{}ms lasting up to {}ms",
+            p.partition_every_ms, p.partition_max_ms
+        ));
+    }
+    if p.crash_every_ms > 0 {
+        nemesis.push(format!(
+            "a crash every ~{}ms, down up to {}ms",
+            p.crash_every_ms, p.downtime_max_ms
+        ));
+    }
+    if !nemesis.is_empty() {
+        println!("  nemesis: {}", nemesis.join("; "));
     }
     println!(
         "  clients: request timeout {}ms, give up after {}ms, think up to {}ms",
         p.request_timeout_ms, p.op_deadline_ms, p.think_max_ms
     );
+    println!(
+        "  fault families: {}{}",
+        p.families,
+        if config.swarm && config.faults {
+            " (swarm: drawn for this seed)"
+        } else {
+            ""
+        }
+    );
+    if p.families.clocks {
+        let drifts: Vec<String> = p
+            .clock_drift_ppm
+            .iter()
+            .take(config.nodes)
+            .enumerate()
+            .map(|(i, d)| format!("n{} {:+.1}%", i + 1, *d as f64 / 10_000.0))
+            .collect();
+        println!(
+            "  clocks: drift {}; a jump every ~{}ms of up to {}ms",
+            drifts.join(", "),
+            p.clock_jump_every_ms,
+            p.clock_jump_max_ms
+        );
+    }
+    if config.lease_reads {
+        println!("  reads: lease-based (safe within a 25% relative clock drift)");
+    }
     if p.churn_every_ms > 0 {
         println!(
             "  churn: a membership step every ~{}ms (add, remove, replace, transfer leadership)",
@@ -204,10 +245,14 @@ fn print_header(config: &SimConfig) {
     }
 }
 
-fn print_verdict(s: &Summary, history: &Path) {
+/// Prints the verdict, the violations and the counts of a run.
+pub fn print_verdict(s: &Summary, history: &Path) {
     let verdict = match (s.exit_code(), s.linearizable) {
         (0, _) => "OK: linearizable, every invariant held".to_string(),
         (2, _) => "UNDECIDED: the checker ran out of budget; no invariant broke".to_string(),
+        (3, _) => {
+            "LIVENESS FAILURE: safe (linearizable, every invariant held), but the healed cluster did not recover in time".to_string()
+        }
         (_, Some(true)) => "VIOLATION: linearizable, but an invariant broke".to_string(),
         (_, Some(false)) => "VIOLATION: not linearizable".to_string(),
         (_, None) => "VIOLATION: an invariant broke (linearizability undecided)".to_string(),
@@ -215,6 +260,9 @@ fn print_verdict(s: &Summary, history: &Path) {
     println!("verdict: {verdict}");
     for v in &s.violations {
         println!("  - {v}");
+    }
+    for l in &s.liveness {
+        println!("  - liveness: {l}");
     }
     println!(
         "  operations: {} ok, {} failed, {} unknown",

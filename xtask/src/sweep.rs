@@ -67,6 +67,9 @@ pub struct SweepSummary {
     pub failed_seeds: Vec<u64>,
     /// Seeds the checker could not decide.
     pub undecided_seeds: Vec<u64>,
+    /// Seeds that were safe but failed the liveness check after the heal.
+    #[serde(default)]
+    pub liveness_failed_seeds: Vec<u64>,
     /// Seeds that could not run at all, with the reason.
     pub errors: Vec<String>,
     /// Seeds whose re-run gave another trace hash (determinism broken).
@@ -144,6 +147,7 @@ impl SweepSummary {
                 0 => total.passed += 1,
                 1 => total.failed_seeds.push(r.seed),
                 2 => total.undecided_seeds.push(r.seed),
+                3 => total.liveness_failed_seeds.push(r.seed),
                 _ => total.errors.push(format!(
                     "seed {}: {}",
                     r.seed,
@@ -172,7 +176,8 @@ impl SweepSummary {
     }
 
     /// The sweep's exit status: 1 on any violation, error or nondeterminism;
-    /// else 2 if any seed was undecided; else 0.
+    /// else 2 if any seed was undecided; else 3 if any seed failed liveness;
+    /// else 0.
     pub fn exit_code(&self) -> u8 {
         if !self.failed_seeds.is_empty()
             || !self.errors.is_empty()
@@ -181,6 +186,8 @@ impl SweepSummary {
             1
         } else if !self.undecided_seeds.is_empty() {
             2
+        } else if !self.liveness_failed_seeds.is_empty() {
+            3
         } else {
             0
         }
@@ -254,6 +261,7 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             .violations
             .first()
             .cloned()
+            .or_else(|| s.liveness.first().map(|l| format!("liveness: {l}")))
             .or_else(|| (s.exit_code() == 2).then(|| "undecided".to_string())),
         ops_ok: s.ops_ok,
         ops_unknown: s.ops_unknown,
@@ -418,13 +426,15 @@ pub fn merge(args: &MergeArgs) -> Result<u8, String> {
 fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
     let how = jobs.map_or("merged".to_string(), |j| format!("{j} jobs"));
     println!(
-        "sweep of {} seeds ({how}): {} passed, {} failed {:?}, {} undecided {:?}, {} errors, {} nondeterministic {:?}",
+        "sweep of {} seeds ({how}): {} passed, {} failed {:?}, {} undecided {:?}, {} liveness failures {:?}, {} errors, {} nondeterministic {:?}",
         total.seeds,
         total.passed,
         total.failed_seeds.len(),
         total.failed_seeds,
         total.undecided_seeds.len(),
         total.undecided_seeds,
+        total.liveness_failed_seeds.len(),
+        total.liveness_failed_seeds,
         total.errors.len(),
         total.nondeterministic_seeds.len(),
         total.nondeterministic_seeds,

@@ -74,6 +74,13 @@ pub struct Config {
     /// Bound on the data bytes of one InstallSnapshot chunk (§7 sends a
     /// snapshot in chunks). At most [`MAX_SNAPSHOT_CHUNK_BYTES`].
     pub max_snapshot_chunk_bytes: usize,
+    /// Lease-based reads (dissertation §6.4.1; 0: off, reads use ReadIndex
+    /// rounds only): a leader answers reads at once for this many of its
+    /// own ticks after a quorum confirmed a heartbeat. Requires
+    /// `check_quorum` and must be below `election_tick`. Safe only while no
+    /// voter's clock runs faster than the leader's by more than a factor
+    /// `election_tick / lease_read_ticks` (see the `read_index` module).
+    pub lease_read_ticks: u32,
     /// Seeds the ChaCha RNG that draws election timeouts. The node id is mixed
     /// in, so nodes sharing one seed still draw different timeouts.
     pub seed: u64,
@@ -96,6 +103,7 @@ impl Config {
             max_uncommitted_entries: DEFAULT_MAX_UNCOMMITTED_ENTRIES,
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
             max_snapshot_chunk_bytes: DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES,
+            lease_read_ticks: 0,
             seed,
         }
     }
@@ -127,6 +135,14 @@ impl Config {
         }
         if self.heartbeat_tick == 0 {
             return Err(ConfigError::ZeroHeartbeatTick);
+        }
+        if self.lease_read_ticks > 0
+            && (!self.check_quorum || self.lease_read_ticks >= self.election_tick)
+        {
+            return Err(ConfigError::LeaseOutlivesElection {
+                lease_read_ticks: self.lease_read_ticks,
+                election_tick: self.election_tick,
+            });
         }
         if self.election_tick <= self.heartbeat_tick {
             return Err(ConfigError::ElectionTickNotAboveHeartbeat {
@@ -170,6 +186,14 @@ pub enum ConfigError {
     ZeroId,
     /// A voter is `NodeId(0)`.
     ZeroVoterId,
+    /// Lease reads need check-quorum and a lease shorter than the election
+    /// timeout (followers honour a leader for `election_tick` ticks).
+    LeaseOutlivesElection {
+        /// The lease asked for.
+        lease_read_ticks: u32,
+        /// The election timeout.
+        election_tick: u32,
+    },
     /// A voter is listed twice.
     DuplicateVoter(NodeId),
     /// More voters than [`MAX_VOTERS`].
@@ -210,6 +234,13 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::ZeroId => write!(f, "node id 0 is reserved"),
+            ConfigError::LeaseOutlivesElection {
+                lease_read_ticks,
+                election_tick,
+            } => write!(
+                f,
+                "lease reads of {lease_read_ticks} ticks need check-quorum and a lease below the election timeout ({election_tick})"
+            ),
             ConfigError::ZeroVoterId => write!(f, "voter id 0 is reserved"),
             ConfigError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
             ConfigError::TooManyVoters { count, max } => {

@@ -90,6 +90,8 @@ pub(crate) struct Raft {
     /// Candidate: this election was started by TimeoutNow, so its vote
     /// requests carry `transfer` (voters answer within a lease).
     pub campaign_transfer: bool,
+    /// Ticks since this node started: its own clock, for lease reads.
+    pub now_tick: u64,
 }
 
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
@@ -136,6 +138,7 @@ impl Raft {
             transfer_elapsed: 0,
             transfer_sent: false,
             campaign_transfer: false,
+            now_tick: 0,
             cfg,
         };
         raft.reset_timers();
@@ -276,6 +279,7 @@ impl Raft {
 
     /// Advances time by one tick.
     pub fn tick(&mut self) {
+        self.now_tick += 1;
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),

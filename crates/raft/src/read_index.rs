@@ -12,6 +12,27 @@
 //!    read was recorded.
 //! 4. The read is served once the state machine has applied its index (the
 //!    driver's job, from the `ReadState`).
+//!
+//! # Lease-based reads (opt-in, dissertation §6.4.1)
+//!
+//! With `Config::lease_read_ticks` set, a leader answers a read at once,
+//! without a round, while its lease holds. Every heartbeat starts a round;
+//! when a quorum has answered round `r`, the leader knows that each of those
+//! followers heard from it after the tick `t(r)` at which `r` was first
+//! sent, so none of them will vote for another candidate until its own
+//! clock has advanced `election_tick` ticks past then (§4.2.3, the lease
+//! every follower honours with check-quorum). A new leader needs one of
+//! their votes, so none can exist before `t(r) + election_tick` on the
+//! followers' clocks. The leader's lease runs until `t(r) + lease_read_ticks`
+//! on its own clock.
+//!
+//! **The drift bound.** That is safe as long as no voter's clock runs faster
+//! than the leader's by more than a factor `election_tick /
+//! lease_read_ticks` (for 15 and 12: 25%), since a fast follower's
+//! `election_tick` then still outlasts the leader's `lease_read_ticks`.
+//! Clock jumps count as drift. Beyond the bound an old leader can serve a
+//! stale read; the simulator's clock-skew scenario shows the checker
+//! catching exactly that. ReadIndex alone, the default, is clock-free.
 
 use crate::errors::ReadIndexError;
 use crate::raft::Raft;
@@ -47,6 +68,12 @@ pub(crate) struct ReadOnly {
     /// Reads with an index, waiting for confirmation. Invariant: rounds are
     /// non-decreasing from front to back.
     pending: VecDeque<PendingRead>,
+    /// Lease reads: the tick each unconfirmed round was first sent at.
+    /// Invariant: keys are rounds above the last one a quorum confirmed.
+    round_ticks: BTreeMap<u64, u64>,
+    /// Lease reads: the tick (on the leader's clock) before which the
+    /// lease holds. 0: no lease.
+    lease_until: u64,
 }
 
 impl ReadOnly {
@@ -87,11 +114,19 @@ impl ReadOnly {
         self.round
     }
 
-    /// The round a message sent now carries; the round is sealed, so later
-    /// reads start a new one.
-    pub fn round_for_send(&mut self) -> u64 {
+    /// The round a message sent now (at tick `now`) carries; the round is
+    /// sealed, so later reads start a new one.
+    pub fn round_for_send(&mut self, now: u64) -> u64 {
         self.round_open = false;
+        if self.round > 0 {
+            self.round_ticks.entry(self.round).or_insert(now);
+        }
         self.round
+    }
+
+    /// Starts a round for the lease (a heartbeat is about to go out).
+    pub fn start_lease_round(&mut self) {
+        self.start_round();
     }
 }
 
@@ -111,6 +146,14 @@ impl Raft {
         if !self.committed_in_current_term() {
             // §6.4 step 1: wait for the no-op of this term to commit.
             self.reads.waiting.push_back(ctx);
+            return Ok(());
+        }
+        if self.lease_holds() {
+            // §6.4.1: within the lease no other leader can exist.
+            self.read_states.push(ReadState {
+                ctx,
+                index: self.log.committed(),
+            });
             return Ok(());
         }
         let round = self.reads.start_round();
@@ -147,6 +190,16 @@ impl Raft {
         self.confirm_reads();
     }
 
+    /// Whether a lease read may be answered now: lease reads on, the lease
+    /// not expired, and no leadership transfer under way (the target may
+    /// win an election inside our lease: TimeoutNow bypasses it).
+    pub(crate) fn lease_holds(&self) -> bool {
+        self.cfg.lease_read_ticks > 0
+            && self.role == Role::Leader
+            && self.lead_transferee.is_none()
+            && self.now_tick < self.reads.lease_until
+    }
+
     /// Records that `from` answered a message of round `round` in our term.
     pub(crate) fn ack_read_round(&mut self, from: NodeId, round: u64) {
         // A round we never started cannot have been answered.
@@ -155,7 +208,38 @@ impl Raft {
         if round > *ack {
             *ack = round;
             self.confirm_reads();
+            self.extend_lease();
         }
+    }
+
+    /// The highest round a quorum (this node included, at the current
+    /// round) has answered.
+    fn confirmed_round(&self) -> u64 {
+        let me = self.id;
+        let (current, acks) = (self.reads.round, &self.reads.acks);
+        self.tracker.config().quorum_value(|id| {
+            if id == me {
+                current
+            } else {
+                acks.get(&id).copied().unwrap_or(0)
+            }
+        })
+    }
+
+    /// Lease reads: a quorum confirmed a round; the lease runs from when
+    /// that round was first sent.
+    fn extend_lease(&mut self) {
+        if self.cfg.lease_read_ticks == 0 {
+            return;
+        }
+        let confirmed = self.confirmed_round();
+        let sent = self.reads.round_ticks.range(..=confirmed).next_back();
+        if let Some((_, &sent)) = sent {
+            let until = sent + u64::from(self.cfg.lease_read_ticks);
+            self.reads.lease_until = self.reads.lease_until.max(until);
+        }
+        // Older rounds can no longer extend anything.
+        self.reads.round_ticks = self.reads.round_ticks.split_off(&(confirmed + 1));
     }
 
     /// Hands out every read whose round a quorum has confirmed.
@@ -163,15 +247,7 @@ impl Raft {
         if self.reads.pending.is_empty() {
             return;
         }
-        let me = self.id;
-        let (current, acks) = (self.reads.round, &self.reads.acks);
-        let confirmed = self.tracker.config().quorum_value(|id| {
-            if id == me {
-                current
-            } else {
-                acks.get(&id).copied().unwrap_or(0)
-            }
-        });
+        let confirmed = self.confirmed_round();
         while let Some(read) = self.reads.pending.front().copied() {
             if read.round > confirmed {
                 break;

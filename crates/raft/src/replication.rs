@@ -90,7 +90,7 @@ impl Raft {
         );
         let last = entries.last().map_or(prev, |e| e.index);
         let committed = self.log.committed();
-        let read_round = self.reads.round_for_send();
+        let read_round = self.reads.round_for_send(self.now_tick);
         if let Some(pr) = self.tracker.get_mut(to) {
             pr.sent_entries(last);
             pr.commit_sent = pr.commit_sent.max(committed.min(last));
@@ -127,7 +127,7 @@ impl Raft {
             }
         };
         let committed = self.log.committed();
-        let read_round = self.reads.round_for_send();
+        let read_round = self.reads.round_for_send(self.now_tick);
         if let Some(pr) = self.tracker.get_mut(to) {
             // Below the snapshot, the heartbeat cannot carry the commit
             // index; the snapshot transfer will. Counting it as sent keeps
@@ -174,6 +174,10 @@ impl Raft {
                 }
                 pr.match_at_last_heartbeat = pr.match_index;
             }
+        }
+        if self.cfg.lease_read_ticks > 0 {
+            // Every heartbeat renews the lease (§6.4.1).
+            self.reads.start_lease_round();
         }
         self.bcast_heartbeat();
         self.resume_stalled_snapshots();

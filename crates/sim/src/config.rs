@@ -2,6 +2,7 @@
 //! ([`Params`]).
 
 use crate::disk::DiskFaultMode;
+use crate::families::Families;
 use crate::queue::{MS, Nanos};
 use crate::rng::{Concern, SimRng};
 use crate::script::ScriptedFault;
@@ -27,19 +28,69 @@ pub struct SimConfig {
     pub clients: usize,
     /// How long clients issue new operations (virtual time).
     pub duration: Nanos,
-    /// Whether the nemesis injects faults (network faults, partitions, crashes).
+    /// Whether the nemesis injects faults at all (off: a clean world).
     pub faults: bool,
-    /// How hostile the disks are, when `faults` is on.
+    /// The fault families a run may use (see [`Families`]).
+    pub allowed: Families,
+    /// Swarm testing: each allowed family is drawn on or off per seed
+    /// (each off about half the time). Off: every allowed family is on.
+    pub swarm: bool,
+    /// How hostile the disks are, when the disk family is on (`On` or
+    /// `NoLimits`; `Off` keeps the disk family off).
     pub disk_faults: DiskFaultMode,
     /// When replicas snapshot and compact their logs.
     pub snapshots: Snapshots,
     /// Faults at fixed times, besides those drawn from the seed.
     pub script: Vec<ScriptedFault>,
-    /// Whether the nemesis changes the cluster's membership (adds, removes
-    /// and replaces nodes, the leader too, and transfers leadership), when
-    /// `faults` is on.
-    pub churn: bool,
+    /// Lease-based reads (opt-in): a leader serves reads without a quorum
+    /// round while its lease holds. Safe only within the clock drift bound
+    /// (see `raft::Config::lease_read_ticks`).
+    pub lease_reads: bool,
+    /// Per-node clock drift set by the run, in parts per million, for the
+    /// nodes listed (others draw theirs when the clock family is on).
+    pub clock_drift_ppm: Vec<(u64, i64)>,
+    /// After the chaos, check liveness: heal a quorum, and require a leader
+    /// and every pending operation to complete within a bound.
+    pub liveness: bool,
+    /// What clients ask for.
+    pub workload: crate::workload::WorkloadSpec,
+    /// Rates set by the run rather than drawn (a scenario's).
+    pub overrides: ParamOverrides,
+    /// The scenario this configuration came from, if any (for the replay
+    /// command).
+    pub scenario: Option<String>,
 }
+
+/// Parameters a scenario sets instead of drawing them. Each applies only
+/// when its family is on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParamOverrides {
+    /// Probability that a message is lost.
+    pub drop_rate: Option<f64>,
+    /// Probability that a message is delivered twice.
+    pub duplicate_rate: Option<f64>,
+    /// Mean time between partitions.
+    pub partition_every_ms: Option<u64>,
+    /// Longest partition.
+    pub partition_max_ms: Option<u64>,
+    /// Mean time between crashes.
+    pub crash_every_ms: Option<u64>,
+    /// Longest downtime after a crash.
+    pub downtime_max_ms: Option<u64>,
+    /// Mean time between membership steps.
+    pub churn_every_ms: Option<u64>,
+    /// Mean time between clock jumps.
+    pub clock_jump_every_ms: Option<u64>,
+    /// Largest clock jump.
+    pub clock_jump_max_ms: Option<u64>,
+    /// Longest pause between a client's operations.
+    pub think_max_ms: Option<u64>,
+    /// How long a client waits for a reply before trying another node.
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl Eq for ParamOverrides {}
 
 /// Spare node slots a run with churn keeps for nodes it adds (ids after the
 /// founding members').
@@ -95,36 +146,17 @@ impl SimConfig {
             clients: 10,
             duration: 30_000 * MS,
             faults: true,
+            allowed: Families::ALL,
+            swarm: true,
             disk_faults: DiskFaultMode::default(),
             snapshots: Snapshots::default(),
             script: Vec::new(),
-            churn: true,
-        }
-    }
-
-    /// Whether membership churn is on: `churn`, when `faults` is.
-    pub fn effective_churn(&self) -> bool {
-        self.churn && self.faults
-    }
-
-    /// Node slots: the founding members, and spares for nodes churn adds.
-    pub fn slots(&self) -> usize {
-        self.nodes
-            + if self.effective_churn() {
-                SPARE_NODES
-            } else {
-                0
-            }
-    }
-
-    /// The disk fault mode in force: `disk_faults`, or none at all when
-    /// `faults` is off (a disk fault can crash a node, and a run without
-    /// faults is a clean world).
-    pub fn effective_disk_faults(&self) -> DiskFaultMode {
-        if self.faults {
-            self.disk_faults
-        } else {
-            DiskFaultMode::Off
+            lease_reads: false,
+            clock_drift_ppm: Vec::new(),
+            liveness: true,
+            workload: crate::workload::WorkloadSpec::default(),
+            overrides: ParamOverrides::default(),
+            scenario: None,
         }
     }
 
@@ -144,6 +176,25 @@ impl SimConfig {
         }
         for fault in &self.script {
             fault.validate(self.nodes)?;
+        }
+        for &(node, ppm) in &self.clock_drift_ppm {
+            if node == 0 || node > self.nodes as u64 {
+                return Err(format!("a clock drift names n{node}, outside the cluster"));
+            }
+            if ppm.abs() >= MAX_DRIFT_PPM {
+                return Err(format!(
+                    "a clock drift of {ppm} ppm is beyond +-{MAX_DRIFT_PPM}"
+                ));
+            }
+        }
+        self.workload.validate()?;
+        for rate in [self.overrides.drop_rate, self.overrides.duplicate_rate]
+            .into_iter()
+            .flatten()
+        {
+            if !(0.0..=0.5).contains(&rate) {
+                return Err(format!("a message rate of {rate} is outside 0 to 0.5"));
+            }
         }
         if self.duration == 0 || self.duration > MAX_DURATION {
             return Err(format!(
@@ -196,9 +247,32 @@ pub struct Params {
     pub snapshot_keep: u64,
     /// Mean virtual time between two membership steps (0: no churn).
     pub churn_every_ms: u64,
+    /// The fault families this run has (drawn per seed under swarm).
+    pub families: Families,
+    /// The disk fault mode in force (off unless the disk family is on).
+    pub disk_faults: DiskFaultMode,
+    /// Each node slot's clock drift, in parts per million (positive: the
+    /// node's clock runs fast, its ticks come sooner).
+    pub clock_drift_ppm: Vec<i64>,
+    /// Mean virtual time between two clock jumps on some node (0: none).
+    pub clock_jump_every_ms: u64,
+    /// The largest clock jump, forwards or backwards.
+    pub clock_jump_max_ms: u64,
 }
 
+/// The largest clock drift a run may set (90%: a clock at 10% speed, or
+/// 1.9 times as fast).
+pub const MAX_DRIFT_PPM: i64 = 900_000;
+/// The largest drift the clock family draws (5%): well inside the lease
+/// read bound, so that swarm runs with lease reads stay safe.
+pub const DRAWN_DRIFT_PPM: u64 = 50_000;
+
 impl Params {
+    /// Node slots: the founding members, and spares for nodes churn adds.
+    pub fn slots(&self, config: &SimConfig) -> usize {
+        config.nodes + if self.families.churn { SPARE_NODES } else { 0 }
+    }
+
     /// The replicas' snapshot policy.
     pub fn snapshot_policy(&self) -> replica::SnapshotPolicy {
         replica::SnapshotPolicy {
@@ -222,26 +296,17 @@ impl Params {
         let mut rng = SimRng::for_concern(config.seed, Concern::Params);
         let latency_min_us = rng.range(100, 2_000);
         let latency_max_us = latency_min_us + rng.range(500, 15_000);
-        let faults = config.faults;
         let mut params = Params {
             tick_ms: 10,
             election_ticks: 15,
             heartbeat_ticks: 3,
             latency_min_us,
             latency_max_us,
-            drop_rate: if faults {
-                rng.range(0, 50) as f64 / 1000.0
-            } else {
-                0.0
-            },
-            duplicate_rate: if faults {
-                rng.range(0, 30) as f64 / 1000.0
-            } else {
-                0.0
-            },
-            partition_every_ms: if faults { rng.range(1_000, 6_000) } else { 0 },
+            drop_rate: rng.range(0, 50) as f64 / 1000.0,
+            duplicate_rate: rng.range(0, 30) as f64 / 1000.0,
+            partition_every_ms: rng.range(1_000, 6_000),
             partition_max_ms: rng.range(500, 4_000),
-            crash_every_ms: if faults { rng.range(1_000, 8_000) } else { 0 },
+            crash_every_ms: rng.range(1_000, 8_000),
             downtime_max_ms: rng.range(100, 3_000),
             keys: rng.range(3, 8) as usize,
             // Timeouts shorter than an election make clients hop between
@@ -257,10 +322,109 @@ impl Params {
             snapshot_keep: SNAPSHOT_KEEP_CHOICES
                 [rng.range(0, SNAPSHOT_KEEP_CHOICES.len() as u64) as usize],
             churn_every_ms: rng.range(800, 4_000),
+            families: Families::NONE,
+            disk_faults: DiskFaultMode::Off,
+            clock_drift_ppm: Vec::new(),
+            clock_jump_every_ms: 0,
+            clock_jump_max_ms: 0,
         };
-        if !config.effective_churn() {
+        // Drawn last, so that adding them left the other draws as they
+        // were: which families this seed has (swarm), and the clocks.
+        let drawn = Families {
+            network: rng.chance(0.5),
+            partitions: rng.chance(0.5),
+            crashes: rng.chance(0.5),
+            disk: rng.chance(0.5),
+            churn: rng.chance(0.5),
+            clocks: rng.chance(0.5),
+        };
+        let slots = config.nodes + SPARE_NODES;
+        let drifts: Vec<i64> = (0..slots)
+            .map(|_| rng.range(0, 2 * DRAWN_DRIFT_PPM + 1) as i64 - DRAWN_DRIFT_PPM as i64)
+            .collect();
+        params.clock_jump_every_ms = rng.range(2_000, 10_000);
+        params.clock_jump_max_ms = rng.range(10, 500);
+        let mut families = if !config.faults {
+            Families::NONE
+        } else if config.swarm {
+            config.allowed.and(drawn)
+        } else {
+            config.allowed
+        };
+        if config.disk_faults == DiskFaultMode::Off {
+            families.disk = false;
+        }
+        params.families = families;
+        if !families.network {
+            (params.drop_rate, params.duplicate_rate) = (0.0, 0.0);
+        }
+        if !families.partitions {
+            params.partition_every_ms = 0;
+        }
+        if !families.crashes {
+            params.crash_every_ms = 0;
+        }
+        params.disk_faults = if families.disk {
+            config.disk_faults
+        } else {
+            DiskFaultMode::Off
+        };
+        if !families.churn {
             params.churn_every_ms = 0;
         }
+        params.clock_drift_ppm = if families.clocks {
+            drifts
+        } else {
+            vec![0; slots]
+        };
+        if !families.clocks {
+            params.clock_jump_every_ms = 0;
+        }
+        for &(node, ppm) in &config.clock_drift_ppm {
+            params.clock_drift_ppm[node as usize - 1] = ppm;
+        }
+        if let Some(keys) = config.workload.keys {
+            params.keys = keys;
+        }
+        let o = &config.overrides;
+        let set = |value: &mut u64, over: Option<u64>, on: bool| {
+            if let (Some(v), true) = (over, on) {
+                *value = v;
+            }
+        };
+        if families.network {
+            params.drop_rate = o.drop_rate.unwrap_or(params.drop_rate);
+            params.duplicate_rate = o.duplicate_rate.unwrap_or(params.duplicate_rate);
+        }
+        set(
+            &mut params.partition_every_ms,
+            o.partition_every_ms,
+            families.partitions,
+        );
+        set(
+            &mut params.partition_max_ms,
+            o.partition_max_ms,
+            families.partitions,
+        );
+        set(
+            &mut params.crash_every_ms,
+            o.crash_every_ms,
+            families.crashes,
+        );
+        set(&mut params.downtime_max_ms, o.downtime_max_ms, true);
+        set(&mut params.churn_every_ms, o.churn_every_ms, families.churn);
+        set(
+            &mut params.clock_jump_every_ms,
+            o.clock_jump_every_ms,
+            families.clocks,
+        );
+        set(
+            &mut params.clock_jump_max_ms,
+            o.clock_jump_max_ms,
+            families.clocks,
+        );
+        set(&mut params.think_max_ms, o.think_max_ms, true);
+        set(&mut params.request_timeout_ms, o.request_timeout_ms, true);
         match config.snapshots {
             Snapshots::Drawn => {}
             Snapshots::Off => (params.snapshot_every, params.snapshot_keep) = (0, 0),

@@ -15,11 +15,14 @@
 
 pub mod config;
 pub mod disk;
+pub mod families;
 pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod rng;
+pub mod scenario;
 pub mod script;
+pub mod shrink;
 pub mod timeline;
 pub mod trace;
 pub mod workload;
@@ -27,6 +30,8 @@ pub mod world;
 
 pub use config::{Params, SimConfig, Snapshots};
 pub use disk::DiskFaultMode;
+pub use families::Families;
+pub use scenario::{Expect, Scenario};
 pub use script::{Action, ScriptedFault};
 pub use trace::{TraceFilter, Tracer};
 
@@ -46,6 +51,10 @@ pub struct Summary {
     pub linearizable: Option<bool>,
     /// Every broken invariant and the checker's counterexample, as text.
     pub violations: Vec<String>,
+    /// Liveness failures: after the chaos, with the cluster healed, what
+    /// did not happen within the bound (a leader, every pending operation).
+    /// Reported apart from safety violations.
+    pub liveness: Vec<String>,
     /// Operations that completed with a result.
     pub ops_ok: u64,
     /// Operations that definitely did not take effect.
@@ -111,13 +120,16 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The process exit status for this outcome: 0 all held, 1 a violation,
-    /// 2 undecided (the checker ran out of budget).
+    /// The process exit status for this outcome: 0 all held, 1 a safety
+    /// violation, 2 undecided (the checker ran out of budget), 3 a liveness
+    /// failure with safety intact.
     pub fn exit_code(&self) -> i32 {
         if !self.violations.is_empty() {
             1
         } else if self.linearizable.is_none() {
             2
+        } else if !self.liveness.is_empty() {
+            3
         } else {
             0
         }
@@ -139,6 +151,22 @@ pub struct Outcome {
 /// The command line that replays `config` (flags at their defaults left out).
 pub fn replay_command(config: &SimConfig) -> String {
     let defaults = SimConfig::new(config.seed);
+    if let Some(name) = &config.scenario {
+        // A scenario (or a shrunk failure) describes everything else; the
+        // name may carry the flags that adjusted it.
+        let (name, flags) = name
+            .split_once(' ')
+            .map_or((name.as_str(), ""), |(n, f)| (n, f));
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" {flags}")
+        };
+        return format!(
+            "cargo xtask simulate --scenario {name} --seed {}{flags}",
+            config.seed
+        );
+    }
     let mut cmd = format!("cargo xtask simulate --seed {}", config.seed);
     if config.nodes != defaults.nodes {
         cmd += &format!(" --nodes {}", config.nodes);
@@ -166,8 +194,20 @@ pub fn replay_command(config: &SimConfig) -> String {
         config::Snapshots::Off => cmd += " --snapshots off",
         config::Snapshots::Fixed { every, keep } => cmd += &format!(" --snapshots {every}:{keep}"),
     }
-    if config.churn != defaults.churn {
-        cmd += " --churn off";
+    for (name, allowed) in config.allowed.list() {
+        // The disk family is switched by --disk-faults.
+        if !allowed && name != "disk" {
+            cmd += &format!(" --{name} off");
+        }
+    }
+    if config.swarm != defaults.swarm {
+        cmd += " --swarm off";
+    }
+    if config.lease_reads {
+        cmd += " --lease-reads";
+    }
+    if config.liveness != defaults.liveness {
+        cmd += " --liveness off";
     }
     if !config.script.is_empty() {
         // Not expressible as flags (yet): say so rather than mislead.
@@ -222,9 +262,10 @@ pub fn run_with_params(
     let stats = output.stats;
     let summary = Summary {
         seed: config.seed,
-        ok: violations.is_empty() && linearizable == Some(true),
+        ok: violations.is_empty() && linearizable == Some(true) && output.liveness.is_empty(),
         linearizable,
         violations,
+        liveness: output.liveness,
         ops_ok: stats.ops_ok,
         ops_failed: stats.ops_failed,
         ops_unknown: stats.ops_unknown,

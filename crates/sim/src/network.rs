@@ -65,6 +65,22 @@ impl Partition {
         p
     }
 
+    /// Each node of `order` talks only to its two neighbours in it, in a
+    /// circle (Jepsen's "ring"): every node sees a majority of a 5-ring
+    /// only through others, so no two nodes agree on who is reachable.
+    pub fn ring(nodes: usize, order: &[usize]) -> Partition {
+        let mut p = Partition::none(nodes);
+        let k = order.len();
+        for (i, &a) in order.iter().enumerate() {
+            let (prev, next) = (order[(i + k - 1) % k], order[(i + 1) % k]);
+            for &b in order {
+                p.cut[a][b] = a != b && b != prev && b != next;
+            }
+        }
+        p.shape = format!("ring {}", names(order));
+        p
+    }
+
     /// Messages from `from` to everyone else are lost, but it still hears
     /// them (a one-way partition: the classic source of disruptive servers).
     pub fn one_way_out(nodes: usize, from: usize) -> Partition {
@@ -181,6 +197,13 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ring_links_each_node_to_its_two_neighbours_only() {
+        let p = Partition::ring(5, &[0, 1, 2, 3, 4]);
+        assert!(!p.is_cut(0, 1) && !p.is_cut(0, 4) && !p.is_cut(2, 1));
+        assert!(p.is_cut(0, 2) && p.is_cut(1, 3) && p.is_cut(4, 2));
+    }
     use crate::rng::Concern;
 
     #[test]

@@ -25,6 +25,8 @@ pub enum Concern {
     Disk(u64),
     /// Which membership changes the nemesis makes, and when.
     Churn,
+    /// Clock jumps: when, where, how far.
+    Clock,
 }
 
 impl Concern {
@@ -37,6 +39,7 @@ impl Concern {
             Concern::Node(n) => 1_000 + n,
             Concern::Disk(n) => 2_000 + n,
             Concern::Churn => 5,
+            Concern::Clock => 6,
         }
     }
 }

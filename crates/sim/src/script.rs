@@ -1,12 +1,13 @@
 //! Faults at fixed times, on top of (or instead of) the ones the seed draws:
-//! the timed events of a scenario ("crash every node at 5 s, restart them at
-//! 6 s"). A scripted fault is part of the run's configuration, so the same
+//! the timed events of a scenario ("isolate the leader at 5 s, heal at
+//! 8 s"). A scripted fault is part of the run's configuration, so the same
 //! seed and script replay the same run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One fault at a fixed virtual time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScriptedFault {
     /// When, in milliseconds of virtual time from the start.
     pub at_ms: u64,
@@ -15,11 +16,17 @@ pub struct ScriptedFault {
 }
 
 /// What a scripted fault does. Nodes are named by id (1-based).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Power loss on one node: the process and its unsynced writes are gone.
     Crash {
+        /// The node.
+        node: u64,
+    },
+    /// Power loss on a node that then stays down, even through the heal at
+    /// the end of the chaos (a machine that never comes back).
+    CrashForGood {
         /// The node.
         node: u64,
     },
@@ -39,8 +46,34 @@ pub enum Action {
     },
     /// Cut the current leader off from every other node.
     IsolateLeader,
+    /// Cut these nodes off from the rest (both sides keep talking inside).
+    Split {
+        /// One side.
+        side: Vec<u64>,
+    },
+    /// Two halves that talk only through one bridge node.
+    Bridge,
+    /// Each node talks only to its two neighbours, in id order.
+    Ring,
+    /// The leader can hear but not send (one-way).
+    OneWayLeader,
     /// Heal every partition.
     Heal,
+    /// A node's clock jumps by `ms` (forwards if positive: its timers fire
+    /// early; backwards: it stops ticking for that long).
+    ClockJump {
+        /// The node.
+        node: u64,
+        /// How far, in milliseconds.
+        ms: i64,
+    },
+    /// Sets the clock drift of whichever node leads now, in parts per
+    /// million (negative: its clock runs slow): the setting in which a
+    /// leader's lease outlives its followers' patience.
+    LeaderClockDrift {
+        /// The drift.
+        drift_ppm: i64,
+    },
     /// Power loss on one node, and its disk replaced by an empty one: the
     /// node comes back with nothing (no log, no term, no vote) and must
     /// catch up from the leader, by snapshot if the log was compacted.
@@ -60,18 +93,39 @@ impl ScriptedFault {
 
     /// Refuses faults that name a node outside `1..=nodes`.
     pub fn validate(&self, nodes: usize) -> Result<(), String> {
-        let node = match self.action {
+        let named: Vec<u64> = match &self.action {
             Action::Crash { node }
+            | Action::CrashForGood { node }
             | Action::Restart { node }
             | Action::Isolate { node }
-            | Action::Wipe { node } => node,
-            Action::CrashAll | Action::RestartAll | Action::IsolateLeader | Action::Heal => {
-                return Ok(());
-            }
+            | Action::ClockJump { node, .. }
+            | Action::Wipe { node } => vec![*node],
+            Action::Split { side } => side.clone(),
+            Action::CrashAll
+            | Action::RestartAll
+            | Action::IsolateLeader
+            | Action::Bridge
+            | Action::Ring
+            | Action::OneWayLeader
+            | Action::LeaderClockDrift { .. }
+            | Action::Heal => Vec::new(),
         };
-        if node == 0 || node > nodes as u64 {
+        if let Some(node) = named.iter().find(|&&n| n == 0 || n > nodes as u64) {
             return Err(format!(
                 "a scripted fault at {}ms names n{node}, but the cluster has n1..=n{nodes}",
+                self.at_ms
+            ));
+        }
+        if let Action::LeaderClockDrift { drift_ppm } = self.action
+            && drift_ppm.abs() >= crate::config::MAX_DRIFT_PPM
+        {
+            return Err(format!("a clock drift of {drift_ppm} ppm is out of range"));
+        }
+        if let Action::ClockJump { ms, .. } = self.action
+            && ms.unsigned_abs() > 60_000
+        {
+            return Err(format!(
+                "a clock jump of {ms}ms at {}ms is beyond a minute",
                 self.at_ms
             ));
         }

@@ -4,7 +4,60 @@
 
 use crate::rng::SimRng;
 use kv::{Op, Output};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// What clients ask for: the operation mix and how keys are chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// How many keys (drawn from the seed if not set).
+    pub keys: Option<usize>,
+    /// Percent of gets.
+    pub gets: u32,
+    /// Percent of puts.
+    pub puts: u32,
+    /// Percent of appends.
+    pub appends: u32,
+    /// Percent of compare-and-swaps.
+    pub cas: u32,
+    /// Percent of deletes.
+    pub deletes: u32,
+    /// Percent of operations on key `k0` (a hot key); the rest are spread
+    /// evenly. 0: every key equally likely.
+    pub hot_key_percent: u32,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> WorkloadSpec {
+        WorkloadSpec {
+            keys: None,
+            gets: 40,
+            puts: 20,
+            appends: 15,
+            cas: 17,
+            deletes: 8,
+            hot_key_percent: 0,
+        }
+    }
+}
+
+impl WorkloadSpec {
+    /// Refuses a mix that does not add up to 100, or out-of-range keys.
+    pub fn validate(&self) -> Result<(), String> {
+        let total = self.gets + self.puts + self.appends + self.cas + self.deletes;
+        if total != 100 {
+            return Err(format!("the operation mix adds up to {total}%, not 100%"));
+        }
+        if self.keys.is_some_and(|k| k == 0 || k > 10_000) {
+            return Err("workload keys must be 1 to 10000".into());
+        }
+        if self.hot_key_percent > 100 {
+            return Err("hot_key_percent must be at most 100".into());
+        }
+        Ok(())
+    }
+}
 
 /// How many recently written values per key are remembered as candidates
 /// for a compare-and-swap's expected value.
@@ -14,6 +67,7 @@ const RECENT_VALUES: usize = 4;
 pub struct Workload {
     rng: SimRng,
     keys: usize,
+    spec: WorkloadSpec,
     /// Per process, how many values it has written (keeps values unique).
     written: BTreeMap<u64, u64>,
     /// Per key, values recently put or swapped in (not ground truth: just
@@ -22,11 +76,17 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// A workload over `keys` keys drawing from `rng`.
+    /// A workload over `keys` keys drawing from `rng`, with the default mix.
     pub fn new(rng: SimRng, keys: usize) -> Workload {
+        Workload::with_spec(rng, keys, WorkloadSpec::default())
+    }
+
+    /// A workload over `keys` keys with `spec`'s mix and key choice.
+    pub fn with_spec(rng: SimRng, keys: usize, spec: WorkloadSpec) -> Workload {
         Workload {
             rng,
             keys: keys.max(1),
+            spec,
             written: BTreeMap::new(),
             recent: BTreeMap::new(),
         }
@@ -34,16 +94,23 @@ impl Workload {
 
     /// The next operation for `process`.
     pub fn next_op(&mut self, process: u64) -> Op {
-        let k = self.rng.index(self.keys);
+        let hot = self.rng.range(0, 100) < u64::from(self.spec.hot_key_percent);
+        let k = if hot { 0 } else { self.rng.index(self.keys) };
         let key = format!("k{k}");
-        let roll = self.rng.range(0, 100);
+        let roll = self.rng.range(0, 100) as u32;
+        let s = &self.spec;
+        let (puts, appends, cas) = (
+            s.gets + s.puts,
+            s.gets + s.puts + s.appends,
+            s.gets + s.puts + s.appends + s.cas,
+        );
         match roll {
-            0..40 => Op::Get { key },
-            40..60 => {
+            r if r < s.gets => Op::Get { key },
+            r if r < puts => {
                 let value = self.fresh_value(process, k);
                 Op::Put { key, value }
             }
-            60..75 => {
+            r if r < appends => {
                 // Short tokens, so values stay small even after many appends.
                 let n = self.bump(process);
                 Op::Append {
@@ -51,7 +118,7 @@ impl Workload {
                     value: format!("{process}.{n} "),
                 }
             }
-            75..92 => {
+            r if r < cas => {
                 let expected = match self.recent.get(&k) {
                     Some(values) if !values.is_empty() && !self.rng.chance(0.15) => {
                         Some(values[self.rng.index(values.len())].clone())

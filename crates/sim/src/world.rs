@@ -40,6 +40,14 @@ const STORM_EVENTS: u64 = 200_000;
 /// See [`STORM_EVENTS`].
 const STORM_WINDOW: Nanos = 100 * MS;
 
+/// After the chaos, a healed cluster must elect a leader and finish every
+/// operation in flight within this much virtual time (liveness).
+pub const LIVENESS_BOUND: Nanos = 10_000 * MS;
+
+/// Pause before retrying once the chaos is over: longer, so that a client's
+/// attempts span the whole liveness bound.
+const LIVENESS_BACKOFF: (Nanos, Nanos) = (40 * MS, 80 * MS);
+
 /// A client gives up an operation after this many attempts, whatever time
 /// is left (attempt numbers travel in 8 bits of a request id).
 const MAX_ATTEMPTS: u32 = 200;
@@ -87,6 +95,7 @@ enum Event {
     },
     Scripted(Action),
     Churn,
+    ClockJump,
     EndOfWorkload,
 }
 
@@ -118,6 +127,11 @@ struct NodeSlot {
     retired: bool,
     /// Whether a committed configuration ever included this node.
     joined: bool,
+    /// The node's clock jumped back: its next tick waits until then.
+    clock_paused_until: Nanos,
+    /// Crashed by the script for good: never restarted, not even by the
+    /// heal at the end of the chaos.
+    gone_for_good: bool,
 }
 
 /// The operation a client has in flight.
@@ -207,6 +221,8 @@ pub struct RunOutput {
     pub disk_faults: BTreeMap<String, u64>,
     /// Nodes that stayed down for good on a corrupt disk, and why.
     pub failed_nodes: Vec<String>,
+    /// Liveness failures: what the healed cluster did not do in time.
+    pub liveness: Vec<String>,
 }
 
 /// A whole simulated cluster.
@@ -233,17 +249,25 @@ pub struct World {
     timeline: Vec<Timed>,
     /// Draws membership changes.
     churn_rng: SimRng,
+    /// Draws clock jumps.
+    clock_rng: SimRng,
     /// The membership change under way, if any.
     churn_plan: Option<churn::Plan>,
     /// Indices of configuration entries seen applied (each counted once).
     applied_memberships: std::collections::BTreeSet<LogIndex>,
+    /// When the chaos ended and the cluster was healed, if it has.
+    healed_at: Option<Nanos>,
+    /// When a leader first emerged after the heal.
+    leader_after_heal: Option<Nanos>,
+    /// Liveness failures found after the heal.
+    liveness: Vec<String>,
 }
 
 impl World {
     /// Builds the world for `config`, with `params` drawn from its seed.
     pub fn new(config: SimConfig, params: Params, tracer: Tracer) -> World {
         let seed = config.seed;
-        let slots = config.slots();
+        let slots = params.slots(&config);
         let net = Network::new(
             SimRng::for_concern(seed, Concern::Network),
             slots,
@@ -260,7 +284,7 @@ impl World {
                 // majority.
                 disk: SimDisk::new(
                     SimRng::for_concern(seed, Concern::Disk(i as u64 + 1)),
-                    config.effective_disk_faults(),
+                    params.disk_faults,
                     i < (config.nodes - 1) / 2,
                 ),
                 incarnation: 0,
@@ -273,6 +297,8 @@ impl World {
                 dormant: i >= config.nodes,
                 retired: false,
                 joined: i < config.nodes,
+                clock_paused_until: 0,
+                gone_for_good: false,
             })
             .collect();
         let clients = (0..config.clients)
@@ -286,15 +312,23 @@ impl World {
             .collect();
         let workload_rng = SimRng::for_concern(seed, Concern::Workload);
         World {
-            workload: Workload::new(workload_rng.clone(), params.keys),
+            workload: Workload::with_spec(
+                workload_rng.clone(),
+                params.keys,
+                config.workload.clone(),
+            ),
             // A second stream for the workload's timing, so that what is
             // asked does not depend on when it is asked.
             workload_rng: SimRng::for_concern(seed ^ 0x5eed, Concern::Workload),
             nemesis: SimRng::for_concern(seed, Concern::Nemesis),
             invariants: Invariants::new(slots),
             churn_rng: SimRng::for_concern(seed, Concern::Churn),
+            clock_rng: SimRng::for_concern(seed, Concern::Clock),
             churn_plan: None,
             applied_memberships: std::collections::BTreeSet::new(),
+            healed_at: None,
+            leader_after_heal: None,
+            liveness: Vec::new(),
             config,
             params,
             now: 0,
@@ -332,6 +366,12 @@ impl World {
         if self.params.crash_every_ms > 0 {
             let at = self.nemesis.range(0, 2 * self.params.crash_every_ms * MS);
             self.queue.push(at, Event::Crash);
+        }
+        if self.params.clock_jump_every_ms > 0 {
+            let at = self
+                .clock_rng
+                .range(0, 2 * self.params.clock_jump_every_ms * MS);
+            self.queue.push(at, Event::ClockJump);
         }
         if self.params.churn_every_ms > 0 {
             let at = self.churn_rng.range(0, 2 * self.params.churn_every_ms * MS);
@@ -371,6 +411,7 @@ impl World {
                 break;
             }
         }
+        self.check_liveness();
         self.abandon_pending_ops();
         let failed_nodes = self
             .nodes
@@ -380,6 +421,7 @@ impl World {
         RunOutput {
             disk_faults: self.disk_faults(),
             failed_nodes,
+            liveness: std::mem::take(&mut self.liveness),
             history: self.history,
             invariants: self.invariants,
             stats: self.stats,
@@ -395,8 +437,15 @@ impl World {
             Event::Tick { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation && self.nodes[node].replica.is_some()
                 {
+                    let paused = self.nodes[node].clock_paused_until;
+                    if paused > self.now {
+                        // The node's clock jumped back: no tick until it
+                        // reads the same time again.
+                        self.queue.push(paused, Event::Tick { node, incarnation });
+                        return;
+                    }
                     self.step(node, Input::Tick);
-                    let next = self.now + self.params.tick_ms * MS;
+                    let next = self.now + self.tick_interval(node);
                     self.queue.push(next, Event::Tick { node, incarnation });
                 }
             }
@@ -441,6 +490,7 @@ impl World {
             Event::Crash => self.crash(),
             Event::Scripted(action) => self.scripted(action),
             Event::Churn => self.churn(),
+            Event::ClockJump => self.clock_jump(),
             Event::Restart { node } => self.restart(node),
             Event::EndOfWorkload => self.end_of_workload(),
         }
@@ -455,6 +505,33 @@ impl World {
             time_ns: self.now,
             event,
         });
+    }
+
+    /// Virtual time between two ticks of `node`'s clock: the tick period,
+    /// shortened by a clock that runs fast, lengthened by one that runs slow.
+    fn tick_interval(&self, node: usize) -> Nanos {
+        let drift = self.params.clock_drift_ppm.get(node).copied().unwrap_or(0);
+        let rate = (1_000_000 + drift).max(1) as u64;
+        (self.params.tick_ms * MS * 1_000_000 / rate).max(1)
+    }
+
+    /// A clock jump on a random live node (see `jump_clock`).
+    fn clock_jump(&mut self) {
+        if self.chaos_over {
+            return;
+        }
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].replica.is_some())
+            .collect();
+        if !up.is_empty() {
+            let node = up[self.clock_rng.index(up.len())];
+            let ms = self.clock_rng.range(1, self.params.clock_jump_max_ms + 1) as i64;
+            let ms = if self.clock_rng.chance(0.5) { ms } else { -ms };
+            self.jump_clock(node, ms);
+        }
+        let every = self.params.clock_jump_every_ms * MS;
+        let next = self.now + self.clock_rng.range(every / 2, every + every / 2);
+        self.queue.push(next, Event::ClockJump);
     }
 
     /// Notes on the timeline that `node` stopped leading (if it led).
@@ -482,6 +559,11 @@ impl World {
         let mut config = Config::new(self.nodes[node].id, voters, seed);
         config.election_tick = self.params.election_ticks;
         config.heartbeat_tick = self.params.heartbeat_ticks;
+        if self.config.lease_reads {
+            // A lease of 4/5 of the election timeout: safe while no voter's
+            // clock runs more than 25% faster than the leader's.
+            config.lease_read_ticks = self.params.election_ticks * 4 / 5;
+        }
         config
     }
 
@@ -496,7 +578,8 @@ impl World {
                 self.nodes[node].applied = replica.kv().applied_index();
                 self.nodes[node].commit = replica.raft().commit_index();
                 self.nodes[node].replica = Some(replica);
-                let phase = self.nodes[node].rng.range(0, self.params.tick_ms * MS);
+                let interval = self.tick_interval(node);
+                let phase = self.nodes[node].rng.range(0, interval);
                 let incarnation = self.nodes[node].incarnation;
                 self.queue
                     .push(self.now + phase, Event::Tick { node, incarnation });
@@ -730,6 +813,12 @@ impl World {
                     },
                 );
                 self.invariants.soft_state(self.now, id, soft);
+                if soft.role == raft::Role::Leader
+                    && self.healed_at.is_some()
+                    && self.leader_after_heal.is_none()
+                {
+                    self.leader_after_heal = Some(self.now);
+                }
                 if soft.role == raft::Role::Leader
                     && let Some(replica) = &self.nodes[node].replica
                     && !replica.raft().membership().is_voter(raft::NodeId(id))
@@ -1035,7 +1124,25 @@ impl World {
     fn retry_or_give_up(&mut self, client: usize, backoff: (Nanos, Nanos)) {
         let op = self.clients[client].current.as_ref().expect("in flight");
         let elapsed = self.now - op.invoked;
-        if elapsed >= self.params.op_deadline_ms * MS || op.attempt >= MAX_ATTEMPTS {
+        // Once the cluster is healed, a client waits out the liveness bound
+        // rather than its own deadline: giving up would hide a stuck cluster.
+        let (out_of_time, backoff) = match self.healed_at {
+            Some(healed) if self.config.liveness => {
+                (self.now >= healed + LIVENESS_BOUND, LIVENESS_BACKOFF)
+            }
+            _ => (elapsed >= self.params.op_deadline_ms * MS, backoff),
+        };
+        if out_of_time || op.attempt >= MAX_ATTEMPTS {
+            if let Some(healed) = self.healed_at
+                && self.config.liveness
+            {
+                self.liveness.push(format!(
+                    "client {client}'s op {} ({}) gave up {}ms after the heal",
+                    op.op_id,
+                    describe(&op.op),
+                    (self.now - healed) / MS
+                ));
+            }
             self.give_up(client, "gave up after retries");
             return;
         }
@@ -1101,6 +1208,59 @@ impl World {
             .range(0, self.params.think_max_ms * MS + 1);
         self.queue
             .push(self.now + think, Event::ClientNext { client });
+    }
+
+    /// Liveness after the heal (when asked): a leader emerged, and every
+    /// client finished within [`LIVENESS_BOUND`] of the heal. What failed is
+    /// reported apart from safety violations.
+    fn check_liveness(&mut self) {
+        let Some(healed) = self.healed_at else {
+            if self.config.liveness {
+                self.liveness
+                    .push("the run stopped before the chaos ended".to_string());
+            }
+            return;
+        };
+        if !self.config.liveness {
+            return;
+        }
+        let deadline = healed + LIVENESS_BOUND;
+        let leader_led = self.nodes.iter().any(|n| {
+            n.replica
+                .as_ref()
+                .is_some_and(|r| r.raft().role() == raft::Role::Leader)
+        });
+        match self.leader_after_heal {
+            Some(at) if at <= deadline => {}
+            Some(at) => self.liveness.push(format!(
+                "the first leader after the heal emerged {}ms after it, beyond the bound of {}ms",
+                (at - healed) / MS,
+                LIVENESS_BOUND / MS
+            )),
+            None if leader_led => {}
+            None => self.liveness.push(format!(
+                "no leader within {}ms of the heal",
+                (self.now.max(deadline) - healed) / MS
+            )),
+        }
+        let pending: Vec<String> = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter_map(|(c, slot)| {
+                slot.current
+                    .as_ref()
+                    .map(|op| format!("client {c} op {} ({})", op.op_id, describe(&op.op)))
+            })
+            .collect();
+        if !pending.is_empty() && self.now >= deadline {
+            self.liveness.push(format!(
+                "{} operations still pending {}ms after the heal: {}",
+                pending.len(),
+                (self.now - healed) / MS,
+                pending.join(", ")
+            ));
+        }
     }
 
     fn abandon_pending_ops(&mut self) {
@@ -1240,7 +1400,12 @@ impl World {
 
     fn restart(&mut self, node: usize) {
         let slot = &self.nodes[node];
-        if slot.replica.is_some() || slot.failed.is_some() || slot.dormant || slot.retired {
+        if slot.replica.is_some()
+            || slot.failed.is_some()
+            || slot.dormant
+            || slot.retired
+            || slot.gone_for_good
+        {
             return;
         }
         let id = self.nodes[node].id.0;
@@ -1252,6 +1417,7 @@ impl World {
 
     fn end_of_workload(&mut self) {
         self.chaos_over = true;
+        self.healed_at = Some(self.now);
         self.mark(TimelineEvent::EndOfWorkload);
         self.trace(
             Actor::Nemesis,

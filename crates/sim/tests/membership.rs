@@ -6,7 +6,7 @@
 
 use check::Budget;
 use sim::queue::MS;
-use sim::{SimConfig, Summary, Tracer};
+use sim::{Families, SimConfig, Summary, Tracer};
 
 fn run(config: &SimConfig) -> Summary {
     sim::run(config, Tracer::silent(), &Budget::default())
@@ -22,6 +22,7 @@ fn churn_changes_the_membership_under_faults_and_every_invariant_holds() {
     for seed in 1..=6 {
         let config = SimConfig {
             duration: 20_000 * MS,
+            swarm: false,
             ..SimConfig::new(seed)
         };
         let s = run(&config);
@@ -39,7 +40,8 @@ fn churn_changes_the_membership_under_faults_and_every_invariant_holds() {
 fn churn_off_leaves_the_founding_members() {
     let config = SimConfig {
         duration: 10_000 * MS,
-        churn: false,
+        allowed: Families::ALL.with("churn", false).unwrap(),
+        swarm: false,
         ..SimConfig::new(3)
     };
     let s = run(&config);
@@ -53,6 +55,7 @@ fn churn_off_leaves_the_founding_members() {
 fn runs_with_churn_are_deterministic() {
     let config = SimConfig {
         duration: 8_000 * MS,
+        swarm: false,
         ..SimConfig::new(9)
     };
     let (a, b) = (run(&config), run(&config));

@@ -15,6 +15,7 @@ fn clean(seed: u64, every: u64, keep: u64, duration_ms: u64) -> SimConfig {
     SimConfig {
         duration: duration_ms * MS,
         faults: false,
+        swarm: false,
         disk_faults: DiskFaultMode::Off,
         snapshots: Snapshots::Fixed { every, keep },
         ..SimConfig::new(seed)
@@ -74,6 +75,7 @@ fn a_long_run_keeps_every_log_bounded_by_the_policy() {
     // no log ever holds more than the policy's bound of applied entries.
     let config = SimConfig {
         duration: 180_000 * MS,
+        swarm: false,
         snapshots: Snapshots::Fixed {
             every: 64,
             keep: 16,
@@ -108,6 +110,8 @@ fn snapshots_are_installed_under_an_unreliable_network() {
             duplicate_rate: 0.05,
             partition_every_ms: 0,
             crash_every_ms: 0,
+            churn_every_ms: 0,
+            clock_jump_every_ms: 0,
             ..Params::draw(&config)
         };
         let s = run_with(&config, params);

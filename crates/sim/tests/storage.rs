@@ -10,6 +10,7 @@ fn config(seed: u64, disk_faults: DiskFaultMode, duration_ms: u64) -> SimConfig 
     SimConfig {
         duration: duration_ms * MS,
         disk_faults,
+        swarm: false,
         ..SimConfig::new(seed)
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod network;
 
+mod lease;
 mod membership;
 mod paper;
 mod prop;

@@ -2,17 +2,25 @@
 
 use super::{Event, World};
 use crate::network::Partition;
+use crate::queue::MS;
 use crate::script::Action;
 use crate::timeline::TimelineEvent;
 use crate::trace::{Actor, TraceEvent};
+use replica::Input;
 
 impl World {
     /// Carries out one scripted fault. Faults on nodes that are already in
     /// the state asked for (crashing a node that is down) do nothing.
     pub(super) fn scripted(&mut self, action: Action) {
         let n = self.nodes.len();
+        let founders: Vec<usize> = (0..self.config.nodes).collect();
         match action {
             Action::Crash { node } => self.scripted_crash(node as usize - 1),
+            Action::CrashForGood { node } => {
+                let i = node as usize - 1;
+                self.scripted_crash(i);
+                self.nodes[i].gone_for_good = true;
+            }
             Action::Restart { node } => self.restart(node as usize - 1),
             Action::CrashAll => (0..n).for_each(|i| self.scripted_crash(i)),
             Action::RestartAll => (0..n).for_each(|i| self.restart(i)),
@@ -26,7 +34,32 @@ impl World {
                     self.apply_partition(Partition::split(n, &[leader], desc));
                 }
             }
+            Action::Split { side } => {
+                let side: Vec<usize> = side.iter().map(|&id| id as usize - 1).collect();
+                let desc = format!("split {}", crate::network::names(&side));
+                self.apply_partition(Partition::split(n, &side, desc));
+            }
+            Action::Bridge => self.apply_partition(Partition::bridge(n, &founders)),
+            Action::Ring => self.apply_partition(Partition::ring(n, &founders)),
+            Action::OneWayLeader => {
+                if let Some(leader) = self.leader_index() {
+                    self.apply_partition(Partition::one_way_out(n, leader));
+                }
+            }
             Action::Heal => self.heal(),
+            Action::LeaderClockDrift { drift_ppm } => {
+                if let Some(leader) = self.leader_index() {
+                    self.trace(
+                        Actor::Nemesis,
+                        TraceEvent::Fault(format!(
+                            "clock drift of leader n{} set to {drift_ppm} ppm",
+                            leader + 1
+                        )),
+                    );
+                    self.params.clock_drift_ppm[leader] = drift_ppm;
+                }
+            }
+            Action::ClockJump { node, ms } => self.jump_clock(node as usize - 1, ms),
             Action::Wipe { node } => {
                 let i = node as usize - 1;
                 self.scripted_crash(i);
@@ -35,6 +68,31 @@ impl World {
                 self.invariants.wiped(node);
                 self.queue.push(self.now, Event::Restart { node: i });
             }
+        }
+    }
+
+    /// Jumps `node`'s clock by `ms`: forwards, it fires the ticks it
+    /// skipped at once (its timers expire early); backwards, it ticks no
+    /// more until its clock reads the same time again.
+    pub(super) fn jump_clock(&mut self, node: usize, ms: i64) {
+        if self.nodes[node].replica.is_none() {
+            return;
+        }
+        let sign = if ms >= 0 { "+" } else { "" };
+        self.trace(
+            Actor::Nemesis,
+            TraceEvent::Fault(format!("clock jump n{} {sign}{ms}ms", node + 1)),
+        );
+        if ms >= 0 {
+            let ticks = (ms.unsigned_abs() / self.params.tick_ms).min(1_000);
+            for _ in 0..ticks {
+                if self.nodes[node].replica.is_none() {
+                    break;
+                }
+                self.step(node, Input::Tick);
+            }
+        } else {
+            self.nodes[node].clock_paused_until = self.now + ms.unsigned_abs() * MS;
         }
     }
 

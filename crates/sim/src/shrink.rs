@@ -1,0 +1,138 @@
+//! Shrinking a failing run: turn fault families off, use fewer clients, a
+//! shorter run, fewer nodes, fewer scripted faults and clock settings,
+//! re-running each candidate and keeping it when it still fails the same
+//! way, until nothing more can go (greedy, like QuickCheck's shrinking but
+//! over the run's configuration). Deterministic: the same failing run
+//! always shrinks to the same result.
+
+use crate::config::{MIN_NODES, SimConfig};
+use crate::queue::MS;
+use crate::{Outcome, Summary, Tracer, run};
+use check::Budget;
+
+/// What kind of failure a run shows, to keep a shrink on the same bug: the
+/// first broken invariant's name, "not linearizable", or "liveness".
+pub fn failure_kind(s: &Summary) -> Option<String> {
+    if let Some(v) = s.violations.first() {
+        let kind = if s.linearizable == Some(false) && v.starts_with("not linearizable") {
+            "not linearizable".to_string()
+        } else {
+            v.split(" broken at").next().unwrap_or(v).to_string()
+        };
+        return Some(kind);
+    }
+    (!s.liveness.is_empty()).then(|| "liveness".to_string())
+}
+
+/// The result of a shrink.
+pub struct Shrunk {
+    /// The smallest configuration found that still fails the same way.
+    pub config: SimConfig,
+    /// Its run.
+    pub outcome: Outcome,
+    /// The failure kind kept.
+    pub kind: String,
+    /// Runs it took.
+    pub runs: usize,
+}
+
+fn run_quiet(config: &SimConfig, budget: &Budget) -> Result<Outcome, String> {
+    run(config, Tracer::silent(), budget)
+}
+
+/// Shrinks `start`, which must fail; `None` if it passes.
+pub fn shrink(start: &SimConfig, budget: &Budget) -> Result<Option<Shrunk>, String> {
+    let first = run_quiet(start, budget)?;
+    let Some(kind) = failure_kind(&first.summary) else {
+        return Ok(None);
+    };
+    // Pin what the seed drew: the families this run had, no swarm draw.
+    let mut best = start.clone();
+    best.swarm = false;
+    best.allowed = first.summary.params.families;
+    best.scenario = None;
+    let mut best_outcome = run_quiet(&best, budget)?;
+    let mut runs = 2;
+    if failure_kind(&best_outcome.summary).as_deref() != Some(kind.as_str()) {
+        best = start.clone();
+        best.scenario = None;
+        best_outcome = first;
+    }
+    loop {
+        let mut progressed = false;
+        for candidate in candidates(&best) {
+            if candidate.validate().is_err() {
+                continue;
+            }
+            runs += 1;
+            let outcome = run_quiet(&candidate, budget)?;
+            if failure_kind(&outcome.summary).as_deref() == Some(kind.as_str()) {
+                best = candidate;
+                best_outcome = outcome;
+                progressed = true;
+                break;
+            }
+        }
+        if !progressed {
+            return Ok(Some(Shrunk {
+                config: best,
+                outcome: best_outcome,
+                kind,
+                runs,
+            }));
+        }
+    }
+}
+
+/// Smaller variants of `c`, most promising first.
+fn candidates(c: &SimConfig) -> Vec<SimConfig> {
+    let mut out = Vec::new();
+    for (name, on) in c.allowed.list() {
+        if on && c.faults {
+            let mut smaller = c.clone();
+            smaller.allowed = c.allowed.with(name, false).expect("a family name");
+            out.push(smaller);
+        }
+    }
+    for i in 0..c.script.len() {
+        let mut smaller = c.clone();
+        smaller.script.remove(i);
+        out.push(smaller);
+    }
+    if c.clients > 1 {
+        out.push(SimConfig {
+            clients: c.clients / 2,
+            ..c.clone()
+        });
+        out.push(SimConfig {
+            clients: c.clients - 1,
+            ..c.clone()
+        });
+    }
+    if c.duration > 1_000 * MS {
+        out.push(SimConfig {
+            duration: c.duration / 2,
+            ..c.clone()
+        });
+        out.push(SimConfig {
+            duration: c.duration * 3 / 4,
+            ..c.clone()
+        });
+    }
+    if c.nodes > MIN_NODES {
+        // One node fewer, and whatever named the node that went.
+        let nodes = c.nodes - 1;
+        let mut smaller = SimConfig { nodes, ..c.clone() };
+        smaller
+            .clock_drift_ppm
+            .retain(|&(node, _)| node <= nodes as u64);
+        smaller.script.retain(|f| f.validate(nodes).is_ok());
+        out.push(smaller);
+    }
+    for i in 0..c.clock_drift_ppm.len() {
+        let mut smaller = c.clone();
+        smaller.clock_drift_ppm.remove(i);
+        out.push(smaller);
+    }
+    out
+}
