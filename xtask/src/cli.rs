@@ -360,6 +360,9 @@ pub struct SweepArgs {
     /// for `sweep merge`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Shrink every failing seed afterwards (histories/shrunk/seed-N.toml).
+    #[arg(long)]
+    pub shrink: bool,
     /// The cluster and workload.
     #[command(flatten)]
     pub shape: RunShape,

@@ -245,6 +245,23 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             let json = serde_json::to_string_pretty(s).map_err(|e| e.to_string())?;
             std::fs::write(stem.with_extension("json"), json).map_err(|e| e.to_string())
         });
+        // The exact run as a scenario file: `cargo xtask replay` reruns it
+        // bit for bit (and `shrink --scenario` reduces it).
+        let kind = sim::shrink::failure_kind(s).unwrap_or_default();
+        let expect = if s.exit_code() == 3 {
+            sim::Expect::Liveness
+        } else {
+            sim::Expect::Violation
+        };
+        let saved = saved.and_then(|()| {
+            crate::scenario_cmd::write_scenario(
+                &config,
+                s,
+                expect,
+                &kind,
+                &stem.with_extension("toml"),
+            )
+        });
         // A report per failing seed, linked from reports/index.html.
         let saved = saved.and_then(|()| crate::report_cmd::write_run_report(&outcome).map(drop));
         if let Err(e) = saved {
@@ -367,6 +384,30 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
         &format!("raftlab sweep of seeds {}..={}", range.first, range.last),
         &failing,
     )?;
+    if args.shrink {
+        for r in total
+            .results
+            .iter()
+            .filter(|r| r.exit_code == 1 || r.exit_code == 3)
+        {
+            let config = args.shape.config(r.seed)?;
+            if let Some(shrunk) = sim::shrink::shrink(&config, &Budget::default())? {
+                let path = workspace_root()
+                    .join("histories/shrunk")
+                    .join(format!("seed-{}.toml", r.seed));
+                crate::scenario_cmd::write_shrunk(&shrunk, &path)?;
+                if !args.json {
+                    println!(
+                        "seed {} shrunk in {} runs ({}): cargo xtask replay {}",
+                        r.seed,
+                        shrunk.runs,
+                        shrunk.kind,
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&total).map_err(|e| e.to_string())?;
         std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -378,9 +419,9 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, String> {
         );
     } else {
         print_summary(&total, Some(jobs));
-        if !total.failed_seeds.is_empty() {
+        if !total.failed_seeds.is_empty() || !total.liveness_failed_seeds.is_empty() {
             println!(
-                "  failing histories and summaries: {}",
+                "  failing histories, summaries and scenario files (cargo xtask replay FILE): {}",
                 failures_dir.display()
             );
         }
