@@ -34,6 +34,25 @@ fn add_learner(net: &mut Network, id: u64) {
     net.tick_all(3);
 }
 
+/// Leader 1 changes the voters to `voters` (joint consensus, left on its
+/// own) and the change completes.
+fn shrink_to(net: &mut Network, voters: &[u64]) {
+    change(
+        net,
+        1,
+        ConfChange::Set {
+            voters: set(voters),
+            learners: BTreeSet::new(),
+        },
+    )
+    .unwrap();
+    net.deliver_all();
+    net.tick_all(3);
+    let m = net.node(1).membership();
+    assert_eq!(m.voters, set(voters));
+    assert!(!m.is_joint(), "the joint configuration was left");
+}
+
 #[test]
 fn a_learner_receives_the_log_but_never_counts_towards_a_quorum() {
     let mut net = settled(3);
@@ -121,18 +140,7 @@ fn grow_three_to_seven_through_learners() {
 #[test]
 fn remove_two_of_five() {
     let mut net = settled(5);
-    change(
-        &mut net,
-        1,
-        ConfChange::Set {
-            voters: set(&[1, 2, 3]),
-            learners: BTreeSet::new(),
-        },
-    )
-    .unwrap();
-    net.deliver_all();
-    net.tick_all(3);
-    assert_eq!(net.node(1).membership().voters, set(&[1, 2, 3]));
+    shrink_to(&mut net, &[1, 2, 3]);
     // Nodes 4 and 5 are gone: 1, 2 are a majority of the rest.
     net.crash(4);
     net.crash(5);
@@ -211,19 +219,7 @@ fn shrink_five_to_three_during_a_partition() {
     // Nodes 4 and 5 are cut off; the majority {1, 2, 3} removes them.
     net.isolate(4);
     net.isolate(5);
-    change(
-        &mut net,
-        1,
-        ConfChange::Set {
-            voters: set(&[1, 2, 3]),
-            learners: BTreeSet::new(),
-        },
-    )
-    .unwrap();
-    net.deliver_all();
-    net.tick_all(3);
-    assert_eq!(net.node(1).membership().voters, set(&[1, 2, 3]));
-    assert!(!net.node(1).membership().is_joint());
+    shrink_to(&mut net, &[1, 2, 3]);
     // The minority cannot elect anyone, even after the partition heals.
     for _ in 0..100 {
         net.tick(4);
