@@ -56,6 +56,7 @@ impl Raft {
     /// send RequestVote RPCs to all other servers".
     fn become_candidate(&mut self) {
         self.lead_transferee = None;
+        self.term_durable = false;
         self.term = Term(self.term.0 + 1);
         self.vote = Some(self.id);
         self.role = Role::Candidate;
@@ -190,6 +191,8 @@ impl Raft {
 
     /// An answer to one of our vote requests, in our term.
     pub(crate) fn handle_vote_response(&mut self, from: NodeId, granted: bool) {
+        // Our request left after our term was persisted.
+        self.term_durable = true;
         if self.role != Role::Candidate {
             return;
         }

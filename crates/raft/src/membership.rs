@@ -18,7 +18,9 @@
 //!   hold the commit index, so that adding them does not stall commitment.
 //! * A leader that is not in C_new manages the cluster until C_new commits
 //!   (counting itself only in C_old while joint), then steps down (§4.2.2).
-//!   A server not in its own configuration never campaigns; a removed server
+//!   A server not in its own configuration campaigns only while that
+//!   configuration is not known committed and it was a voter of the one
+//!   before (it may hold the only copy of C_new); a removed server
 //!   that never learnt of its removal cannot disrupt the others: pre-vote
 //!   and the leader's lease (§4.2.3, §9.6) keep their terms where they are.
 

@@ -92,6 +92,16 @@ pub(crate) struct Raft {
     pub campaign_transfer: bool,
     /// Ticks since this node started: its own clock, for lease reads.
     pub now_tick: u64,
+    /// Whether the current term (and this node's vote in it) is known
+    /// durable. A candidate's vote requests leave only after its term is
+    /// persisted, so any vote answer proves it; a candidate that wins on
+    /// its own vote alone (the only voter, with learners to replicate to)
+    /// has sent nothing, and until its first entry of the term is persisted
+    /// its messages wait for persistence too. Otherwise a crash could take
+    /// the term back, the node could lead the same term again, and two
+    /// different entries of one (index, term) would exist (Log Matching,
+    /// §5.3). Found by the randomized test with membership changes.
+    pub term_durable: bool,
 }
 
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
@@ -139,6 +149,7 @@ impl Raft {
             transfer_sent: false,
             campaign_transfer: false,
             now_tick: 0,
+            term_durable: true,
             cfg,
         };
         raft.reset_timers();
@@ -164,9 +175,21 @@ impl Raft {
         }
     }
 
-    /// Whether this node may campaign: only voters can become leader.
+    /// Whether this node may campaign: a voter of the configuration in
+    /// force, or of the one before it while the latest is not known
+    /// committed. The second case is a leader that appended a C_new without
+    /// itself and lost leadership before C_new committed: its log may be
+    /// the only one holding C_new, so the others cannot win without its
+    /// vote, which it refuses them (§5.4.1); it must be able to lead again,
+    /// as §4.2.2's leader that is not in C_new does, until C_new commits.
+    /// Votes are still counted with the configuration in force (its own
+    /// vote does not count where it is not a voter).
     pub fn is_promotable(&self) -> bool {
-        self.tracker.config().contains(self.id)
+        if self.tracker.config().contains(self.id) {
+            return true;
+        }
+        let index = self.log.membership_index();
+        index > self.log.committed() && self.log.membership_at(index.prev()).is_voter(self.id)
     }
 
     /// §4.2.3 (leases) and §9.6: whether this node heard from a current
@@ -207,7 +230,9 @@ impl Raft {
     /// Everything else (pre-votes, AppendEntries: §10.2.1) leaves at once.
     pub fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
         debug_assert_ne!(to, self.id, "never send to self");
-        let after_persist = body.is_response() || matches!(body, MessageBody::RequestVote { .. });
+        let after_persist = body.is_response()
+            || matches!(body, MessageBody::RequestVote { .. })
+            || !self.term_durable;
         let queue = if after_persist {
             &mut self.persisted_msgs
         } else {
@@ -254,6 +279,9 @@ impl Raft {
             // §5.1: a new term starts with no vote cast in it.
             self.term = term;
             self.vote = None;
+            // A follower's messages are responses, which wait for
+            // persistence anyway.
+            self.term_durable = true;
         }
         if self.role == Role::Leader {
             // Dissertation §6.4: only a leader can confirm reads; the driver

@@ -389,6 +389,13 @@ impl RawNode {
         self.raft.tracker.config().ids().into_iter().collect()
     }
 
+    /// Whether this node may campaign (see the membership module): a
+    /// voter, or a voter of the previous configuration while the latest is
+    /// not known committed.
+    pub fn is_promotable(&self) -> bool {
+        self.raft.is_promotable()
+    }
+
     /// The configuration in force: the latest in the log (§4.1).
     pub fn membership(&self) -> &Membership {
         self.raft.log.membership()

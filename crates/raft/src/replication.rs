@@ -378,6 +378,12 @@ impl Raft {
         if !self.log.stable_to(term, index) || self.role != Role::Leader {
             return;
         }
+        if term == self.term {
+            // An entry of our term is durable, so is the term itself (the
+            // hard state is written in the same batch, before its entries
+            // are reported).
+            self.term_durable = true;
+        }
         let persisted = self.log.persisted();
         let me = self.id;
         if let Some(pr) = self.tracker.get_mut(me) {

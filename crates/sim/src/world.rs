@@ -821,9 +821,11 @@ impl World {
                 }
                 if soft.role == raft::Role::Leader
                     && let Some(replica) = &self.nodes[node].replica
-                    && !replica.raft().membership().is_voter(raft::NodeId(id))
+                    && !replica.raft().is_promotable()
                 {
-                    // §4.1: only a voter of the configuration in force leads.
+                    // §4.1: only a voter leads (of the configuration in
+                    // force, or of the one before while the latest is not
+                    // known committed: see raft's membership module).
                     self.invariants_violation(
                         "leader is a voter",
                         id,

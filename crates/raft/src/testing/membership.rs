@@ -434,3 +434,73 @@ fn a_configuration_survives_a_restart_and_a_joining_node_restarts_into_it() {
         );
     }
 }
+
+/// Regression (found by the randomized test once it changed membership): a
+/// leader appended C_new without itself, then crashed before C_new reached
+/// anyone. The other voter needed its vote (joint {2} / {1, 2}) but could
+/// not get it (n1's log is longer, §5.4.1), and n1 would not campaign (not a
+/// voter of C_new): no leader, ever. A node that was a voter of the previous
+/// configuration may campaign while the latest is not known committed.
+#[test]
+fn a_leader_that_crashed_holding_the_only_copy_of_its_removal_leads_again_to_finish_it() {
+    let mut net = settled(3);
+    shrink_to(&mut net, &[1, 2]);
+    change(&mut net, 1, ConfChange::Remove(NodeId(1))).unwrap();
+    let is_c_new_to_2 = |m: &crate::Message| {
+        m.to == NodeId(2)
+            && matches!(&m.body, crate::MessageBody::AppendEntries { entries, .. }
+                if entries.iter().any(|e| matches!(&e.payload,
+                    crate::EntryPayload::Membership(c) if !c.is_joint())))
+    };
+    net.deliver_all_dropping(is_c_new_to_2);
+    assert_eq!(net.node(1).membership().voters, set(&[2]), "C_new on n1");
+    assert!(net.node(2).membership().is_joint(), "but not on n2");
+    net.crash(1);
+    net.restart(1);
+    assert!(
+        net.node(1).is_promotable(),
+        "a voter of the configuration before"
+    );
+    net.tick_all(60);
+    assert_eq!(net.leader(), Some(2), "C_new committed, and n2 leads");
+    assert_eq!(net.node(2).membership().voters, set(&[2]));
+    assert!(!net.node(2).membership().is_joint());
+    assert!(!net.node(1).is_promotable(), "removed for good now");
+}
+
+/// Regression (found by the randomized test once it changed membership): a
+/// sole voter wins an election by its own vote, sending nothing, so its new
+/// term was not yet durable when its appends left for a learner. A crash
+/// then took the term back, the node led the same term again, and wrote a
+/// different entry at an (index, term) the learner already held: Log
+/// Matching broken. A leader's messages now wait until its term is durable.
+#[test]
+fn a_sole_voter_sends_nothing_of_a_term_that_is_not_yet_durable() {
+    let mut net = Network::new(1);
+    assert!(net.elect(1));
+    net.deliver_all();
+    net.add_node(2);
+    change(&mut net, 1, ConfChange::AddLearner(NodeId(2))).unwrap();
+    net.deliver_all();
+    net.tick_all(3);
+    net.crash(1);
+    net.restart(1);
+    // A slow disk: the new term and its entries stay in memory.
+    net.hold_persistence(1);
+    net.node_mut(1).campaign();
+    net.process(NodeId(1));
+    assert_eq!(net.node(1).role(), Role::Leader);
+    let _ = net.propose(1, b"lost with the crash");
+    net.deliver_all();
+    net.crash(1);
+    net.restart(1);
+    net.release_persistence(1);
+    net.node_mut(1).campaign();
+    net.process(NodeId(1));
+    let _ = net.propose(1, b"written after the restart");
+    net.deliver_all();
+    net.tick_all(3);
+    // The network checks Log Matching across every pair of nodes.
+    net.check_log_matching();
+    assert_eq!(net.node(2).last_index(), net.node(1).last_index());
+}

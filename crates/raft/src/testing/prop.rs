@@ -1,5 +1,6 @@
 //! Randomized properties: arbitrary interleavings of ticks, deliveries, drops,
-//! duplicates, partitions, crashes and slow disks never break Figure 3's
+//! duplicates, partitions, crashes, slow disks and membership changes (joint
+//! consensus, learners, removals, leadership transfers) never break Figure 3's
 //! safety properties (the network asserts them after every ready), and once
 //! the faults stop, the cluster elects a leader and commits again. Nodes
 //! compact their logs at random points, so followers catch up by
@@ -7,7 +8,7 @@
 //! against the committed entries it stands for).
 
 use super::network::Network;
-use crate::{NodeId, Role};
+use crate::{ConfChange, NodeId, Role};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -46,6 +47,10 @@ enum Op {
     /// Node `i % n` snapshots its state machine and compacts its log,
     /// keeping the last `keep % 4` applied entries (§7).
     Compact(u8, u8),
+    /// The leader of the highest term is asked for a membership change
+    /// about node `i % n` (by `kind % 4`: add it as a learner, promote it,
+    /// remove it, or hand it leadership); refusals are fine.
+    Membership(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -67,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Hold),
         8 => any::<u8>().prop_map(Op::Release),
         4 => (any::<u8>(), any::<u8>()).prop_map(|(i, keep)| Op::Compact(i, keep)),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(kind, i)| Op::Membership(kind, i)),
     ]
 }
 
@@ -143,6 +149,23 @@ fn run(net: &mut Network, n: u64, ops: &[Op], proposals: &mut u32, reads: &mut u
             Op::Compact(i, keep) => {
                 net.compact(pick(i), u64::from(keep % 4));
             }
+            Op::Membership(kind, i) => {
+                if let Some(leader) = net.leader() {
+                    let id = NodeId(pick(i));
+                    let node = net.node_mut(leader);
+                    let _ = match kind % 4 {
+                        0 => node
+                            .propose_membership(ConfChange::AddLearner(id))
+                            .map(drop),
+                        1 => node.propose_membership(ConfChange::Promote(id)).map(drop),
+                        2 => node.propose_membership(ConfChange::Remove(id)).map(drop),
+                        _ => node
+                            .transfer_leadership(id)
+                            .map_err(|_| crate::MembershipError::TransferInProgress),
+                    };
+                    net.process(NodeId(leader));
+                }
+            }
         }
         net.check_log_matching();
     }
@@ -188,7 +211,10 @@ proptest! {
             {
                 net.deliver_all();
                 net.tick_all(2);
-                if (1..=n).all(|id| net.node(id).commit_index() >= index) {
+                // Every member commits it (nodes removed along the way are
+                // no longer replicated to).
+                let members = net.node(leader).membership().members();
+                if members.iter().all(|id| net.node(id.0).commit_index() >= index) {
                     committed = true;
                     break;
                 }
