@@ -299,3 +299,48 @@ pub fn print_verdict(s: &Summary, history: &Path) {
     println!("  history: {}", history.display());
     println!("replay: {}", s.replay);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cli::RunShape;
+
+    fn scenario_run(name: &str, seed: u64) -> SimulateArgs {
+        SimulateArgs {
+            seed,
+            shape: RunShape {
+                scenario: Some(name.to_string()),
+                ..RunShape::default()
+            },
+            json: true,
+            trace: false,
+            trace_node: None,
+            history: Some(std::env::temp_dir().join(format!(
+                "xtask-simulate-{}-{name}-{seed}.jsonl",
+                std::process::id()
+            ))),
+            report: false,
+        }
+    }
+
+    /// The exit status tells a passing run (0), a safety violation (1) and a
+    /// liveness failure (3) apart.
+    #[test]
+    fn simulate_exit_status_tells_safety_from_liveness() {
+        for (name, seed, status) in [
+            ("leader-isolation", 1, 0),
+            ("clock-skew-lease-violation", 2, 1),
+            ("quorum-never-heals", 1, 3),
+        ] {
+            let args = scenario_run(name, seed);
+            assert_eq!(simulate(&args), Ok(status), "{name} seed {seed}");
+            let _ = fs::remove_file(args.history.expect("set"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_scenario_is_an_error_naming_the_file() {
+        let err = simulate(&scenario_run("no-such-scenario", 1)).unwrap_err();
+        assert!(err.contains("no-such-scenario.toml"), "{err}");
+    }
+}
