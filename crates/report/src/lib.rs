@@ -76,6 +76,45 @@ pub struct Report {
     pub explanation: Option<Explanation>,
 }
 
+/// A drawn parameter as short text: a set of switches as the names of those
+/// on, a list as its items, anything else as JSON.
+fn param_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) if map.values().all(|x| x.is_boolean()) => {
+            let on: Vec<&str> = map
+                .iter()
+                .filter(|(_, x)| x.as_bool() == Some(true))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if on.is_empty() {
+                "none".into()
+            } else {
+                on.join(", ")
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The node a timeline event concerns, if one.
+fn timeline_node(event: &sim::timeline::TimelineEvent) -> Option<u64> {
+    use sim::timeline::TimelineEvent as E;
+    match event {
+        E::Crashed { node }
+        | E::Restarted { node }
+        | E::Halted { node, .. }
+        | E::Leader { node, .. }
+        | E::SteppedDown { node, .. } => Some(*node),
+        E::Partitioned { .. } | E::Healed | E::EndOfWorkload => None,
+    }
+}
+
 impl Report {
     /// A report of a simulated run.
     pub fn from_outcome(outcome: &sim::Outcome) -> Report {
@@ -91,7 +130,7 @@ impl Report {
         ];
         if let Ok(serde_json::Value::Object(drawn)) = serde_json::to_value(&s.params) {
             for (k, v) in drawn {
-                params.push((k, v.to_string()));
+                params.push((k, param_text(&v)));
             }
         }
         let counters = [
@@ -106,6 +145,10 @@ impl Report {
             ("messages dropped", s.messages_dropped),
             ("messages duplicated", s.messages_duplicated),
             ("trace events", s.trace_events),
+            ("snapshots taken", s.snapshots_taken),
+            ("snapshots installed", s.snapshots_installed),
+            ("membership changes", s.membership.completed),
+            ("leadership transfers", s.membership.transfers),
         ];
         params.extend(counters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         for (kind, n) in &s.disk_faults {
@@ -116,9 +159,22 @@ impl Report {
             title: format!("seed {}", s.seed),
             replay: s.replay.clone(),
             verdict: outcome.verdict.clone(),
-            violations: s.violations.clone(),
+            // Liveness failures are shown with the violations, marked.
+            violations: s
+                .violations
+                .iter()
+                .cloned()
+                .chain(s.liveness.iter().map(|l| format!("liveness: {l}")))
+                .collect(),
             params,
-            nodes: s.nodes as u64,
+            // A lane for every node that took part, churn's new ones too.
+            nodes: outcome
+                .timeline
+                .iter()
+                .filter_map(|t| timeline_node(&t.event))
+                .max()
+                .unwrap_or(0)
+                .max(s.nodes as u64),
             history: outcome.history.clone(),
             timeline: outcome.timeline.clone(),
             end_ns: Some(s.sim_time_ms * 1_000_000),
@@ -233,7 +289,8 @@ h3{font-size:14px;margin:10px 0 4px}
 ul.viol{margin:4px 0;padding-left:20px}.why{margin:4px 0}
 table.params{border-collapse:collapse;font-size:12px;columns:3}
 .pgrid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:0 16px;font-size:12px}
-.pgrid div{border-bottom:1px dotted #ddd;display:flex;justify-content:space-between}
+.pgrid div{border-bottom:1px dotted #ddd;display:flex;justify-content:space-between;gap:8px}
+.pgrid span{text-align:right;overflow-wrap:anywhere}
 .pgrid b{font-weight:500;color:#555}
 .scroll{overflow-x:auto;max-width:100%}
 svg.chart{display:block;font:11px sans-serif}

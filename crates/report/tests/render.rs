@@ -462,3 +462,38 @@ fn reports_render_in_headless_chromium_with_the_failure_above_the_fold() {
     assert_not_blank(&px);
     assert!(shows(&px, [0xff, 0x9d, 0x9a]));
 }
+
+/// Nodes that churn added get a lane of their own, and a liveness failure is
+/// shown with the violations, marked as such.
+#[test]
+fn a_report_draws_every_node_that_took_part_and_names_liveness_failures() {
+    let config = SimConfig {
+        duration: 20_000 * MS,
+        swarm: false,
+        ..SimConfig::new(7)
+    };
+    let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).unwrap();
+    assert!(
+        outcome.summary.membership.nodes_added > 0,
+        "churn added nodes"
+    );
+    let report = Report::from_outcome(&outcome);
+    assert!(report.nodes > config.nodes as u64, "{} lanes", report.nodes);
+    let page = render(&report);
+    let last = format!("node {}<", report.nodes);
+    assert!(page.contains(&last), "a lane for {last}");
+
+    let stuck = SimConfig {
+        duration: 4_000 * MS,
+        faults: false,
+        script: (1..=3)
+            .map(|node| sim::ScriptedFault::at(2_000, sim::Action::CrashForGood { node }))
+            .collect(),
+        ..SimConfig::new(1)
+    };
+    let outcome = sim::run(&stuck, Tracer::silent(), &Budget::default()).unwrap();
+    assert_eq!(outcome.summary.exit_code(), 3);
+    let report = Report::from_outcome(&outcome);
+    assert!(report.violations.iter().any(|v| v.starts_with("liveness:")));
+    assert!(render(&report).contains("liveness:"));
+}
