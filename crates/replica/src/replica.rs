@@ -566,11 +566,16 @@ impl<D: Disk> Replica<D> {
         // Persist before anything that promises durability leaves (Figure 2:
         // "respond to RPCs only after updating stable storage").
         if !entries.is_empty() || hard_state.is_some() {
-            if !entries.is_empty() {
-                self.wal.append(&entries)?;
-            }
+            // The hard state first: a batch cut short (a crash mid-write, a
+            // full disk) may then keep the new term without the entries,
+            // never entries of a term the node has no record of being in.
+            // (Its commit index may run past the entries kept; recovery
+            // clamps it, see `Wal::open`.)
             if let Some(hs) = hard_state {
                 self.wal.set_hard_state(hs)?;
+            }
+            if !entries.is_empty() {
+                self.wal.append(&entries)?;
             }
             self.wal.sync()?;
             if let Some(last) = entries.last() {

@@ -15,6 +15,7 @@
 pub mod disk;
 pub mod fs_disk;
 pub mod record;
+pub mod reread;
 pub mod snapshot;
 pub mod wal;
 

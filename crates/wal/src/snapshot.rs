@@ -149,9 +149,8 @@ pub fn load_snapshot<D: Disk>(disk: &D) -> Result<Option<(SnapshotMeta, Vec<u8>)
 
 /// The data of the snapshot at `meta`. A missing file or a damaged one is
 /// [`WalError::Corrupt`], naming the file: the log refers to it, so it was
-/// durable once. As with the log, damage is believed only when two reads
-/// agree on it (a bit flipped on the way from the medium reads differently
-/// the second time).
+/// durable once. As with the log, damage is believed only when repeated
+/// reads agree on it (see [`crate::reread`]).
 pub(crate) fn read_snapshot_file<D: Disk>(
     disk: &D,
     meta: SnapshotMeta,
@@ -176,26 +175,11 @@ pub(crate) fn read_snapshot_file<D: Disk>(
         });
     }
     // Fits: bounded above.
-    let mut bytes = disk.read_at(&name, 0, file_len as usize)?;
-    let mut attempts = 1;
-    loop {
-        match decode_file(&name, meta, &bytes) {
-            Ok(data) => return Ok(data),
-            Err(e) => {
-                if attempts >= crate::wal::MAX_READ_ATTEMPTS {
-                    return Err(WalError::Disk(DiskError::Io(format!(
-                        "{attempts} reads of {name} disagree"
-                    ))));
-                }
-                attempts += 1;
-                let again = disk.read_at(&name, 0, file_len as usize)?;
-                if again == bytes {
-                    return Err(e);
-                }
-                bytes = again;
-            }
-        }
-    }
+    crate::reread::read_checked(
+        &name,
+        || Ok(disk.read_at(&name, 0, file_len as usize)?),
+        |bytes| decode_file(&name, meta, bytes),
+    )
 }
 
 /// Checks a whole snapshot file read into `bytes` and returns its data.
