@@ -8,7 +8,7 @@
 //!
 //! Storage checks: at every restart the recovered hard state and log are
 //! compared with what the node last reported synced (term and vote never go
-//! back; no synced entry at or below the highest applied index is lost), and
+//! back; no synced entry that was committed is lost), and
 //! every entry a node sends carries the payload its (index, term) was
 //! persisted with. A node whose recovery finds corruption stays down (the
 //! world's decision); these checks then see nothing from it, which is safe:
