@@ -619,8 +619,15 @@ fn read_segment<D: Disk>(disk: &D, seq: u64, max_len: u64) -> Result<Vec<u8>, Wa
 /// again, in case the read itself flipped a bit) is not a checkpoint; if
 /// the segment is in the replayed range, replay reports the damage.
 fn starts_with_checkpoint<D: Disk>(disk: &D, seq: u64) -> Result<bool, WalError> {
+    // Only the first frame is needed, not the whole (possibly large)
+    // checkpoint segment that replay reads anyway.
+    let name = segment_name(seq);
+    let first_frame = disk
+        .len(&name)?
+        .min((FRAME_HEADER_BYTES + MAX_RECORD_BYTES) as u64);
     for _ in 0..MAX_READ_ATTEMPTS {
-        let buf = read_segment(disk, seq, MAX_WAL_BYTES)?;
+        // Fits: bounded by one frame above.
+        let buf = disk.read_at(&name, 0, first_frame as usize)?;
         match record::decode_at(&buf, 0, position(seq, 0)) {
             Ok((record, _)) => return Ok(matches!(record, Record::Checkpoint { .. })),
             Err(BadFrame::Short(_)) => return Ok(false),
