@@ -14,6 +14,8 @@ pub enum FaultKind {
     Down,
     /// The network was partitioned.
     Partition,
+    /// A node's process was paused (SIGSTOP, a long GC pause).
+    Paused,
 }
 
 /// A fault that lasted from `start_ns` to `end_ns`.
@@ -84,6 +86,16 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
     let mut facts = RunFacts::default();
     // node -> (since, label) while down.
     let mut down: BTreeMap<u64, (u64, String)> = BTreeMap::new();
+    let mut paused: BTreeMap<u64, u64> = BTreeMap::new();
+    let end_pause = |facts: &mut RunFacts, node: u64, since: u64, t: u64| {
+        facts.faults.push(Fault {
+            start_ns: since,
+            end_ns: t,
+            kind: FaultKind::Paused,
+            node: Some(node),
+            label: "paused".into(),
+        });
+    };
     // The partition in force.
     let mut partition: Option<OpenPartition> = None;
     let mut leading: BTreeMap<u64, (u64, u64)> = BTreeMap::new(); // node -> (term, since)
@@ -119,7 +131,18 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
     for timed in timeline {
         let t = timed.time_ns.min(end_ns);
         match &timed.event {
+            TimelineEvent::Paused { node, .. } => {
+                paused.entry(*node).or_insert(t);
+            }
+            TimelineEvent::Resumed { node } => {
+                if let Some(since) = paused.remove(node) {
+                    end_pause(&mut facts, *node, since, t);
+                }
+            }
             TimelineEvent::Crashed { node } => {
+                if let Some(since) = paused.remove(node) {
+                    end_pause(&mut facts, *node, since, t);
+                }
                 down.entry(*node).or_insert((t, "crashed".into()));
                 if let Some((term, since)) = leading.remove(node) {
                     end_reign(&mut facts, *node, term, since, t);
@@ -166,6 +189,9 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
             }
             TimelineEvent::EndOfWorkload => facts.end_of_workload_ns = Some(t),
         }
+    }
+    for (node, since) in paused {
+        end_pause(&mut facts, node, since, end_ns.max(since));
     }
     for (node, (since, label)) in down {
         facts.faults.push(Fault {

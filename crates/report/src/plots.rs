@@ -132,6 +132,7 @@ pub fn throughput(ops: &[Operation], faults: &[Fault], end_ns: u64) -> Result<St
                 let colour = match f.kind {
                     FaultKind::Down => RGBColor(225, 87, 89).mix(0.15),
                     FaultKind::Partition => RGBColor(242, 142, 43).mix(0.15),
+                    FaultKind::Paused => RGBColor(156, 117, 95).mix(0.15),
                 };
                 Rectangle::new(
                     [(secs(f.start_ns), 0.0), (secs(f.end_ns), top)],

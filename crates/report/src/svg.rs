@@ -156,6 +156,7 @@ fn shade_class(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::Down => "shd",
         FaultKind::Partition => "shp",
+        FaultKind::Paused => "shz",
     }
 }
 
@@ -229,12 +230,13 @@ pub fn fault_timeline(
                 }
                 @for f in facts.faults.iter().filter(|f| f.node == Some(n)) {
                     @let (x0, x1) = (axis.x(f.start_ns), axis.x(f.end_ns));
-                    rect.down x=(r(x0)) y=(r(y + 2.0)) width=(r((x1 - x0).max(2.0))) height="16" {
+                    @let class = if f.kind == FaultKind::Paused { "paused" } else { "down" };
+                    rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r((x1 - x0).max(2.0))) height="16" {
                         title { (fault_title(f)) }
                     }
                     @if x1 - x0 > 50.0 {
                         text.inbarw x=(r(x0 + 3.0)) y=(r(y + 14.0)) {
-                            (if f.label == "crashed" { "down" } else { "halted" })
+                            (match f.label.as_str() { "crashed" => "down", "paused" => "paused", _ => "halted" })
                         }
                     }
                 }

@@ -59,6 +59,9 @@ pub struct SimConfig {
     /// The scenario this configuration came from, if any (for the replay
     /// command).
     pub scenario: Option<String>,
+    /// A bug planted in every replica (tests only: needs the
+    /// `planted-bugs` feature; see `replica::PlantedBug`).
+    pub planted: Option<replica::PlantedBug>,
 }
 
 /// Parameters a scenario sets instead of drawing them. Each applies only
@@ -88,6 +91,22 @@ pub struct ParamOverrides {
     pub think_max_ms: Option<u64>,
     /// How long a client waits for a reply before trying another node.
     pub request_timeout_ms: Option<u64>,
+    /// A disk's typical write latency.
+    pub disk_latency_us: Option<u64>,
+    /// Slow disks (node ids), when the slow-disks family is on.
+    pub slow_disks: Option<Vec<u64>>,
+    /// How many times slower a slow disk is.
+    pub slow_disk_factor: Option<u64>,
+    /// Mean time between process pauses.
+    pub pause_every_ms: Option<u64>,
+    /// Longest pause.
+    pub pause_max_ms: Option<u64>,
+    /// Share of messages delayed far beyond the latency range.
+    pub long_delay_rate: Option<f64>,
+    /// Longest such delay.
+    pub long_delay_max_ms: Option<u64>,
+    /// Mean time between fast restarts.
+    pub fast_restart_every_ms: Option<u64>,
 }
 
 impl Eq for ParamOverrides {}
@@ -157,6 +176,7 @@ impl SimConfig {
             workload: crate::workload::WorkloadSpec::default(),
             overrides: ParamOverrides::default(),
             scenario: None,
+            planted: None,
         }
     }
 
@@ -188,6 +208,19 @@ impl SimConfig {
             }
         }
         self.workload.validate()?;
+        if self.planted.is_some() && !cfg!(feature = "planted-bugs") {
+            return Err("planting a bug needs the planted-bugs feature (tests only)".into());
+        }
+        if let Some(slow) = &self.overrides.slow_disks
+            && let Some(bad) = slow.iter().find(|&&n| n == 0 || n > self.nodes as u64)
+        {
+            return Err(format!("slow_disks names n{bad}, outside the cluster"));
+        }
+        if let Some(rate) = self.overrides.long_delay_rate
+            && !(0.0..=0.5).contains(&rate)
+        {
+            return Err(format!("a long-delay rate of {rate} is outside 0 to 0.5"));
+        }
         for rate in [self.overrides.drop_rate, self.overrides.duplicate_rate]
             .into_iter()
             .flatten()
@@ -258,6 +291,39 @@ pub struct Params {
     pub clock_jump_every_ms: u64,
     /// The largest clock jump, forwards or backwards.
     pub clock_jump_max_ms: u64,
+    /// A disk's typical time to carry out a write (write and sync).
+    pub disk_latency_us: u64,
+    /// The share of writes that hit the heavy tail, and how many times the
+    /// typical latency they take at most.
+    pub disk_tail_rate: f64,
+    /// See [`Params::disk_tail_rate`].
+    pub disk_tail_factor: u64,
+    /// How many writes a replica hands its disk before the rest waits for
+    /// one to complete (group commit gathers what waits).
+    pub writes_in_flight: usize,
+    /// Slow disks (node ids): every write there takes
+    /// [`Params::slow_disk_factor`] times longer (empty unless the
+    /// slow-disks family is on).
+    pub slow_disks: Vec<u64>,
+    /// See [`Params::slow_disks`].
+    pub slow_disk_factor: u64,
+    /// The share of a slow disk's writes that stall, for up to
+    /// [`Params::disk_stall_max_ms`].
+    pub disk_stall_rate: f64,
+    /// See [`Params::disk_stall_rate`].
+    pub disk_stall_max_ms: u64,
+    /// Mean virtual time between two process pauses (0: none).
+    pub pause_every_ms: u64,
+    /// The longest pause (several election timeouts).
+    pub pause_max_ms: u64,
+    /// The share of messages delayed far beyond the latency range (0:
+    /// none), and the longest such delay.
+    pub long_delay_rate: f64,
+    /// See [`Params::long_delay_rate`].
+    pub long_delay_max_ms: u64,
+    /// Mean virtual time between two fast restarts (0: none): a crash
+    /// whose node is back before one network delay.
+    pub fast_restart_every_ms: u64,
 }
 
 /// The largest clock drift a run may set (90%: a clock at 10% speed, or
@@ -286,6 +352,11 @@ impl Params {
 /// few thousand operations compact many times and lagging followers need
 /// InstallSnapshot, sometimes the size a real node would use.
 const SNAPSHOT_EVERY_CHOICES: [u64; 8] = [3, 5, 8, 16, 32, 64, 128, 1024];
+/// Typical disk latencies a seed draws from (µs): NVMe to slow volumes.
+const DISK_LATENCY_CHOICES_US: [u64; 6] = [20, 50, 100, 300, 1_000, 2_000];
+/// Writes a replica may have in flight: mostly one (classic group commit),
+/// sometimes several, so that completions in order are exercised.
+const WRITES_IN_FLIGHT_CHOICES: [usize; 5] = [1, 1, 2, 4, 8];
 /// Entries kept after a snapshot, drawn the same way (0: a follower one
 /// entry behind already needs the snapshot).
 const SNAPSHOT_KEEP_CHOICES: [u64; 5] = [0, 1, 4, 16, 64];
@@ -327,6 +398,19 @@ impl Params {
             clock_drift_ppm: Vec::new(),
             clock_jump_every_ms: 0,
             clock_jump_max_ms: 0,
+            disk_latency_us: 0,
+            disk_tail_rate: 0.0,
+            disk_tail_factor: 1,
+            writes_in_flight: 1,
+            slow_disks: Vec::new(),
+            slow_disk_factor: 1,
+            disk_stall_rate: 0.0,
+            disk_stall_max_ms: 0,
+            pause_every_ms: 0,
+            pause_max_ms: 0,
+            long_delay_rate: 0.0,
+            long_delay_max_ms: 0,
+            fast_restart_every_ms: 0,
         };
         // Drawn last, so that adding them left the other draws as they
         // were: which families this seed has (swarm), and the clocks.
@@ -337,6 +421,7 @@ impl Params {
             disk: rng.chance(0.5),
             churn: rng.chance(0.5),
             clocks: rng.chance(0.5),
+            ..Families::NONE
         };
         let slots = config.nodes + SPARE_NODES;
         let drifts: Vec<i64> = (0..slots)
@@ -344,6 +429,43 @@ impl Params {
             .collect();
         params.clock_jump_every_ms = rng.range(2_000, 10_000);
         params.clock_jump_max_ms = rng.range(10, 500);
+        // Asynchronous storage and the families that came with it: drawn
+        // after everything above, so that those draws stay as they were.
+        let later = Families {
+            pauses: rng.chance(0.5),
+            slow_disks: rng.chance(0.5),
+            delays: rng.chance(0.5),
+            fast_restarts: rng.chance(0.5),
+            ..Families::NONE
+        };
+        let drawn = Families {
+            pauses: later.pauses,
+            slow_disks: later.slow_disks,
+            delays: later.delays,
+            fast_restarts: later.fast_restarts,
+            ..drawn
+        };
+        // Disks always take time: a typical latency from a fast NVMe sync
+        // (20 µs) to a slow cloud volume (2 ms), and a heavy tail.
+        params.disk_latency_us =
+            DISK_LATENCY_CHOICES_US[rng.range(0, DISK_LATENCY_CHOICES_US.len() as u64) as usize];
+        params.disk_tail_rate = rng.range(5, 50) as f64 / 1000.0;
+        params.disk_tail_factor = rng.range(5, 50);
+        params.writes_in_flight =
+            WRITES_IN_FLIGHT_CHOICES[rng.range(0, WRITES_IN_FLIGHT_CHOICES.len() as u64) as usize];
+        let slow_count = 1 + rng.range(0, 2) as usize;
+        let slow_disks: Vec<u64> = (0..slow_count)
+            .map(|_| rng.range(1, config.nodes as u64 + 1))
+            .collect();
+        params.slow_disk_factor = rng.range(10, 101);
+        params.disk_stall_rate = rng.range(1, 20) as f64 / 1000.0;
+        params.disk_stall_max_ms = rng.range(100, 1_001);
+        let election_ms = u64::from(params.election_ticks) * params.tick_ms;
+        params.pause_every_ms = rng.range(1_500, 8_000);
+        params.pause_max_ms = rng.range(election_ms, 5 * election_ms + 1);
+        params.long_delay_rate = rng.range(1, 30) as f64 / 1000.0;
+        params.long_delay_max_ms = rng.range(500, 3_001);
+        params.fast_restart_every_ms = rng.range(1_500, 8_000);
         let mut families = if !config.faults {
             Families::NONE
         } else if config.swarm {
@@ -379,6 +501,23 @@ impl Params {
         };
         if !families.clocks {
             params.clock_jump_every_ms = 0;
+        }
+        if families.slow_disks {
+            let mut slow = slow_disks;
+            slow.sort_unstable();
+            slow.dedup();
+            params.slow_disks = slow;
+        } else {
+            (params.slow_disk_factor, params.disk_stall_rate) = (1, 0.0);
+        }
+        if !families.pauses {
+            params.pause_every_ms = 0;
+        }
+        if !families.delays {
+            params.long_delay_rate = 0.0;
+        }
+        if !families.fast_restarts {
+            params.fast_restart_every_ms = 0;
         }
         for &(node, ppm) in &config.clock_drift_ppm {
             params.clock_drift_ppm[node as usize - 1] = ppm;
@@ -424,6 +563,32 @@ impl Params {
             families.clocks,
         );
         set(&mut params.think_max_ms, o.think_max_ms, true);
+        set(&mut params.disk_latency_us, o.disk_latency_us, true);
+        if families.slow_disks {
+            if let Some(slow) = &o.slow_disks {
+                params.slow_disks = slow.clone();
+            }
+            set(&mut params.slow_disk_factor, o.slow_disk_factor, true);
+        }
+        set(
+            &mut params.pause_every_ms,
+            o.pause_every_ms,
+            families.pauses,
+        );
+        set(&mut params.pause_max_ms, o.pause_max_ms, families.pauses);
+        if families.delays {
+            params.long_delay_rate = o.long_delay_rate.unwrap_or(params.long_delay_rate);
+        }
+        set(
+            &mut params.long_delay_max_ms,
+            o.long_delay_max_ms,
+            families.delays,
+        );
+        set(
+            &mut params.fast_restart_every_ms,
+            o.fast_restart_every_ms,
+            families.fast_restarts,
+        );
         set(&mut params.request_timeout_ms, o.request_timeout_ms, true);
         match config.snapshots {
             Snapshots::Drawn => {}

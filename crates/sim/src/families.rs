@@ -27,6 +27,19 @@ pub struct Families {
     pub churn: bool,
     /// Clock faults: per-node drift and jumps.
     pub clocks: bool,
+    /// Process pauses (SIGSTOP, a long GC pause): a node handles nothing
+    /// for up to several election timeouts, then gets the missed ticks and
+    /// the queued messages at once.
+    pub pauses: bool,
+    /// One or two disks 10–100× slower than the others, with stalls of up
+    /// to a second.
+    pub slow_disks: bool,
+    /// Heavy-tailed network delay: a small share of messages arrives
+    /// seconds late, after elections, restarts and configuration changes.
+    pub delays: bool,
+    /// Fast restarts: a crashed node is back before one network delay, so
+    /// messages sent to its previous incarnation reach the new one.
+    pub fast_restarts: bool,
 }
 
 impl Default for Families {
@@ -44,6 +57,10 @@ impl Families {
         disk: true,
         churn: true,
         clocks: true,
+        pauses: true,
+        slow_disks: true,
+        delays: true,
+        fast_restarts: true,
     };
 
     /// No family: a clean world.
@@ -54,6 +71,10 @@ impl Families {
         disk: false,
         churn: false,
         clocks: false,
+        pauses: false,
+        slow_disks: false,
+        delays: false,
+        fast_restarts: false,
     };
 
     /// The families in both sets.
@@ -65,11 +86,15 @@ impl Families {
             disk: self.disk && other.disk,
             churn: self.churn && other.churn,
             clocks: self.clocks && other.clocks,
+            pauses: self.pauses && other.pauses,
+            slow_disks: self.slow_disks && other.slow_disks,
+            delays: self.delays && other.delays,
+            fast_restarts: self.fast_restarts && other.fast_restarts,
         }
     }
 
     /// The families as (name, on) pairs, in a fixed order.
-    pub fn list(&self) -> [(&'static str, bool); 6] {
+    pub fn list(&self) -> [(&'static str, bool); 10] {
         [
             ("network", self.network),
             ("partitions", self.partitions),
@@ -77,6 +102,10 @@ impl Families {
             ("disk", self.disk),
             ("churn", self.churn),
             ("clocks", self.clocks),
+            ("pauses", self.pauses),
+            ("slow-disks", self.slow_disks),
+            ("delays", self.delays),
+            ("fast-restarts", self.fast_restarts),
         ]
     }
 
@@ -90,6 +119,10 @@ impl Families {
             "disk" => &mut self.disk,
             "churn" => &mut self.churn,
             "clocks" => &mut self.clocks,
+            "pauses" => &mut self.pauses,
+            "slow-disks" | "slow_disks" => &mut self.slow_disks,
+            "delays" => &mut self.delays,
+            "fast-restarts" | "fast_restarts" => &mut self.fast_restarts,
             _ => return None,
         };
         *slot = on;

@@ -323,22 +323,33 @@ impl Invariants {
         }
     }
 
-    /// A node installed a snapshot from the leader (§7, Figure 13): it must
-    /// stand for committed entries, its state must be every replica's state
-    /// at its index, and the node's log becomes the committed prefix up to
-    /// it, followed by its own entries after it only if it held the
-    /// snapshot's last entry.
+    /// A node's install of a snapshot from the leader became durable (§7,
+    /// Figure 13): it must stand for committed entries, and the node's log
+    /// becomes the committed prefix up to it, followed by its own entries
+    /// after it only if it held the snapshot's last entry.
     pub fn snapshot_installed(&mut self, at: Nanos, node: u64, snap: SnapshotDigest) {
         if !self.snapshot_is_committed(at, node, snap) {
             return;
         }
-        self.state_digest(at, node, snap.index.0, snap.state);
         let n = slot(node);
         let upto = snap.index.0 as usize;
         if self.terms[n].get(upto) != Some(&snap.term) {
             self.chains[n] = self.committed_chain[..=upto].to_vec();
             self.terms[n] = self.committed_terms[..=upto].to_vec();
         }
+    }
+
+    /// A node replaced its state machine with a snapshot from the leader
+    /// (its log follows when the install is durable: see
+    /// [`Invariants::snapshot_installed`]). The snapshot stands for
+    /// committed state, with every replica's digest at its index, and the
+    /// node's applied index jumps to it.
+    pub fn state_machine_replaced(&mut self, at: Nanos, node: u64, snap: SnapshotDigest) {
+        if !self.snapshot_is_committed(at, node, snap) {
+            return;
+        }
+        self.state_digest(at, node, snap.index.0, snap.state);
+        let n = slot(node);
         if snap.index > self.last_applied[n] {
             self.last_applied[n] = snap.index;
         }
@@ -827,7 +838,7 @@ mod tests {
         let log = [digest(1, 1, 10), digest(2, 1, 20)];
         let mut inv = committed(&log, 2);
         inv.snapshot_taken(0, 1, snap(2, 1, 7));
-        inv.snapshot_installed(0, 2, snap(2, 1, 8));
+        inv.state_machine_replaced(0, 2, snap(2, 1, 8));
         assert_eq!(inv.violations()[0].invariant, "state machine agreement");
     }
 
@@ -837,6 +848,7 @@ mod tests {
         let mut inv = committed(&log, 2);
         // Node 2 holds a conflicting, uncommitted entry at 2.
         inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 99)]);
+        inv.state_machine_replaced(0, 2, snap(2, 1, 5));
         inv.snapshot_installed(0, 2, snap(2, 1, 5));
         // Its log is now the committed prefix: entry 3 follows it, and
         // applying resumes at 3.

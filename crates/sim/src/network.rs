@@ -128,6 +128,15 @@ pub fn names(nodes: &[usize]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// The shortest heavy-tail delay: longer than any latency the network
+/// draws otherwise, and than an election timeout.
+pub const LONG_DELAY_MIN: Nanos = 300 * crate::queue::MS;
+
+/// Whether a delivery delay is a heavy-tail one.
+pub fn is_long_delay(delay: Nanos) -> bool {
+    delay >= LONG_DELAY_MIN
+}
+
 /// The network model for one run.
 pub struct Network {
     rng: SimRng,
@@ -135,6 +144,10 @@ pub struct Network {
     latency_max: Nanos,
     drop_rate: f64,
     duplicate_rate: f64,
+    /// Heavy tail: the share of messages delayed far beyond the latency
+    /// range, and the longest such delay.
+    long_delay_rate: f64,
+    long_delay_max: Nanos,
     partition: Partition,
 }
 
@@ -153,8 +166,19 @@ impl Network {
             latency_max: latency.1,
             drop_rate,
             duplicate_rate,
+            long_delay_rate: 0.0,
+            long_delay_max: 0,
             partition: Partition::none(nodes),
         }
+    }
+
+    /// Delays a share `rate` of messages by up to `max` (at least
+    /// [`LONG_DELAY_MIN`]): a heavy tail, so that some messages arrive
+    /// after elections, restarts and configuration changes.
+    pub fn with_long_delays(mut self, rate: f64, max: Nanos) -> Network {
+        self.long_delay_rate = rate;
+        self.long_delay_max = max.max(LONG_DELAY_MIN);
+        self
     }
 
     /// What happens to one message between replicas.
@@ -163,7 +187,11 @@ impl Network {
         // does not shift the draws of the messages after it.
         let lost = self.rng.chance(self.drop_rate);
         let duplicated = self.rng.chance(self.duplicate_rate);
-        let first = self.latency();
+        let long = self.rng.chance(self.long_delay_rate);
+        let extra = self
+            .rng
+            .range(LONG_DELAY_MIN, self.long_delay_max.max(LONG_DELAY_MIN) + 1);
+        let first = self.latency() + if long { extra } else { 0 };
         let second = self.latency();
         if self.partition.is_cut(from, to) {
             Fate::Partitioned

@@ -27,6 +27,10 @@ pub enum Concern {
     Churn,
     /// Clock jumps: when, where, how far.
     Clock,
+    /// One node's disk latency: how long each write takes.
+    DiskLatency(u64),
+    /// Process pauses and fast restarts: when, which node, how long.
+    Process,
 }
 
 impl Concern {
@@ -40,6 +44,8 @@ impl Concern {
             Concern::Disk(n) => 2_000 + n,
             Concern::Churn => 5,
             Concern::Clock => 6,
+            Concern::Process => 7,
+            Concern::DiskLatency(n) => 3_000 + n,
         }
     }
 }

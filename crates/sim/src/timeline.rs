@@ -49,6 +49,18 @@ pub enum TimelineEvent {
         /// The term it had led.
         term: u64,
     },
+    /// A node's process was paused (SIGSTOP, a long GC pause).
+    Paused {
+        /// The node (1-based id).
+        node: u64,
+        /// When it runs again (virtual time).
+        until_ns: Nanos,
+    },
+    /// A paused process runs again, and handles what waited.
+    Resumed {
+        /// The node (1-based id).
+        node: u64,
+    },
     /// Clients stopped issuing new operations; faults healed.
     EndOfWorkload,
 }

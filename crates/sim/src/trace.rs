@@ -230,6 +230,15 @@ pub enum TraceEvent {
         /// Last entry written, if any.
         last: Option<LogIndex>,
     },
+    /// A node handed a write to its disk.
+    WriteIssued {
+        /// The write's id.
+        id: u64,
+        /// Entries it carries.
+        entries: u64,
+        /// When it will complete, from now.
+        done_in_us: u64,
+    },
     /// A node learnt that entries up to `index` are committed.
     Committed {
         /// The new commit index.
@@ -341,6 +350,14 @@ impl fmt::Display for TraceEvent {
                 }
                 Ok(())
             }
+            TraceEvent::WriteIssued {
+                id,
+                entries,
+                done_in_us,
+            } => write!(
+                f,
+                "write #{id} to disk ({entries} entries, done in {done_in_us}us)"
+            ),
             TraceEvent::Committed { index } => write!(f, "commit up to {index}"),
             TraceEvent::Applied { index, term } => write!(f, "apply {index} ({term})"),
             TraceEvent::Snapshot {

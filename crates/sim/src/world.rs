@@ -15,16 +15,20 @@ use check::History;
 use kv::Op;
 use raft::{Config, LogIndex, NodeId};
 use replica::{
-    ClientReply, ClientRequest, Effect, EntryDigest, Envelope, Input, Replica, ReplicaEvent,
+    AdminReply, ClientReply, ClientRequest, Effect, EntryDigest, Envelope, Input, Replica,
+    ReplicaError, ReplicaEvent, ReplicaOptions, Storage, StorageLimits, WriteId,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 mod churn;
 mod clients;
 mod liveness;
+mod process;
 mod scripted;
+mod writes;
 
 pub use churn::ChurnStats;
+pub use writes::WriteStats;
 
 /// The cluster id every simulated replica shares.
 const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
@@ -94,6 +98,21 @@ enum Event {
     Restart {
         node: usize,
     },
+    /// A node's disk finished a write.
+    WriteDone {
+        node: usize,
+        incarnation: u64,
+        id: WriteId,
+    },
+    /// The nemesis pauses a process.
+    Pause,
+    /// A paused process runs again.
+    Resume {
+        node: usize,
+        incarnation: u64,
+    },
+    /// The nemesis crashes a process and restarts it at once.
+    FastRestart,
     Scripted(Action),
     Churn,
     ClockJump,
@@ -103,8 +122,22 @@ enum Event {
 /// One server slot: its disk outlives its process.
 struct NodeSlot {
     id: NodeId,
-    replica: Option<Replica<SimDisk>>,
+    replica: Option<Replica>,
+    /// The replica's log on `disk`, while the process runs.
+    storage: Option<Storage<SimDisk>>,
     disk: SimDisk,
+    /// Writes handed to the disk and not yet complete, oldest first.
+    writes: VecDeque<writes::WriteInFlight>,
+    /// When the disk finishes the last write handed to it.
+    disk_busy_until: Nanos,
+    /// Draws how long each write takes.
+    disk_latency_rng: SimRng,
+    /// Paused (SIGSTOP) until then: what arrives waits in `held`.
+    paused_until: Option<Nanos>,
+    /// Events that arrived during a pause, in arrival order.
+    held: Vec<Event>,
+    /// Ticks that fell during a pause, delivered at once on resume.
+    missed_ticks: u32,
     /// Bumped at every crash, so that ticks scheduled for a dead process are
     /// recognised as stale.
     incarnation: u64,
@@ -200,6 +233,14 @@ pub struct Stats {
     pub recoveries_from_snapshot_only: u64,
     /// Membership churn: what was asked, what completed, what was refused.
     pub churn: ChurnStats,
+    /// Process pauses injected.
+    pub pauses: u64,
+    /// Crashes whose node was back before one network delay.
+    pub fast_restarts: u64,
+    /// Messages delayed far beyond the latency range (the heavy tail).
+    pub long_delayed: u64,
+    /// Writes: latencies, group commit, writes lost in flight.
+    pub writes: WriteStats,
 }
 
 /// The result of a run, before checking.
@@ -262,6 +303,10 @@ pub struct World {
     leader_after_heal: Option<Nanos>,
     /// Liveness failures found after the heal.
     liveness: Vec<String>,
+    /// Draws pauses and fast restarts.
+    process_rng: SimRng,
+    /// The answer to the last admin request (same step).
+    admin_reply: Option<AdminReply>,
 }
 
 impl World {
@@ -275,11 +320,19 @@ impl World {
             (params.latency_min_us * 1_000, params.latency_max_us * 1_000),
             params.drop_rate,
             params.duplicate_rate,
-        );
+        )
+        .with_long_delays(params.long_delay_rate, params.long_delay_max_ms * MS);
         let nodes = (0..slots)
             .map(|i| NodeSlot {
                 id: NodeId(i as u64 + 1),
                 replica: None,
+                storage: None,
+                writes: VecDeque::new(),
+                disk_busy_until: 0,
+                disk_latency_rng: SimRng::for_concern(seed, Concern::DiskLatency(i as u64 + 1)),
+                paused_until: None,
+                held: Vec::new(),
+                missed_ticks: 0,
                 // The fault budget: at most a minority of disks may lose or
                 // corrupt synced data, so every committed entry survives on a
                 // majority.
@@ -330,6 +383,8 @@ impl World {
             healed_at: None,
             leader_after_heal: None,
             liveness: Vec::new(),
+            process_rng: SimRng::for_concern(seed, Concern::Process),
+            admin_reply: None,
             config,
             params,
             now: 0,
@@ -373,6 +428,18 @@ impl World {
                 .clock_rng
                 .range(0, 2 * self.params.clock_jump_every_ms * MS);
             self.queue.push(at, Event::ClockJump);
+        }
+        if self.params.pause_every_ms > 0 {
+            let at = self
+                .process_rng
+                .range(0, 2 * self.params.pause_every_ms * MS);
+            self.queue.push(at, Event::Pause);
+        }
+        if self.params.fast_restart_every_ms > 0 {
+            let at = self
+                .process_rng
+                .range(0, 2 * self.params.fast_restart_every_ms * MS);
+            self.queue.push(at, Event::FastRestart);
         }
         if self.params.churn_every_ms > 0 {
             let at = self.churn_rng.range(0, 2 * self.params.churn_every_ms * MS);
@@ -434,7 +501,39 @@ impl World {
     }
 
     fn dispatch(&mut self, event: Event) {
+        // A paused process handles nothing: what is addressed to it waits.
+        let target = match &event {
+            Event::Tick { node, incarnation }
+            | Event::WriteDone {
+                node, incarnation, ..
+            } => (self.nodes[*node].incarnation == *incarnation).then_some(*node),
+            Event::Deliver { to, .. } => Some(*to),
+            Event::Request { node, .. } => Some(*node),
+            _ => None,
+        };
+        let event = match target {
+            Some(node) if self.nodes[node].replica.is_some() => {
+                match self.hold_if_paused(node, event) {
+                    Some(event) => event,
+                    None => return,
+                }
+            }
+            _ => event,
+        };
         match event {
+            Event::WriteDone {
+                node,
+                incarnation,
+                id,
+            } => {
+                if self.nodes[node].incarnation == incarnation && self.nodes[node].replica.is_some()
+                {
+                    self.write_done(node, id);
+                }
+            }
+            Event::Pause => self.pause(),
+            Event::Resume { node, incarnation } => self.resume(node, incarnation),
+            Event::FastRestart => self.fast_restart(),
             Event::Tick { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation && self.nodes[node].replica.is_some()
                 {
@@ -572,13 +671,28 @@ impl World {
         let config = self.raft_config(node);
         let disk = self.nodes[node].disk.clone();
         let id = self.nodes[node].id.0;
-        let policy = self.params.snapshot_policy();
+        let options = ReplicaOptions {
+            snapshot_policy: self.params.snapshot_policy(),
+            storage: StorageLimits {
+                max_writes_in_flight: self.params.writes_in_flight,
+                ..StorageLimits::DEFAULT
+            },
+        };
         self.nodes[node].snapshot_floor = LogIndex(0);
-        match Replica::open(CLUSTER_ID, config, policy, disk) {
-            Ok((replica, effects)) => {
+        let opened =
+            Storage::open(disk)
+                .map_err(ReplicaError::from)
+                .and_then(|(storage, recovered)| {
+                    Replica::open(CLUSTER_ID, config, options, recovered)
+                        .map(|(replica, effects)| (storage, replica, effects))
+                });
+        match opened {
+            Ok((storage, mut replica, effects)) => {
+                self.plant(&mut replica);
                 self.nodes[node].applied = replica.kv().applied_index();
                 self.nodes[node].commit = replica.raft().commit_index();
                 self.nodes[node].replica = Some(replica);
+                self.nodes[node].storage = Some(storage);
                 let interval = self.tick_interval(node);
                 let phase = self.nodes[node].rng.range(0, interval);
                 let incarnation = self.nodes[node].incarnation;
@@ -586,10 +700,16 @@ impl World {
                     .push(self.now + phase, Event::Tick { node, incarnation });
                 // Recovery re-applies the committed prefix: the invariants
                 // see it like any other step.
+                let incarnation = self.nodes[node].incarnation;
                 for effect in effects {
+                    if self.nodes[node].incarnation != incarnation {
+                        break; // a write failed: the node stopped again
+                    }
                     self.carry_out(node, effect);
                 }
-                self.check_replica(node);
+                if self.nodes[node].incarnation == incarnation {
+                    self.check_replica(node);
+                }
             }
             Err(e) => {
                 self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
@@ -636,46 +756,71 @@ impl World {
     fn with_replica<T>(
         &mut self,
         node: usize,
-        f: impl FnOnce(&mut Replica<SimDisk>, &mut Vec<Effect>) -> Result<T, replica::ReplicaError>,
+        f: impl FnOnce(&mut Replica, &mut Vec<Effect>) -> Result<T, ReplicaError>,
     ) -> Option<T> {
-        let id = self.nodes[node].id.0;
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let slot = &mut self.nodes[node];
         let replica = slot.replica.as_mut().expect("step only live replicas");
         slot.snapshot_floor = replica.raft().snapshot_meta().index;
         let result = f(replica, &mut effects);
+        let incarnation = self.nodes[node].incarnation;
         for effect in effects.drain(..) {
+            // A write that fails stops the process (fail-stop): nothing
+            // after it is carried out.
+            if self.nodes[node].incarnation != incarnation {
+                break;
+            }
             self.carry_out(node, effect);
         }
         self.effects = effects;
+        if self.nodes[node].incarnation != incarnation {
+            return None;
+        }
         match result {
             Ok(value) => {
                 self.check_replica(node);
                 Some(value)
             }
             Err(e) => {
-                self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
-                self.mark(TimelineEvent::Halted {
-                    node: id,
-                    reason: e.to_string(),
-                });
-                if self.nodes[node].disk.mode() != DiskFaultMode::Off && e.is_disk_failure() {
-                    // Fail-stop on a disk error (a full disk, an I/O error):
-                    // expected with disk faults on; the restart recovers
-                    // from what the disk holds.
-                    self.stats.disk_halts += 1;
-                } else {
-                    self.stats.halts += 1;
-                    self.invariants_violation("replica halted", id, e.to_string());
-                }
-                self.take_down(node);
-                let at = self.now + self.params.downtime_max_ms * MS;
-                self.queue.push(at, Event::Restart { node });
+                self.halt(node, e);
                 None
             }
         }
     }
+
+    /// Stops `node` on `e` (fail-stop) and schedules its restart. A disk
+    /// failure is expected with disk faults on; anything else is a bug.
+    fn halt(&mut self, node: usize, e: ReplicaError) {
+        let id = self.nodes[node].id.0;
+        self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
+        self.mark(TimelineEvent::Halted {
+            node: id,
+            reason: e.to_string(),
+        });
+        if self.nodes[node].disk.mode() != DiskFaultMode::Off && e.is_disk_failure() {
+            // Fail-stop on a disk error (a full disk, an I/O error): the
+            // restart recovers from what the disk holds.
+            self.stats.disk_halts += 1;
+        } else {
+            self.stats.halts += 1;
+            self.invariants_violation("replica halted", id, e.to_string());
+        }
+        self.take_down(node);
+        let at = self.now + self.params.downtime_max_ms * MS;
+        self.queue.push(at, Event::Restart { node });
+    }
+
+    /// Plants the configured bug in a replica (tests only).
+    #[cfg(feature = "planted-bugs")]
+    fn plant(&self, replica: &mut Replica) {
+        replica.plant(self.config.planted);
+    }
+
+    /// Without the `planted-bugs` feature nothing can be planted
+    /// ([`World::new`] refuses a configuration that asks).
+    #[cfg(not(feature = "planted-bugs"))]
+    fn plant(&self, _replica: &mut Replica) {}
 
     fn check_replica(&mut self, node: usize) {
         let id = self.nodes[node].id.0;
@@ -685,7 +830,10 @@ impl World {
         let applied = replica.kv().applied_index();
         let digest = (applied != self.nodes[node].applied && applied.is_multiple_of(DIGEST_EVERY))
             .then(|| replica.kv().digest());
-        let snapshot_index = raft.snapshot_meta().index;
+        // The log starts, as far as the replica has asked of its disk, at
+        // the latest compaction it issued; raft forgets those entries once
+        // the write completes.
+        let snapshot_index = replica.compacting_to();
         // Commit safety against the configuration in force at the leader
         // when it committed (joint: both majorities).
         let leader_commit = (commit > self.nodes[node].commit && raft.role() == raft::Role::Leader)
@@ -786,6 +934,10 @@ impl World {
                             self.stats.duplicated += 1;
                             self.trace(Actor::Node(id), TraceEvent::Duplicated(summary));
                         }
+                        self.stats.long_delayed += delays
+                            .iter()
+                            .filter(|&&d| crate::network::is_long_delay(d))
+                            .count() as u64;
                         let (last, extra) = delays.split_last().expect("at least one delivery");
                         for delay in extra {
                             let envelope = envelope.clone();
@@ -797,6 +949,8 @@ impl World {
                     }
                 }
             }
+            Effect::Write(write) => self.issue_write(node, write),
+            Effect::AdminReply(reply) => self.admin_reply = Some(reply),
             Effect::Reply(reply) => {
                 let (client, _, _) = split_req_id(reply.req_id);
                 if client < self.clients.len() {
@@ -920,6 +1074,10 @@ impl World {
                     },
                 );
                 self.invariants.snapshot_installed(self.now, id, snapshot);
+            }
+            Effect::Event(ReplicaEvent::StateMachineReplaced { snapshot }) => {
+                self.invariants
+                    .state_machine_replaced(self.now, id, snapshot);
             }
             Effect::Event(ReplicaEvent::Applied(entry)) => {
                 self.trace(
@@ -1064,9 +1222,14 @@ impl World {
     /// Power loss: the process and every unsynced write are gone.
     fn take_down(&mut self, node: usize) {
         self.stop_leading(node);
+        self.drop_writes_in_flight(node);
         let slot = &mut self.nodes[node];
         slot.replica = None;
+        slot.storage = None;
         slot.incarnation += 1;
+        slot.paused_until = None;
+        slot.held.clear();
+        slot.missed_ticks = 0;
         slot.disk.crash();
     }
 

@@ -20,6 +20,7 @@ use crate::queue::MS;
 use crate::timeline::TimelineEvent;
 use crate::trace::{Actor, TraceEvent};
 use raft::{ConfChange, LogIndex, Membership, MembershipError, NodeId};
+use replica::{AdminAccepted, AdminOp, AdminRefused, AdminRequest, Input};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -267,11 +268,10 @@ impl World {
                         to + 1
                     )),
                 );
-                let asked =
-                    self.with_replica(leader, |r, effects| r.transfer_leadership(id(to), effects));
-                match asked {
-                    Some(Ok(())) => self.stats.churn.transfers += 1,
-                    Some(Err(e)) => self.count_refusal(format!("{e:?}")),
+                match self.admin(leader, AdminOp::TransferLeadership(id(to))) {
+                    Some(Ok(_)) => self.stats.churn.transfers += 1,
+                    Some(Err(AdminRefused::Transfer(e))) => self.count_refusal(format!("{e:?}")),
+                    Some(Err(other)) => self.count_refusal(other.to_string()),
                     None => {}
                 }
             }
@@ -285,12 +285,14 @@ impl World {
             Actor::Nemesis,
             TraceEvent::Fault(format!("membership: {change:?} via n{}", leader + 1)),
         );
-        let result = self.with_replica(leader, |r, effects| {
-            r.propose_membership(change.clone(), effects)
-        });
+        let result = self.admin(leader, AdminOp::ChangeMembership(change));
         match result {
-            Some(Ok(_index)) => true,
-            Some(Err(e)) => {
+            Some(Ok(_)) => true,
+            Some(Err(AdminRefused::Transfer(e))) => {
+                self.count_refusal(format!("{e:?}"));
+                false
+            }
+            Some(Err(AdminRefused::Membership(e))) => {
                 let later = matches!(
                     e,
                     MembershipError::ChangeInProgress { .. }
@@ -382,5 +384,22 @@ impl World {
                 self.stats.churn.completed += 1;
             }
         }
+    }
+}
+
+impl World {
+    /// Hands `op` to `node` as an admin input and returns its answer
+    /// (`None` if the node failed while handling it).
+    pub(super) fn admin(
+        &mut self,
+        node: usize,
+        op: AdminOp,
+    ) -> Option<Result<AdminAccepted, AdminRefused>> {
+        self.admin_reply = None;
+        let request = AdminRequest { req_id: 0, op };
+        self.with_replica(node, |r, effects| r.handle(Input::Admin(request), effects))?;
+        let reply = self.admin_reply.take();
+        debug_assert!(reply.is_some(), "an admin request is answered at once");
+        reply.map(|r| r.result)
     }
 }

@@ -1,0 +1,186 @@
+//! Clients: proposing their writes, reading by ReadIndex, and answering
+//! them once their entry is applied (or their read confirmed and reached).
+
+use crate::effects::{Effect, EntryDigest, ReplicaEvent};
+use crate::envelope::{ClientReply, ClientRequest, ReplyError};
+use crate::replica::{MAX_PENDING_READS, MAX_PENDING_WRITES, PendingRead, PendingWrite, Replica};
+use kv::{Command, Op, Output};
+use raft::{Entry, EntryPayload, LogIndex, ProposeError, ReadIndexError};
+
+impl Replica {
+    pub(crate) fn request(&mut self, request: ClientRequest, effects: &mut Vec<Effect>) {
+        let reply = |result| {
+            Effect::Reply(ClientReply {
+                req_id: request.req_id,
+                result,
+            })
+        };
+        // Refuse what the state machine would refuse, before it takes a slot
+        // in the log.
+        if let Err(why) = request.op.validate() {
+            effects.push(reply(Err(ReplyError::Invalid(format!("{why:?}")))));
+            return;
+        }
+        if let Op::Get { key } = &request.op {
+            self.start_read(request.req_id, key.clone(), effects);
+            return;
+        }
+        let replaces = self.pending_writes.contains_key(&request.client);
+        if !replaces && self.pending_writes.len() >= MAX_PENDING_WRITES {
+            effects.push(reply(Err(ReplyError::Busy)));
+            return;
+        }
+        // Nothing queues without limit: past the bound on storage work
+        // outstanding, the client is told to come back later.
+        if self.writes.over_byte_limit() {
+            effects.push(reply(Err(ReplyError::Busy)));
+            return;
+        }
+        let answer_is_done = matches!(
+            request.op,
+            Op::Put { .. } | Op::Delete { .. } | Op::Append { .. }
+        );
+        let command = Command {
+            client: request.client,
+            seq: request.seq,
+            op: request.op,
+        };
+        match self.raft.propose(command.encode()) {
+            Ok(index) => {
+                self.pending_writes.insert(
+                    request.client,
+                    PendingWrite {
+                        req_id: request.req_id,
+                        seq: request.seq,
+                        index,
+                        answer_is_done,
+                    },
+                );
+            }
+            Err(ProposeError::NotLeader { leader }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader })))
+            }
+            Err(ProposeError::TooLarge { .. }) => {
+                effects.push(reply(Err(ReplyError::Invalid("command too large".into()))))
+            }
+            Err(ProposeError::TooManyUncommitted { .. }) => {
+                effects.push(reply(Err(ReplyError::Busy)))
+            }
+            // §3.10: leadership is moving; the client goes to the new leader.
+            Err(ProposeError::TransferInProgress { to }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader: Some(to) })))
+            }
+        }
+    }
+
+    /// Linearizable read by ReadIndex (dissertation §6.4): the leader confirms
+    /// it still leads with a quorum round, then the read is served once the
+    /// local state machine has applied the confirmed commit index.
+    fn start_read(&mut self, req_id: u64, key: String, effects: &mut Vec<Effect>) {
+        let reply = |result| Effect::Reply(ClientReply { req_id, result });
+        if self.pending_reads.len() + self.confirmed_reads.len() >= MAX_PENDING_READS {
+            effects.push(reply(Err(ReplyError::Busy)));
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        match self.raft.read_index(ctx) {
+            Ok(()) => {
+                self.next_read_ctx += 1;
+                self.pending_reads.insert(ctx, PendingRead { req_id, key });
+            }
+            Err(ReadIndexError::NotLeader { leader }) => {
+                effects.push(reply(Err(ReplyError::NotLeader { leader })))
+            }
+            Err(ReadIndexError::TooManyPending { .. }) => {
+                effects.push(reply(Err(ReplyError::Busy)))
+            }
+        }
+    }
+
+    /// Applies one committed entry; answers the client waiting on it, if it
+    /// waits here. A client hears of its write only now: committed and
+    /// applied.
+    pub(crate) fn apply(&mut self, entry: &Entry, effects: &mut Vec<Effect>) {
+        debug_assert_eq!(
+            entry.index.0,
+            self.kv.applied_index() + 1,
+            "entries apply in order, each once"
+        );
+        match &entry.payload {
+            EntryPayload::Noop => self.kv.apply_noop(entry.index.0),
+            EntryPayload::Membership(membership) => {
+                // Raft acts on a configuration when it enters the log
+                // (§4.1); applying it only tells the observers.
+                self.kv.apply_noop(entry.index.0);
+                effects.push(Effect::Event(ReplicaEvent::MembershipApplied {
+                    index: entry.index,
+                    membership: membership.clone(),
+                }));
+            }
+            EntryPayload::Command(bytes) => {
+                let applied = self.kv.apply(entry.index.0, bytes);
+                if let Some(client) = applied.client {
+                    let answers_pending = self
+                        .pending_writes
+                        .get(&client)
+                        .is_some_and(|pending| pending.seq == applied.seq);
+                    if answers_pending {
+                        let pending = self.pending_writes.remove(&client).expect("checked above");
+                        let result = applied.response.map_err(ReplyError::Kv);
+                        effects.push(Effect::Reply(ClientReply {
+                            req_id: pending.req_id,
+                            result,
+                        }));
+                    }
+                }
+            }
+        }
+        effects.push(Effect::Event(ReplicaEvent::Applied(EntryDigest::of(entry))));
+    }
+
+    /// Writes waiting on entries a snapshot from the leader covers are
+    /// answered from its session table (their first result, §6.3).
+    pub(crate) fn answer_from_sessions(&mut self, effects: &mut Vec<Effect>) {
+        let answered: Vec<kv::ClientId> = self
+            .pending_writes
+            .iter()
+            .filter(|(client, pending)| {
+                self.kv
+                    .session(**client)
+                    .is_some_and(|s| s.last_seq == pending.seq)
+            })
+            .map(|(client, _)| *client)
+            .collect();
+        for client in answered {
+            let pending = self.pending_writes.remove(&client).expect("listed above");
+            let session = self.kv.session(client).expect("listed above");
+            effects.push(Effect::Reply(ClientReply {
+                req_id: pending.req_id,
+                result: session.last_response.clone().map_err(ReplyError::Kv),
+            }));
+        }
+    }
+
+    /// Reads not yet confirmed by a quorum cannot be, once leadership is
+    /// gone: answer them now rather than let the client wait for a timeout.
+    pub(crate) fn abort_unconfirmed_reads(&mut self, effects: &mut Vec<Effect>) {
+        for (_, pending) in std::mem::take(&mut self.pending_reads) {
+            effects.push(Effect::Reply(ClientReply {
+                req_id: pending.req_id,
+                result: Err(ReplyError::ReadAborted),
+            }));
+        }
+    }
+
+    pub(crate) fn serve_confirmed_reads(&mut self, effects: &mut Vec<Effect>) {
+        let applied = LogIndex(self.kv.applied_index());
+        let ready = self.confirmed_reads.partition_point(|r| r.index <= applied);
+        for read in self.confirmed_reads.drain(..ready) {
+            let value = self.kv.get(&read.key).map(str::to_owned);
+            effects.push(Effect::Reply(ClientReply {
+                req_id: read.req_id,
+                result: Ok(Output::Value(value)),
+            }));
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Writes as effects: what the replica asks its executor to make durable,
+//! and the book-keeping that ties each completion back to what it promised.
+//!
+//! The replica never touches its disk. A ready cycle's storage work (a
+//! snapshot to install, the hard state, entries, a compaction) becomes a
+//! [`Write`] with an id; the executor carries it out in its own time and
+//! reports [`crate::Input::WriteDone`]. Several writes may be in flight;
+//! per disk they complete in the order they were issued. While
+//! [`StorageLimits::max_writes_in_flight`] are in flight, new storage work
+//! is merged into one buffered write (group commit: what arrives during a
+//! sync costs one more sync, not one per input).
+
+use crate::effects::{EntryDigest, SnapshotDigest};
+use raft::{Entry, HardState, LogIndex, Message, Snapshot};
+use std::collections::VecDeque;
+
+/// Identifies a write; ids increase by one per write issued.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WriteId(pub u64);
+
+/// Storage work for the executor, carried out in this order: install
+/// `install` (Figure 13: the log after it is kept only if it holds the
+/// snapshot's last entry), write `hard_state`, append `entries` (replacing
+/// any stored suffix from the first one's index), make all of it durable
+/// with one sync, then make `compact` the start of the log.
+///
+/// The hard state goes before the entries: a write cut short then keeps the
+/// new term without the entries, never entries of a term the disk has no
+/// record of (its commit index may run past the entries; recovery clamps
+/// it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Write {
+    /// This write's id, to report in [`crate::Input::WriteDone`].
+    pub id: WriteId,
+    /// A snapshot from the leader to make the start of the log (§7).
+    pub install: Option<Snapshot>,
+    /// The hard state to record, if it changed.
+    pub hard_state: Option<HardState>,
+    /// Entries to append, contiguous, in index order.
+    pub entries: Vec<Entry>,
+    /// A snapshot of this node's state machine to compact the log to.
+    pub compact: Option<Snapshot>,
+}
+
+impl Write {
+    /// Bytes this write holds (payloads and snapshots), for the limits.
+    pub fn bytes(&self) -> u64 {
+        let entries: u64 = self
+            .entries
+            .iter()
+            .map(|e| e.payload_len() as u64 + 24)
+            .sum();
+        let snapshots: u64 = [&self.install, &self.compact]
+            .into_iter()
+            .flatten()
+            .map(|s| s.data.len() as u64)
+            .sum();
+        entries + snapshots
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.install.is_none()
+            && self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.compact.is_none()
+    }
+}
+
+/// Bounds on the storage work a replica has outstanding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageLimits {
+    /// Writes issued to the executor and not yet reported done. Past it,
+    /// storage work waits in one buffered write (group commit).
+    pub max_writes_in_flight: usize,
+    /// Bytes in writes issued or buffered. Past it, new client writes are
+    /// answered Busy (peers' entries are bounded by raft's own flow
+    /// control: in-flight appends per follower times bytes per append).
+    pub max_bytes_in_flight: u64,
+}
+
+impl StorageLimits {
+    /// One write in flight at a time: the classic group commit of a log
+    /// with one sync at a time (what etcd's WAL does), 64 MiB outstanding.
+    pub const DEFAULT: StorageLimits = StorageLimits {
+        max_writes_in_flight: 1,
+        max_bytes_in_flight: 64 << 20,
+    };
+}
+
+impl Default for StorageLimits {
+    fn default() -> Self {
+        StorageLimits::DEFAULT
+    }
+}
+
+/// What a write promised, kept until it completes.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// The write as issued (or being gathered).
+    pub write: Write,
+    /// Messages that may leave only once this write is durable (Figure 2:
+    /// "respond to RPCs only after updating stable storage"): votes, append
+    /// acknowledgements, InstallSnapshot answers.
+    pub held_messages: Vec<Message>,
+    /// The install's fingerprint, reported when the write completes.
+    pub installed: Option<SnapshotDigest>,
+    /// The compaction's fingerprint, reported when the write completes.
+    pub compacted: Option<SnapshotDigest>,
+}
+
+impl Pending {
+    /// The digests of the entries written, for the `Persisted` event.
+    pub fn entry_digests(&self) -> Vec<EntryDigest> {
+        self.write.entries.iter().map(EntryDigest::of).collect()
+    }
+}
+
+/// The replica's outstanding storage work: writes in flight, in the order
+/// issued, then at most a few buffered writes not yet issued.
+///
+/// Invariant: `in_flight` ids are consecutive and below every buffered
+/// write's; `in_flight.len() <= limits.max_writes_in_flight` (the limit
+/// may drop below it only by reconfiguration, never by issuing).
+#[derive(Debug)]
+pub(crate) struct WriteQueue {
+    limits: StorageLimits,
+    next_id: u64,
+    in_flight: VecDeque<Pending>,
+    /// Work gathered while `in_flight` is full. Several only when a write
+    /// cannot be merged into the last (an install after other work, a
+    /// second compaction).
+    buffered: VecDeque<Pending>,
+    /// Bytes in `in_flight` and `buffered`.
+    bytes: u64,
+}
+
+impl WriteQueue {
+    pub fn new(limits: StorageLimits) -> WriteQueue {
+        assert!(
+            limits.max_writes_in_flight >= 1,
+            "at least one write in flight"
+        );
+        WriteQueue {
+            limits,
+            next_id: 1,
+            in_flight: VecDeque::new(),
+            buffered: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Whether any write is issued or buffered.
+    pub fn is_busy(&self) -> bool {
+        !self.in_flight.is_empty() || !self.buffered.is_empty()
+    }
+
+    /// Writes issued and not yet done.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The oldest write in flight, if any.
+    pub fn oldest(&self) -> Option<WriteId> {
+        self.in_flight.front().map(|p| p.write.id)
+    }
+
+    /// Whether a new client write would pass the byte bound.
+    pub fn over_byte_limit(&self) -> bool {
+        self.bytes >= self.limits.max_bytes_in_flight
+    }
+
+    /// Adds storage work: merged into the last buffered write when it can
+    /// be, else a new buffered write. Held messages join the same write.
+    pub fn add(
+        &mut self,
+        install: Option<(Snapshot, SnapshotDigest)>,
+        hard_state: Option<HardState>,
+        entries: Vec<Entry>,
+        held_messages: Vec<Message>,
+    ) {
+        if install.is_none() && hard_state.is_none() && entries.is_empty() {
+            if held_messages.is_empty() {
+                return;
+            }
+            // Nothing new to write, but the answers may report state that
+            // an outstanding write is still making durable: they wait for
+            // the last one (writes complete in order).
+            let last = self
+                .buffered
+                .back_mut()
+                .or(self.in_flight.back_mut())
+                .expect("held messages without a write are sent at once");
+            last.held_messages.extend(held_messages);
+            return;
+        }
+        let mergeable = self
+            .buffered
+            .back()
+            // An install starts the log afresh: it may not follow other
+            // work in the same write (entries before it would be appended
+            // after it).
+            .is_some_and(|last| install.is_none() && last.write.compact.is_none());
+        if !mergeable {
+            self.buffered.push_back(Pending::default());
+        }
+        let pending = self.buffered.back_mut().expect("pushed above");
+        let before = pending.write.bytes();
+        if let Some((snapshot, digest)) = install {
+            pending.write.install = Some(snapshot);
+            pending.installed = Some(digest);
+        }
+        if hard_state.is_some() {
+            // Only the latest counts; writing it before all the gathered
+            // entries keeps the rule (terms only grow; a commit index past
+            // the entries is clamped by recovery).
+            pending.write.hard_state = hard_state;
+        }
+        splice(&mut pending.write.entries, entries);
+        pending.held_messages.extend(held_messages);
+        self.bytes = self.bytes - before + pending.write.bytes();
+    }
+
+    /// Adds a compaction to `snapshot` (durable once the write completes).
+    pub fn add_compaction(&mut self, snapshot: Snapshot, digest: SnapshotDigest) {
+        let mergeable = self
+            .buffered
+            .back()
+            .is_some_and(|last| last.write.compact.is_none());
+        if !mergeable {
+            self.buffered.push_back(Pending::default());
+        }
+        let pending = self.buffered.back_mut().expect("pushed above");
+        self.bytes += snapshot.data.len() as u64;
+        pending.write.compact = Some(snapshot);
+        pending.compacted = Some(digest);
+    }
+
+    /// Issues buffered writes while fewer than the limit are in flight.
+    /// Returns the writes to hand to the executor.
+    pub fn issue(&mut self) -> Vec<Write> {
+        let mut out = Vec::new();
+        while self.in_flight.len() < self.limits.max_writes_in_flight {
+            let Some(mut pending) = self.buffered.pop_front() else {
+                break;
+            };
+            pending.write.id = WriteId(self.next_id);
+            self.next_id += 1;
+            out.push(pending.write.clone());
+            self.in_flight.push_back(pending);
+        }
+        out
+    }
+
+    /// The oldest write in flight, which must be `id` (writes complete in
+    /// order), removed. `None` if `id` is not the oldest.
+    pub fn complete(&mut self, id: WriteId) -> Option<Pending> {
+        if self.in_flight.front().map(|p| p.write.id) != Some(id) {
+            return None;
+        }
+        let pending = self.in_flight.pop_front().expect("checked above");
+        self.bytes -= pending.write.bytes();
+        Some(pending)
+    }
+
+    /// The highest index that a completed write may report durable: below
+    /// the first entry of every write still outstanding. A later write that
+    /// rewrites an index may not be durable yet, so an entry a completion
+    /// names could be replaced on disk by that later write's truncation and
+    /// then restored (same index and term) in raft's log: reporting it
+    /// durable would let a leader count itself for an entry its disk no
+    /// longer holds (Figure 2; etcd's async storage guards the same case).
+    pub fn durable_bound(&self) -> Option<LogIndex> {
+        self.in_flight
+            .iter()
+            .chain(self.buffered.iter())
+            .filter_map(|p| {
+                if p.write.install.is_some() {
+                    // An install may discard the whole log after it.
+                    Some(LogIndex(0))
+                } else {
+                    p.write.entries.first().map(|e| e.index.prev())
+                }
+            })
+            .min()
+    }
+}
+
+/// Appends `new` to `log`, replacing the suffix of `log` from `new`'s first
+/// index (a Raft conflict, §5.3, within one gathered write).
+fn splice(log: &mut Vec<Entry>, new: Vec<Entry>) {
+    let Some(first) = new.first() else {
+        return;
+    };
+    if let Some(start) = log.first().map(|e| e.index) {
+        if first.index <= start {
+            log.clear();
+        } else {
+            log.truncate((first.index.0 - start.0) as usize);
+        }
+    }
+    debug_assert!(
+        log.last().is_none_or(|e| e.index.next() == first.index),
+        "a gathered write stays contiguous"
+    );
+    log.extend(new);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::{EntryPayload, Term};
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index: LogIndex(index),
+            term: Term(term),
+            payload: EntryPayload::Noop,
+        }
+    }
+
+    fn queue(max: usize) -> WriteQueue {
+        WriteQueue::new(StorageLimits {
+            max_writes_in_flight: max,
+            max_bytes_in_flight: 1 << 20,
+        })
+    }
+
+    #[test]
+    fn work_that_arrives_during_a_write_joins_the_next_one() {
+        let mut q = queue(1);
+        q.add(None, None, vec![entry(1, 1)], vec![]);
+        assert_eq!(q.issue().len(), 1);
+        for i in 2..=10 {
+            q.add(None, None, vec![entry(i, 1)], vec![]);
+            assert!(q.issue().is_empty(), "one write in flight at a time");
+        }
+        let first = q.complete(WriteId(1)).expect("in order");
+        assert_eq!(first.write.entries.len(), 1);
+        let next = q.issue();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].entries.len(), 9, "nine inputs, one write");
+    }
+
+    #[test]
+    fn a_gathered_write_replaces_a_conflicting_suffix() {
+        let mut q = queue(1);
+        q.add(None, None, vec![entry(1, 1)], vec![]);
+        q.issue();
+        q.add(
+            None,
+            None,
+            vec![entry(2, 1), entry(3, 1), entry(4, 1)],
+            vec![],
+        );
+        q.add(None, None, vec![entry(3, 2)], vec![]);
+        q.complete(WriteId(1)).unwrap();
+        let w = q.issue().pop().unwrap();
+        let got: Vec<(u64, u64)> = w.entries.iter().map(|e| (e.index.0, e.term.0)).collect();
+        assert_eq!(got, vec![(2, 1), (3, 2)]);
+    }
+
+    #[test]
+    fn completions_are_accepted_only_in_order() {
+        let mut q = queue(2);
+        q.add(None, None, vec![entry(1, 1)], vec![]);
+        q.issue();
+        q.add(None, None, vec![entry(2, 1)], vec![]);
+        q.issue();
+        assert!(q.complete(WriteId(2)).is_none());
+        assert!(q.complete(WriteId(1)).is_some());
+        assert!(q.complete(WriteId(2)).is_some());
+        assert!(!q.is_busy());
+    }
+
+    #[test]
+    fn a_completion_reports_nothing_a_later_write_may_rewrite() {
+        let mut q = queue(2);
+        q.add(None, None, vec![entry(5, 1), entry(6, 1)], vec![]);
+        q.issue();
+        q.add(None, None, vec![entry(6, 2)], vec![]);
+        q.issue();
+        q.complete(WriteId(1)).unwrap();
+        assert_eq!(q.durable_bound(), Some(LogIndex(5)));
+        q.complete(WriteId(2)).unwrap();
+        assert_eq!(q.durable_bound(), None);
+    }
+
+    #[test]
+    fn answers_with_nothing_new_to_write_wait_for_the_last_write() {
+        let mut q = queue(1);
+        q.add(None, None, vec![entry(1, 1)], vec![]);
+        q.issue();
+        let msg = Message {
+            from: raft::NodeId(1),
+            to: raft::NodeId(2),
+            term: Term(1),
+            body: raft::MessageBody::TimeoutNow,
+        };
+        q.add(None, None, vec![], vec![msg.clone()]);
+        let done = q.complete(WriteId(1)).unwrap();
+        assert_eq!(done.held_messages, vec![msg]);
+    }
+
+    #[test]
+    fn bytes_are_counted_while_outstanding() {
+        let mut q = WriteQueue::new(StorageLimits {
+            max_writes_in_flight: 1,
+            max_bytes_in_flight: 50,
+        });
+        assert!(!q.over_byte_limit());
+        q.add(
+            None,
+            None,
+            vec![entry(1, 1), entry(2, 1), entry(3, 1)],
+            vec![],
+        );
+        assert!(q.over_byte_limit(), "three entries of 24 bytes each");
+        q.issue();
+        q.complete(WriteId(1)).unwrap();
+        assert!(!q.over_byte_limit());
+    }
+}
