@@ -158,6 +158,22 @@ pub struct RunShape {
     /// Clock faults: per-node drift and jumps [default: on].
     #[arg(long, value_enum)]
     pub clocks: Option<Switch>,
+    /// Process pauses (SIGSTOP, a GC pause): a node handles nothing for up
+    /// to several election timeouts, then catches up at once [default: on].
+    #[arg(long, value_enum)]
+    pub pauses: Option<Switch>,
+    /// Slow disks: one or two nodes' disks 10-100x slower, with stalls of
+    /// up to a second [default: on].
+    #[arg(long, value_enum)]
+    pub slow_disks: Option<Switch>,
+    /// Heavy-tailed network delay: a few messages arrive seconds late,
+    /// after elections and restarts [default: on].
+    #[arg(long, value_enum)]
+    pub delays: Option<Switch>,
+    /// Fast restarts: a crashed node back before one network delay
+    /// [default: on].
+    #[arg(long, value_enum)]
+    pub fast_restarts: Option<Switch>,
     /// Snapshots and log compaction: drawn (thresholds drawn from the
     /// seed, often small), off, or EVERY:KEEP (a snapshot every EVERY
     /// applied entries, KEEP entries kept after it) [default: drawn].
@@ -223,6 +239,13 @@ impl RunShape {
         );
         add("churn", self.churn.map(|s| switch(s).into()));
         add("clocks", self.clocks.map(|s| switch(s).into()));
+        add("pauses", self.pauses.map(|s| switch(s).into()));
+        add("slow-disks", self.slow_disks.map(|s| switch(s).into()));
+        add("delays", self.delays.map(|s| switch(s).into()));
+        add(
+            "fast-restarts",
+            self.fast_restarts.map(|s| switch(s).into()),
+        );
         add(
             "snapshots",
             self.snapshots.map(|s| match s {
@@ -269,6 +292,10 @@ impl RunShape {
             ("crashes", self.crashes),
             ("churn", self.churn),
             ("clocks", self.clocks),
+            ("pauses", self.pauses),
+            ("slow-disks", self.slow_disks),
+            ("delays", self.delays),
+            ("fast-restarts", self.fast_restarts),
         ] {
             if let Some(switch) = switch {
                 config.allowed = config

@@ -195,9 +195,46 @@ pub fn print_header(config: &SimConfig) {
             p.crash_every_ms, p.downtime_max_ms
         ));
     }
+    if p.pause_every_ms > 0 {
+        nemesis.push(format!(
+            "a pause every ~{}ms of up to {}ms",
+            p.pause_every_ms, p.pause_max_ms
+        ));
+    }
+    if p.fast_restart_every_ms > 0 {
+        nemesis.push(format!(
+            "a fast restart every ~{}ms",
+            p.fast_restart_every_ms
+        ));
+    }
+    if p.long_delay_rate > 0.0 {
+        nemesis.push(format!(
+            "{:.1}% of messages delayed up to {}ms",
+            p.long_delay_rate * 100.0,
+            p.long_delay_max_ms
+        ));
+    }
     if !nemesis.is_empty() {
         println!("  nemesis: {}", nemesis.join("; "));
     }
+    let slow = if p.slow_disks.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = p.slow_disks.iter().map(|n| format!("n{n}")).collect();
+        format!(
+            "; slow disks {} ({}x, stalls up to {}ms)",
+            names.join(","),
+            p.slow_disk_factor,
+            p.disk_stall_max_ms
+        )
+    };
+    println!(
+        "  disks: writes take ~{}us ({:.1}% up to {}x longer), {} in flight per replica{slow}",
+        p.disk_latency_us,
+        p.disk_tail_rate * 100.0,
+        p.disk_tail_factor,
+        p.writes_in_flight
+    );
     println!(
         "  clients: request timeout {}ms, give up after {}ms, think up to {}ms",
         p.request_timeout_ms, p.op_deadline_ms, p.think_max_ms
@@ -287,6 +324,23 @@ pub fn print_verdict(s: &Summary, history: &Path) {
             m.leader_removals,
             m.transfers,
             m.retired
+        );
+    }
+    let st = &s.storage;
+    println!(
+        "  storage: {} writes; fsync latency median {}us, p99 {}us, max {}us; entries per fsync median {}, max {}; {} writes in flight at crashes",
+        st.writes,
+        st.fsync_latency_median_us,
+        st.fsync_latency_p99_us,
+        st.fsync_latency_max_us,
+        st.entries_per_fsync_median,
+        st.entries_per_fsync_max,
+        st.writes_in_flight_at_crashes
+    );
+    if st.pauses + st.fast_restarts + st.long_delayed_messages > 0 || !st.slow_disks.is_empty() {
+        println!(
+            "  process and network: {} pauses, {} fast restarts, {} long-delayed messages, slow disks {:?}",
+            st.pauses, st.fast_restarts, st.long_delayed_messages, st.slow_disks
         );
     }
     println!(

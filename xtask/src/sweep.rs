@@ -48,6 +48,10 @@ pub struct SeedResult {
     /// Removals or replacements of the leader of the moment.
     #[serde(default)]
     pub leader_removals: u64,
+    /// Writes, their latencies and group commit, and the process and
+    /// network faults of asynchronous storage.
+    #[serde(default)]
+    pub storage: sim::world::StorageSummary,
     /// The trace hash.
     pub trace_hash: String,
     /// The replay command.
@@ -108,6 +112,30 @@ pub struct SweepSummary {
     /// Removals or replacements of the leader, in total.
     #[serde(default)]
     pub leader_removals: u64,
+    /// Process pauses, over all seeds.
+    #[serde(default)]
+    pub pauses: u64,
+    /// Seeds that had slow disks.
+    #[serde(default)]
+    pub seeds_with_slow_disks: u64,
+    /// Messages delayed far beyond the latency range, over all seeds.
+    #[serde(default)]
+    pub long_delayed_messages: u64,
+    /// Fast restarts, over all seeds.
+    #[serde(default)]
+    pub fast_restarts: u64,
+    /// Writes in flight when their node crashed, over all seeds.
+    #[serde(default)]
+    pub writes_in_flight_at_crashes: u64,
+    /// Writes completed, over all seeds.
+    #[serde(default)]
+    pub writes: u64,
+    /// The slowest write of any seed, in µs.
+    #[serde(default)]
+    pub max_fsync_latency_us: u32,
+    /// The largest group commit of any seed (entries in one sync).
+    #[serde(default)]
+    pub max_entries_per_fsync: u32,
     /// Every seed's result, in seed order.
     pub results: Vec<SeedResult>,
     /// Wall-clock seconds (not merged: the sum over shards).
@@ -170,6 +198,15 @@ impl SweepSummary {
             total.membership_changes += r.membership_changes;
             total.seeds_with_several_membership_changes += u64::from(r.membership_changes >= 2);
             total.leader_removals += r.leader_removals;
+            let st = &r.storage;
+            total.pauses += st.pauses;
+            total.seeds_with_slow_disks += u64::from(!st.slow_disks.is_empty());
+            total.long_delayed_messages += st.long_delayed_messages;
+            total.fast_restarts += st.fast_restarts;
+            total.writes_in_flight_at_crashes += st.writes_in_flight_at_crashes;
+            total.writes += st.writes;
+            total.max_fsync_latency_us = total.max_fsync_latency_us.max(st.fsync_latency_max_us);
+            total.max_entries_per_fsync = total.max_entries_per_fsync.max(st.entries_per_fsync_max);
         }
         total.results = results;
         Ok(total)
@@ -224,6 +261,7 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         snapshots_installed: 0,
         membership_changes: 0,
         leader_removals: 0,
+        storage: Default::default(),
         trace_hash: String::new(),
         replay: String::new(),
     };
@@ -290,6 +328,7 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         snapshots_installed: s.snapshots_installed,
         membership_changes: s.membership.completed,
         leader_removals: s.membership.leader_removals,
+        storage: s.storage.clone(),
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),
     };
@@ -511,6 +550,17 @@ fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
         total.seeds
     );
     println!(
+        "  storage: {} writes (slowest {}us, up to {} entries in one sync), {} in flight at crashes; {} pauses, {} seeds with slow disks, {} long-delayed messages, {} fast restarts",
+        total.writes,
+        total.max_fsync_latency_us,
+        total.max_entries_per_fsync,
+        total.writes_in_flight_at_crashes,
+        total.pauses,
+        total.seeds_with_slow_disks,
+        total.long_delayed_messages,
+        total.fast_restarts
+    );
+    println!(
         "  {:.1}s wall, {:.2} seeds/s",
         total.wall_time_s, total.seeds_per_second
     );
@@ -535,6 +585,13 @@ mod tests {
             snapshots_installed: seed % 2,
             membership_changes: seed % 4,
             leader_removals: seed % 2,
+            storage: sim::world::StorageSummary {
+                writes: seed * 10,
+                pauses: seed % 3,
+                slow_disks: if seed.is_multiple_of(2) { vec![1] } else { vec![] },
+                fsync_latency_max_us: seed as u32,
+                ..Default::default()
+            },
             trace_hash: format!("{seed:016x}"),
             replay: format!("cargo xtask simulate --seed {seed}"),
         }

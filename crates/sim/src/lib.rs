@@ -117,6 +117,10 @@ pub struct Summary {
     pub clients: usize,
     /// What the seed drew.
     pub params: Params,
+    /// Writes (fsync latency, entries per fsync), and the process and
+    /// network faults of asynchronous storage (pauses, fast restarts,
+    /// long-delayed messages, slow disks).
+    pub storage: world::StorageSummary,
 }
 
 impl Summary {
@@ -293,6 +297,7 @@ pub fn run_with_params(
         membership: stats.churn.clone(),
         nodes: config.nodes,
         clients: config.clients,
+        storage: world::StorageSummary::of(&stats, &params.slow_disks),
         params,
     };
     Ok(Outcome {

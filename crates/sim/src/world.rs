@@ -28,7 +28,7 @@ mod scripted;
 mod writes;
 
 pub use churn::ChurnStats;
-pub use writes::WriteStats;
+pub use writes::{StorageSummary, WriteStats};
 
 /// The cluster id every simulated replica shares.
 const CLUSTER_ID: u64 = 0x7261_6674; // "raft"

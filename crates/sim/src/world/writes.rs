@@ -50,6 +50,62 @@ impl WriteStats {
     }
 }
 
+/// What a run's disks and processes did, for the summary: how long writes
+/// took, how much each sync carried, and the faults that came with
+/// asynchronous storage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StorageSummary {
+    /// Writes completed (one sync each).
+    pub writes: u64,
+    /// Write latency from issue to completed sync, in µs: median.
+    pub fsync_latency_median_us: u32,
+    /// ... 99th percentile.
+    pub fsync_latency_p99_us: u32,
+    /// ... maximum.
+    pub fsync_latency_max_us: u32,
+    /// Entries per sync (group commit), over writes that carried entries:
+    /// median.
+    pub entries_per_fsync_median: u32,
+    /// ... maximum.
+    pub entries_per_fsync_max: u32,
+    /// The most writes one node had in flight at once.
+    pub max_writes_in_flight: u64,
+    /// Writes in flight when their node crashed (lost or torn).
+    pub writes_in_flight_at_crashes: u64,
+    /// Process pauses.
+    pub pauses: u64,
+    /// Crashes whose node was back before one network delay.
+    pub fast_restarts: u64,
+    /// Messages delayed far beyond the latency range.
+    pub long_delayed_messages: u64,
+    /// The slow disks of this run (node ids; empty without the family).
+    pub slow_disks: Vec<u64>,
+}
+
+impl StorageSummary {
+    /// The summary of a run's counters.
+    pub fn of(stats: &super::Stats, slow_disks: &[u64]) -> StorageSummary {
+        let w = &stats.writes;
+        let (lat_med, lat_p99, lat_max) = WriteStats::percentiles(&w.latencies_us);
+        let (ent_med, _, ent_max) = WriteStats::percentiles(&w.entries_per_sync);
+        StorageSummary {
+            writes: w.writes,
+            fsync_latency_median_us: lat_med,
+            fsync_latency_p99_us: lat_p99,
+            fsync_latency_max_us: lat_max,
+            entries_per_fsync_median: ent_med,
+            entries_per_fsync_max: ent_max,
+            max_writes_in_flight: w.max_in_flight,
+            writes_in_flight_at_crashes: w.in_flight_at_crashes,
+            pauses: stats.pauses,
+            fast_restarts: stats.fast_restarts,
+            long_delayed_messages: stats.long_delayed,
+            slow_disks: slow_disks.to_vec(),
+        }
+    }
+}
+
 impl World {
     /// Issues `write` on `node`'s disk and schedules its completion.
     pub(super) fn issue_write(&mut self, node: usize, write: Write) {
