@@ -194,13 +194,25 @@ impl WriteQueue {
             last.held_messages.extend(held_messages);
             return;
         }
+        let rewrites = |last: &Pending| {
+            let gathered_end = last.write.entries.last().map(|e| e.index);
+            let new_start = entries.first().map(|e| e.index);
+            matches!((gathered_end, new_start), (Some(end), Some(start)) if start <= end)
+        };
         let mergeable = self
             .buffered
             .back()
             // An install starts the log afresh: it may not follow other
             // work in the same write (entries before it would be appended
-            // after it).
-            .is_some_and(|last| install.is_none() && last.write.compact.is_none());
+            // after it). Entries that replace gathered ones go to a new
+            // write: the answers gathered with the old ones acknowledge
+            // them, and stay true only if those entries reach the disk
+            // first (found by a 300-seed sweep, seed 343: a follower
+            // acknowledged to a deposed leader entries that a gathered
+            // conflict had replaced before they were ever written).
+            .is_some_and(|last| {
+                install.is_none() && last.write.compact.is_none() && !rewrites(last)
+            });
         if !mergeable {
             self.buffered.push_back(Pending::default());
         }
@@ -343,21 +355,26 @@ mod tests {
     }
 
     #[test]
-    fn a_gathered_write_replaces_a_conflicting_suffix() {
+    fn work_that_rewrites_gathered_entries_waits_for_them_in_a_write_of_its_own() {
         let mut q = queue(1);
         q.add(None, None, vec![entry(1, 1)], vec![]);
         q.issue();
-        q.add(
-            None,
-            None,
-            vec![entry(2, 1), entry(3, 1), entry(4, 1)],
-            vec![],
-        );
+        let ack = Message {
+            from: raft::NodeId(2),
+            to: raft::NodeId(1),
+            term: Term(1),
+            body: raft::MessageBody::TimeoutNow,
+        };
+        let gathered = vec![entry(2, 1), entry(3, 1), entry(4, 1)];
+        q.add(None, None, gathered.clone(), vec![ack.clone()]);
         q.add(None, None, vec![entry(3, 2)], vec![]);
         q.complete(WriteId(1)).unwrap();
         let w = q.issue().pop().unwrap();
-        let got: Vec<(u64, u64)> = w.entries.iter().map(|e| (e.index.0, e.term.0)).collect();
-        assert_eq!(got, vec![(2, 1), (3, 2)]);
+        assert_eq!(w.entries, gathered, "written as acknowledged");
+        let done = q.complete(w.id).unwrap();
+        assert_eq!(done.held_messages, vec![ack]);
+        let rewrite = q.issue().pop().unwrap();
+        assert_eq!(rewrite.entries, vec![entry(3, 2)]);
     }
 
     #[test]

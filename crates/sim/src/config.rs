@@ -59,6 +59,13 @@ pub struct SimConfig {
     /// The scenario this configuration came from, if any (for the replay
     /// command).
     pub scenario: Option<String>,
+    /// On resume from a pause, deliver the missed ticks before the queued
+    /// messages and requests, as a real executor's timer does (true, the
+    /// default). What keeps a paused leader from serving a stale lease read
+    /// when it resumes: its lease, counted in its own ticks, has run out
+    /// before any queued read reaches it. False only in the test that shows
+    /// what goes wrong otherwise.
+    pub resume_ticks_first: bool,
     /// A bug planted in every replica (tests only: needs the
     /// `planted-bugs` feature; see `replica::PlantedBug`).
     pub planted: Option<replica::PlantedBug>,
@@ -176,6 +183,7 @@ impl SimConfig {
             workload: crate::workload::WorkloadSpec::default(),
             overrides: ParamOverrides::default(),
             scenario: None,
+            resume_ticks_first: true,
             planted: None,
         }
     }

@@ -16,7 +16,7 @@
 
 use crate::queue::{MS, Nanos};
 use crate::trace::Fnv64;
-use raft::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};
+use raft::{HardState, LogIndex, Membership, Message, MessageBody, NodeId, Role, SoftState, Term};
 use replica::{EntryDigest, SnapshotDigest};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -159,6 +159,59 @@ impl Invariants {
     /// A node's hard state was synced.
     pub fn persisted_hard_state(&mut self, node: u64, hard_state: HardState) {
         self.hard_states[slot(node)] = hard_state;
+    }
+
+    /// Figure 2, "respond to RPCs only after updating stable storage",
+    /// checked on every answer as it leaves: a vote granted is durable
+    /// (term and vote, or a later term) and an append acknowledged is
+    /// durable up to the index it names. With asynchronous writes these hold only because
+    /// the replica holds answers until their write completes; checked
+    /// directly, a break shows at once instead of only after the rare crash
+    /// that turns it into a double vote or a lost commit.
+    pub fn answer_sent(&mut self, at: Nanos, node: u64, msg: &Message) {
+        let n = slot(node);
+        match msg.body {
+            MessageBody::RequestVoteResponse { granted: true } => {
+                // A disk already past the vote's term cannot vote again in
+                // it either (a gathered write keeps only the latest hard
+                // state).
+                let hs = self.hard_states[n];
+                let durable =
+                    hs.term > msg.term || (hs.term == msg.term && hs.vote == Some(msg.to));
+                if !durable {
+                    self.violate(
+                        "vote durable before answered",
+                        at,
+                        node,
+                        format!(
+                            "granted its vote in {} to n{} while its disk holds term {} vote {:?}",
+                            msg.term,
+                            msg.to.0,
+                            hs.term,
+                            hs.vote.map(|v| v.0)
+                        ),
+                    );
+                }
+            }
+            MessageBody::AppendEntriesResponse {
+                success: true,
+                index,
+                ..
+            } => {
+                let durable = self.terms[n].len() as u64 - 1;
+                if index.0 > durable {
+                    self.violate(
+                        "entries durable before acknowledged",
+                        at,
+                        node,
+                        format!(
+                            "acknowledged entries up to {index} while its disk holds up to i{durable}"
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A node reopened its log and found `hard_state`, the snapshot its log

@@ -297,7 +297,7 @@ pub fn run_with_params(
         membership: stats.churn.clone(),
         nodes: config.nodes,
         clients: config.clients,
-        storage: world::StorageSummary::of(&stats, &params.slow_disks),
+        storage: output.storage,
         params,
     };
     Ok(Outcome {

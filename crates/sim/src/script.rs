@@ -83,6 +83,25 @@ pub enum Action {
         /// The node.
         node: u64,
     },
+    /// Pause one node's process (SIGSTOP) for `ms`: it handles nothing, then
+    /// gets the missed ticks and queued messages at once.
+    Pause {
+        /// The node.
+        node: u64,
+        /// How long.
+        ms: u64,
+    },
+    /// Pause whichever node leads now, for `ms`.
+    PauseLeader {
+        /// How long.
+        ms: u64,
+    },
+    /// Make whichever node leads now have a slow disk: every write there
+    /// takes `factor` times longer, for the rest of the run.
+    SlowLeaderDisk {
+        /// How many times slower.
+        factor: u64,
+    },
 }
 
 impl ScriptedFault {
@@ -99,7 +118,8 @@ impl ScriptedFault {
             | Action::Restart { node }
             | Action::Isolate { node }
             | Action::ClockJump { node, .. }
-            | Action::Wipe { node } => vec![*node],
+            | Action::Wipe { node }
+            | Action::Pause { node, .. } => vec![*node],
             Action::Split { side } => side.clone(),
             Action::CrashAll
             | Action::RestartAll
@@ -108,6 +128,8 @@ impl ScriptedFault {
             | Action::Ring
             | Action::OneWayLeader
             | Action::LeaderClockDrift { .. }
+            | Action::PauseLeader { .. }
+            | Action::SlowLeaderDisk { .. }
             | Action::Heal => Vec::new(),
         };
         if let Some(node) = named.iter().find(|&&n| n == 0 || n > nodes as u64) {
@@ -127,6 +149,21 @@ impl ScriptedFault {
             return Err(format!(
                 "a clock jump of {ms}ms at {}ms is beyond a minute",
                 self.at_ms
+            ));
+        }
+        if let Action::Pause { ms, .. } | Action::PauseLeader { ms } = self.action
+            && ms > 60_000
+        {
+            return Err(format!(
+                "a pause of {ms}ms at {}ms is beyond a minute",
+                self.at_ms
+            ));
+        }
+        if let Action::SlowLeaderDisk { factor } = self.action
+            && !(1..=10_000).contains(&factor)
+        {
+            return Err(format!(
+                "a slow-disk factor of {factor} is outside 1..=10000"
             ));
         }
         Ok(())

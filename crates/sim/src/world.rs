@@ -265,6 +265,8 @@ pub struct RunOutput {
     pub failed_nodes: Vec<String>,
     /// Liveness failures: what the healed cluster did not do in time.
     pub liveness: Vec<String>,
+    /// Writes and the faults of asynchronous storage.
+    pub storage: StorageSummary,
 }
 
 /// A whole simulated cluster.
@@ -487,6 +489,7 @@ impl World {
             .filter_map(|n| n.failed.as_ref().map(|why| format!("{}: {why}", n.id)))
             .collect();
         RunOutput {
+            storage: StorageSummary::of(&self.stats, &self.params.slow_disks),
             disk_faults: self.disk_faults(),
             failed_nodes,
             liveness: std::mem::take(&mut self.liveness),
@@ -904,6 +907,7 @@ impl World {
                         self.invariants.sent_entries(self.now, id, &sent);
                     }
                 }
+                self.invariants.answer_sent(self.now, id, &envelope.msg);
                 let summary = MessageSummary::of(&envelope.msg);
                 self.stats.messages += 1;
                 self.trace(Actor::Node(id), TraceEvent::Sent(summary));

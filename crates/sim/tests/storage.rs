@@ -113,3 +113,14 @@ fn a_replaced_uncommitted_entry_is_not_an_acknowledged_write_lost() {
         .summary;
     assert!(s.ok, "{:#?} {:#?}", s.violations, s.liveness);
 }
+
+/// Regression (found by a 300-seed sweep once acknowledgements were checked
+/// against the disk): a follower gathered a conflicting suffix into the
+/// write that held its acknowledgements of the entries it replaced, and so
+/// acknowledged to the deposed leader entries it never wrote.
+#[test]
+fn seed_343_acknowledges_only_entries_its_disk_holds() {
+    let s = run(&SimConfig::new(343));
+    assert!(s.ok, "{:?}", s.violations);
+    assert!(s.storage.writes > 0);
+}

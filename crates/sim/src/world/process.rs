@@ -91,18 +91,28 @@ impl World {
         self.trace(Actor::Nemesis, TraceEvent::Fault(format!("resume n{id}")));
         self.mark(TimelineEvent::Resumed { node: id });
         let missed = std::mem::take(&mut self.nodes[node].missed_ticks);
-        for _ in 0..missed {
-            if self.nodes[node].replica.is_none() {
-                break;
-            }
-            self.step(node, Input::Tick);
-        }
         let held = std::mem::take(&mut self.nodes[node].held);
+        if self.config.resume_ticks_first {
+            self.missed_ticks(node, missed);
+        }
         for event in held {
             if self.nodes[node].incarnation != incarnation {
                 break;
             }
             self.dispatch(event);
+        }
+        if !self.config.resume_ticks_first && self.nodes[node].incarnation == incarnation {
+            self.missed_ticks(node, missed);
+        }
+    }
+
+    /// Hands `node` the ticks it missed, one after another.
+    fn missed_ticks(&mut self, node: usize, missed: u32) {
+        for _ in 0..missed {
+            if self.nodes[node].replica.is_none() {
+                break;
+            }
+            self.step(node, Input::Tick);
         }
     }
 

@@ -60,6 +60,32 @@ impl World {
                 }
             }
             Action::ClockJump { node, ms } => self.jump_clock(node as usize - 1, ms),
+            Action::Pause { node, ms } => {
+                let i = node as usize - 1;
+                if self.nodes[i].replica.is_some() && self.nodes[i].paused_until.is_none() {
+                    self.pause_node(i, ms * MS);
+                }
+            }
+            Action::PauseLeader { ms } => {
+                if let Some(leader) = self.leader_index()
+                    && self.nodes[leader].paused_until.is_none()
+                {
+                    self.pause_node(leader, ms * MS);
+                }
+            }
+            Action::SlowLeaderDisk { factor } => {
+                if let Some(leader) = self.leader_index() {
+                    let id = self.nodes[leader].id.0;
+                    self.trace(
+                        Actor::Nemesis,
+                        TraceEvent::Fault(format!("slow disk on leader n{id} ({factor}x)")),
+                    );
+                    if !self.params.slow_disks.contains(&id) {
+                        self.params.slow_disks.push(id);
+                    }
+                    self.params.slow_disk_factor = factor;
+                }
+            }
             Action::Wipe { node } => {
                 let i = node as usize - 1;
                 self.scripted_crash(i);
