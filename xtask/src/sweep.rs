@@ -588,7 +588,11 @@ mod tests {
             storage: sim::world::StorageSummary {
                 writes: seed * 10,
                 pauses: seed % 3,
-                slow_disks: if seed.is_multiple_of(2) { vec![1] } else { vec![] },
+                slow_disks: if seed.is_multiple_of(2) {
+                    vec![1]
+                } else {
+                    vec![]
+                },
                 fsync_latency_max_us: seed as u32,
                 ..Default::default()
             },
