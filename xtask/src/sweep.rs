@@ -243,7 +243,8 @@ pub fn shard_seeds(first: u64, last: u64, shard: Shard) -> Vec<u64> {
 /// of seeds: decided by the seed alone, so every shard agrees.
 fn rechecked(seed: u64, fraction: f64) -> bool {
     fraction >= 1.0
-        || (fraction > 0.0 && (sim::rng::splitmix64(seed) % 10_000) < (fraction * 10_000.0) as u64)
+        || (fraction > 0.0
+            && (stablehash::splitmix64(seed) % 10_000) < (fraction * 10_000.0) as u64)
 }
 
 fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bool) {

@@ -15,10 +15,10 @@
 //! a node that does not run cannot vote.
 
 use crate::queue::{MS, Nanos};
-use crate::trace::Fnv64;
 use raft::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};
 use replica::{EntryDigest, SnapshotDigest};
 use serde::Serialize;
+use stablehash::Fnv64;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
