@@ -7,6 +7,9 @@
 //! Determinism: ok — these tests read the scenario files (test inputs); the
 //! runs themselves touch no file.
 
+// determinism: ok, the test reads its scenario files from the repository.
+#![allow(clippy::disallowed_methods)]
+
 use check::Budget;
 use sim::{Expect, Scenario, SimConfig, Summary, Tracer};
 use std::path::PathBuf;
