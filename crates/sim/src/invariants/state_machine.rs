@@ -55,7 +55,7 @@ impl Invariants {
     }
 
     /// Replicated state machines agree: equal digests at equal applied
-    /// indices (checked every [`DIGEST_EVERY`] entries).
+    /// indices (checked every [`DIGEST_EVERY`](super::DIGEST_EVERY) entries).
     pub fn state_digest(&mut self, at: Nanos, node: u64, applied: u64, digest: u64) {
         match self.digests.get(&applied) {
             Some(&seen) if seen != digest => self.violate(
