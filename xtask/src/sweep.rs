@@ -319,16 +319,16 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             .cloned()
             .or_else(|| s.liveness.first().map(|l| format!("liveness: {l}")))
             .or_else(|| (s.exit_code() == 2).then(|| "undecided".to_string())),
-        ops_ok: s.ops_ok,
-        ops_unknown: s.ops_unknown,
+        ops_ok: s.stats.ops_ok,
+        ops_unknown: s.stats.ops_unknown,
         elections: s.elections,
-        crashes: s.crashes,
-        partitions: s.partitions,
+        crashes: s.stats.crashes,
+        partitions: s.stats.partitions,
         disk_faults: s.disk_faults.clone(),
-        snapshots_taken: s.snapshots_taken,
-        snapshots_installed: s.snapshots_installed,
-        membership_changes: s.membership.completed,
-        leader_removals: s.membership.leader_removals,
+        snapshots_taken: s.stats.snapshots_taken,
+        snapshots_installed: s.stats.snapshots_installed,
+        membership_changes: s.stats.membership.completed,
+        leader_removals: s.stats.membership.leader_removals,
         storage: s.storage.clone(),
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),
@@ -589,7 +589,11 @@ mod tests {
             storage: sim::world::StorageSummary {
                 writes: seed * 10,
                 pauses: seed % 3,
-                slow_disks: if seed.is_multiple_of(2) { vec![1] } else { vec![] },
+                slow_disks: if seed.is_multiple_of(2) {
+                    vec![1]
+                } else {
+                    vec![]
+                },
                 fsync_latency_max_us: seed as u32,
                 ..Default::default()
             },

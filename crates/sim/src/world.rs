@@ -18,6 +18,7 @@ use replica::{
     AdminReply, ClientReply, ClientRequest, Effect, EntryDigest, Envelope, Input, Replica,
     ReplicaError, ReplicaEvent, ReplicaOptions, Storage, StorageLimits, WriteId,
 };
+use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
 mod churn;
@@ -195,8 +196,9 @@ struct ClientSlot {
     done: bool,
 }
 
-/// Counters for the summary.
-#[derive(Clone, Debug, Default)]
+/// The run's counters. The summary carries them as they are (its JSON lists
+/// them among its own fields), so each is named and documented once, here.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     /// Operations that completed with a result.
     pub ops_ok: u64,
@@ -210,14 +212,17 @@ pub struct Stats {
     pub partitions: u64,
     /// Messages between replicas handed to the network.
     pub messages: u64,
-    /// Messages lost at random or to partitions.
-    pub dropped: u64,
+    /// Messages lost at random or to partitions (or to a dead receiver).
+    pub messages_dropped: u64,
     /// Messages delivered twice.
-    pub duplicated: u64,
-    /// Replicas that stopped on an internal error.
+    pub messages_duplicated: u64,
+    /// Replicas that stopped on an internal error (each is also a
+    /// violation, so the summary's JSON leaves the count out).
+    #[serde(skip)]
     pub halts: u64,
-    /// Replicas that stopped on a disk fault they detected (expected with
-    /// disk faults on, never a violation by itself).
+    /// Replicas that stopped on a disk fault they detected (a read error, a
+    /// full disk, a power loss in a sync, corruption): expected with disk
+    /// faults on, and never a violation by itself.
     pub disk_halts: u64,
     /// Snapshots replicas took of their own state (log compactions).
     pub snapshots_taken: u64,
@@ -233,15 +238,22 @@ pub struct Stats {
     pub recoveries_from_snapshot: u64,
     /// Restarts that recovered from a snapshot with no entry after it.
     pub recoveries_from_snapshot_only: u64,
-    /// Membership churn: what was asked, what completed, what was refused.
-    pub churn: ChurnStats,
-    /// Process pauses injected.
+    /// Membership churn: changes asked for, completed and refused.
+    pub membership: ChurnStats,
+    /// Process pauses injected. (The summary's `storage` section reports it.)
+    #[serde(skip)]
     pub pauses: u64,
-    /// Crashes whose node was back before one network delay.
+    /// Crashes whose node was back before one network delay. (The summary's
+    /// `storage` section reports it.)
+    #[serde(skip)]
     pub fast_restarts: u64,
-    /// Messages delayed far beyond the latency range (the heavy tail).
+    /// Messages delayed far beyond the latency range (the heavy tail). (The
+    /// summary's `storage` section reports it.)
+    #[serde(skip)]
     pub long_delayed: u64,
-    /// Writes: latencies, group commit, writes lost in flight.
+    /// Writes: latencies, group commit, writes lost in flight. (The summary's
+    /// `storage` section reports it.)
+    #[serde(skip)]
     pub writes: WriteStats,
 }
 
@@ -554,7 +566,7 @@ impl World {
             Event::Deliver { to, envelope } => {
                 let summary = MessageSummary::of(&envelope.msg);
                 if self.nodes[to].replica.is_none() {
-                    self.stats.dropped += 1;
+                    self.stats.messages_dropped += 1;
                     self.trace(
                         Actor::Node(to as u64 + 1),
                         TraceEvent::Dropped(summary, DropReason::ReceiverDown),

@@ -162,14 +162,14 @@ impl World {
                 };
                 match self.net.fate(node, to) {
                     Fate::Lost => {
-                        self.stats.dropped += 1;
+                        self.stats.messages_dropped += 1;
                         self.trace(
                             Actor::Node(id),
                             TraceEvent::Dropped(summary, DropReason::Loss),
                         );
                     }
                     Fate::Partitioned => {
-                        self.stats.dropped += 1;
+                        self.stats.messages_dropped += 1;
                         self.trace(
                             Actor::Node(id),
                             TraceEvent::Dropped(summary, DropReason::Partition),
@@ -177,7 +177,7 @@ impl World {
                     }
                     Fate::Delivered(delays) => {
                         if delays.len() > 1 {
-                            self.stats.duplicated += 1;
+                            self.stats.messages_duplicated += 1;
                             self.trace(Actor::Node(id), TraceEvent::Duplicated(summary));
                         }
                         self.stats.long_delayed += delays
