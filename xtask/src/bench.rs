@@ -128,15 +128,11 @@ pub const CASES: [Case; 8] = [
 ];
 
 /// splitmix64: a small, seedable, good-enough generator for test data.
-struct Rng(u64);
+struct Rng(stablehash::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -148,7 +144,7 @@ impl Rng {
 
 /// Generates `case`'s history from `seed` (see the module docs).
 pub fn generate(case: &Case, seed: u64) -> Vec<Operation> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(stablehash::SplitMix64::new(seed));
     // Per client, the time it is free again.
     let mut free = vec![0u64; case.clients];
     // (operation, linearization point or None if it never took effect)

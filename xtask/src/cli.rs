@@ -454,7 +454,7 @@ pub struct CheckArgs {
     /// The checker's search budget, in steps.
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// Also write a self-contained HTML report to reports/<file stem>.html.
+    /// Also write a self-contained HTML report, reports/FILE-STEM.html.
     #[arg(long)]
     pub report: bool,
     /// The file's format (default: from its extension: `.log` jepsen, `.edn`

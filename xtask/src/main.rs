@@ -303,17 +303,25 @@ pub fn print_verdict(s: &Summary, history: &Path) {
     }
     println!(
         "  operations: {} ok, {} failed, {} unknown",
-        s.ops_ok, s.ops_failed, s.ops_unknown
+        s.stats.ops_ok, s.stats.ops_failed, s.stats.ops_unknown
     );
     println!(
         "  faults: {} crashes, {} partitions; {} messages, {} dropped, {} duplicated",
-        s.crashes, s.partitions, s.messages, s.messages_dropped, s.messages_duplicated
+        s.stats.crashes,
+        s.stats.partitions,
+        s.stats.messages,
+        s.stats.messages_dropped,
+        s.stats.messages_duplicated
     );
     println!(
         "  raft: {} elections, {} entries committed; {} snapshots taken, {} installed, at most {} entries in a log",
-        s.elections, s.commits, s.snapshots_taken, s.snapshots_installed, s.max_log_entries
+        s.elections,
+        s.commits,
+        s.stats.snapshots_taken,
+        s.stats.snapshots_installed,
+        s.stats.max_log_entries
     );
-    let m = &s.membership;
+    let m = &s.stats.membership;
     if m.completed > 0 || m.transfers > 0 {
         println!(
             "  membership: {} changes completed ({} nodes added, {} removed, {} replaced, {} removing the leader), {} leadership transfers, {} nodes retired",

@@ -35,7 +35,7 @@ pub fn write_run_report(outcome: &sim::Outcome) -> Result<PathBuf, String> {
 }
 
 /// Reads the history `cargo xtask check` read (in its format), checks it,
-/// and writes reports/<file stem>.html.
+/// and writes `reports/<file stem>.html`.
 pub fn write_check_report(args: &CheckArgs) -> Result<PathBuf, String> {
     let path = &args.path;
     let (history, _) = crate::check_cmd::load(path, args.format)?;

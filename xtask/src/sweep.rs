@@ -243,7 +243,8 @@ pub fn shard_seeds(first: u64, last: u64, shard: Shard) -> Vec<u64> {
 /// of seeds: decided by the seed alone, so every shard agrees.
 fn rechecked(seed: u64, fraction: f64) -> bool {
     fraction >= 1.0
-        || (fraction > 0.0 && (sim::rng::splitmix64(seed) % 10_000) < (fraction * 10_000.0) as u64)
+        || (fraction > 0.0
+            && (stablehash::splitmix64(seed) % 10_000) < (fraction * 10_000.0) as u64)
 }
 
 fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bool) {
@@ -318,16 +319,16 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             .cloned()
             .or_else(|| s.liveness.first().map(|l| format!("liveness: {l}")))
             .or_else(|| (s.exit_code() == 2).then(|| "undecided".to_string())),
-        ops_ok: s.ops_ok,
-        ops_unknown: s.ops_unknown,
+        ops_ok: s.stats.ops_ok,
+        ops_unknown: s.stats.ops_unknown,
         elections: s.elections,
-        crashes: s.crashes,
-        partitions: s.partitions,
+        crashes: s.stats.crashes,
+        partitions: s.stats.partitions,
         disk_faults: s.disk_faults.clone(),
-        snapshots_taken: s.snapshots_taken,
-        snapshots_installed: s.snapshots_installed,
-        membership_changes: s.membership.completed,
-        leader_removals: s.membership.leader_removals,
+        snapshots_taken: s.stats.snapshots_taken,
+        snapshots_installed: s.stats.snapshots_installed,
+        membership_changes: s.stats.membership.completed,
+        leader_removals: s.stats.membership.leader_removals,
         storage: s.storage.clone(),
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),

@@ -107,10 +107,7 @@ pub(crate) struct Raft {
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
 /// draw different election timeouts.
 fn mix_seed(seed: u64, id: NodeId) -> u64 {
-    let mut z = seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    stablehash::mix64(seed ^ id.0.wrapping_mul(stablehash::GOLDEN_GAMMA))
 }
 
 impl Raft {

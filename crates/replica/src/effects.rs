@@ -148,7 +148,7 @@ impl EntryDigest {
 pub fn payload_digest(payload: &EntryPayload) -> u64 {
     match payload {
         EntryPayload::Noop => 0x6e6f_6f70, // "noop": any constant distinct from commands
-        EntryPayload::Command(bytes) => fnv1a(bytes),
+        EntryPayload::Command(bytes) => stablehash::fnv1a(bytes),
         EntryPayload::Membership(m) => {
             // A tag, then each set's ids, each set closed by a marker that
             // no id encoding contains.
@@ -159,18 +159,9 @@ pub fn payload_digest(payload: &EntryPayload) -> u64 {
                 }
                 bytes.extend_from_slice(b"|end|");
             }
-            fnv1a(&bytes)
+            stablehash::fnv1a(&bytes)
         }
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 impl SnapshotDigest {

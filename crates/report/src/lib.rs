@@ -136,21 +136,21 @@ impl Report {
             }
         }
         let counters = [
-            ("ops ok", s.ops_ok),
-            ("ops failed", s.ops_failed),
-            ("ops unknown", s.ops_unknown),
+            ("ops ok", s.stats.ops_ok),
+            ("ops failed", s.stats.ops_failed),
+            ("ops unknown", s.stats.ops_unknown),
             ("elections", s.elections),
-            ("crashes", s.crashes),
-            ("partitions", s.partitions),
+            ("crashes", s.stats.crashes),
+            ("partitions", s.stats.partitions),
             ("commits", s.commits),
-            ("messages", s.messages),
-            ("messages dropped", s.messages_dropped),
-            ("messages duplicated", s.messages_duplicated),
+            ("messages", s.stats.messages),
+            ("messages dropped", s.stats.messages_dropped),
+            ("messages duplicated", s.stats.messages_duplicated),
             ("trace events", s.trace_events),
-            ("snapshots taken", s.snapshots_taken),
-            ("snapshots installed", s.snapshots_installed),
-            ("membership changes", s.membership.completed),
-            ("leadership transfers", s.membership.transfers),
+            ("snapshots taken", s.stats.snapshots_taken),
+            ("snapshots installed", s.stats.snapshots_installed),
+            ("membership changes", s.stats.membership.completed),
+            ("leadership transfers", s.stats.membership.transfers),
         ];
         params.extend(counters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         for (kind, n) in &s.disk_faults {

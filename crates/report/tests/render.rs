@@ -474,7 +474,7 @@ fn a_report_draws_every_node_that_took_part_and_names_liveness_failures() {
     };
     let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).unwrap();
     assert!(
-        outcome.summary.membership.nodes_added > 0,
+        outcome.summary.stats.membership.nodes_added > 0,
         "churn added nodes"
     );
     let report = Report::from_outcome(&outcome);

@@ -55,26 +55,15 @@ pub struct Summary {
     /// did not happen within the bound (a leader, every pending operation).
     /// Reported apart from safety violations.
     pub liveness: Vec<String>,
-    /// Operations that completed with a result.
-    pub ops_ok: u64,
-    /// Operations that definitely did not take effect.
-    pub ops_failed: u64,
-    /// Operations whose outcome is unknown.
-    pub ops_unknown: u64,
+    /// The run's counters: operations, faults, messages, snapshots,
+    /// churn. Flattened: their fields sit among the summary's own in the
+    /// JSON (`ops_ok`, `messages_dropped`, `membership`, ...).
+    #[serde(flatten)]
+    pub stats: world::Stats,
     /// Terms that had a leader.
     pub elections: u64,
-    /// Process crashes injected.
-    pub crashes: u64,
-    /// Partitions injected.
-    pub partitions: u64,
     /// The highest log index committed (and applied) anywhere.
     pub commits: u64,
-    /// Messages between replicas handed to the network.
-    pub messages: u64,
-    /// Messages lost at random or to partitions (or to a dead receiver).
-    pub messages_dropped: u64,
-    /// Messages delivered twice.
-    pub messages_duplicated: u64,
     /// Events in the trace.
     pub trace_events: u64,
     /// Hash of the whole trace, in hex: the same seed and build give the
@@ -89,28 +78,9 @@ pub struct Summary {
     pub replay: String,
     /// Disk faults injected, by kind, over all nodes.
     pub disk_faults: std::collections::BTreeMap<String, u64>,
-    /// Replicas that stopped on a disk fault they detected (a read error, a
-    /// full disk, a power loss in a sync, corruption): expected with disk
-    /// faults on, and never a violation by itself.
-    pub disk_halts: u64,
     /// Nodes that stayed down for the rest of the run because recovery found
     /// their log corrupt, each with the file and offset.
     pub failed_nodes: Vec<String>,
-    /// Snapshots replicas took of their own state machines (compactions).
-    pub snapshots_taken: u64,
-    /// Snapshots replicas installed from a leader (InstallSnapshot).
-    pub snapshots_installed: u64,
-    /// The most applied entries any log held after its snapshot (bounded by
-    /// `params.snapshot_every + params.snapshot_keep`).
-    pub max_applied_entries_held: u64,
-    /// The most entries any log held after its snapshot, applied or not.
-    pub max_log_entries: u64,
-    /// Restarts that recovered from a snapshot (and the log after it).
-    pub recoveries_from_snapshot: u64,
-    /// Restarts that recovered from a snapshot with no entry after it.
-    pub recoveries_from_snapshot_only: u64,
-    /// Membership churn: changes asked for, completed and refused.
-    pub membership: world::ChurnStats,
     /// Cluster size.
     pub nodes: usize,
     /// Client processes.
@@ -263,38 +233,22 @@ pub fn run_with_params(
         }
         Verdict::Undecided { .. } => None,
     };
-    let stats = output.stats;
     let summary = Summary {
         seed: config.seed,
         ok: violations.is_empty() && linearizable == Some(true) && output.liveness.is_empty(),
         linearizable,
         violations,
         liveness: output.liveness,
-        ops_ok: stats.ops_ok,
-        ops_failed: stats.ops_failed,
-        ops_unknown: stats.ops_unknown,
+        stats: output.stats,
         elections: output.invariants.elections() as u64,
-        crashes: stats.crashes,
-        partitions: stats.partitions,
         commits: output.invariants.committed_index().0,
-        messages: stats.messages,
-        messages_dropped: stats.dropped,
-        messages_duplicated: stats.duplicated,
         trace_events: output.trace_events,
         trace_hash: format!("{:016x}", output.trace_hash),
         sim_time_ms: output.sim_time / MS,
         wall_time_ms: 0,
         replay: replay_command(config),
         disk_faults: output.disk_faults,
-        disk_halts: stats.disk_halts,
         failed_nodes: output.failed_nodes,
-        snapshots_taken: stats.snapshots_taken,
-        snapshots_installed: stats.snapshots_installed,
-        max_applied_entries_held: stats.max_applied_entries_held,
-        max_log_entries: stats.max_log_entries,
-        recoveries_from_snapshot: stats.recoveries_from_snapshot,
-        recoveries_from_snapshot_only: stats.recoveries_from_snapshot_only,
-        membership: stats.churn.clone(),
         nodes: config.nodes,
         clients: config.clients,
         storage: output.storage,

@@ -7,6 +7,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use stablehash::splitmix64;
 
 /// The concerns that own a random stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,14 +95,6 @@ impl SimRng {
     pub fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.unit() < p
     }
-}
-
-/// SplitMix64's finaliser: spreads nearby seeds far apart.
-pub fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use crate::queue::{MS, Nanos};
 use raft::{LogIndex, Message, MessageBody, Role, Term};
+use stablehash::Fnv64;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
@@ -467,37 +468,6 @@ impl Tracer {
     /// The number of events so far.
     pub fn events(&self) -> u64 {
         self.events
-    }
-}
-
-/// FNV-1a, 64-bit: a hasher whose output depends only on its input, never on
-/// a per-process key.
-#[derive(Clone, Copy, Debug)]
-pub struct Fnv64(u64);
-
-impl Fnv64 {
-    /// A hasher in its initial state.
-    pub fn new() -> Fnv64 {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64::new()
-    }
-}
-
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 ^= u64::from(*byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
     }
 }
 

@@ -18,10 +18,13 @@ use replica::{
     AdminReply, ClientReply, ClientRequest, Effect, EntryDigest, Envelope, Input, Replica,
     ReplicaError, ReplicaEvent, ReplicaOptions, Storage, StorageLimits, WriteId,
 };
+use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
 mod churn;
 mod clients;
+mod effects;
+mod faults;
 mod liveness;
 mod process;
 mod scripted;
@@ -193,8 +196,9 @@ struct ClientSlot {
     done: bool,
 }
 
-/// Counters for the summary.
-#[derive(Clone, Debug, Default)]
+/// The run's counters. The summary carries them as they are (its JSON lists
+/// them among its own fields), so each is named and documented once, here.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     /// Operations that completed with a result.
     pub ops_ok: u64,
@@ -208,14 +212,17 @@ pub struct Stats {
     pub partitions: u64,
     /// Messages between replicas handed to the network.
     pub messages: u64,
-    /// Messages lost at random or to partitions.
-    pub dropped: u64,
+    /// Messages lost at random or to partitions (or to a dead receiver).
+    pub messages_dropped: u64,
     /// Messages delivered twice.
-    pub duplicated: u64,
-    /// Replicas that stopped on an internal error.
+    pub messages_duplicated: u64,
+    /// Replicas that stopped on an internal error (each is also a
+    /// violation, so the summary's JSON leaves the count out).
+    #[serde(skip)]
     pub halts: u64,
-    /// Replicas that stopped on a disk fault they detected (expected with
-    /// disk faults on, never a violation by itself).
+    /// Replicas that stopped on a disk fault they detected (a read error, a
+    /// full disk, a power loss in a sync, corruption): expected with disk
+    /// faults on, and never a violation by itself.
     pub disk_halts: u64,
     /// Snapshots replicas took of their own state (log compactions).
     pub snapshots_taken: u64,
@@ -231,15 +238,22 @@ pub struct Stats {
     pub recoveries_from_snapshot: u64,
     /// Restarts that recovered from a snapshot with no entry after it.
     pub recoveries_from_snapshot_only: u64,
-    /// Membership churn: what was asked, what completed, what was refused.
-    pub churn: ChurnStats,
-    /// Process pauses injected.
+    /// Membership churn: changes asked for, completed and refused.
+    pub membership: ChurnStats,
+    /// Process pauses injected. (The summary's `storage` section reports it.)
+    #[serde(skip)]
     pub pauses: u64,
-    /// Crashes whose node was back before one network delay.
+    /// Crashes whose node was back before one network delay. (The summary's
+    /// `storage` section reports it.)
+    #[serde(skip)]
     pub fast_restarts: u64,
-    /// Messages delayed far beyond the latency range (the heavy tail).
+    /// Messages delayed far beyond the latency range (the heavy tail). (The
+    /// summary's `storage` section reports it.)
+    #[serde(skip)]
     pub long_delayed: u64,
-    /// Writes: latencies, group commit, writes lost in flight.
+    /// Writes: latencies, group commit, writes lost in flight. (The summary's
+    /// `storage` section reports it.)
+    #[serde(skip)]
     pub writes: WriteStats,
 }
 
@@ -555,7 +569,7 @@ impl World {
             Event::Deliver { to, envelope } => {
                 let summary = MessageSummary::of(&envelope.msg);
                 if self.nodes[to].replica.is_none() {
-                    self.stats.dropped += 1;
+                    self.stats.messages_dropped += 1;
                     self.trace(
                         Actor::Node(to as u64 + 1),
                         TraceEvent::Dropped(summary, DropReason::ReceiverDown),
@@ -616,25 +630,6 @@ impl World {
         let drift = self.params.clock_drift_ppm.get(node).copied().unwrap_or(0);
         let rate = (1_000_000 + drift).max(1) as u64;
         (self.params.tick_ms * MS * 1_000_000 / rate).max(1)
-    }
-
-    /// A clock jump on a random live node (see `jump_clock`).
-    fn clock_jump(&mut self) {
-        if self.chaos_over {
-            return;
-        }
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].replica.is_some())
-            .collect();
-        if !up.is_empty() {
-            let node = up[self.clock_rng.index(up.len())];
-            let ms = self.clock_rng.range(1, self.params.clock_jump_max_ms + 1) as i64;
-            let ms = if self.clock_rng.chance(0.5) { ms } else { -ms };
-            self.jump_clock(node, ms);
-        }
-        let every = self.params.clock_jump_every_ms * MS;
-        let next = self.now + self.clock_rng.range(every / 2, every + every / 2);
-        self.queue.push(next, Event::ClockJump);
     }
 
     /// Notes on the timeline that `node` stopped leading (if it led).
@@ -748,360 +743,6 @@ impl World {
         self.invariants.external(what, self.now, node, detail);
     }
 
-    /// Hands one input to a replica and carries out its effects.
-    fn step(&mut self, node: usize, input: Input) {
-        self.with_replica(node, |replica, effects| replica.handle(input, effects));
-    }
-
-    /// Runs `f` on a live replica and carries out the effects it pushed,
-    /// then checks the replica (or takes it down if it failed). Returns
-    /// what `f` returned, if the replica did not fail.
-    fn with_replica<T>(
-        &mut self,
-        node: usize,
-        f: impl FnOnce(&mut Replica, &mut Vec<Effect>) -> Result<T, ReplicaError>,
-    ) -> Option<T> {
-        let mut effects = std::mem::take(&mut self.effects);
-        effects.clear();
-        let slot = &mut self.nodes[node];
-        let replica = slot.replica.as_mut().expect("step only live replicas");
-        slot.snapshot_floor = replica.raft().snapshot_meta().index;
-        let result = f(replica, &mut effects);
-        let incarnation = self.nodes[node].incarnation;
-        for effect in effects.drain(..) {
-            // A write that fails stops the process (fail-stop): nothing
-            // after it is carried out.
-            if self.nodes[node].incarnation != incarnation {
-                break;
-            }
-            self.carry_out(node, effect);
-        }
-        self.effects = effects;
-        if self.nodes[node].incarnation != incarnation {
-            return None;
-        }
-        match result {
-            Ok(value) => {
-                self.check_replica(node);
-                Some(value)
-            }
-            Err(e) => {
-                self.halt(node, e);
-                None
-            }
-        }
-    }
-
-    /// Stops `node` on `e` (fail-stop) and schedules its restart. A disk
-    /// failure is expected with disk faults on; anything else is a bug.
-    fn halt(&mut self, node: usize, e: ReplicaError) {
-        let id = self.nodes[node].id.0;
-        self.trace(Actor::Node(id), TraceEvent::Halted(e.to_string()));
-        self.mark(TimelineEvent::Halted {
-            node: id,
-            reason: e.to_string(),
-        });
-        if self.nodes[node].disk.mode() != DiskFaultMode::Off && e.is_disk_failure() {
-            // Fail-stop on a disk error (a full disk, an I/O error): the
-            // restart recovers from what the disk holds.
-            self.stats.disk_halts += 1;
-        } else {
-            self.stats.halts += 1;
-            self.invariants_violation("replica halted", id, e.to_string());
-        }
-        self.take_down(node);
-        let at = self.now + self.params.downtime_max_ms * MS;
-        self.queue.push(at, Event::Restart { node });
-    }
-
-    /// Plants the configured bug in a replica (tests only).
-    #[cfg(feature = "planted-bugs")]
-    fn plant(&self, replica: &mut Replica) {
-        replica.plant(self.config.planted);
-    }
-
-    /// Without the `planted-bugs` feature nothing can be planted
-    /// ([`World::new`] refuses a configuration that asks).
-    #[cfg(not(feature = "planted-bugs"))]
-    fn plant(&self, _replica: &mut Replica) {}
-
-    fn check_replica(&mut self, node: usize) {
-        let id = self.nodes[node].id.0;
-        let replica = self.nodes[node].replica.as_ref().expect("checked live");
-        let raft = replica.raft();
-        let (commit, last) = (raft.commit_index(), raft.last_index());
-        let applied = replica.kv().applied_index();
-        let digest = (applied != self.nodes[node].applied && applied.is_multiple_of(DIGEST_EVERY))
-            .then(|| replica.kv().digest());
-        // The log starts, as far as the replica has asked of its disk, at
-        // the latest compaction it issued; raft forgets those entries once
-        // the write completes.
-        let snapshot_index = replica.compacting_to();
-        // Commit safety against the configuration in force at the leader
-        // when it committed (joint: both majorities).
-        let leader_commit = (commit > self.nodes[node].commit && raft.role() == raft::Role::Leader)
-            .then(|| {
-                (
-                    raft.term_at(commit).unwrap_or_default(),
-                    raft.membership().clone(),
-                )
-            });
-        // The log stays bounded: at most `max(every, keep) + keep` applied
-        // entries after the snapshot (see `SnapshotPolicy`).
-        let applied_held = applied - snapshot_index.0;
-        let log_entries = last.0 - snapshot_index.0;
-        let bound = self.params.snapshot_policy().max_applied_entries();
-        self.stats.max_applied_entries_held = self.stats.max_applied_entries_held.max(applied_held);
-        self.stats.max_log_entries = self.stats.max_log_entries.max(log_entries);
-        if applied_held > bound {
-            self.invariants_violation(
-                "log bounded",
-                id,
-                format!(
-                    "the log holds {applied_held} applied entries after the snapshot at {snapshot_index}, more than the policy's {bound}"
-                ),
-            );
-        }
-        self.nodes[node].applied = applied;
-        if let Some((term, membership)) = leader_commit {
-            self.invariants
-                .leader_committed(self.now, id, commit, term, &membership);
-        }
-        if commit != self.nodes[node].commit {
-            self.nodes[node].commit = commit;
-            self.trace(Actor::Node(id), TraceEvent::Committed { index: commit });
-        }
-        self.invariants.commit_index(self.now, id, commit, last);
-        if let Some(digest) = digest {
-            self.invariants.state_digest(self.now, id, applied, digest);
-        }
-    }
-
-    fn carry_out(&mut self, node: usize, effect: Effect) {
-        let id = self.nodes[node].id.0;
-        match effect {
-            Effect::Send(envelope) => {
-                if let raft::MessageBody::AppendEntries {
-                    entries,
-                    prev_log_index,
-                    ..
-                } = &envelope.msg.body
-                {
-                    // §7: what a snapshot covers is gone from the log; a
-                    // follower that needs it gets the snapshot. (A
-                    // heartbeat after index 0, the empty prefix every log
-                    // matches, reads nothing.)
-                    let floor = self.nodes[node].snapshot_floor;
-                    let heartbeat_at_zero = entries.is_empty() && prev_log_index.0 == 0;
-                    if *prev_log_index < floor && !heartbeat_at_zero {
-                        self.invariants_violation(
-                            "nothing read below the snapshot",
-                            id,
-                            format!(
-                                "sent an append after {prev_log_index}, below its snapshot at {floor}"
-                            ),
-                        );
-                    }
-                    if !entries.is_empty() {
-                        let sent: Vec<EntryDigest> = entries.iter().map(EntryDigest::of).collect();
-                        self.invariants.sent_entries(self.now, id, &sent);
-                    }
-                }
-                self.invariants.answer_sent(self.now, id, &envelope.msg);
-                let summary = MessageSummary::of(&envelope.msg);
-                self.stats.messages += 1;
-                self.trace(Actor::Node(id), TraceEvent::Sent(summary));
-                let Some(to) = self.node_index(envelope.msg.to) else {
-                    self.trace(
-                        Actor::Node(id),
-                        TraceEvent::Refused(format!("no node {}", envelope.msg.to)),
-                    );
-                    return;
-                };
-                match self.net.fate(node, to) {
-                    Fate::Lost => {
-                        self.stats.dropped += 1;
-                        self.trace(
-                            Actor::Node(id),
-                            TraceEvent::Dropped(summary, DropReason::Loss),
-                        );
-                    }
-                    Fate::Partitioned => {
-                        self.stats.dropped += 1;
-                        self.trace(
-                            Actor::Node(id),
-                            TraceEvent::Dropped(summary, DropReason::Partition),
-                        );
-                    }
-                    Fate::Delivered(delays) => {
-                        if delays.len() > 1 {
-                            self.stats.duplicated += 1;
-                            self.trace(Actor::Node(id), TraceEvent::Duplicated(summary));
-                        }
-                        self.stats.long_delayed += delays
-                            .iter()
-                            .filter(|&&d| crate::network::is_long_delay(d))
-                            .count() as u64;
-                        let (last, extra) = delays.split_last().expect("at least one delivery");
-                        for delay in extra {
-                            let envelope = envelope.clone();
-                            self.queue
-                                .push(self.now + delay, Event::Deliver { to, envelope });
-                        }
-                        self.queue
-                            .push(self.now + last, Event::Deliver { to, envelope });
-                    }
-                }
-            }
-            Effect::Write(write) => self.issue_write(node, write),
-            Effect::AdminReply(reply) => self.admin_reply = Some(reply),
-            Effect::Reply(reply) => {
-                let (client, _, _) = split_req_id(reply.req_id);
-                if client < self.clients.len() {
-                    let at = self.now + self.net.latency();
-                    self.queue.push(at, Event::Reply { client, reply });
-                }
-            }
-            Effect::Event(ReplicaEvent::SoftState(soft)) => {
-                self.trace(
-                    Actor::Node(id),
-                    TraceEvent::Role {
-                        role: soft.role,
-                        term: soft.term,
-                        leader: soft.leader.map(|l| l.0),
-                    },
-                );
-                self.invariants.soft_state(self.now, id, soft);
-                if soft.role == raft::Role::Leader
-                    && self.healed_at.is_some()
-                    && self.leader_after_heal.is_none()
-                {
-                    self.leader_after_heal = Some(self.now);
-                }
-                if soft.role == raft::Role::Leader
-                    && let Some(replica) = &self.nodes[node].replica
-                    && !replica.raft().is_promotable()
-                {
-                    // §4.1: only a voter leads (of the configuration in
-                    // force, or of the one before while the latest is not
-                    // known committed: see raft's membership module).
-                    self.invariants_violation(
-                        "leader is a voter",
-                        id,
-                        format!(
-                            "leads {} but is not a voter of {}",
-                            soft.term,
-                            replica.raft().membership()
-                        ),
-                    );
-                }
-                if soft.role == raft::Role::Leader {
-                    if self.nodes[node].leading != Some(soft.term.0) {
-                        self.stop_leading(node);
-                        self.nodes[node].leading = Some(soft.term.0);
-                        self.mark(TimelineEvent::Leader {
-                            node: id,
-                            term: soft.term.0,
-                        });
-                    }
-                } else {
-                    self.stop_leading(node);
-                }
-            }
-            Effect::Event(ReplicaEvent::Persisted {
-                hard_state,
-                entries,
-            }) => {
-                self.trace(
-                    Actor::Node(id),
-                    TraceEvent::Persisted {
-                        term: hard_state.map(|h| h.term),
-                        vote: hard_state.and_then(|h| h.vote.map(|v| v.0)),
-                        first: entries.first().map(|e| e.index),
-                        last: entries.last().map(|e| e.index),
-                    },
-                );
-                if let Some(hs) = hard_state {
-                    self.invariants.persisted_hard_state(id, hs);
-                }
-                self.invariants.persisted(self.now, id, &entries);
-            }
-            Effect::Event(ReplicaEvent::Recovered {
-                hard_state,
-                snapshot,
-                entries,
-                truncated_tail_bytes,
-            }) => {
-                if truncated_tail_bytes > 0 {
-                    self.trace(
-                        Actor::Node(id),
-                        TraceEvent::Fault(format!(
-                            "recovery cut a torn tail of {truncated_tail_bytes} bytes"
-                        )),
-                    );
-                }
-                if snapshot.is_some() {
-                    self.stats.recoveries_from_snapshot += 1;
-                    self.stats.recoveries_from_snapshot_only += u64::from(entries.is_empty());
-                }
-                self.invariants
-                    .recovered(self.now, id, hard_state, snapshot, &entries);
-            }
-            Effect::Event(ReplicaEvent::SnapshotTaken {
-                snapshot,
-                log_entries,
-            }) => {
-                self.stats.snapshots_taken += 1;
-                self.trace(
-                    Actor::Node(id),
-                    TraceEvent::Snapshot {
-                        installed: false,
-                        index: snapshot.index,
-                        term: snapshot.term,
-                        log_entries,
-                    },
-                );
-                self.invariants.snapshot_taken(self.now, id, snapshot);
-            }
-            Effect::Event(ReplicaEvent::SnapshotInstalled {
-                snapshot,
-                log_entries,
-            }) => {
-                self.stats.snapshots_installed += 1;
-                self.trace(
-                    Actor::Node(id),
-                    TraceEvent::Snapshot {
-                        installed: true,
-                        index: snapshot.index,
-                        term: snapshot.term,
-                        log_entries,
-                    },
-                );
-                self.invariants.snapshot_installed(self.now, id, snapshot);
-            }
-            Effect::Event(ReplicaEvent::StateMachineReplaced { snapshot }) => {
-                self.invariants
-                    .state_machine_replaced(self.now, id, snapshot);
-            }
-            Effect::Event(ReplicaEvent::Applied(entry)) => {
-                self.trace(
-                    Actor::Node(id),
-                    TraceEvent::Applied {
-                        index: entry.index,
-                        term: entry.term,
-                    },
-                );
-                self.invariants.applied(self.now, id, entry);
-            }
-            Effect::Event(ReplicaEvent::MembershipApplied { index, membership }) => {
-                self.membership_applied(id, index, membership);
-            }
-            Effect::Event(ReplicaEvent::Refused(why)) => {
-                self.trace(Actor::Node(id), TraceEvent::Refused(why.to_string()));
-            }
-        }
-    }
-
     fn node_index(&self, id: NodeId) -> Option<usize> {
         let i = id.0.checked_sub(1)? as usize;
         (i < self.nodes.len()).then_some(i)
@@ -1115,143 +756,6 @@ impl World {
                 .as_ref()
                 .is_some_and(|r| r.raft().role() == raft::Role::Leader)
         })
-    }
-
-    fn partition(&mut self) {
-        if self.chaos_over {
-            return;
-        }
-        let n = self.nodes.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            let j = self.nemesis.index(i + 1);
-            order.swap(i, j);
-        }
-        let shape = self.nemesis.range(0, 5);
-        let partition = match shape {
-            0 => {
-                let target = self.leader_index().unwrap_or(order[0]);
-                Partition::split(n, &[target], format!("isolate leader n{}", target + 1))
-            }
-            1 => Partition::split(n, &[order[0]], format!("isolate n{}", order[0] + 1)),
-            2 => {
-                let minority = &order[..n.div_ceil(2) - 1];
-                let desc = format!(
-                    "split {} | {}",
-                    names(minority),
-                    names(&order[minority.len()..])
-                );
-                Partition::split(n, minority, desc)
-            }
-            3 => Partition::bridge(n, &order),
-            _ => Partition::one_way_out(n, self.leader_index().unwrap_or(order[0])),
-        };
-        self.apply_partition(partition);
-        let lasts = self
-            .nemesis
-            .range(200 * MS, self.params.partition_max_ms * MS + 1);
-        self.queue.push(self.now + lasts, Event::Heal);
-        let every = self.params.partition_every_ms * MS;
-        let next = self.now + lasts + self.nemesis.range(every / 2, every + every / 2);
-        self.queue.push(next, Event::Partition);
-    }
-
-    /// Puts `partition` in force (replacing any other).
-    fn apply_partition(&mut self, partition: Partition) {
-        self.stats.partitions += 1;
-        self.trace(
-            Actor::Nemesis,
-            TraceEvent::Fault(format!("partition: {partition}")),
-        );
-        let cut = partition
-            .cut_links()
-            .into_iter()
-            .map(|(from, to)| (from as u64 + 1, to as u64 + 1))
-            .collect();
-        self.mark(TimelineEvent::Partitioned {
-            shape: partition.shape.clone(),
-            cut,
-        });
-        self.net.partition(partition);
-    }
-
-    fn heal(&mut self) {
-        if self.net.current_partition().is_active() {
-            self.trace(Actor::Nemesis, TraceEvent::Fault("heal network".into()));
-            self.net.partition(Partition::none(self.nodes.len()));
-            self.mark(TimelineEvent::Healed);
-        }
-    }
-
-    fn crash(&mut self) {
-        if self.chaos_over {
-            return;
-        }
-        let voters = self.current_voters();
-        let n = voters.len();
-        let down = voters
-            .iter()
-            .filter(|&&i| self.nodes[i].replica.is_none())
-            .count();
-        let every = self.params.crash_every_ms * MS;
-        // Keep a majority of the voters up during the chaos, so the run
-        // makes progress; safety does not depend on it.
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].replica.is_some())
-            .collect();
-        if down < n.saturating_sub(1) / 2 && !up.is_empty() {
-            let victim = match self.leader_index() {
-                Some(leader) if self.nemesis.chance(0.4) => leader,
-                _ => up[self.nemesis.index(up.len())],
-            };
-            self.stats.crashes += 1;
-            self.trace(
-                Actor::Nemesis,
-                TraceEvent::Fault(format!("crash n{}", victim + 1)),
-            );
-            self.take_down(victim);
-            self.mark(TimelineEvent::Crashed {
-                node: victim as u64 + 1,
-            });
-            let downtime = self
-                .nemesis
-                .range(10 * MS, self.params.downtime_max_ms * MS + 1);
-            self.queue
-                .push(self.now + downtime, Event::Restart { node: victim });
-        }
-        let next = self.now + self.nemesis.range(every / 2, every + every / 2);
-        self.queue.push(next, Event::Crash);
-    }
-
-    /// Power loss: the process and every unsynced write are gone.
-    fn take_down(&mut self, node: usize) {
-        self.stop_leading(node);
-        self.drop_writes_in_flight(node);
-        let slot = &mut self.nodes[node];
-        slot.replica = None;
-        slot.storage = None;
-        slot.incarnation += 1;
-        slot.paused_until = None;
-        slot.held.clear();
-        slot.missed_ticks = 0;
-        slot.disk.crash();
-    }
-
-    fn restart(&mut self, node: usize) {
-        let slot = &self.nodes[node];
-        if slot.replica.is_some()
-            || slot.failed.is_some()
-            || slot.dormant
-            || slot.retired
-            || slot.gone_for_good
-        {
-            return;
-        }
-        let id = self.nodes[node].id.0;
-        self.trace(Actor::Nemesis, TraceEvent::Fault(format!("restart n{id}")));
-        self.invariants.restarted(id);
-        self.mark(TimelineEvent::Restarted { node: id });
-        self.start_node(node);
     }
 
     fn end_of_workload(&mut self) {

@@ -26,8 +26,8 @@ fn the_same_seed_gives_the_same_trace_hash() {
         assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
         assert_eq!(a.trace_events, b.trace_events, "seed {seed}");
         assert_eq!(
-            (a.ops_ok, a.ops_failed, a.ops_unknown),
-            (b.ops_ok, b.ops_failed, b.ops_unknown),
+            (a.stats.ops_ok, a.stats.ops_failed, a.stats.ops_unknown),
+            (b.stats.ops_ok, b.stats.ops_failed, b.stats.ops_unknown),
             "seed {seed}"
         );
     }
@@ -65,10 +65,14 @@ fn a_faulty_run_holds_every_invariant_and_is_linearizable() {
     let s = &outcome.summary;
     assert!(s.ok, "violations: {:?}", s.violations);
     assert_eq!(s.linearizable, Some(true));
-    assert!(s.ops_ok > 50, "only {} operations completed", s.ops_ok);
+    assert!(
+        s.stats.ops_ok > 50,
+        "only {} operations completed",
+        s.stats.ops_ok
+    );
     assert!(s.elections >= 1);
     assert_eq!(
-        s.ops_ok + s.ops_failed + s.ops_unknown,
+        s.stats.ops_ok + s.stats.ops_failed + s.stats.ops_unknown,
         outcome
             .history
             .records
@@ -86,9 +90,16 @@ fn without_faults_nothing_is_lost_or_unknown() {
     };
     let s = run(&config).summary;
     assert!(s.ok, "{:?}", s.violations);
-    assert_eq!((s.crashes, s.partitions, s.messages_dropped), (0, 0, 0));
     assert_eq!(
-        s.ops_unknown, 0,
+        (
+            s.stats.crashes,
+            s.stats.partitions,
+            s.stats.messages_dropped
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        s.stats.ops_unknown, 0,
         "a clean network never leaves an outcome unknown"
     );
     assert_eq!(

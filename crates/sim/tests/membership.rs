@@ -27,9 +27,9 @@ fn churn_changes_the_membership_under_faults_and_every_invariant_holds() {
         };
         let s = run(&config);
         assert!(s.ok, "seed {seed}: {:#?}", s.violations);
-        completed += s.membership.completed;
-        leader_removals += s.membership.leader_removals;
-        added += s.membership.nodes_added;
+        completed += s.stats.membership.completed;
+        leader_removals += s.stats.membership.leader_removals;
+        added += s.stats.membership.nodes_added;
     }
     assert!(completed >= 12, "{completed} changes completed");
     assert!(added > 0, "no node was added");
@@ -46,8 +46,8 @@ fn churn_off_leaves_the_founding_members() {
     };
     let s = run(&config);
     assert!(s.ok, "{:#?}", s.violations);
-    assert_eq!(s.membership.completed, 0);
-    assert_eq!(s.membership.transfers, 0);
+    assert_eq!(s.stats.membership.completed, 0);
+    assert_eq!(s.stats.membership.transfers, 0);
     assert_eq!(s.params.churn_every_ms, 0);
 }
 
@@ -60,7 +60,7 @@ fn runs_with_churn_are_deterministic() {
     };
     let (a, b) = (run(&config), run(&config));
     assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.membership.completed, b.membership.completed);
+    assert_eq!(a.stats.membership.completed, b.stats.membership.completed);
 }
 
 /// Regression (seed 1970 of the first 2,000-seed swarm sweep): the leader
@@ -72,6 +72,9 @@ fn runs_with_churn_are_deterministic() {
 #[test]
 fn a_leader_that_removes_itself_at_the_end_is_followed_by_a_new_one_before_the_run_stops() {
     let s = run(&SimConfig::new(1970));
-    assert!(s.membership.leader_removals > 0, "the scenario of the bug");
+    assert!(
+        s.stats.membership.leader_removals > 0,
+        "the scenario of the bug"
+    );
     assert!(s.ok, "{:#?} {:#?}", s.violations, s.liveness);
 }

@@ -7,6 +7,9 @@
 //! Determinism: ok — these tests read the scenario files (test inputs); the
 //! runs themselves touch no file.
 
+// determinism: ok, the test reads its scenario files from the repository.
+#![allow(clippy::disallowed_methods)]
+
 use check::Budget;
 use sim::{Expect, Scenario, SimConfig, Summary, Tracer};
 use std::path::PathBuf;
@@ -76,7 +79,7 @@ fn expect_ok(name: &str, happened: impl Fn(&Summary) -> bool, what: &str) {
             s.violations, s.liveness
         );
         assert!(happened(&s), "{name} seed {seed}: expected {what}");
-        assert!(s.ops_ok > 100, "{name} seed {seed}: only {} ops", s.ops_ok);
+        assert!(s.stats.ops_ok > 100, "{name} seed {seed}: only {} ops", s.stats.ops_ok);
     }
 }
 
@@ -84,7 +87,7 @@ fn expect_ok(name: &str, happened: impl Fn(&Summary) -> bool, what: &str) {
 fn leader_isolation() {
     expect_ok(
         "leader-isolation",
-        |s| s.partitions >= 3 && s.elections >= 3,
+        |s| s.stats.partitions >= 3 && s.elections >= 3,
         "three leader isolations, each followed by an election",
     );
 }
@@ -93,40 +96,40 @@ fn leader_isolation() {
 fn majority_minority_flapping() {
     expect_ok(
         "majority-minority-flapping",
-        |s| s.partitions >= 3,
+        |s| s.stats.partitions >= 3,
         "several partitions",
     );
 }
 
 #[test]
 fn bridge() {
-    expect_ok("bridge", |s| s.partitions >= 1, "a bridge partition");
+    expect_ok("bridge", |s| s.stats.partitions >= 1, "a bridge partition");
 }
 
 #[test]
 fn ring() {
-    expect_ok("ring", |s| s.partitions >= 1, "a ring partition");
+    expect_ok("ring", |s| s.stats.partitions >= 1, "a ring partition");
 }
 
 #[test]
 fn one_way_partitions() {
     expect_ok(
         "one-way-partitions",
-        |s| s.partitions >= 1,
+        |s| s.stats.partitions >= 1,
         "one-way partitions",
     );
 }
 
 #[test]
 fn crash_storm() {
-    expect_ok("crash-storm", |s| s.crashes >= 10, "at least ten crashes");
+    expect_ok("crash-storm", |s| s.stats.crashes >= 10, "at least ten crashes");
 }
 
 #[test]
 fn rolling_restart() {
     expect_ok(
         "rolling-restart",
-        |s| s.crashes >= 3,
+        |s| s.stats.crashes >= 3,
         "every node restarted in turn",
     );
 }
@@ -153,7 +156,7 @@ fn clock_skew_within_the_lease_bound() {
 fn membership_churn() {
     expect_ok(
         "membership-churn",
-        |s| s.membership.completed >= 2,
+        |s| s.stats.membership.completed >= 2,
         "membership changes completed",
     );
 }
@@ -162,7 +165,7 @@ fn membership_churn() {
 fn snapshot_heavy() {
     expect_ok(
         "snapshot-heavy",
-        |s| s.snapshots_taken > 0 && s.snapshots_installed > 0,
+        |s| s.stats.snapshots_taken > 0 && s.stats.snapshots_installed > 0,
         "snapshots taken and installed",
     );
 }
@@ -171,7 +174,7 @@ fn snapshot_heavy() {
 fn figure_8_unreliable() {
     expect_ok(
         "figure-8-unreliable",
-        |s| s.elections >= 2 && s.messages_dropped > 0,
+        |s| s.elections >= 2 && s.stats.messages_dropped > 0,
         "lost messages and several elections",
     );
 }
@@ -274,7 +277,7 @@ fn stale_messages_across_elections_and_restarts_break_nothing() {
 fn a_paused_leader_serves_no_stale_lease_read_when_its_missed_ticks_come_first() {
     expect_ok(
         "leader-pause",
-        |s| s.storage.pauses >= 3 && s.partitions >= 3 && s.elections >= 3,
+        |s| s.storage.pauses >= 3 && s.stats.partitions >= 3 && s.elections >= 3,
         "three pauses of an isolated leader, each followed by an election",
     );
 }

@@ -46,10 +46,10 @@ fn assert_bounded(s: &Summary) {
         keep: s.params.snapshot_keep,
     };
     assert!(
-        s.max_applied_entries_held <= policy.max_applied_entries(),
+        s.stats.max_applied_entries_held <= policy.max_applied_entries(),
         "seed {}: {} applied entries held, policy {policy:?}",
         s.seed,
-        s.max_applied_entries_held
+        s.stats.max_applied_entries_held
     );
 }
 
@@ -61,12 +61,16 @@ fn basic_snapshots_compact_every_log_and_keep_it_bounded() {
     assert!(s.commits > 200, "{} entries committed", s.commits);
     // Every one of the five replicas compacts about every ten entries.
     assert!(
-        s.snapshots_taken >= 5 * (s.commits / 10) / 2,
+        s.stats.snapshots_taken >= 5 * (s.commits / 10) / 2,
         "{} snapshots for {} entries",
-        s.snapshots_taken,
+        s.stats.snapshots_taken,
         s.commits
     );
-    assert!(s.max_log_entries < s.commits / 4, "{}", s.max_log_entries);
+    assert!(
+        s.stats.max_log_entries < s.commits / 4,
+        "{}",
+        s.stats.max_log_entries
+    );
 }
 
 #[test]
@@ -85,12 +89,12 @@ fn a_long_run_keeps_every_log_bounded_by_the_policy() {
     let s = run(&config);
     assert_ok(&s);
     assert_bounded(&s);
-    assert!(s.max_applied_entries_held <= 64 + 16);
+    assert!(s.stats.max_applied_entries_held <= 64 + 16);
     assert!(s.commits > 10_000, "{} entries committed", s.commits);
     assert!(
-        s.max_log_entries < s.commits / 20,
+        s.stats.max_log_entries < s.commits / 20,
         "at most {} entries in a log of {} committed",
-        s.max_log_entries,
+        s.stats.max_log_entries,
         s.commits
     );
 }
@@ -117,7 +121,7 @@ fn snapshots_are_installed_under_an_unreliable_network() {
         let s = run_with(&config, params);
         assert_ok(&s);
         assert_bounded(&s);
-        installed += s.snapshots_installed;
+        installed += s.stats.snapshots_installed;
     }
     assert!(installed > 0, "lost appends were repaired by snapshots");
 }
@@ -132,9 +136,12 @@ fn snapshots_are_installed_with_crashes_and_partitions() {
         let s = run(&config);
         assert_ok(&s);
         assert_bounded(&s);
-        assert!(s.crashes > 0, "seed {seed}");
-        assert!(s.snapshots_installed > 0, "seed {seed}: no install");
-        assert!(s.recoveries_from_snapshot > 0, "seed {seed}: no recovery");
+        assert!(s.stats.crashes > 0, "seed {seed}");
+        assert!(s.stats.snapshots_installed > 0, "seed {seed}: no install");
+        assert!(
+            s.stats.recoveries_from_snapshot > 0,
+            "seed {seed}: no recovery"
+        );
     }
 }
 
@@ -151,13 +158,16 @@ fn every_node_crashes_after_snapshots_and_the_cluster_recovers() {
     };
     let s = run(&config);
     assert_ok(&s);
-    assert_eq!(s.crashes, 10, "every node crashed twice");
+    assert_eq!(s.stats.crashes, 10, "every node crashed twice");
     assert!(
-        s.recoveries_from_snapshot >= 10,
+        s.stats.recoveries_from_snapshot >= 10,
         "every restart recovered from a snapshot ({})",
-        s.recoveries_from_snapshot
+        s.stats.recoveries_from_snapshot
     );
-    assert!(s.ops_ok > 500, "the cluster served after the restarts");
+    assert!(
+        s.stats.ops_ok > 500,
+        "the cluster served after the restarts"
+    );
 }
 
 #[test]
@@ -185,9 +195,9 @@ fn a_node_restarts_from_a_snapshot_alone() {
     let s = run_with(&config, params);
     assert_ok(&s);
     assert!(
-        s.recoveries_from_snapshot_only > 0,
+        s.stats.recoveries_from_snapshot_only > 0,
         "{} recoveries from a snapshot, none from it alone",
-        s.recoveries_from_snapshot
+        s.stats.recoveries_from_snapshot
     );
 }
 
@@ -203,7 +213,7 @@ fn a_follower_behind_the_leaders_first_index_catches_up_by_snapshot() {
     let s = run(&config);
     assert_ok(&s);
     assert!(
-        s.snapshots_installed >= 1,
+        s.stats.snapshots_installed >= 1,
         "the isolated node got a snapshot"
     );
 }
@@ -216,7 +226,10 @@ fn a_wiped_node_catches_up_by_snapshot() {
     };
     let s = run(&config);
     assert_ok(&s);
-    assert!(s.snapshots_installed >= 1, "the wiped node got a snapshot");
+    assert!(
+        s.stats.snapshots_installed >= 1,
+        "the wiped node got a snapshot"
+    );
 }
 
 #[test]
@@ -227,8 +240,11 @@ fn snapshots_off_means_none_taken() {
     };
     let s = run(&config);
     assert_ok(&s);
-    assert_eq!((s.snapshots_taken, s.snapshots_installed), (0, 0));
-    assert_eq!(s.max_log_entries, s.commits);
+    assert_eq!(
+        (s.stats.snapshots_taken, s.stats.snapshots_installed),
+        (0, 0)
+    );
+    assert_eq!(s.stats.max_log_entries, s.commits);
 }
 
 #[test]
@@ -239,6 +255,6 @@ fn runs_with_snapshots_are_deterministic() {
         ..SimConfig::new(8)
     };
     let (a, b) = (run(&config), run(&config));
-    assert!(a.snapshots_installed > 0 || a.snapshots_taken > 0);
+    assert!(a.stats.snapshots_installed > 0 || a.stats.snapshots_taken > 0);
     assert_eq!(a.trace_hash, b.trace_hash);
 }

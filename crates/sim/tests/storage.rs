@@ -27,7 +27,11 @@ fn disk_faults_within_the_budget_break_no_check_and_are_counted_by_kind() {
     for seed in [3, 7, 11] {
         let s = run(&config(seed, DiskFaultMode::On, 8_000));
         assert!(s.ok, "seed {seed}: {:?}", s.violations);
-        assert!(s.ops_ok > 50, "seed {seed}: only {} ops", s.ops_ok);
+        assert!(
+            s.stats.ops_ok > 50,
+            "seed {seed}: only {} ops",
+            s.stats.ops_ok
+        );
         kinds.extend(s.disk_faults.keys().cloned());
     }
     assert!(kinds.contains("power_loss_in_sync"), "{kinds:?}");

@@ -91,36 +91,101 @@ pub trait Disk {
     fn remove(&mut self, name: &str) -> Result<(), DiskError>;
 }
 
-impl<D: Disk + ?Sized> Disk for Box<D> {
+/// A mutating [`Disk`] call, as a [`DelegatingDisk`] sees it before
+/// forwarding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// [`Disk::create`].
+    Create,
+    /// [`Disk::write_at`].
+    WriteAt,
+    /// [`Disk::truncate`].
+    Truncate,
+    /// [`Disk::sync`].
+    Sync,
+    /// [`Disk::sync_dir`].
+    SyncDir,
+    /// [`Disk::rename`].
+    Rename,
+    /// [`Disk::remove`].
+    Remove,
+}
+
+/// A disk that forwards every call to an inner disk, with two hooks: one
+/// before each mutating call (which may fail it, say a power loss at the
+/// n-th sync) and one on the bytes of each read (which may damage them).
+/// Every type implementing this is a [`Disk`], so a test's faulty wrapper
+/// states only its fault, not the delegation of all ten methods.
+pub trait DelegatingDisk {
+    /// The disk calls are forwarded to.
+    type Inner: Disk + ?Sized;
+    /// The inner disk, for reads.
+    fn inner(&self) -> &Self::Inner;
+    /// The inner disk, for writes.
+    fn inner_mut(&mut self) -> &mut Self::Inner;
+    /// Runs before `call` is forwarded; an error fails the call without it
+    /// reaching the inner disk. Forwards everything by default.
+    fn before_mutation(&mut self, call: Mutation) -> Result<(), DiskError> {
+        let _ = call;
+        Ok(())
+    }
+    /// Runs on the bytes of every successful read before they are returned.
+    /// Leaves them alone by default.
+    fn after_read(&self, data: &mut [u8]) {
+        let _ = data;
+    }
+}
+
+impl<T: DelegatingDisk> Disk for T {
     fn list(&self) -> Result<Vec<String>, DiskError> {
-        (**self).list()
+        self.inner().list()
     }
     fn create(&mut self, name: &str) -> Result<(), DiskError> {
-        (**self).create(name)
+        self.before_mutation(Mutation::Create)?;
+        self.inner_mut().create(name)
     }
     fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        (**self).write_at(name, offset, data)
+        self.before_mutation(Mutation::WriteAt)?;
+        self.inner_mut().write_at(name, offset, data)
     }
     fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-        (**self).read_at(name, offset, len)
+        let mut data = self.inner().read_at(name, offset, len)?;
+        self.after_read(&mut data);
+        Ok(data)
     }
     fn len(&self, name: &str) -> Result<u64, DiskError> {
-        (**self).len(name)
+        self.inner().len(name)
     }
     fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
-        (**self).truncate(name, len)
+        self.before_mutation(Mutation::Truncate)?;
+        self.inner_mut().truncate(name, len)
     }
     fn sync(&mut self, name: &str) -> Result<(), DiskError> {
-        (**self).sync(name)
+        self.before_mutation(Mutation::Sync)?;
+        self.inner_mut().sync(name)
     }
     fn sync_dir(&mut self) -> Result<(), DiskError> {
-        (**self).sync_dir()
+        self.before_mutation(Mutation::SyncDir)?;
+        self.inner_mut().sync_dir()
     }
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        (**self).rename(from, to)
+        self.before_mutation(Mutation::Rename)?;
+        self.inner_mut().rename(from, to)
     }
     fn remove(&mut self, name: &str) -> Result<(), DiskError> {
-        (**self).remove(name)
+        self.before_mutation(Mutation::Remove)?;
+        self.inner_mut().remove(name)
+    }
+}
+
+/// A boxed disk (`Box<dyn Disk>`, say) is the disk in the box.
+impl<D: Disk + ?Sized> DelegatingDisk for Box<D> {
+    type Inner = D;
+    fn inner(&self) -> &D {
+        self
+    }
+    fn inner_mut(&mut self) -> &mut D {
+        self
     }
 }
 

@@ -13,6 +13,9 @@
 //! flushes the file's inode whichever descriptor asks, and keeping no
 //! descriptors open keeps the type free of state that could go stale.
 
+// determinism: ok, the real disk of a real node (the simulator never uses it).
+#![allow(clippy::disallowed_methods)]
+
 use crate::disk::{Disk, DiskError};
 use std::fs::{self, File, OpenOptions}; // determinism: ok, real disk for the node only
 use std::io::{self, Read, Seek, SeekFrom, Write}; // determinism: ok, real disk for the node only

@@ -22,7 +22,7 @@ pub mod wal;
 #[cfg(test)]
 mod testing;
 
-pub use disk::{Disk, DiskError, MemDisk};
+pub use disk::{DelegatingDisk, Disk, DiskError, MemDisk, Mutation};
 pub use fs_disk::FsDisk;
 pub use record::{FRAME_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotMeta, load_snapshot, save_snapshot, snapshot_name};

@@ -1,6 +1,6 @@
 //! Disks for tests of what a crash at each step leaves behind.
 
-use crate::disk::{Disk, DiskError, MemDisk};
+use crate::disk::{DelegatingDisk, DiskError, MemDisk, Mutation};
 
 /// A disk that loses power at its `n`-th mutating call: that call and every
 /// later one fail, and what the wrapped [`MemDisk`] holds is what a crash
@@ -30,42 +30,15 @@ impl FailsAt {
     }
 }
 
-impl Disk for FailsAt {
-    fn list(&self) -> Result<Vec<String>, DiskError> {
-        self.mem.list()
+impl DelegatingDisk for FailsAt {
+    type Inner = MemDisk;
+    fn inner(&self) -> &MemDisk {
+        &self.mem
     }
-    fn create(&mut self, name: &str) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.create(name)
+    fn inner_mut(&mut self) -> &mut MemDisk {
+        &mut self.mem
     }
-    fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.write_at(name, offset, data)
-    }
-    fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-        self.mem.read_at(name, offset, len)
-    }
-    fn len(&self, name: &str) -> Result<u64, DiskError> {
-        self.mem.len(name)
-    }
-    fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.truncate(name, len)
-    }
-    fn sync(&mut self, name: &str) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.sync(name)
-    }
-    fn sync_dir(&mut self) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.sync_dir()
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.rename(from, to)
-    }
-    fn remove(&mut self, name: &str) -> Result<(), DiskError> {
-        self.step()?;
-        self.mem.remove(name)
+    fn before_mutation(&mut self, _: Mutation) -> Result<(), DiskError> {
+        self.step()
     }
 }

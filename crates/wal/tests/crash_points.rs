@@ -9,7 +9,7 @@
 use raft::{Entry, EntryPayload, HardState, LogIndex, NodeId, Term};
 use std::cell::Cell;
 use std::rc::Rc;
-use wal::{Disk, DiskError, MemDisk, SEGMENT_BYTES, Wal};
+use wal::{DelegatingDisk, DiskError, MemDisk, Mutation, SEGMENT_BYTES, Wal};
 
 const SECTOR: u64 = 512;
 
@@ -34,38 +34,19 @@ impl PowerFailsAt {
     }
 }
 
-impl Disk for PowerFailsAt {
-    fn list(&self) -> Result<Vec<String>, DiskError> {
-        self.mem.list()
+impl DelegatingDisk for PowerFailsAt {
+    type Inner = MemDisk;
+    fn inner(&self) -> &MemDisk {
+        &self.mem
     }
-    fn create(&mut self, name: &str) -> Result<(), DiskError> {
-        self.mem.create(name)
+    fn inner_mut(&mut self) -> &mut MemDisk {
+        &mut self.mem
     }
-    fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.mem.write_at(name, offset, data)
-    }
-    fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-        self.mem.read_at(name, offset, len)
-    }
-    fn len(&self, name: &str) -> Result<u64, DiskError> {
-        self.mem.len(name)
-    }
-    fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
-        self.mem.truncate(name, len)
-    }
-    fn sync(&mut self, name: &str) -> Result<(), DiskError> {
-        self.barrier()?;
-        self.mem.sync(name)
-    }
-    fn sync_dir(&mut self) -> Result<(), DiskError> {
-        self.barrier()?;
-        self.mem.sync_dir()
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        self.mem.rename(from, to)
-    }
-    fn remove(&mut self, name: &str) -> Result<(), DiskError> {
-        self.mem.remove(name)
+    fn before_mutation(&mut self, call: Mutation) -> Result<(), DiskError> {
+        match call {
+            Mutation::Sync | Mutation::SyncDir => self.barrier(),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -33,19 +33,16 @@ pub struct Storage {
 /// chunks). Two nodes' snapshots at one index are equal exactly when they
 /// applied the same entries.
 pub fn state_bytes(applied: &[Entry]) -> Vec<u8> {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
+    use std::hash::Hasher;
+    let mut h = stablehash::Fnv64::new();
     for e in applied {
-        e.index.0.to_le_bytes().into_iter().for_each(&mut feed);
-        e.term.0.to_le_bytes().into_iter().for_each(&mut feed);
+        h.write(&e.index.0.to_le_bytes());
+        h.write(&e.term.0.to_le_bytes());
         if let EntryPayload::Command(c) = &e.payload {
-            c.iter().copied().for_each(&mut feed);
+            h.write(c);
         }
     }
-    let mut out = h.to_le_bytes().to_vec();
+    let mut out = h.finish().to_le_bytes().to_vec();
     out.extend_from_slice(&(applied.len() as u64).to_le_bytes());
     out.resize(40, 0xAB);
     out

@@ -213,9 +213,9 @@ impl World {
             Goal::Join { node, replace } => {
                 let victim_gone = replace.is_none_or(|v| !m.contains(id(v)));
                 if m.voters.contains(&id(node)) && victim_gone {
-                    self.stats.churn.nodes_added += 1;
+                    self.stats.membership.nodes_added += 1;
                     if replace.is_some() {
-                        self.stats.churn.replacements += 1;
+                        self.stats.membership.replacements += 1;
                     }
                     self.churn_plan = None;
                 } else if !m.contains(id(node)) {
@@ -241,7 +241,7 @@ impl World {
                     };
                     let removes_leader = replace == Some(leader);
                     if self.propose_change(leader, change) && removes_leader {
-                        self.stats.churn.leader_removals += 1;
+                        self.stats.membership.leader_removals += 1;
                     }
                 } else {
                     // A voter already, but the victim is still there.
@@ -250,12 +250,12 @@ impl World {
             }
             Goal::Remove { node } => {
                 if !m.contains(id(node)) {
-                    self.stats.churn.nodes_removed += 1;
+                    self.stats.membership.nodes_removed += 1;
                     self.churn_plan = None;
                 } else if self.propose_change(leader, ConfChange::Remove(id(node)))
                     && node == leader
                 {
-                    self.stats.churn.leader_removals += 1;
+                    self.stats.membership.leader_removals += 1;
                 }
             }
             Goal::Transfer { to } => {
@@ -269,7 +269,7 @@ impl World {
                     )),
                 );
                 match self.admin(leader, AdminOp::TransferLeadership(id(to))) {
-                    Some(Ok(_)) => self.stats.churn.transfers += 1,
+                    Some(Ok(_)) => self.stats.membership.transfers += 1,
                     Some(Err(AdminRefused::Transfer(e))) => self.count_refusal(format!("{e:?}")),
                     Some(Err(other)) => self.count_refusal(other.to_string()),
                     None => {}
@@ -318,7 +318,7 @@ impl World {
     }
 
     fn count_refusal(&mut self, kind: String) {
-        *self.stats.churn.refusals.entry(kind).or_insert(0) += 1;
+        *self.stats.membership.refusals.entry(kind).or_insert(0) += 1;
     }
 
     /// Gives up the plan; a spare started for it is shut down again.
@@ -326,7 +326,7 @@ impl World {
         let Some(plan) = self.churn_plan.take() else {
             return;
         };
-        self.stats.churn.abandoned += 1;
+        self.stats.membership.abandoned += 1;
         if let Goal::Join { node, .. } = plan.goal
             && !self.nodes[node].joined
             && !self.nodes[node].dormant
@@ -365,7 +365,7 @@ impl World {
             self.take_down(node);
         }
         self.nodes[node].retired = true;
-        self.stats.churn.retired += 1;
+        self.stats.membership.retired += 1;
         self.mark(TimelineEvent::Halted {
             node: id,
             reason: why.to_string(),
@@ -381,7 +381,7 @@ impl World {
                 TraceEvent::Fault(format!("configuration at {index} committed: {m}")),
             );
             if !m.is_joint() {
-                self.stats.churn.completed += 1;
+                self.stats.membership.completed += 1;
             }
         }
     }

@@ -1,0 +1,290 @@
+//! Unit tests of the invariant checks: each catches what it guards, and lets
+//! through what is allowed.
+
+use super::*;
+use raft::{Membership, NodeId, Role, SoftState};
+use replica::SnapshotDigest;
+
+fn digest(index: u64, term: u64, payload: u64) -> EntryDigest {
+    EntryDigest {
+        index: LogIndex(index),
+        term: Term(term),
+        payload,
+    }
+}
+
+fn leader(term: u64) -> SoftState {
+    SoftState {
+        role: Role::Leader,
+        term: Term(term),
+        leader: None,
+    }
+}
+
+#[test]
+fn two_leaders_in_one_term_break_election_safety() {
+    let mut inv = Invariants::new(3);
+    inv.soft_state(0, 1, leader(2));
+    inv.soft_state(0, 2, leader(3));
+    assert!(inv.violations().is_empty());
+    inv.soft_state(5, 3, leader(2));
+    assert_eq!(inv.violations()[0].invariant, "election safety");
+}
+
+#[test]
+fn same_index_and_term_with_different_history_breaks_log_matching() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 2, 20)]);
+    inv.persisted(0, 2, &[digest(1, 1, 11), digest(2, 2, 20)]);
+    assert_eq!(inv.violations()[0].invariant, "log matching");
+}
+
+#[test]
+fn different_entries_applied_at_one_index_break_state_machine_safety() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10)]);
+    inv.persisted(0, 2, &[digest(1, 2, 11)]);
+    inv.applied(0, 1, digest(1, 1, 10));
+    assert!(inv.violations().is_empty());
+    inv.applied(0, 2, digest(1, 2, 11));
+    assert_eq!(inv.violations()[0].invariant, "state machine safety");
+}
+
+#[test]
+fn a_leader_missing_a_committed_entry_breaks_leader_completeness() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10)]);
+    inv.applied(0, 1, digest(1, 1, 10));
+    inv.soft_state(0, 2, leader(2));
+    assert_eq!(inv.violations()[0].invariant, "leader completeness");
+}
+
+#[test]
+fn a_conflicting_suffix_may_be_replaced_when_uncommitted() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    inv.persisted(0, 1, &[digest(2, 2, 30)]);
+    inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 30)]);
+    inv.applied(0, 2, digest(1, 1, 10));
+    inv.applied(0, 2, digest(2, 2, 30));
+    inv.soft_state(0, 1, leader(3));
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+#[test]
+fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    inv.applied(0, 1, digest(1, 1, 10));
+    inv.applied(0, 1, digest(2, 1, 20));
+    // Node 2 held a divergent entry at index 2; the committed one replaces it.
+    inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 3, 99)]);
+    inv.violations.clear();
+    inv.persisted(0, 2, &[digest(2, 1, 20)]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    inv.persisted(0, 1, &[digest(2, 4, 40)]);
+    assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+}
+
+#[test]
+fn a_deposed_leader_may_append_where_it_never_held_the_committed_entry() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10)]);
+    inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 20)]);
+    inv.applied(0, 2, digest(1, 1, 10));
+    inv.applied(0, 2, digest(2, 2, 20));
+    // Node 1, cut off, appends its own proposal of its old term at i2.
+    inv.persisted(0, 1, &[digest(2, 1, 99)]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+fn hs(term: u64, vote: Option<u64>) -> HardState {
+    HardState {
+        term: Term(term),
+        vote: vote.map(NodeId),
+        commit: LogIndex(0),
+    }
+}
+
+#[test]
+fn a_forgotten_term_or_vote_breaks_hard_state_durability() {
+    let mut inv = Invariants::new(1);
+    inv.persisted_hard_state(1, hs(3, Some(2)));
+    inv.recovered(0, 1, hs(4, None), None, &[]);
+    assert!(
+        inv.violations().is_empty(),
+        "a newer hard state may survive"
+    );
+    inv.persisted_hard_state(1, hs(4, Some(1)));
+    inv.recovered(0, 1, hs(4, None), None, &[]);
+    assert_eq!(inv.violations()[0].invariant, "hard state durable");
+    inv.recovered(0, 1, hs(2, None), None, &[]);
+    assert_eq!(inv.violations().len(), 2);
+}
+
+#[test]
+fn a_synced_committed_entry_missing_after_recovery_is_a_lost_write() {
+    let mut inv = Invariants::new(2);
+    let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+    inv.persisted(0, 1, &log);
+    inv.applied(0, 1, log[0]);
+    inv.applied(0, 1, log[1]);
+    // Losing the uncommitted third entry is fine; so is gaining one.
+    inv.recovered(0, 1, HardState::default(), None, &log[..2]);
+    inv.recovered(0, 1, HardState::default(), None, &log);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    inv.recovered(0, 1, HardState::default(), None, &log[..1]);
+    assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+    // A node that never synced index 2 loses nothing by lacking it.
+    inv.persisted(0, 2, &log[..1]);
+    inv.recovered(0, 2, HardState::default(), None, &log[..1]);
+    assert_eq!(inv.violations().len(), 1);
+}
+
+#[test]
+fn sending_an_entry_with_a_payload_nobody_persisted_is_caught() {
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10)]);
+    inv.sent_entries(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    assert!(inv.violations().is_empty());
+    inv.sent_entries(0, 2, &[digest(1, 1, 11)]);
+    assert_eq!(inv.violations()[0].invariant, "replicates verified data");
+}
+
+#[test]
+fn commit_index_going_back_is_caught_but_restart_resets_it() {
+    let mut inv = Invariants::new(1);
+    inv.commit_index(0, 1, LogIndex(5), LogIndex(5));
+    inv.restarted(1);
+    inv.commit_index(0, 1, LogIndex(2), LogIndex(5));
+    assert!(inv.violations().is_empty());
+    inv.commit_index(0, 1, LogIndex(1), LogIndex(5));
+    assert_eq!(inv.violations()[0].invariant, "commit index monotonic");
+}
+
+fn snap(index: u64, term: u64, state: u64) -> SnapshotDigest {
+    SnapshotDigest {
+        index: LogIndex(index),
+        term: Term(term),
+        state,
+    }
+}
+
+/// Node 1 persists and applies `log`; returns the checker.
+fn committed(log: &[EntryDigest], nodes: usize) -> Invariants {
+    let mut inv = Invariants::new(nodes);
+    inv.persisted(0, 1, log);
+    for e in log {
+        inv.applied(0, 1, *e);
+    }
+    inv
+}
+
+#[test]
+fn a_snapshot_of_uncommitted_or_other_entries_is_caught() {
+    let log = [digest(1, 1, 10), digest(2, 1, 20)];
+    let mut inv = committed(&log, 2);
+    inv.snapshot_taken(0, 1, snap(2, 1, 7));
+    assert!(inv.violations().is_empty());
+    inv.snapshot_taken(0, 2, snap(3, 1, 7));
+    inv.snapshot_installed(0, 2, snap(2, 2, 7));
+    let names: Vec<_> = inv.violations().iter().map(|v| v.invariant).collect();
+    assert_eq!(names, ["snapshot of committed state"; 2]);
+}
+
+#[test]
+fn snapshots_with_different_states_at_one_index_are_caught() {
+    let log = [digest(1, 1, 10), digest(2, 1, 20)];
+    let mut inv = committed(&log, 2);
+    inv.snapshot_taken(0, 1, snap(2, 1, 7));
+    inv.state_machine_replaced(0, 2, snap(2, 1, 8));
+    assert_eq!(inv.violations()[0].invariant, "state machine agreement");
+}
+
+#[test]
+fn an_installed_snapshot_replaces_a_conflicting_log_and_applying_resumes_after_it() {
+    let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+    let mut inv = committed(&log, 2);
+    // Node 2 holds a conflicting, uncommitted entry at 2.
+    inv.persisted(0, 2, &[digest(1, 1, 10), digest(2, 2, 99)]);
+    inv.state_machine_replaced(0, 2, snap(2, 1, 5));
+    inv.snapshot_installed(0, 2, snap(2, 1, 5));
+    // Its log is now the committed prefix: entry 3 follows it, and
+    // applying resumes at 3.
+    inv.persisted(0, 2, &[digest(3, 1, 30)]);
+    inv.applied(0, 2, digest(3, 1, 30));
+    inv.soft_state(0, 2, leader(3));
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+#[test]
+fn recovery_from_a_snapshot_that_lost_a_synced_committed_entry_is_caught() {
+    let log = [digest(1, 1, 10), digest(2, 1, 20), digest(3, 1, 30)];
+    let mut inv = committed(&log, 1);
+    inv.restarted(1);
+    // The snapshot covers 1..=2 but entry 3, synced and committed, is gone.
+    inv.recovered(0, 1, HardState::default(), Some(snap(2, 1, 5)), &[]);
+    assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+    let mut inv = committed(&log, 1);
+    inv.restarted(1);
+    inv.recovered(0, 1, HardState::default(), Some(snap(2, 1, 5)), &log[2..]);
+    inv.applied(0, 1, digest(3, 1, 30));
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+#[test]
+fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
+    let log = [digest(1, 1, 10)];
+    let mut inv = Invariants::new(5);
+    inv.persisted(0, 1, &log);
+    inv.persisted(0, 2, &log);
+    let three = Membership::of_voters([1, 2, 3].map(NodeId));
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), &three);
+    assert!(inv.violations().is_empty(), "two of three");
+    // Joint {1,2,3} -> {3,4,5}: the new majority does not hold it.
+    let joint = Membership {
+        voters: [3, 4, 5].map(NodeId).into(),
+        outgoing: [1, 2, 3].map(NodeId).into(),
+        learners: Default::default(),
+    };
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), &joint);
+    assert_eq!(inv.violations()[0].invariant, "commit safety");
+}
+
+#[test]
+fn a_wiped_node_may_come_back_empty() {
+    let log = [digest(1, 1, 10)];
+    let mut inv = committed(&log, 1);
+    inv.persisted_hard_state(1, hs(3, Some(1)));
+    inv.wiped(1);
+    inv.restarted(1);
+    inv.recovered(0, 1, HardState::default(), None, &[]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+#[test]
+fn an_uncommitted_synced_entry_replaced_before_a_crash_is_not_a_lost_write() {
+    // Node 1 synced i2 of t1, never committed; the cluster committed a
+    // different i2 (t2), and node 1's conflicting write of it was cut by
+    // a crash after its truncation reached the disk.
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    let committed = [digest(1, 1, 10), digest(2, 2, 99), digest(3, 2, 30)];
+    inv.persisted(0, 2, &committed);
+    for e in committed {
+        inv.applied(0, 2, e);
+    }
+    inv.restarted(1);
+    inv.recovered(0, 1, HardState::default(), None, &committed[..2]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Losing the committed i1 is still caught.
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 1, &committed[..2]);
+    inv.persisted(0, 2, &committed);
+    for e in committed {
+        inv.applied(0, 2, e);
+    }
+    inv.restarted(1);
+    inv.recovered(0, 1, HardState::default(), None, &[]);
+    assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+}
