@@ -52,7 +52,7 @@ pub(super) fn position(seq: u64, offset: u64) -> u64 {
 
 /// The largest the log's segments may grow, together. An append that would
 /// grow them past it fails with [`WalError::LogFull`] (compaction,
-/// [`Wal::save_snapshot`], is what keeps a long-lived log below it); a
+/// [`super::Wal::save_snapshot`], is what keeps a long-lived log below it); a
 /// segment found larger than it on open is corrupt.
 pub const MAX_WAL_BYTES: u64 = 1 << 30;
 
