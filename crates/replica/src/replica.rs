@@ -304,7 +304,17 @@ impl Replica {
         // A snapshot from the leader comes first: the entries of this ready
         // follow it, and its acknowledgement is among `persisted_messages`.
         let install = match snapshot {
-            Some(snapshot) => Some(self.install_snapshot(snapshot, effects)?),
+            Some(snapshot) => {
+                let (snapshot, digest) = self.install_snapshot(snapshot, effects)?;
+                // Raft's log after the install, up to this ready's entries
+                // (they follow the install in the same write), is the
+                // suffix it kept (Figure 13): what the disk keeps too.
+                let last = entries
+                    .first()
+                    .map_or(self.raft.last_index(), |e| e.index.prev());
+                let keep = self.log_after(snapshot.meta.index, last);
+                Some((snapshot, digest, keep))
+            }
             None => None,
         };
 

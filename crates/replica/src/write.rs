@@ -24,6 +24,11 @@ pub struct WriteId(pub u64);
 /// any stored suffix from the first one's index), make all of it durable
 /// with one sync, then make `compact` the start of the log.
 ///
+/// The WAL keeps only the terms of its entries (raft's log holds the
+/// entries), so a snapshot carries the entries the log keeps after it:
+/// `install_keep` and `compact_keep`, taken from raft's log when the write
+/// was asked for.
+///
 /// The hard state goes before the entries: a write cut short then keeps the
 /// new term without the entries, never entries of a term the disk has no
 /// record of (its commit index may run past the entries; recovery clamps
@@ -34,16 +39,25 @@ pub struct Write {
     pub id: WriteId,
     /// A snapshot from the leader to make the start of the log (§7).
     pub install: Option<Snapshot>,
+    /// The entries the log keeps after `install`: those it holds after the
+    /// snapshot's index if it holds the snapshot's last entry with its term,
+    /// else none (Figure 13, steps 6–7).
+    pub install_keep: Vec<Entry>,
     /// The hard state to record, if it changed.
     pub hard_state: Option<HardState>,
     /// Entries to append, contiguous, in index order.
     pub entries: Vec<Entry>,
     /// A snapshot of this node's state machine to compact the log to.
     pub compact: Option<Snapshot>,
+    /// The entries the log keeps after `compact`: all it holds after the
+    /// snapshot's index, once this write's entries are appended.
+    pub compact_keep: Vec<Entry>,
 }
 
 impl Write {
-    /// Bytes this write holds (payloads and snapshots), for the limits.
+    /// Bytes this write holds (payloads and snapshots), for the limits. The
+    /// kept entries are not counted: they are copies of entries raft's log
+    /// holds anyway, bounded by the snapshot policy's `keep`.
     pub fn bytes(&self) -> u64 {
         let entries: u64 = self
             .entries
@@ -174,7 +188,7 @@ impl WriteQueue {
     /// be, else a new buffered write. Held messages join the same write.
     pub fn add(
         &mut self,
-        install: Option<(Snapshot, SnapshotDigest)>,
+        install: Option<(Snapshot, SnapshotDigest, Vec<Entry>)>,
         hard_state: Option<HardState>,
         entries: Vec<Entry>,
         held_messages: Vec<Message>,
@@ -218,8 +232,9 @@ impl WriteQueue {
         }
         let pending = self.buffered.back_mut().expect("pushed above");
         let before = pending.write.bytes();
-        if let Some((snapshot, digest)) = install {
+        if let Some((snapshot, digest, keep)) = install {
             pending.write.install = Some(snapshot);
+            pending.write.install_keep = keep;
             pending.installed = Some(digest);
         }
         if hard_state.is_some() {
@@ -233,8 +248,9 @@ impl WriteQueue {
         self.bytes = self.bytes - before + pending.write.bytes();
     }
 
-    /// Adds a compaction to `snapshot` (durable once the write completes).
-    pub fn add_compaction(&mut self, snapshot: Snapshot, digest: SnapshotDigest) {
+    /// Adds a compaction to `snapshot` (durable once the write completes),
+    /// keeping `keep`: every entry the log holds after the snapshot.
+    pub fn add_compaction(&mut self, snapshot: Snapshot, digest: SnapshotDigest, keep: Vec<Entry>) {
         let mergeable = self
             .buffered
             .back()
@@ -245,6 +261,7 @@ impl WriteQueue {
         let pending = self.buffered.back_mut().expect("pushed above");
         self.bytes += snapshot.data.len() as u64;
         pending.write.compact = Some(snapshot);
+        pending.write.compact_keep = keep;
         pending.compacted = Some(digest);
     }
 

@@ -17,7 +17,9 @@
 //! snapshot's data goes to its own file (see [`crate::snapshot`]); then a
 //! new segment is written whole under a temporary name — a checkpoint
 //! record (the snapshot's index, term and configuration, and the current
-//! hard state) followed by the entries kept after the snapshot — synced and
+//! hard state) followed by the entries kept after the snapshot (which the
+//! caller passes: the WAL keeps only the terms of its entries, the entries
+//! themselves live in raft's log) — synced and
 //! renamed into place. That rename commits the compaction: recovery
 //! replays from the newest segment that begins with a checkpoint, and
 //! removes any older segments and snapshot files a crash left behind.
@@ -297,16 +299,6 @@ impl<D: Disk> Wal<D> {
     /// The latest hard state written (durable or not).
     pub fn hard_state(&self) -> HardState {
         self.hard_state
-    }
-
-    /// The entries held, from [`Wal::first_index`].
-    pub fn entries(&self) -> &[Entry] {
-        &self.log.entries
-    }
-
-    /// The entry at `index`, if held.
-    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
-        self.log.entry(index)
     }
 
     /// The term of the entry at `index` (`Term(0)` for index 0, the

@@ -5,7 +5,7 @@ use super::{Wal, WalError, chunks};
 use crate::disk::{Disk, DiskError};
 use crate::record::{self, Record};
 use crate::snapshot;
-use raft::Snapshot;
+use raft::{Entry, Snapshot};
 
 impl<D: Disk> Wal<D> {
     /// Makes `snapshot` the start of the log (§7), durably, and drops the
@@ -14,6 +14,13 @@ impl<D: Disk> Wal<D> {
     /// (InstallSnapshot). The entries after the snapshot are kept if the log
     /// holds the snapshot's last entry with its term, else the whole log is
     /// discarded (Figure 13, receiver steps 6–7).
+    ///
+    /// The WAL holds only the terms of its entries (raft's log holds the
+    /// entries themselves), so the caller passes the entries to keep:
+    /// exactly those the log holds after the snapshot's index when it holds
+    /// the snapshot's last entry with its term, none otherwise. Entries
+    /// that do not match the log's indices and terms are refused
+    /// ([`WalError::InvalidEntries`]) and nothing is written.
     ///
     /// The steps, each durable before the next, so that a crash anywhere
     /// leaves the old log or the new one, whole:
@@ -28,7 +35,7 @@ impl<D: Disk> Wal<D> {
     /// Everything written before it (synced or not) is durable when it
     /// returns. A snapshot at or below the current one, or one whose last
     /// entry contradicts a durably committed entry, is refused.
-    pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
+    pub fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> Result<(), WalError> {
         self.check_usable()?;
         let meta = &snapshot.meta;
         if meta.index <= self.log.base.index || meta.term.0 == 0 {
@@ -52,12 +59,13 @@ impl<D: Disk> Wal<D> {
             term: meta.term,
         };
         let log = self.log.compacted_to(meta);
+        log.check_holds(kept)?;
         let next = self.seq + 1;
         let mut records = vec![Record::Checkpoint {
             hard_state: self.hard_state,
             base: meta.clone(),
         }];
-        for chunk in chunks(&log.entries) {
+        for chunk in chunks(kept) {
             records.push(Record::Entries(chunk.to_vec()));
         }
         let mut bytes = Vec::new();

@@ -33,6 +33,9 @@ pub struct Recovered {
 #[derive(Clone, Default)]
 pub(super) struct Replay {
     pub(super) log: LogImage,
+    /// The entries read, for [`Recovered::entries`] (the only time the WAL
+    /// holds payloads). Invariant: one for each of `log`'s terms.
+    pub(super) entries: Vec<Entry>,
     pub(super) hard_state: HardState,
 }
 
@@ -55,6 +58,7 @@ impl Replay {
                 }
                 self.log.check_append(&new).map_err(|e| e.to_string())?;
                 self.log.splice(&new);
+                self.entries.extend(new);
             }
             Record::HardState(hs) => {
                 check_hard_state(&self.hard_state, &hs, true).map_err(|e| e.to_string())?;
@@ -69,6 +73,7 @@ impl Replay {
                     ));
                 }
                 self.log.truncate_from(index);
+                self.entries.truncate(self.log.terms.len());
             }
             Record::Checkpoint { hard_state, base } => {
                 if !first_of_replay {
@@ -82,8 +87,9 @@ impl Replay {
                 }
                 self.log = LogImage {
                     base,
-                    entries: Vec::new(),
+                    terms: Vec::new(),
                 };
+                self.entries.clear();
                 self.hard_state = hard_state;
             }
         }
@@ -330,7 +336,7 @@ impl<D: Disk> Wal<D> {
         let recovered = Recovered {
             hard_state: replay.hard_state,
             snapshot,
-            entries: replay.log.entries.clone(),
+            entries: replay.entries,
             truncated_tail_bytes,
         };
         let mut wal = Wal {
@@ -353,5 +359,30 @@ impl<D: Disk> Wal<D> {
             wal.sync()?;
         }
         Ok((wal, recovered))
+    }
+
+    /// Reads the entries after [`Wal::first_index`] back from the disk:
+    /// the WAL holds only their terms (raft's log holds the entries). For
+    /// tests and tools; it reads and decodes every live segment.
+    pub fn read_entries(&self) -> Result<Vec<Entry>, WalError> {
+        let mut replay = Replay::default();
+        for seq in self.first_seq..=self.seq {
+            let (_, torn) = replay_segment(&self.disk, seq, seq == self.first_seq, &mut replay)?;
+            if torn > 0 {
+                return Err(WalError::Corrupt {
+                    file: segment_name(seq),
+                    offset: self.end,
+                    reason: format!("{torn} bytes of a cut record in a live log"),
+                });
+            }
+        }
+        if replay.log != self.log {
+            return Err(WalError::Corrupt {
+                file: segment_name(self.seq),
+                offset: 0,
+                reason: "the segments read back do not hold the log written".into(),
+            });
+        }
+        Ok(replay.entries)
     }
 }

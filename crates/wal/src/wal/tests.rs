@@ -1,6 +1,5 @@
 //! Unit and property tests of the log.
 
-use super::image::LogImage;
 use super::segment::position;
 use super::*;
 use crate::disk::MemDisk;
@@ -56,10 +55,10 @@ fn appends_and_hard_state_survive_reopen() {
     assert_eq!(rec.entries, log);
     assert_eq!(rec.hard_state, hs(2, None, 3));
     assert_eq!(rec.truncated_tail_bytes, 0);
-    assert_eq!(wal.entries(), &log[..]);
+    assert_eq!(wal.read_entries().unwrap(), log);
     assert_eq!(wal.term(LogIndex(3)), Some(Term(2)));
-    assert_eq!(wal.entry(LogIndex(2)), Some(&log[1]));
-    assert_eq!(wal.entry(LogIndex(0)), None);
+    assert_eq!(wal.term(LogIndex(3)), Some(Term(2)));
+    assert_eq!(wal.term(LogIndex(4)), None);
 }
 
 #[test]
@@ -551,9 +550,10 @@ fn a_compaction_leaves_one_segment_and_recovers_snapshot_and_tail() {
     let disk = MemDisk::new();
     let log = three_segments(&disk);
     let (mut wal, _) = open(&disk);
-    wal.save_snapshot(&snapshot(6, 1, "six")).unwrap();
+    wal.save_snapshot(&snapshot(6, 1, "six"), &log[6..])
+        .unwrap();
     assert_eq!(wal.first_index(), LogIndex(7));
-    assert_eq!(wal.entries(), &log[6..]);
+    assert_eq!(wal.read_entries().unwrap(), &log[6..]);
     assert_eq!(wal.first_segment(), wal.segment());
     wal.append(&[entry(9, 2, "nine")]).unwrap();
     wal.sync().unwrap();
@@ -593,11 +593,12 @@ fn an_installed_snapshot_keeps_a_matching_suffix_and_discards_a_conflicting_log(
     let log: Vec<Entry> = (1..=5).map(|i| entry(i, 1, "x")).collect();
     wal.append(&log).unwrap();
     wal.sync().unwrap();
-    wal.save_snapshot(&snapshot(3, 1, "same entry")).unwrap();
-    assert_eq!(wal.entries(), &log[3..]);
-    wal.save_snapshot(&snapshot(5, 2, "another leader's entry"))
+    wal.save_snapshot(&snapshot(3, 1, "same entry"), &log[3..])
         .unwrap();
-    assert!(wal.entries().is_empty());
+    assert_eq!(wal.read_entries().unwrap(), &log[3..]);
+    wal.save_snapshot(&snapshot(5, 2, "another leader's entry"), &[])
+        .unwrap();
+    assert!(wal.read_entries().unwrap().is_empty());
     assert_eq!(wal.last_index(), LogIndex(5));
     wal.append(&[entry(6, 2, "after")]).unwrap();
     assert!(matches!(
@@ -605,7 +606,7 @@ fn an_installed_snapshot_keeps_a_matching_suffix_and_discards_a_conflicting_log(
         Err(WalError::InvalidEntries { .. })
     ));
     assert!(matches!(
-        wal.save_snapshot(&snapshot(4, 2, "older")),
+        wal.save_snapshot(&snapshot(4, 2, "older"), &[]),
         Err(WalError::InvalidEntries { .. })
     ));
     wal.sync().unwrap();
@@ -622,10 +623,41 @@ fn a_snapshot_contradicting_a_durably_committed_entry_is_refused() {
     wal.set_hard_state(hs(2, None, 2)).unwrap();
     wal.sync().unwrap();
     assert!(matches!(
-        wal.save_snapshot(&snapshot(2, 2, "other")),
+        wal.save_snapshot(&snapshot(2, 2, "other"), &[]),
         Err(WalError::TruncateCommitted { .. })
     ));
-    assert_eq!(wal.entries().len(), 2, "nothing changed");
+    assert_eq!(wal.read_entries().unwrap().len(), 2, "nothing changed");
+}
+
+#[test]
+fn kept_entries_that_do_not_match_the_log_are_refused_and_write_nothing() {
+    let disk = MemDisk::new();
+    let (mut wal, _) = open(&disk);
+    let log: Vec<Entry> = (1..=5).map(|i| entry(i, 1, "x")).collect();
+    wal.append(&log).unwrap();
+    wal.sync().unwrap();
+    let files = disk.list().unwrap();
+    let mut other_term = log[3..].to_vec();
+    other_term[1].term = Term(2);
+    for kept in [
+        &log[4..],       // one short
+        &log[2..],       // one too many
+        &[][..],         // none, though the log holds the snapshot's entry
+        &other_term[..], // a term the log does not hold
+    ] {
+        assert!(
+            matches!(
+                wal.save_snapshot(&snapshot(3, 1, "three"), kept),
+                Err(WalError::InvalidEntries { .. })
+            ),
+            "{kept:?}"
+        );
+    }
+    assert_eq!(disk.list().unwrap(), files, "nothing written");
+    assert_eq!(wal.first_index(), LogIndex(1));
+    wal.save_snapshot(&snapshot(3, 1, "three"), &log[3..])
+        .unwrap();
+    assert_eq!(open(&disk).1.entries, &log[3..]);
 }
 
 #[test]
@@ -638,7 +670,7 @@ fn a_crash_at_any_step_of_a_compaction_leaves_the_old_log_or_the_new() {
         let image = mem.fork();
         let disk = crate::testing::FailsAt::new(image.clone(), n);
         let (mut wal, _) = Wal::open(disk).expect("open makes no changes here");
-        let saved = wal.save_snapshot(&new).is_ok();
+        let saved = wal.save_snapshot(&new, &log[6..]).is_ok();
         let calls = wal.disk().calls();
         drop(wal);
         image.crash();
@@ -677,9 +709,10 @@ fn a_crash_at_any_step_of_a_compaction_leaves_the_old_log_or_the_new() {
 #[test]
 fn a_missing_snapshot_file_is_corruption() {
     let disk = MemDisk::new();
-    three_segments(&disk);
+    let log = three_segments(&disk);
     let (mut wal, _) = open(&disk);
-    wal.save_snapshot(&snapshot(6, 1, "six")).unwrap();
+    wal.save_snapshot(&snapshot(6, 1, "six"), &log[6..])
+        .unwrap();
     drop(wal);
     let mut d = disk.clone();
     d.remove(&snapshot_name(crate::SnapshotMeta {
@@ -836,9 +869,54 @@ fn arb_step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// The log as a model: the base and the entries after it (what the WAL
+/// held before it kept only terms).
+#[derive(Clone, Debug, Default)]
+struct ModelLog {
+    base: SnapshotMeta,
+    entries: Vec<Entry>,
+}
+
+impl ModelLog {
+    fn last_index(&self) -> LogIndex {
+        LogIndex(self.base.index.0 + self.entries.len() as u64)
+    }
+
+    fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index == self.base.index {
+            return Some(self.base.term);
+        }
+        let offset = index.0.checked_sub(self.base.index.0 + 1)?;
+        self.entries.get(offset as usize).map(|e| e.term)
+    }
+
+    fn splice(&mut self, new: &[Entry]) {
+        let first = new.first().expect("non-empty").index;
+        self.entries
+            .truncate((first.0 - self.base.index.0 - 1) as usize);
+        self.entries.extend_from_slice(new);
+    }
+
+    fn compacted_to(&self, base: &SnapshotMeta) -> ModelLog {
+        let entries = if self.term_at(base.index) == Some(base.term) {
+            self.entries
+                .iter()
+                .filter(|e| e.index > base.index)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ModelLog {
+            base: base.clone(),
+            entries,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Model {
-    log: LogImage,
+    log: ModelLog,
     hard_state: HardState,
 }
 
@@ -902,8 +980,9 @@ proptest! {
                         if term.0 == 0 {
                             continue; // Not a Raft log: raft's entries have terms >= 1.
                         }
-                        wal.save_snapshot(&snapshot_at(index.0, term.0)).unwrap();
-                        live.log = live.log.compacted_to(&snapshot_at(index.0, term.0).meta);
+                        let next = live.log.compacted_to(&snapshot_at(index.0, term.0).meta);
+                        wal.save_snapshot(&snapshot_at(index.0, term.0), &next.entries).unwrap();
+                        live.log = next;
                         synced = live.clone();
                     }
                 }
@@ -922,8 +1001,9 @@ proptest! {
                     }
                     let snapshot = snapshot_at(index, term);
                     let new_hs = HardState { commit: LogIndex(index), ..live.hard_state };
-                    wal.save_snapshot(&snapshot).unwrap();
-                    live.log = live.log.compacted_to(&snapshot.meta);
+                    let next = live.log.compacted_to(&snapshot.meta);
+                    wal.save_snapshot(&snapshot, &next.entries).unwrap();
+                    live.log = next;
                     synced = live.clone();
                     wal.set_hard_state(new_hs).unwrap();
                     live.hard_state = new_hs;
@@ -962,7 +1042,7 @@ proptest! {
                     live = synced.clone();
                 }
             }
-            prop_assert_eq!(wal.entries(), &live.log.entries[..]);
+            prop_assert_eq!(wal.read_entries().unwrap(), live.log.entries.clone());
             prop_assert_eq!(wal.snapshot_meta(), &live.log.base);
             prop_assert_eq!(wal.hard_state(), live.hard_state);
         }
