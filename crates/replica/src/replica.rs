@@ -376,7 +376,7 @@ impl Replica {
                 expected: self.writes.oldest(),
             });
         };
-        if let Some(last) = done.write.entries.last() {
+        if let Some(last) = done.digests.last() {
             // Only up to the first index a later outstanding write may
             // rewrite (see `WriteQueue::durable_bound`).
             let index = self
@@ -394,7 +394,7 @@ impl Replica {
                 self.raft.persisted(term, index);
             }
             #[cfg(feature = "planted-bugs")]
-            self.planted_early_replies(&done.write.entries, effects);
+            self.planted_early_replies(&done.planted_entries, effects);
         }
         // In the order the write made them durable: the install first (the
         // entries follow it), then the hard state and entries.
@@ -405,10 +405,10 @@ impl Replica {
                 log_entries: log_entries(&self.raft),
             }));
         }
-        if done.write.hard_state.is_some() || !done.write.entries.is_empty() {
+        if done.write.hard_state.is_some() || !done.digests.is_empty() {
             effects.push(Effect::Event(ReplicaEvent::Persisted {
                 hard_state: done.write.hard_state,
-                entries: done.entry_digests(),
+                entries: done.digests,
             }));
         }
         if let (Some(compact), Some(digest)) = (done.write.compact, done.compacted) {

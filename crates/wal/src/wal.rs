@@ -123,7 +123,7 @@ pub use segment::{
 
 use crate::disk::Disk;
 use crate::record::{
-    self, ENTRY_OVERHEAD_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES, Record,
+    self, ENTRY_OVERHEAD_BYTES, MAX_ENTRY_PAYLOAD_BYTES, MAX_RECORD_BYTES, RecordRef,
 };
 use image::LogImage;
 use raft::{Entry, HardState, LogIndex, SnapshotMeta, Term};
@@ -240,10 +240,10 @@ impl<D: Disk> Wal<D> {
 
         let mut records = Vec::new();
         if first.index <= last {
-            records.push(Record::TruncateFrom(first.index));
+            records.push(RecordRef::TruncateFrom(first.index));
         }
         for chunk in chunks(entries) {
-            records.push(Record::Entries(chunk.to_vec()));
+            records.push(RecordRef::Entries(chunk));
         }
         self.write(&records)?;
         self.log.splice(entries);
@@ -259,7 +259,7 @@ impl<D: Disk> Wal<D> {
         if hs == self.hard_state {
             return Ok(());
         }
-        self.write(&[Record::HardState(hs)])?;
+        self.write(&[RecordRef::HardState(hs)])?;
         self.hard_state = hs;
         Ok(())
     }
@@ -343,20 +343,19 @@ impl<D: Disk> Wal<D> {
     /// Writes records, framed, at the end of the log, starting a new
     /// segment whenever one would grow past [`SEGMENT_BYTES`]. Poisons the
     /// log if a write fails.
-    fn write(&mut self, records: &[Record]) -> Result<(), WalError> {
+    fn write(&mut self, records: &[RecordRef<'_>]) -> Result<(), WalError> {
         let mut bytes = Vec::new();
         for r in records {
-            let mut frame = Vec::new();
-            let at = self.end + bytes.len() as u64;
-            record::encode_into(r, position(self.seq, at), &mut frame);
-            if at > 0 && at + frame.len() as u64 > SEGMENT_BYTES {
+            let start = bytes.len();
+            let at = self.end + start as u64;
+            record::encode_ref_into(r, position(self.seq, at), &mut bytes);
+            if at > 0 && at + (bytes.len() - start) as u64 > SEGMENT_BYTES {
+                bytes.truncate(start);
                 self.write_bytes(&bytes)?;
                 bytes.clear();
                 self.roll()?;
-                frame.clear();
-                record::encode_into(r, position(self.seq, 0), &mut frame);
+                record::encode_ref_into(r, position(self.seq, 0), &mut bytes);
             }
-            bytes.extend_from_slice(&frame);
         }
         self.write_bytes(&bytes)
     }

@@ -3,7 +3,7 @@
 use super::segment::{MAX_WAL_BYTES, position, segment_name, temporary_name};
 use super::{Wal, WalError, chunks};
 use crate::disk::{Disk, DiskError};
-use crate::record::{self, Record};
+use crate::record::{self, RecordRef};
 use crate::snapshot;
 use raft::{Entry, Snapshot};
 
@@ -61,16 +61,16 @@ impl<D: Disk> Wal<D> {
         let log = self.log.compacted_to(meta);
         log.check_holds(kept)?;
         let next = self.seq + 1;
-        let mut records = vec![Record::Checkpoint {
+        let mut records = vec![RecordRef::Checkpoint {
             hard_state: self.hard_state,
-            base: meta.clone(),
+            base: meta,
         }];
         for chunk in chunks(kept) {
-            records.push(Record::Entries(chunk.to_vec()));
+            records.push(RecordRef::Entries(chunk));
         }
         let mut bytes = Vec::new();
         for r in &records {
-            record::encode_into(r, position(next, bytes.len() as u64), &mut bytes);
+            record::encode_ref_into(r, position(next, bytes.len() as u64), &mut bytes);
         }
         if bytes.len() as u64 > MAX_WAL_BYTES {
             return Err(WalError::LogFull {

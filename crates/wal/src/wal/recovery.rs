@@ -7,7 +7,7 @@ use super::segment::{
 };
 use super::{Wal, WalError, check_hard_state};
 use crate::disk::Disk;
-use crate::record::{self, BadFrame, FRAME_HEADER_BYTES, MAX_RECORD_BYTES, Record};
+use crate::record::{self, BadFrame, FRAME_HEADER_BYTES, MAX_RECORD_BYTES, Record, RecordRef};
 use crate::reread::MAX_READ_ATTEMPTS;
 use crate::snapshot;
 use raft::{Entry, HardState, LogIndex, Snapshot};
@@ -355,7 +355,7 @@ impl<D: Disk> Wal<D> {
         if clamped {
             // Record the clamped value, so that the stale hint can never
             // later cover an entry written in the place of a lost one.
-            wal.write(&[Record::HardState(wal.hard_state)])?;
+            wal.write(&[RecordRef::HardState(wal.hard_state)])?;
             wal.sync()?;
         }
         Ok((wal, recovered))
