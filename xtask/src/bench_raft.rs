@@ -33,6 +33,15 @@ use wal::{Disk, DiskError, MemDisk};
 
 const CLUSTER: u64 = 1;
 
+/// The memory figure before the log had one owner (issue 13), when the
+/// WAL's image held every entry too: measured by this benchmark at main
+/// 23fa181 (bytes per entry, one replica, 1M entries, snapshots off).
+const BEFORE_ONE_OWNER: MemoryFigure = MemoryFigure {
+    entries: 1_000_017,
+    wal_bytes: 121_896_318,
+    replica_bytes: 116_673_606,
+};
+
 /// Anchors printed beside the table.
 const ANCHORS: &str = "Anchors: etcd-raft about 5.9 µs per proposal on 3 nodes; \
 openraft 3.37M puts/s with 4096 clients (M1 Max, one process, in memory). \
@@ -430,6 +439,10 @@ pub fn bench_raft(args: &BenchRaftArgs) -> Result<u8, String> {
             ("WAL image", m.wal_bytes),
             ("replica (raft's log + state machine)", m.replica_bytes),
             ("total", m.wal_bytes + m.replica_bytes),
+            (
+                "total before #13 (WAL held the entries too; measured at 23fa181)",
+                BEFORE_ONE_OWNER.wal_bytes + BEFORE_ONE_OWNER.replica_bytes,
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -447,6 +460,7 @@ pub fn bench_raft(args: &BenchRaftArgs) -> Result<u8, String> {
         "snapshot_policy": { "every": policy.every, "keep": policy.keep },
         "rows": rows,
         "memory": mem,
+        "memory_before_issue_13": BEFORE_ONE_OWNER,
         "anchors": {
             "etcd_raft_us_per_proposal": 5.9,
             "openraft_puts_per_s_4096_clients": 3.37e6,
