@@ -85,6 +85,48 @@ pub enum BenchWhat {
     /// The linearizability checker on generated histories: median time and
     /// peak memory per case, as a Markdown table. Exit 1 if a target is missed.
     Check(BenchCheckArgs),
+    /// Three replicas in one process on in-memory disks: proposals/s and µs
+    /// per proposal at several proposals in flight, and the memory a log
+    /// holds per million entries. Markdown on stdout, JSON in a file.
+    Raft(BenchRaftArgs),
+}
+
+/// Arguments of `bench raft`.
+#[derive(Debug, Args)]
+pub struct BenchRaftArgs {
+    /// Proposals kept in flight (one per client), one row each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64, 1024])]
+    pub in_flight: Vec<usize>,
+    /// Runs per row (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Proposals timed per run (after a warm-up).
+    #[arg(long, default_value_t = 100_000)]
+    pub proposals: u64,
+    /// The disks under the replicas.
+    #[arg(long, value_enum, default_value_t = BenchDisk::Mem)]
+    pub disk: BenchDisk,
+    /// Snapshot every this many applied entries (0: never).
+    #[arg(long, default_value_t = 1024)]
+    pub snapshot_every: u64,
+    /// Entries kept after a snapshot.
+    #[arg(long, default_value_t = 256)]
+    pub snapshot_keep: u64,
+    /// Entries in the log whose memory is measured (0: skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub memory_entries: u64,
+    /// Where to write the JSON (default: target/bench/raft.json).
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// The disks `bench raft` runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchDisk {
+    /// `wal::MemDisk`, the simulator's in-memory disk (keeps the bytes).
+    Mem,
+    /// A disk that keeps only file lengths (writes cost nothing).
+    Null,
 }
 
 /// Arguments of `bench check`.

@@ -7,6 +7,7 @@
 //! and stores what the simulator computes.
 
 mod bench;
+mod bench_raft;
 mod check_cmd;
 mod cli;
 mod report_cmd;
@@ -29,6 +30,10 @@ const EXIT_USAGE: u8 = 64;
 /// Exit status for an internal error (a file that cannot be written, say).
 const EXIT_INTERNAL: u8 = 70;
 
+/// Counts live heap bytes for `bench raft` (idle otherwise).
+#[global_allocator]
+static ALLOCATOR: bench_raft::alloc_count::Counting = bench_raft::alloc_count::Counting;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => scenario_cmd::replay(&args),
         Command::Bench(args) => match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
+            cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
         },
         Command::Check(args) => check_cmd::check(&args).and_then(|code| {
             if args.report {

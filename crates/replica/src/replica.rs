@@ -304,7 +304,17 @@ impl Replica {
         // A snapshot from the leader comes first: the entries of this ready
         // follow it, and its acknowledgement is among `persisted_messages`.
         let install = match snapshot {
-            Some(snapshot) => Some(self.install_snapshot(snapshot, effects)?),
+            Some(snapshot) => {
+                let (snapshot, digest) = self.install_snapshot(snapshot, effects)?;
+                // Raft's log after the install, up to this ready's entries
+                // (they follow the install in the same write), is the
+                // suffix it kept (Figure 13): what the disk keeps too.
+                let last = entries
+                    .first()
+                    .map_or(self.raft.last_index(), |e| e.index.prev());
+                let keep = self.log_after(snapshot.meta.index, last);
+                Some((snapshot, digest, keep))
+            }
             None => None,
         };
 
@@ -366,7 +376,7 @@ impl Replica {
                 expected: self.writes.oldest(),
             });
         };
-        if let Some(last) = done.write.entries.last() {
+        if let Some(last) = done.digests.last() {
             // Only up to the first index a later outstanding write may
             // rewrite (see `WriteQueue::durable_bound`).
             let index = self
@@ -384,7 +394,7 @@ impl Replica {
                 self.raft.persisted(term, index);
             }
             #[cfg(feature = "planted-bugs")]
-            self.planted_early_replies(&done.write.entries, effects);
+            self.planted_early_replies(&done.planted_entries, effects);
         }
         // In the order the write made them durable: the install first (the
         // entries follow it), then the hard state and entries.
@@ -395,10 +405,10 @@ impl Replica {
                 log_entries: log_entries(&self.raft),
             }));
         }
-        if done.write.hard_state.is_some() || !done.write.entries.is_empty() {
+        if done.write.hard_state.is_some() || !done.digests.is_empty() {
             effects.push(Effect::Event(ReplicaEvent::Persisted {
                 hard_state: done.write.hard_state,
-                entries: done.entry_digests(),
+                entries: done.digests,
             }));
         }
         if let (Some(compact), Some(digest)) = (done.write.compact, done.compacted) {

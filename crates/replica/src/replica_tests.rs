@@ -303,7 +303,8 @@ fn open_reports_what_recovery_found_first() {
     request(&mut replica, 1, 1, append("a"));
     let log: Vec<EntryDigest> = replica
         .wal()
-        .entries()
+        .read_entries()
+        .expect("the log reads back")
         .iter()
         .map(EntryDigest::of)
         .collect();

@@ -5,7 +5,7 @@ use crate::effects::{Effect, ReplicaEvent, SnapshotDigest};
 use crate::error::ReplicaError;
 use crate::replica::{Replica, restore_state_machine};
 use crate::snapshot_policy::PendingSnapshot;
-use raft::{LogIndex, Snapshot, SnapshotMeta};
+use raft::{Entry, LogIndex, Snapshot, SnapshotMeta};
 
 impl Replica {
     /// Installs a snapshot the leader sent (§7, Figure 13 receiver steps
@@ -98,6 +98,23 @@ impl Replica {
             state: pending.state_digest,
         };
         self.compacting_to = pending.index;
-        self.writes.add_compaction(snapshot, digest);
+        // Every entry in raft's log is in a write issued or gathered by
+        // now, so these are what the disk holds after the snapshot when
+        // the compaction runs (it follows those writes).
+        let keep = self.log_after(pending.index, self.raft.last_index());
+        self.writes.add_compaction(snapshot, digest, keep);
+    }
+
+    /// Raft's entries after `index` up to `last`, copied: what a snapshot at
+    /// `index` keeps (the WAL holds only their terms).
+    pub(crate) fn log_after(&self, index: LogIndex, last: LogIndex) -> Vec<Entry> {
+        (index.0 + 1..=last.0)
+            .map(|i| {
+                self.raft
+                    .entry(LogIndex(i))
+                    .cloned()
+                    .expect("raft's log holds the entries after its snapshot")
+            })
+            .collect()
     }
 }

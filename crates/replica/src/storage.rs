@@ -36,7 +36,7 @@ impl<D: Disk> Storage<D> {
     /// since its memory may be ahead of its disk.
     pub fn write(&mut self, write: &Write) -> Result<(), WalError> {
         if let Some(snapshot) = &write.install {
-            self.wal.save_snapshot(snapshot)?;
+            self.wal.save_snapshot(snapshot, &write.install_keep)?;
         }
         if let Some(hs) = write.hard_state {
             self.wal.set_hard_state(hs)?;
@@ -46,7 +46,7 @@ impl<D: Disk> Storage<D> {
         }
         if let Some(snapshot) = &write.compact {
             // The WAL writes everything before a compaction durably first.
-            self.wal.save_snapshot(snapshot)?;
+            self.wal.save_snapshot(snapshot, &write.compact_keep)?;
         }
         Ok(())
     }

@@ -24,6 +24,11 @@ pub struct WriteId(pub u64);
 /// any stored suffix from the first one's index), make all of it durable
 /// with one sync, then make `compact` the start of the log.
 ///
+/// The WAL keeps only the terms of its entries (raft's log holds the
+/// entries), so a snapshot carries the entries the log keeps after it:
+/// `install_keep` and `compact_keep`, taken from raft's log when the write
+/// was asked for.
+///
 /// The hard state goes before the entries: a write cut short then keeps the
 /// new term without the entries, never entries of a term the disk has no
 /// record of (its commit index may run past the entries; recovery clamps
@@ -34,22 +39,27 @@ pub struct Write {
     pub id: WriteId,
     /// A snapshot from the leader to make the start of the log (§7).
     pub install: Option<Snapshot>,
+    /// The entries the log keeps after `install`: those it holds after the
+    /// snapshot's index if it holds the snapshot's last entry with its term,
+    /// else none (Figure 13, steps 6–7).
+    pub install_keep: Vec<Entry>,
     /// The hard state to record, if it changed.
     pub hard_state: Option<HardState>,
     /// Entries to append, contiguous, in index order.
     pub entries: Vec<Entry>,
     /// A snapshot of this node's state machine to compact the log to.
     pub compact: Option<Snapshot>,
+    /// The entries the log keeps after `compact`: all it holds after the
+    /// snapshot's index, once this write's entries are appended.
+    pub compact_keep: Vec<Entry>,
 }
 
 impl Write {
-    /// Bytes this write holds (payloads and snapshots), for the limits.
+    /// Bytes this write holds (payloads and snapshots), for the limits. The
+    /// kept entries are not counted: they are copies of entries raft's log
+    /// holds anyway, bounded by the snapshot policy's `keep`.
     pub fn bytes(&self) -> u64 {
-        let entries: u64 = self
-            .entries
-            .iter()
-            .map(|e| e.payload_len() as u64 + 24)
-            .sum();
+        let entries: u64 = self.entries.iter().map(entry_bytes).sum();
         let snapshots: u64 = [&self.install, &self.compact]
             .into_iter()
             .flatten()
@@ -65,6 +75,11 @@ impl Write {
             && self.entries.is_empty()
             && self.compact.is_none()
     }
+}
+
+/// The bytes an entry counts for in [`Write::bytes`].
+fn entry_bytes(e: &Entry) -> u64 {
+    e.payload_len() as u64 + 24
 }
 
 /// Bounds on the storage work a replica has outstanding.
@@ -97,8 +112,18 @@ impl Default for StorageLimits {
 /// What a write promised, kept until it completes.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    /// The write as issued (or being gathered).
+    /// The write being gathered; once issued, only what completion needs
+    /// (id, hard state, compaction): the entries went to the executor, not
+    /// copied (their digests are kept instead).
     pub write: Write,
+    /// The digests of the entries written, taken when the write is issued.
+    pub digests: Vec<EntryDigest>,
+    /// The bytes the write counted for, taken when it is issued.
+    pub bytes: u64,
+    /// The entries issued, kept only for the planted bug that answers
+    /// clients when their entry is durable.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_entries: Vec<Entry>,
     /// Messages that may leave only once this write is durable (Figure 2:
     /// "respond to RPCs only after updating stable storage"): votes, append
     /// acknowledgements, InstallSnapshot answers.
@@ -110,9 +135,13 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// The digests of the entries written, for the `Persisted` event.
-    pub fn entry_digests(&self) -> Vec<EntryDigest> {
-        self.write.entries.iter().map(EntryDigest::of).collect()
+    /// The index of the first entry written, gathered or issued.
+    fn first_index(&self) -> Option<LogIndex> {
+        self.write
+            .entries
+            .first()
+            .map(|e| e.index)
+            .or_else(|| self.digests.first().map(|d| d.index))
     }
 }
 
@@ -174,7 +203,7 @@ impl WriteQueue {
     /// be, else a new buffered write. Held messages join the same write.
     pub fn add(
         &mut self,
-        install: Option<(Snapshot, SnapshotDigest)>,
+        install: Option<(Snapshot, SnapshotDigest, Vec<Entry>)>,
         hard_state: Option<HardState>,
         entries: Vec<Entry>,
         held_messages: Vec<Message>,
@@ -217,9 +246,13 @@ impl WriteQueue {
             self.buffered.push_back(Pending::default());
         }
         let pending = self.buffered.back_mut().expect("pushed above");
-        let before = pending.write.bytes();
-        if let Some((snapshot, digest)) = install {
+        // Counted by difference, not by summing the gathered write again
+        // (which grows with every input while a write is in flight).
+        let mut added = entries.iter().map(entry_bytes).sum::<u64>();
+        if let Some((snapshot, digest, keep)) = install {
+            added += snapshot.data.len() as u64;
             pending.write.install = Some(snapshot);
+            pending.write.install_keep = keep;
             pending.installed = Some(digest);
         }
         if hard_state.is_some() {
@@ -228,13 +261,19 @@ impl WriteQueue {
             // the entries is clamped by recovery).
             pending.write.hard_state = hard_state;
         }
-        splice(&mut pending.write.entries, entries);
+        let removed = splice(&mut pending.write.entries, entries);
         pending.held_messages.extend(held_messages);
-        self.bytes = self.bytes - before + pending.write.bytes();
+        self.bytes = self.bytes + added - removed;
+        debug_assert_eq!(
+            self.bytes,
+            self.in_flight.iter().map(|p| p.bytes).sum::<u64>()
+                + self.buffered.iter().map(|p| p.write.bytes()).sum::<u64>()
+        );
     }
 
-    /// Adds a compaction to `snapshot` (durable once the write completes).
-    pub fn add_compaction(&mut self, snapshot: Snapshot, digest: SnapshotDigest) {
+    /// Adds a compaction to `snapshot` (durable once the write completes),
+    /// keeping `keep`: every entry the log holds after the snapshot.
+    pub fn add_compaction(&mut self, snapshot: Snapshot, digest: SnapshotDigest, keep: Vec<Entry>) {
         let mergeable = self
             .buffered
             .back()
@@ -245,6 +284,7 @@ impl WriteQueue {
         let pending = self.buffered.back_mut().expect("pushed above");
         self.bytes += snapshot.data.len() as u64;
         pending.write.compact = Some(snapshot);
+        pending.write.compact_keep = keep;
         pending.compacted = Some(digest);
     }
 
@@ -256,9 +296,24 @@ impl WriteQueue {
             let Some(mut pending) = self.buffered.pop_front() else {
                 break;
             };
-            pending.write.id = WriteId(self.next_id);
+            let id = WriteId(self.next_id);
             self.next_id += 1;
-            out.push(pending.write.clone());
+            pending.write.id = id;
+            pending.bytes = pending.write.bytes();
+            pending.digests = pending.write.entries.iter().map(EntryDigest::of).collect();
+            #[cfg(feature = "planted-bugs")]
+            {
+                pending.planted_entries = pending.write.entries.clone();
+            }
+            // The write goes to the executor whole; what completion needs
+            // stays (a compaction's snapshot is copied: raft keeps it).
+            let kept = Write {
+                id,
+                hard_state: pending.write.hard_state,
+                compact: pending.write.compact.clone(),
+                ..Write::default()
+            };
+            out.push(std::mem::replace(&mut pending.write, kept));
             self.in_flight.push_back(pending);
         }
         out
@@ -271,7 +326,7 @@ impl WriteQueue {
             return None;
         }
         let pending = self.in_flight.pop_front().expect("checked above");
-        self.bytes -= pending.write.bytes();
+        self.bytes -= pending.bytes;
         Some(pending)
     }
 
@@ -287,11 +342,11 @@ impl WriteQueue {
             .iter()
             .chain(self.buffered.iter())
             .filter_map(|p| {
-                if p.write.install.is_some() {
+                if p.installed.is_some() {
                     // An install may discard the whole log after it.
                     Some(LogIndex(0))
                 } else {
-                    p.write.entries.first().map(|e| e.index.prev())
+                    p.first_index().map(|i| i.prev())
                 }
             })
             .min()
@@ -299,23 +354,28 @@ impl WriteQueue {
 }
 
 /// Appends `new` to `log`, replacing the suffix of `log` from `new`'s first
-/// index (a Raft conflict, §5.3, within one gathered write).
-fn splice(log: &mut Vec<Entry>, new: Vec<Entry>) {
+/// index (a Raft conflict, §5.3, within one gathered write). Returns the
+/// bytes (as [`Write::bytes`] counts them) of the entries replaced.
+fn splice(log: &mut Vec<Entry>, new: Vec<Entry>) -> u64 {
     let Some(first) = new.first() else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
     if let Some(start) = log.first().map(|e| e.index) {
-        if first.index <= start {
-            log.clear();
+        let keep = if first.index <= start {
+            0
         } else {
-            log.truncate((first.index.0 - start.0) as usize);
-        }
+            ((first.index.0 - start.0) as usize).min(log.len())
+        };
+        removed = log[keep..].iter().map(entry_bytes).sum();
+        log.truncate(keep);
     }
     debug_assert!(
         log.last().is_none_or(|e| e.index.next() == first.index),
         "a gathered write stays contiguous"
     );
     log.extend(new);
+    removed
 }
 
 #[cfg(test)]
@@ -348,7 +408,7 @@ mod tests {
             assert!(q.issue().is_empty(), "one write in flight at a time");
         }
         let first = q.complete(WriteId(1)).expect("in order");
-        assert_eq!(first.write.entries.len(), 1);
+        assert_eq!(first.digests.len(), 1);
         let next = q.issue();
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].entries.len(), 9, "nine inputs, one write");

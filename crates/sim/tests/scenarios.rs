@@ -79,7 +79,11 @@ fn expect_ok(name: &str, happened: impl Fn(&Summary) -> bool, what: &str) {
             s.violations, s.liveness
         );
         assert!(happened(&s), "{name} seed {seed}: expected {what}");
-        assert!(s.stats.ops_ok > 100, "{name} seed {seed}: only {} ops", s.stats.ops_ok);
+        assert!(
+            s.stats.ops_ok > 100,
+            "{name} seed {seed}: only {} ops",
+            s.stats.ops_ok
+        );
     }
 }
 
@@ -122,7 +126,11 @@ fn one_way_partitions() {
 
 #[test]
 fn crash_storm() {
-    expect_ok("crash-storm", |s| s.stats.crashes >= 10, "at least ten crashes");
+    expect_ok(
+        "crash-storm",
+        |s| s.stats.crashes >= 10,
+        "at least ten crashes",
+    );
 }
 
 #[test]
