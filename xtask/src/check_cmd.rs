@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_verdict_and_bad_input_is_65() {
         let fixtures =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/porcupine");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/check/tests/fixtures/porcupine");
         let ok = args(fixtures.join("kv/c10-ok.txt"));
         assert_eq!(check(&ok), Ok(EXIT_LINEARIZABLE));
         let bad = args(fixtures.join("kv/c10-bad.txt"));
