@@ -161,6 +161,7 @@ mod model;
 pub mod mutate;
 mod partition;
 mod search;
+mod unique;
 
 #[cfg(test)]
 mod brute;

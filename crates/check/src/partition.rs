@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::{Call, History, HistoryError, OpId, Operation, Outcome, Ret};
 use crate::model::Model;
 use crate::search::{self, SearchOp};
+use crate::unique::{self, Decision};
 
 /// How much work a check may do. Deterministic: it counts search steps (one step is one
 /// event or candidate the search looks at), never wall time, so a verdict never depends
@@ -187,8 +188,59 @@ pub fn check_key(
     search_key(key, ops, budget, cancel)
 }
 
-/// The search proper, on one key's operations.
+/// One key's operations decided: by the polynomial decision for unique values where it
+/// applies ([`unique::decide`]), otherwise by the search.
 fn search_key(
+    key: &str,
+    ops: &[&Operation],
+    budget: &Budget,
+    cancel: Option<&AtomicBool>,
+) -> KeyVerdict {
+    match unique::decide(ops) {
+        Decision::Linearizable(order) => KeyVerdict::Linearizable {
+            order: order.into_iter().map(|i| ops[i].id).collect(),
+        },
+        Decision::NotLinearizable { culprit } => {
+            unique_violation(key, ops, culprit, budget, cancel)
+        }
+        Decision::NotApplicable => search_only(key, ops, budget, cancel),
+    }
+}
+
+/// A key the unique-value decision proved not linearizable, with a counterexample: for
+/// a get it blamed, the same prefix as for a stale read (if the operations before it
+/// are linearizable); else the search's, if it finds one within the budget; else just
+/// the operation blamed, after an empty prefix. The verdict does not depend on which.
+fn unique_violation(
+    key: &str,
+    ops: &[&Operation],
+    culprit: usize,
+    budget: &Budget,
+    cancel: Option<&AtomicBool>,
+) -> KeyVerdict {
+    if matches!(ops[culprit].call, Call::Get { .. })
+        && let Some(verdict) = read_counterexample(key, ops, culprit, budget, cancel)
+    {
+        return verdict;
+    }
+    match search_only(key, ops, budget, cancel) {
+        verdict @ KeyVerdict::NotLinearizable(_) => verdict,
+        other => {
+            debug_assert!(
+                !matches!(other, KeyVerdict::Linearizable { .. }),
+                "the search linearized a key the unique-value decision proved violated"
+            );
+            KeyVerdict::NotLinearizable(Counterexample {
+                key: key.to_owned(),
+                longest_prefix: Vec::new(),
+                stuck: vec![ops[culprit].id],
+            })
+        }
+    }
+}
+
+/// The search proper, on one key's operations.
+fn search_only(
     key: &str,
     ops: &[&Operation],
     budget: &Budget,
@@ -292,10 +344,8 @@ fn provably_stale_read(ops: &[&Operation]) -> Option<usize> {
 }
 
 /// If a read is provably stale ([`provably_stale_read`]), the counterexample without
-/// the exhaustive search: a linearization of the operations called before the read
-/// returned (the read left out, and gets of values written only later), cut after the last operation that must precede the
-/// read, is a linearizable prefix after which the read is a candidate and cannot see
-/// its value. `None` (search instead) if that linearization is not found.
+/// the exhaustive search ([`read_counterexample`]). `None` (search instead) if its
+/// prefix is not found.
 fn stale_read_shortcut(
     key: &str,
     ops: &[&Operation],
@@ -303,6 +353,22 @@ fn stale_read_shortcut(
     cancel: Option<&AtomicBool>,
 ) -> Option<KeyVerdict> {
     let r = provably_stale_read(ops)?;
+    read_counterexample(key, ops, r, budget, cancel)
+}
+
+/// The counterexample for a get `r` that no order can explain (a stale read, or one the
+/// unique-value decision blamed): a linearization of the operations called before the
+/// read returned (the read left out, and gets of values written only later), cut after
+/// the last operation that must precede the read, is a linearizable prefix after which
+/// the read is a candidate and cannot see its value. `None` if that linearization is
+/// not found.
+fn read_counterexample(
+    key: &str,
+    ops: &[&Operation],
+    r: usize,
+    budget: &Budget,
+    cancel: Option<&AtomicBool>,
+) -> Option<KeyVerdict> {
     let read = ops[r];
     let read_ret = ret_ns(read)?;
     // Values written by an operation called by then: a get of any other value (its
@@ -327,8 +393,14 @@ fn stale_read_shortcut(
         })
         .map(|(_, o)| *o)
         .collect();
-    let KeyVerdict::Linearizable { order } = search_key(key, &before, budget, cancel) else {
-        return None;
+    // Not `search_key`: a violation among these operations is not this read's.
+    let order = match unique::decide(&before) {
+        Decision::Linearizable(order) => order.into_iter().map(|i| before[i].id).collect(),
+        Decision::NotLinearizable { .. } => return None,
+        Decision::NotApplicable => match search_only(key, &before, budget, cancel) {
+            KeyVerdict::Linearizable { order } => order,
+            _ => return None,
+        },
     };
     // Everything that returned before the read was called must precede it.
     let by_id: BTreeMap<OpId, &Operation> = before.iter().map(|o| (o.id, *o)).collect();

@@ -443,13 +443,27 @@ fn the_linearization_order_is_reported_per_key() {
     );
 }
 
+/// A budget too small for the search leaves a key undecided. (The key has a cas, so the
+/// polynomial decision for unique values does not apply and the search must decide.)
 #[test]
 fn an_exhausted_budget_gives_undecided_naming_the_key() {
-    let (stale, _) = stale_read_history("1");
+    let (mut stale, _) = stale_read_history("1");
+    stale.ok(cas("x", Some("9"), "8"), 1, 5, Ret::Cas(false));
     assert_eq!(
         check_operations(&stale.0, &Budget { max_steps: 2 }),
         Verdict::Undecided { key: "x".into() }
     );
+}
+
+/// With unique values and no cas, the polynomial decision answers whatever the budget:
+/// it takes no search steps.
+#[test]
+fn the_unique_value_decision_needs_no_budget() {
+    let (fresh, _) = stale_read_history("2");
+    let (stale, read) = stale_read_history("1");
+    let none = Budget { max_steps: 0 };
+    assert_eq!(check_operations(&fresh.0, &none), Verdict::Linearizable);
+    assert!(stuck(&check_operations(&stale.0, &none)).contains(&read));
 }
 
 #[test]
