@@ -343,6 +343,7 @@ fn child(case: &Case, budget: &Budget) -> Result<u8, String> {
 pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
     let budget = Budget {
         max_steps: args.max_steps.unwrap_or(Budget::DEFAULT_MAX_STEPS),
+        ..Budget::default()
     };
     let selected: Vec<&Case> = CASES
         .iter()

@@ -178,6 +178,7 @@ pub use history::{
     Record, Ret,
 };
 pub use partition::{
-    Budget, Counterexample, KeyVerdict, Verdict, check_history, check_key, check_operations,
-    check_per_key, combine, partition,
+    Budget, Counterexample, FIRST_ROUND_STEPS, KeyProgress, KeyVerdict, StopReason, Verdict,
+    check_history, check_key, check_key_progress, check_operations, check_per_key, combine,
+    partition, rounds,
 };

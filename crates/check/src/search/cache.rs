@@ -66,6 +66,8 @@ pub(super) struct ConfigSet {
     /// Invariant: a power of two in length, at most half full; 0 = empty.
     slots: Vec<u32>,
     len: usize,
+    /// Most bytes the arena and the table may hold, growth included.
+    limit: usize,
 }
 
 /// What [`ConfigSet::insert`] did.
@@ -73,17 +75,47 @@ pub(super) struct ConfigSet {
 pub(super) enum Inserted {
     New,
     Present,
-    /// The arena outgrew 32-bit offsets (tens of gigabytes): the search must stop.
+    /// The set reached its byte limit (or the arena outgrew 32-bit offsets): the
+    /// search must stop.
     Full,
 }
 
 impl ConfigSet {
-    pub(super) fn new() -> Self {
+    /// An empty set that will hold at most `limit` bytes.
+    pub(super) fn new(limit: usize) -> Self {
         ConfigSet {
             arena: vec![0],
             slots: vec![0; 1024],
             len: 0,
+            limit,
         }
+    }
+
+    /// Bytes held now (the arena's and the table's allocations).
+    pub(super) fn bytes(&self) -> usize {
+        self.arena.capacity() * 8 + self.slots.len() * 4
+    }
+
+    /// How many configurations it holds.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether inserting `words` more arena words (and growing the table if due) stays
+    /// within the limit, counting a reallocation's old and new buffers together.
+    fn fits(&self, words: usize) -> bool {
+        let arena = if self.arena.len() + words > self.arena.capacity() {
+            // Vec doubles: old and new buffers live at once while it copies.
+            3 * (self.arena.len() + words).max(self.arena.capacity()) * 8
+        } else {
+            self.arena.capacity() * 8
+        };
+        let slots = if (self.len + 1) * 2 > self.slots.len() {
+            3 * self.slots.len() * 4
+        } else {
+            self.slots.len() * 4
+        };
+        arena + slots <= self.limit
     }
 
     fn hash(key: &[u64]) -> u64 {
@@ -135,6 +167,9 @@ impl ConfigSet {
         let Ok(offset) = u32::try_from(self.arena.len()) else {
             return Inserted::Full;
         };
+        if !self.fits(key.len() + 1) {
+            return Inserted::Full;
+        }
         self.arena.push(header);
         self.arena.extend_from_slice(key);
         self.slots[i] = offset;
@@ -172,7 +207,7 @@ mod tests {
         fn config_set_agrees_with_a_btree_set(
             keys in prop::collection::vec(prop::collection::vec(0u64..4, 1..4), 0..3000)
         ) {
-            let mut set = ConfigSet::new();
+            let mut set = ConfigSet::new(usize::MAX);
             let mut oracle = BTreeSet::new();
             for key in &keys {
                 prop_assert_eq!(set.contains(key), oracle.contains(key));
@@ -182,6 +217,21 @@ mod tests {
             }
             prop_assert_eq!(set.len, oracle.len());
         }
+    }
+
+    #[test]
+    fn the_config_set_refuses_to_grow_past_its_limit() {
+        let limit = 64 * 1024;
+        let mut set = ConfigSet::new(limit);
+        let mut inserted = 0u64;
+        while set.insert(&[inserted, 1, 2]) == Inserted::New {
+            inserted += 1;
+            assert!(set.bytes() <= limit, "{} bytes", set.bytes());
+        }
+        assert!(inserted > 100, "{inserted}");
+        // Full means full: nothing more goes in, what is in stays.
+        assert!(set.insert(&[inserted + 1, 1, 2]) == Inserted::Full);
+        assert!(set.contains(&[0, 1, 2]));
     }
 
     #[test]

@@ -90,8 +90,30 @@ pub(crate) enum Outcome {
         /// first pending return); none of them can.
         stuck: Vec<usize>,
     },
-    /// The step budget ran out first.
-    Undecided,
+    /// The search stopped first.
+    Undecided(Stop),
+}
+
+/// Why a search stopped before deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stop {
+    /// It took its budget of steps.
+    Steps,
+    /// Its cache of configurations reached its byte limit.
+    Memory,
+    /// The caller's cancellation flag was set.
+    Cancelled,
+}
+
+/// How far a search got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Steps taken.
+    pub steps: u64,
+    /// Configurations cached.
+    pub configurations: u64,
+    /// Bytes the cache held at the end.
+    pub cache_bytes: u64,
 }
 
 /// A linearized operation on the stack, and what to restore when it is taken back.
@@ -129,16 +151,19 @@ struct Frame {
 /// search stops and says [`Outcome::Undecided`]. Only a caller outside the determinism
 /// boundary (the command line's wall-clock timeout) sets it; the search never reads a
 /// clock itself, so without it the outcome is a function of the input and the budget.
+///
+/// The cache of configurations holds at most `max_cache_bytes`; when it is full the
+/// search stops ([`Stop::Memory`]) rather than allocate more.
 pub(crate) fn search(
     ops: &[SearchOp],
     model: &mut Model,
-    max_steps: u64,
+    (max_steps, max_cache_bytes): (u64, usize),
     cancel: Option<&AtomicBool>,
-) -> Outcome {
-    let (outcome, _steps) = search_counting(ops, model, max_steps, cancel);
+) -> (Outcome, Stats) {
+    let (outcome, stats) = search_counting(ops, model, (max_steps, max_cache_bytes), cancel);
     #[cfg(test)]
-    STEPS.with(|s| s.set(s.get() + _steps));
-    outcome
+    STEPS.with(|s| s.set(s.get() + stats.steps));
+    (outcome, stats)
 }
 
 #[cfg(test)]
@@ -158,12 +183,28 @@ type Chosen = (usize, ValueId, usize, bool);
 fn search_counting(
     ops: &[SearchOp],
     model: &mut Model,
-    max_steps: u64,
+    (max_steps, max_cache_bytes): (u64, usize),
     cancel: Option<&AtomicBool>,
-) -> (Outcome, u64) {
+) -> (Outcome, Stats) {
     let mut next_poll = CANCEL_POLL_STEPS;
     let t = prepare(ops, model);
-    let mut s = Search::new(&t, model);
+    let mut s = Search::new(&t, model, max_cache_bytes);
+    let (outcome, steps) = drive(&mut s, max_steps, &mut next_poll, cancel);
+    let stats = Stats {
+        steps,
+        configurations: s.cache.len() as u64,
+        cache_bytes: s.cache.bytes() as u64,
+    };
+    (outcome, stats)
+}
+
+/// The search loop proper: linearize, list, backtrack, until an answer or a stop.
+fn drive(
+    s: &mut Search<'_, '_>,
+    max_steps: u64,
+    next_poll: &mut u64,
+    cancel: Option<&AtomicBool>,
+) -> (Outcome, u64) {
     // Where to resume in `lists[stack.len()]`; `None`: a new configuration, whose list is
     // to be built.
     let mut resume: Option<usize> = None;
@@ -178,12 +219,12 @@ fn search_counting(
             resume = Some(0);
         }
         if s.steps > max_steps {
-            return (Outcome::Undecided, s.steps);
+            return (Outcome::Undecided(Stop::Steps), s.steps);
         }
-        if s.steps >= next_poll {
-            next_poll = s.steps + CANCEL_POLL_STEPS;
+        if s.steps >= *next_poll {
+            *next_poll = s.steps + CANCEL_POLL_STEPS;
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return (Outcome::Undecided, s.steps);
+                return (Outcome::Undecided(Stop::Cancelled), s.steps);
             }
         }
         let chosen = match chosen {
@@ -192,7 +233,7 @@ fn search_counting(
         };
         if let Some(chosen) = chosen {
             if !s.push(chosen) {
-                return (Outcome::Undecided, s.steps);
+                return (Outcome::Undecided(Stop::Memory), s.steps);
             }
             resume = None;
             continue;
@@ -201,8 +242,7 @@ fn search_counting(
         match s.backtrack() {
             Some(next) => resume = Some(next),
             None => {
-                let steps = s.steps;
-                return (s.into_failure(), steps);
+                return (s.failure(), s.steps);
             }
         }
     }
@@ -244,14 +284,14 @@ struct Search<'t, 'm> {
 }
 
 impl<'t, 'm> Search<'t, 'm> {
-    fn new(t: &'t Tables, model: &'m mut Model) -> Self {
+    fn new(t: &'t Tables, model: &'m mut Model, max_cache_bytes: usize) -> Self {
         Search {
             links: Links::chain(t.events.len()),
             ulinks: Links::chain(t.unknown.len()),
             linearized: Linearized::new(t.ops.len()),
             key: Vec::new(),
             dominance: Dominance::new(!t.unknown.is_empty(), t.known_count),
-            cache: ConfigSet::new(),
+            cache: ConfigSet::new(max_cache_bytes),
             state: ABSENT,
             stack: Vec::new(),
             lists: Vec::new(),
@@ -508,15 +548,15 @@ impl<'t, 'm> Search<'t, 'm> {
     /// The explanation that reaches later in real time: a dead read by its return, a
     /// stuck configuration by its first pending return (which one of its stuck
     /// operations has).
-    fn into_failure(self) -> Outcome {
+    fn failure(&mut self) -> Outcome {
         let best = match (self.latest_dead.key, self.deepest.key) {
-            (Some((dead_time, _)), Some((_, bound))) if dead_time >= bound => self.latest_dead,
-            (Some(_), None) => self.latest_dead,
-            _ => self.deepest,
+            (Some((dead_time, _)), Some((_, bound))) if dead_time >= bound => &mut self.latest_dead,
+            (Some(_), None) => &mut self.latest_dead,
+            _ => &mut self.deepest,
         };
         Outcome::NotLinearizable {
-            prefix: best.prefix,
-            stuck: best.stuck,
+            prefix: std::mem::take(&mut best.prefix),
+            stuck: std::mem::take(&mut best.stuck),
         }
     }
 }
