@@ -319,7 +319,7 @@ fn child(case: &Case, budget: &Budget) -> Result<u8, String> {
     let generated_kib = peak_kib();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
-    let checked = check_parallel(&ops, budget, threads, None);
+    let checked = check_parallel(&ops, budget, threads, None, false);
     let elapsed = started.elapsed().as_secs_f64();
     let verdict = match checked.verdict {
         Verdict::Linearizable => "linearizable",

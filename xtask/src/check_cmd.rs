@@ -6,7 +6,7 @@
 //! cancellation flags.
 
 use crate::cli::{CheckArgs, HistoryFormat};
-use check::{Budget, Counterexample, History, KeyVerdict, Operation, Verdict};
+use check::{Budget, Counterexample, History, KeyProgress, KeyVerdict, Operation, Verdict};
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,50 +67,139 @@ pub fn load(
 
 /// The result of checking operations key by key in parallel.
 pub struct Checked {
-    /// The combined verdict (the first failing key in key order decides).
+    /// The combined verdict (see [`check_parallel`] for which key decides).
     pub verdict: Verdict,
     /// How many keys (partitions) were checked.
     pub partitions: usize,
     /// Whether the wall-clock timeout stopped the search.
     pub timed_out: bool,
+    /// For an undecided verdict, how far the undecided key got.
+    pub progress: Option<KeyProgress>,
+    /// The step limit of the last round run.
+    pub max_steps: u64,
 }
 
-/// Checks `ops` key by key on up to `threads` threads, giving up after
-/// `timeout` of wall time.
+/// The most steps a key may take when the budget grows (`adaptive`): far beyond
+/// what any timeout allows, so the timeout or the memory limit stops it first.
+pub const ADAPTIVE_MAX_STEPS: u64 = 1 << 40;
+
+/// The step limits of the rounds: [`check::rounds`] of `budget`, then, if
+/// `adaptive`, four times more each round up to [`ADAPTIVE_MAX_STEPS`].
+fn round_budgets(budget: &Budget, adaptive: bool) -> Vec<Budget> {
+    let mut rounds = check::rounds(budget);
+    let mut steps = budget.max_steps;
+    while adaptive && steps < ADAPTIVE_MAX_STEPS {
+        steps = steps.saturating_mul(4).min(ADAPTIVE_MAX_STEPS);
+        rounds.push(Budget {
+            max_steps: steps,
+            ..*budget
+        });
+    }
+    rounds
+}
+
+/// Checks `ops` key by key on up to `threads` threads, in rounds of growing
+/// step budgets ([`check::rounds`]; with `adaptive`, the rounds go on growing
+/// until every key is decided, or the memory limit or `timeout` stops them).
 ///
-/// Deterministic verdict: when key i fails, only keys after it (in key order)
-/// are cancelled, so the first failing key in key order is always found and
-/// reported, whichever thread finishes first. Only the timeout can turn a
-/// verdict into "undecided" that the step budget alone would have decided.
+/// Deterministic verdict: in a round, when key i fails, only keys after it (in
+/// key order) are cancelled, so the first failing key of the earliest round in
+/// which any key fails is reported, whichever thread finishes first: the same
+/// verdict as [`check::check_operations`] (without `adaptive`). Only the timeout
+/// can turn a verdict into "undecided" that the budgets alone would have decided.
 pub fn check_parallel(
     ops: &[Operation],
     budget: &Budget,
     threads: usize,
     timeout: Option<Duration>,
+    adaptive: bool,
 ) -> Checked {
     let groups: Vec<(&str, Vec<&Operation>)> = check::partition(ops).into_iter().collect();
     let cancel: Vec<AtomicBool> = groups.iter().map(|_| AtomicBool::new(false)).collect();
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<KeyVerdict>> = vec![None; groups.len()];
+    let mut results: Vec<Option<(KeyVerdict, KeyProgress)>> = vec![None; groups.len()];
     let mut timed_out = false;
     let deadline = timeout.map(|t| Instant::now() + t);
+    // Keys still to decide, in key order.
+    let mut pending: Vec<usize> = (0..groups.len()).collect();
+    let mut max_steps = budget.max_steps;
+    for round in round_budgets(budget, adaptive) {
+        if pending.is_empty() || timed_out {
+            break;
+        }
+        max_steps = round.max_steps;
+        let got = check_round(&groups, &pending, &round, threads, &cancel, deadline);
+        timed_out = got.1;
+        let mut next = Vec::new();
+        let mut failed = false;
+        for (i, verdict) in got.0 {
+            let stop = verdict.1.stopped_by;
+            match verdict.0 {
+                KeyVerdict::NotLinearizable(_) => failed = true,
+                KeyVerdict::Undecided if stop == Some(check::StopReason::Steps) => next.push(i),
+                _ => {}
+            }
+            results[i] = Some(verdict);
+        }
+        if failed {
+            break;
+        }
+        next.sort_unstable();
+        pending = next;
+    }
+    let verdict = check::combine(groups.iter().zip(&results).map(|((key, _), v)| {
+        let v = v.as_ref().map_or(KeyVerdict::Undecided, |(v, _)| v.clone());
+        ((*key).to_owned(), v)
+    }));
+    let progress = match &verdict {
+        Verdict::Undecided { key } => groups
+            .iter()
+            .position(|(k, _)| k == key)
+            .and_then(|i| results[i].as_ref().map(|(_, p)| *p)),
+        _ => None,
+    };
+    Checked {
+        verdict,
+        partitions: groups.len(),
+        timed_out,
+        progress,
+        max_steps,
+    }
+}
+
+/// One key's result in a round: its index, verdict and progress.
+type KeyResult = (usize, (KeyVerdict, KeyProgress));
+
+/// One round: the `pending` keys checked with `budget` on `threads` threads.
+/// Each key's verdict, and whether the deadline passed.
+fn check_round(
+    groups: &[(&str, Vec<&Operation>)],
+    pending: &[usize],
+    budget: &Budget,
+    threads: usize,
+    cancel: &[AtomicBool],
+    deadline: Option<Instant>,
+) -> (Vec<KeyResult>, bool) {
+    let next = AtomicUsize::new(0);
+    let mut out = Vec::new();
+    let mut timed_out = false;
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<(usize, KeyVerdict)>();
-        for _ in 0..threads.clamp(1, groups.len().max(1)) {
+        let (tx, rx) = mpsc::channel::<KeyResult>();
+        for _ in 0..threads.clamp(1, pending.len().max(1)) {
             let tx = tx.clone();
-            let (groups, cancel, next) = (&groups, &cancel, &next);
+            let next = &next;
             scope.spawn(move || {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((key, ops)) = groups.get(i) else {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = pending.get(n) else {
                         break;
                     };
+                    let (key, ops) = &groups[i];
                     let verdict = if cancel[i].load(Ordering::Relaxed) {
-                        KeyVerdict::Undecided
+                        (KeyVerdict::Undecided, KeyProgress::default())
                     } else {
-                        check::check_key(key, ops, budget, Some(&cancel[i]))
+                        check::check_key_progress(key, ops, budget, Some(&cancel[i]))
                     };
-                    if matches!(verdict, KeyVerdict::NotLinearizable(_)) {
+                    if matches!(verdict.0, KeyVerdict::NotLinearizable(_)) {
                         for flag in &cancel[i + 1..] {
                             flag.store(true, Ordering::Relaxed);
                         }
@@ -122,44 +211,27 @@ pub fn check_parallel(
             });
         }
         drop(tx);
-        let mut received = 0;
-        while received < groups.len() {
+        while out.len() < pending.len() {
             let got = match deadline {
                 Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
                 None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
             };
             match got {
-                Ok((i, verdict)) => {
-                    results[i] = Some(verdict);
-                    received += 1;
-                }
+                Ok(result) => out.push(result),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     timed_out = true;
-                    for flag in &cancel {
+                    for flag in cancel {
                         flag.store(true, Ordering::Relaxed);
                     }
                     // Keep collecting: cancelled searches answer within a moment.
-                    for (i, verdict) in rx.iter() {
-                        results[i] = Some(verdict);
-                    }
+                    out.extend(rx.iter());
                     break;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
     });
-    let partitions = groups.len();
-    let verdict = check::combine(
-        groups
-            .iter()
-            .zip(results)
-            .map(|((key, _), v)| ((*key).to_owned(), v.unwrap_or(KeyVerdict::Undecided))),
-    );
-    Checked {
-        verdict,
-        partitions,
-        timed_out,
-    }
+    (out, timed_out)
 }
 
 /// Reads the history at `args.path`, checks it and prints the verdict; the
@@ -192,10 +264,16 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
     if let Some(steps) = args.max_steps {
         budget.max_steps = steps;
     }
+    if let Some(mb) = args.max_cache_mb {
+        budget.max_cache_bytes = mb.saturating_mul(1 << 20);
+    }
+    // With a timeout and no fixed step budget, the budget grows until the time or
+    // the memory limit runs out.
+    let adaptive = timeout.is_some() && args.max_steps.is_none();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The timeout counts from the start, reading the file included.
     let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
-    let checked = check_parallel(&ops, &budget, threads, remaining);
+    let checked = check_parallel(&ops, &budget, threads, remaining, adaptive);
     let explanation = match &checked.verdict {
         Verdict::NotLinearizable(c) => Some(check::explain(&ops, c, &budget)),
         _ => None,
@@ -219,8 +297,13 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
             "partitions": checked.partitions,
             "elapsed_ms": elapsed_ms,
             "timed_out": checked.timed_out,
-            "max_steps": budget.max_steps,
+            "max_steps": checked.max_steps,
+            "adaptive": adaptive,
         });
+        if let Some(p) = &checked.progress {
+            out["progress"] = serde_json::to_value(p).map_err(|e| e.to_string())?;
+            out["advice"] = advice(&checked, &budget, adaptive).into();
+        }
         match &checked.verdict {
             Verdict::NotLinearizable(c) => {
                 out["key"] = c.key.clone().into();
@@ -243,15 +326,52 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         match &checked.verdict {
             Verdict::Linearizable => println!("linearizable ({summary})"),
             Verdict::NotLinearizable(c) => print_failure(c, explanation.as_ref(), &summary),
-            Verdict::Undecided { key } if checked.timed_out => {
-                println!("undecided: timed out (first undecided key {key:?}; {summary})")
-            }
             Verdict::Undecided { key } => {
-                println!("undecided: the search budget ran out on key {key:?} ({summary})")
+                let why = match checked.progress.and_then(|p| p.stopped_by) {
+                    Some(check::StopReason::Memory) => "the search's cache reached its limit",
+                    _ if checked.timed_out => "timed out",
+                    _ => "the search budget ran out",
+                };
+                println!("undecided: {why} on key {key:?} ({summary})");
+                if let Some(p) = &checked.progress {
+                    println!(
+                        "  the search got to {} steps (budget {}) and {} configurations cached ({:.0} MB)",
+                        p.steps,
+                        checked.max_steps,
+                        p.configurations,
+                        p.cache_bytes as f64 / (1 << 20) as f64
+                    );
+                }
+                println!("  try: {}", advice(&checked, &budget, adaptive));
             }
         }
     }
     Ok(code)
+}
+
+/// What to try after an undecided verdict.
+fn advice(checked: &Checked, budget: &Budget, adaptive: bool) -> String {
+    let memory = checked
+        .progress
+        .is_some_and(|p| p.stopped_by == Some(check::StopReason::Memory));
+    if memory {
+        format!(
+            "--max-cache-mb {} (more memory for the cache, if the machine has it); \
+             a history with fewer concurrent clients per key, or shorter",
+            (budget.max_cache_bytes >> 20).saturating_mul(4)
+        )
+    } else if checked.timed_out {
+        "a longer --timeout (the budget keeps growing until it or the memory limit runs out)"
+            .to_owned()
+    } else if adaptive {
+        format!("--max-steps {}", checked.max_steps.saturating_mul(10))
+    } else {
+        format!(
+            "--timeout SECS (the budget then grows until the time or the memory limit runs out), \
+             or --max-steps {}",
+            checked.max_steps.saturating_mul(10)
+        )
+    }
 }
 
 fn print_failure(c: &Counterexample, e: Option<&check::Explanation>, summary: &str) {
@@ -317,6 +437,7 @@ mod tests {
             format: None,
             json: true,
             timeout: None,
+            max_cache_mb: None,
         }
     }
 
@@ -382,7 +503,7 @@ mod tests {
         let sequential = check::check_operations(&ops, &budget);
         assert!(matches!(sequential, Verdict::NotLinearizable(_)));
         for threads in [1, 2, 4, 8] {
-            let parallel = check_parallel(&ops, &budget, threads, None);
+            let parallel = check_parallel(&ops, &budget, threads, None, false);
             assert_eq!(parallel.verdict, sequential, "{threads} threads");
             assert!(!parallel.timed_out);
         }

@@ -464,9 +464,15 @@ pub struct CheckArgs {
     /// Print one JSON object instead of the human verdict.
     #[arg(long)]
     pub json: bool,
-    /// Give up after this many seconds of wall time (verdict: undecided).
+    /// Give up after this many seconds of wall time (verdict: undecided). Without
+    /// --max-steps, the step budget then grows until every key is decided or the
+    /// time or the memory limit runs out.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Most megabytes the search's cache may hold per key (default 512); past it
+    /// the key is undecided.
+    #[arg(long, value_name = "MB")]
+    pub max_cache_mb: Option<u64>,
 }
 
 /// The history formats `check` reads.

@@ -23,7 +23,8 @@ pub struct Budget {
     /// Most search steps per key. A history with `k` keys takes at most `k * max_steps`
     /// steps.
     pub max_steps: u64,
-    /// Most bytes the search's cache of visited configurations may hold, per key. Past
+    /// Most bytes the search's cache of visited configurations may hold, per key (the
+    /// dominance cache gets a quarter more, then stops learning). Past
     /// it the key is undecided ([`StopReason::Memory`]): the checker never allocates
     /// beyond it, so a hard history ends in a clear answer, not an aborted process.
     #[serde(default = "Budget::default_max_cache_bytes")]

@@ -35,18 +35,24 @@ pub(super) struct Dominance {
     /// (known set, state) key -> unknown sets of failed configurations.
     failed: FailedSets,
     entries: usize,
+    /// Bytes its entries hold (estimated: keys, sets and the map's per-entry overhead),
+    /// and the most they may: past it, it stops learning.
+    bytes: usize,
+    max_bytes: usize,
     key: Vec<u64>,
     scratch: Vec<u32>,
 }
 
 impl Dominance {
-    pub(super) fn new(enabled: bool, known_ops: usize) -> Self {
+    pub(super) fn new(enabled: bool, known_ops: usize, max_bytes: usize) -> Self {
         Dominance {
             enabled,
             known: Linearized::new(known_ops),
             unknown: Vec::new(),
             failed: std::collections::HashMap::default(), // determinism: ok, fixed-seed hasher, never iterated for output
             entries: 0,
+            bytes: 0,
+            max_bytes,
             key: Vec::new(),
             scratch: Vec::new(),
         }
@@ -110,14 +116,21 @@ impl Dominance {
 
     /// The current configuration (leaving `state`) failed.
     pub(super) fn failed(&mut self, state: ValueId) {
-        if !self.enabled || self.entries >= MAX_DOMINANCE_ENTRIES {
+        if !self.enabled || self.entries >= MAX_DOMINANCE_ENTRIES || self.bytes >= self.max_bytes {
             return;
         }
         self.known.key(state, &mut self.key);
-        let sets = self.failed.entry(self.key.as_slice().into()).or_default();
+        let sets = match self.failed.get_mut(&self.key[..]) {
+            Some(sets) => sets,
+            None => {
+                self.bytes += self.key.len() * 8 + 64;
+                self.failed.entry(self.key.as_slice().into()).or_default()
+            }
+        };
         if sets.len() < MAX_DOMINANCE_PER_KEY {
             sets.push(self.unknown.as_slice().into());
             self.entries += 1;
+            self.bytes += self.unknown.len() * 4 + 32;
         }
     }
 }

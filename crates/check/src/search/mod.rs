@@ -290,7 +290,7 @@ impl<'t, 'm> Search<'t, 'm> {
             ulinks: Links::chain(t.unknown.len()),
             linearized: Linearized::new(t.ops.len()),
             key: Vec::new(),
-            dominance: Dominance::new(!t.unknown.is_empty(), t.known_count),
+            dominance: Dominance::new(!t.unknown.is_empty(), t.known_count, max_cache_bytes / 4),
             cache: ConfigSet::new(max_cache_bytes),
             state: ABSENT,
             stack: Vec::new(),
