@@ -1191,3 +1191,24 @@ fn a_key_that_fails_early_is_reported_before_a_hard_key() {
     }
     eprintln!("found in {:?}", started.elapsed());
 }
+
+/// The streaming importers the command line uses give every fixture its verdict too:
+/// the etcd logs through `jepsen_log` (either reading of a cas `:fail`), Porcupine's
+/// key-value files through `jepsen_edn`.
+#[test]
+fn fixtures_read_by_the_streaming_importers_match_their_verdicts() {
+    for fail_means in [import::CasFail::CompareFailed, import::CasFail::NoEffect] {
+        let (count, bad) = fixture_mismatches("jepsen", |t| {
+            let imported = import::jepsen_log(t.as_bytes(), fail_means)?;
+            assert_eq!(imported.skipped_lines, 0);
+            Ok(imported.history)
+        });
+        assert_eq!(count, 50);
+        assert!(bad.is_empty(), "mismatches:\n{}", bad.join("\n"));
+    }
+    let (count, bad) = fixture_mismatches("kv", |t| {
+        Ok(import::jepsen_edn(t.as_bytes(), import::CasFail::NoEffect)?.history)
+    });
+    assert_eq!(count, 4);
+    assert!(bad.is_empty(), "mismatches:\n{}", bad.join("\n"));
+}
