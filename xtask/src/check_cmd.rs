@@ -5,7 +5,7 @@
 //! threads, and a wall-clock `--timeout` stops them through their
 //! cancellation flags.
 
-use crate::cli::{CheckArgs, HistoryFormat};
+use crate::cli::{CheckArgs, FailMeans, HistoryFormat};
 use check::{Budget, Counterexample, History, KeyProgress, KeyVerdict, Operation, Verdict};
 use std::fs;
 use std::path::Path;
@@ -25,8 +25,9 @@ pub const EXIT_USAGE: u8 = 64;
 pub const EXIT_INPUT: u8 = 65;
 
 /// The format of a file: `format` if given, else from the extension (`.log`
-/// jepsen, `.edn` edn, `.jsonl`/`.json` jsonl), else from its first
-/// non-blank line (`{"` jsonl, `{:` edn, anything else jepsen).
+/// jepsen, `.edn` edn, `.jsonl`/`.json` jsonl), else from the first line that
+/// is neither blank nor a `;` comment (`{"` jsonl; `{:` or `[` edn; anything
+/// else jepsen). `text` is the start of the file.
 pub fn infer_format(path: &Path, text: &str, format: Option<HistoryFormat>) -> HistoryFormat {
     if let Some(f) = format {
         return f;
@@ -36,15 +37,31 @@ pub fn infer_format(path: &Path, text: &str, format: Option<HistoryFormat>) -> H
         Some("edn") => HistoryFormat::Edn,
         Some("jsonl" | "json") => HistoryFormat::Jsonl,
         _ => {
-            let first = text.lines().map(str::trim).find(|l| !l.is_empty());
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with(';'));
             match first {
                 Some(l) if l.starts_with("{\"") => HistoryFormat::Jsonl,
-                Some(l) if l.starts_with("{:") => HistoryFormat::Edn,
+                Some(l) if l.starts_with("{:") || l.starts_with('[') => HistoryFormat::Edn,
                 Some(_) => HistoryFormat::Jepsen,
+                None if text.trim_start().starts_with(';') => HistoryFormat::Edn,
                 None => HistoryFormat::Jsonl,
             }
         }
     }
+}
+
+/// A history read from a file, with what the import noticed.
+pub struct Loaded {
+    /// The history.
+    pub history: History,
+    /// The format it was read in.
+    pub format: HistoryFormat,
+    /// Notes from the import (unknown outcomes from a truncated file, skipped lines).
+    pub notes: Vec<String>,
+    /// How a cas's `:fail` was read (Jepsen formats only).
+    pub fail_means: Option<check::import::CasFail>,
 }
 
 /// Reads a history (in `format`, or the inferred one); the error names the
@@ -53,16 +70,68 @@ pub fn load(
     path: &Path,
     format: Option<HistoryFormat>,
 ) -> Result<(History, HistoryFormat), String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let format = infer_format(path, &text, format);
+    load_with(path, format, None).map(|l| (l.history, l.format))
+}
+
+/// [`load`], streaming, with the reading of a cas `:fail` (default: Jepsen's
+/// "did not happen" for EDN, "compare failed" for Jepsen etcd logs, whose client
+/// reports a failed comparison that way).
+pub fn load_with(
+    path: &Path,
+    format: Option<HistoryFormat>,
+    fail_means: Option<FailMeans>,
+) -> Result<Loaded, String> {
+    use std::io::BufRead;
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let history = match format {
-        HistoryFormat::Jepsen => check::import::jepsen_etcd(&text).map_err(|e| at(&e)),
-        HistoryFormat::Edn => check::import::porcupine_kv(&text).map_err(|e| at(&e)),
-        HistoryFormat::Jsonl => History::read_jsonl(text.as_bytes()).map_err(|e| at(&e)),
-    }?;
-    Ok((history, format))
+    let file = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let start = reader.fill_buf().map_err(|e| at(&e))?;
+    let format = infer_format(path, &String::from_utf8_lossy(start), format);
+    let cas_fail = |default: check::import::CasFail| match fail_means {
+        Some(FailMeans::DidNotHappen) => check::import::CasFail::NoEffect,
+        Some(FailMeans::CompareFailed) => check::import::CasFail::CompareFailed,
+        None => default,
+    };
+    let imported = match format {
+        HistoryFormat::Jepsen => {
+            check::import::jepsen_log(reader, cas_fail(check::import::CasFail::CompareFailed))
+        }
+        HistoryFormat::Edn => {
+            check::import::jepsen_edn(reader, cas_fail(check::import::CasFail::NoEffect))
+        }
+        HistoryFormat::Jsonl => {
+            let history = History::read_jsonl(reader).map_err(|e| at(&e))?;
+            if history.records.is_empty() {
+                return Err(at(&"empty input: no operations to check"));
+            }
+            return Ok(Loaded {
+                history,
+                format,
+                notes: Vec::new(),
+                fail_means: None,
+            });
+        }
+    }
+    .map_err(|e| at(&e))?;
+    let mut notes = imported.notes;
+    if imported.skipped_lines > 0 {
+        notes.push(format!(
+            "{} lines of another shape skipped",
+            imported.skipped_lines
+        ));
+    }
+    if imported.nemesis_events > 0 {
+        notes.push(format!(
+            "{} nemesis events skipped",
+            imported.nemesis_events
+        ));
+    }
+    Ok(Loaded {
+        history: imported.history,
+        format,
+        notes,
+        fail_means: Some(imported.fail_means),
+    })
 }
 
 /// The result of checking operations key by key in parallel.
@@ -246,13 +315,33 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         }
     };
     let started = Instant::now();
-    let (history, format) = match load(&args.path, args.format) {
+    let Loaded {
+        history,
+        format,
+        notes,
+        fail_means,
+    } = match load_with(&args.path, args.format, args.fail_means) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(EXIT_INPUT);
         }
     };
+    if !args.json {
+        for note in &notes {
+            eprintln!("note: {}: {note}", args.path.display());
+        }
+        if let Some(f) = fail_means {
+            eprintln!("note: {}", f.describe());
+        }
+    }
+    if let Some(out) = &args.export_edn {
+        if let Err(e) = fs::write(out, check::export::jepsen_edn(&history)) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return Ok(EXIT_INPUT);
+        }
+        eprintln!("wrote {} as Jepsen EDN", out.display());
+    }
     let ops = match history.operations() {
         Ok(ops) => ops,
         Err(e) => {
@@ -299,6 +388,8 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
             "timed_out": checked.timed_out,
             "max_steps": checked.max_steps,
             "adaptive": adaptive,
+            "notes": notes,
+            "fail_means": fail_means.map(|f| f.describe()),
         });
         if let Some(p) = &checked.progress {
             out["progress"] = serde_json::to_value(p).map_err(|e| e.to_string())?;
@@ -422,6 +513,10 @@ mod tests {
             f("a.txt", "INFO jepsen.util - 1 :invoke"),
             HistoryFormat::Jepsen
         );
+        assert_eq!(f("a.txt", "[{:type :invoke}"), HistoryFormat::Edn);
+        assert_eq!(f("a.txt", "; comment\n{:type :invoke}"), HistoryFormat::Edn);
+        assert_eq!(f("a.txt", "; only a comment"), HistoryFormat::Edn);
+        assert_eq!(f("a.txt", ""), HistoryFormat::Jsonl);
         let given = Some(HistoryFormat::Edn);
         assert_eq!(
             infer_format(Path::new("a.log"), "", given),
@@ -438,6 +533,8 @@ mod tests {
             json: true,
             timeout: None,
             max_cache_mb: None,
+            fail_means: None,
+            export_edn: None,
         }
     }
 
@@ -465,6 +562,51 @@ mod tests {
             ..args(fixtures.join("kv/c10-ok.txt"))
         };
         assert_eq!(check(&negative), Ok(EXIT_USAGE));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Empty and truncated files, binary files and the reading of a cas `:fail`,
+    /// end to end.
+    #[test]
+    fn bad_inputs_get_exit_65_and_the_fail_reading_is_chosen() {
+        let dir = std::env::temp_dir().join(format!("xtask-check-bad-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            fs::write(&path, bytes).expect("write");
+            path
+        };
+        for (name, bytes) in [
+            ("empty.jsonl", &b""[..]),
+            ("empty.edn", &b"; nothing\n"[..]),
+            ("empty.log", &b"INFO jepsen.core - starting\n"[..]),
+            ("binary.edn", &b"{:process 0 \xff\xfe}"[..]),
+        ] {
+            assert_eq!(check(&args(write(name, bytes))), Ok(EXIT_INPUT), "{name}");
+        }
+        let cas = write(
+            "cas.edn",
+            b"[{:process 0 :type :invoke :f :write :value 2}\n\
+              {:process 0 :type :ok :f :write :value 2}\n\
+              {:process 1 :type :invoke :f :cas :value [2 3]}\n\
+              {:process 1 :type :fail :f :cas :value [2 3]}]\n",
+        );
+        assert_eq!(check(&args(cas.clone())), Ok(EXIT_LINEARIZABLE));
+        let compare = CheckArgs {
+            fail_means: Some(FailMeans::CompareFailed),
+            ..args(cas)
+        };
+        assert_eq!(check(&compare), Ok(EXIT_NOT_LINEARIZABLE));
+        let truncated = write(
+            "cut.edn",
+            b"{:process 0 :type :invoke :f :write :value 1}\n{:process 0 :type :ok :f :wri",
+        );
+        let loaded = load_with(&truncated, None, None).expect("loads");
+        assert!(
+            loaded.notes.iter().any(|n| n.contains("truncated")),
+            "{:?}",
+            loaded.notes
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -19,8 +19,9 @@
 //!   check keys in parallel. [`check_key`] takes an optional cancellation flag (an
 //!   `AtomicBool` only a caller outside the determinism boundary sets, e.g. for a
 //!   wall-clock timeout); the search polls it but never reads a clock.
-//! - [`import`]: readers for Jepsen's etcd register logs and Porcupine's key-value
-//!   histories, so the checker runs on histories nobody here wrote.
+//! - [`import`]: readers for Jepsen's and Knossos's EDN histories, Jepsen's logs and
+//!   Porcupine's key-value histories, so the checker runs on histories nobody here
+//!   wrote; [`export`] writes raftlab's histories as Jepsen EDN for Knossos and Elle.
 //!
 //! The verdicts are tested against every Porcupine fixture, against a brute-force
 //! oracle, and against stateright's `LinearizabilityTester` (an independent
@@ -155,6 +156,7 @@
 //! matter, and dominance between configurations that differ only in them).
 
 mod explain;
+pub mod export;
 mod history;
 pub mod import;
 mod model;

@@ -61,7 +61,7 @@ pub const REGISTER_KEY: &str = "r";
 ///
 /// - a register (Jepsen's `cas-register`, Knossos's histories): `:read`, `:write`,
 ///   `:cas` with value `[old new]`; values integers, strings, keywords or vectors
-///   (compared as their EDN text); `nil` is "absent". The key is `:key` if given, else
+///   (compared as their EDN text); `nil` is "absent" (a `:write` of `nil` deletes). The key is `:key` if given, else
 ///   [`REGISTER_KEY`]. A `:fail` of a cas is read as `fail_means` says.
 /// - Porcupine's key-value maps: `:get`, `:put`, `:append` with string `:key` and
 ///   `:value`, where `""` and absent are one state (as [`super::porcupine_kv`] reads
@@ -318,11 +318,10 @@ impl EdnOps {
                 };
                 let call = match f {
                     "read" => Call::Get { key },
-                    "write" => Call::Put {
-                        key,
-                        value: scalar(value).ok_or_else(|| {
-                            err(line, format!("a :write of {value}: expected a value"))
-                        })?,
+                    "write" => match scalar(value) {
+                        Some(value) => Call::Put { key, value },
+                        // Writing nil makes the register absent: a delete.
+                        None => Call::Delete { key },
                     },
                     _ => {
                         let (old, new) = cas_pair(value).ok_or_else(|| {
