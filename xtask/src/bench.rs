@@ -41,10 +41,28 @@ pub struct Case {
     pub future_read: bool,
     /// The issue's target for the check's wall time, in seconds (if any).
     pub target_s: Option<f64>,
+    /// The issue's target for the run's peak memory, in MB (if any).
+    pub target_mb: Option<u64>,
+}
+
+/// A case of issue 15's: one register, `clients` clients, unique values, five
+/// seconds and 1 GB at most, linearizable or with one stale read.
+const fn concurrent(name: &'static str, ops: usize, clients: usize, stale_read: bool) -> Case {
+    Case {
+        name,
+        ops,
+        clients,
+        keys: 1,
+        unknown_writes: 0.0,
+        stale_read,
+        future_read: false,
+        target_s: Some(5.0),
+        target_mb: Some(1024),
+    }
 }
 
 /// The cases, in the order the table lists them.
-pub const CASES: [Case; 8] = [
+pub const CASES: [Case; 16] = [
     Case {
         name: "10k",
         ops: 10_000,
@@ -54,6 +72,7 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: false,
         target_s: Some(0.2),
+        target_mb: None,
     },
     Case {
         name: "100k",
@@ -64,6 +83,7 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: false,
         target_s: Some(3.0),
+        target_mb: None,
     },
     Case {
         name: "10k-stale",
@@ -74,6 +94,7 @@ pub const CASES: [Case; 8] = [
         stale_read: true,
         future_read: false,
         target_s: Some(0.5),
+        target_mb: None,
     },
     Case {
         name: "3k-unknown-stale",
@@ -84,6 +105,7 @@ pub const CASES: [Case; 8] = [
         stale_read: true,
         future_read: false,
         target_s: Some(1.0),
+        target_mb: None,
     },
     Case {
         name: "10k-unknown",
@@ -94,6 +116,7 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: false,
         target_s: None,
+        target_mb: None,
     },
     Case {
         name: "100k-10keys",
@@ -104,6 +127,7 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: false,
         target_s: None,
+        target_mb: None,
     },
     Case {
         name: "10k-future-read",
@@ -114,6 +138,7 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: true,
         target_s: None,
+        target_mb: None,
     },
     Case {
         name: "3k-unknown-future-read",
@@ -124,7 +149,16 @@ pub const CASES: [Case; 8] = [
         stale_read: false,
         future_read: true,
         target_s: None,
+        target_mb: None,
     },
+    concurrent("20c-10k", 10_000, 20, false),
+    concurrent("20c-10k-stale", 10_000, 20, true),
+    concurrent("50c-5k", 5_000, 50, false),
+    concurrent("50c-5k-stale", 5_000, 50, true),
+    concurrent("100c-2k", 2_000, 100, false),
+    concurrent("100c-2k-stale", 2_000, 100, true),
+    concurrent("10c-1M", 1_000_000, 10, false),
+    concurrent("10c-1M-stale", 1_000_000, 10, true),
 ];
 
 /// splitmix64: a small, seedable, good-enough generator for test data.
@@ -281,7 +315,7 @@ fn child(case: &Case, budget: &Budget) -> Result<u8, String> {
     let generated_kib = peak_kib();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
-    let checked = check_parallel(&ops, budget, threads, None);
+    let checked = check_parallel(&ops, budget, threads, None, false);
     let elapsed = started.elapsed().as_secs_f64();
     let verdict = match checked.verdict {
         Verdict::Linearizable => "linearizable",
@@ -305,6 +339,7 @@ fn child(case: &Case, budget: &Budget) -> Result<u8, String> {
 pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
     let budget = Budget {
         max_steps: args.max_steps.unwrap_or(Budget::DEFAULT_MAX_STEPS),
+        ..Budget::default()
     };
     let selected: Vec<&Case> = CASES
         .iter()
@@ -356,7 +391,10 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
         } else {
             "linearizable"
         };
-        let met = case.target_s.is_none_or(|t| median < t) && verdict == expected;
+        let peak_mb = peak as f64 / 1024.0;
+        let met = case.target_s.is_none_or(|t| median < t)
+            && case.target_mb.is_none_or(|m| peak_mb < m as f64)
+            && verdict == expected;
         if !met {
             missed += 1;
         }
@@ -375,11 +413,16 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
             verdict,
             if verdict == expected { "" } else { " (WRONG)" },
             median,
-            case.target_s.map_or("-".into(), |t| format!(
-                "< {t} s{}",
-                if met { "" } else { " MISSED" }
-            )),
-            peak as f64 / 1024.0,
+            match (case.target_s, case.target_mb) {
+                (None, None) => "-".to_owned(),
+                (t, m) => format!(
+                    "{}{}{}",
+                    t.map_or(String::new(), |t| format!("< {t} s")),
+                    m.map_or(String::new(), |m| format!(", < {m} MB")),
+                    if met { "" } else { " MISSED" }
+                ),
+            },
+            peak_mb,
         );
     }
     Ok(if missed == 0 { 0 } else { 1 })

@@ -499,24 +499,51 @@ pub struct CheckArgs {
     /// Also write a self-contained HTML report, reports/FILE-STEM.html.
     #[arg(long)]
     pub report: bool,
-    /// The file's format (default: from its extension: `.log` jepsen, `.edn`
-    /// edn, anything else jsonl).
+    /// The file's format. Default: from the extension (`.log` jepsen, `.edn`
+    /// edn, `.jsonl` or `.json` jsonl), else from the first line that is not
+    /// blank or a `;` comment (`{"` jsonl, `{:` or `[` edn, anything else jepsen).
     #[arg(long, value_enum)]
     pub format: Option<HistoryFormat>,
     /// Print one JSON object instead of the human verdict.
     #[arg(long)]
     pub json: bool,
-    /// Give up after this many seconds of wall time (verdict: undecided).
+    /// Give up after this many seconds of wall time (verdict: undecided). Without
+    /// --max-steps, the step budget then grows until every key is decided or the
+    /// time or the memory limit runs out.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Most megabytes the search's cache may hold per key (default 512); past it
+    /// the key is undecided.
+    #[arg(long, value_name = "MB")]
+    pub max_cache_mb: Option<u64>,
+    /// What a cas's `:fail` means in a Jepsen history. Default: did-not-happen
+    /// (Jepsen's meaning) for EDN, compare-failed for Jepsen etcd logs. The
+    /// output says which reading was used.
+    #[arg(long, value_enum)]
+    pub fail_means: Option<FailMeans>,
+    /// Also write the history as Jepsen EDN (one operation map a line), for
+    /// Knossos or Elle.
+    #[arg(long, value_name = "OUT")]
+    pub export_edn: Option<PathBuf>,
+}
+
+/// How a cas's `:fail` is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailMeans {
+    /// The cas did not take effect (Jepsen's meaning of `:fail`).
+    DidNotHappen,
+    /// The comparison failed: the cas took effect as a read of another value.
+    CompareFailed,
 }
 
 /// The history formats `check` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HistoryFormat {
-    /// A Jepsen etcd register log (`.log`).
+    /// A Jepsen text log (`INFO jepsen.util - <process> :<type> :<f> <value>`
+    /// lines, tabs or spaces; other lines skipped).
     Jepsen,
-    /// Jepsen EDN operation maps, as in Porcupine's key-value histories (`.edn`).
+    /// Jepsen or Knossos EDN: a vector of operation maps or maps one per line
+    /// (register :read/:write/:cas, or Porcupine's :get/:put/:append).
     Edn,
     /// raftlab's JSON lines.
     Jsonl,

@@ -306,6 +306,7 @@ fn reduce(key: &str, key_ops: &[&Operation], op: OpId, budget: &Budget) -> (Vec<
     let deps = dependencies(key_ops);
     let small = Budget {
         max_steps: (budget.max_steps / REDUCTION_BUDGET_DIVISOR).max(1),
+        ..*budget
     };
     let mut tests = 0usize;
     let fails = |set: &[usize], tests: &mut usize| -> bool {

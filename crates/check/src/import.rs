@@ -1,8 +1,12 @@
 //! Readers for histories recorded by other tools, so the checker can be run on
 //! histories nobody here wrote.
 //!
-//! - [`jepsen_etcd`]: Jepsen's logs of its etcd compare-and-set register test.
-//! - [`porcupine_kv`]: Porcupine's key-value histories (Jepsen EDN maps).
+//! - [`jepsen_edn`]: Jepsen's and Knossos's EDN histories (and Porcupine's key-value
+//!   maps), streamed.
+//! - [`jepsen_log`]: Jepsen's text logs (tabs or spaces; other lines skipped), streamed.
+//! - [`jepsen_etcd`]: Jepsen's logs of its etcd compare-and-set register test, strictly
+//!   (every line must be an event).
+//! - [`porcupine_kv`]: Porcupine's key-value histories (Jepsen EDN maps, one a line).
 //!
 //! Neither format carries timestamps or operation ids: events are in real-time order,
 //! one per line, so an event's time is its 1-based line number and operations are
@@ -13,6 +17,52 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::history::{Call, History, OpId, ProcessId, Record, Ret};
+
+mod stream;
+
+pub use stream::{REGISTER_KEY, jepsen_edn, jepsen_log};
+
+/// Most characters of the input an error message quotes.
+pub const PREVIEW_CHARS: usize = 80;
+
+/// At most [`PREVIEW_CHARS`] characters of `s`, with `…` if cut.
+pub(crate) fn preview(s: &str) -> String {
+    match s.char_indices().nth(PREVIEW_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// What a `:fail` of a cas means (an alias of [`EtcdCasFail`], for every importer).
+pub type CasFail = EtcdCasFail;
+
+/// A history imported by a streaming importer, with what the import noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// The history.
+    pub history: History,
+    /// Things a user should know: operations left of unknown outcome because they
+    /// never completed, an input that ends mid-way, and the like. One sentence each.
+    pub notes: Vec<String>,
+    /// Lines of another shape, skipped (a log's own logging).
+    pub skipped_lines: usize,
+    /// Nemesis events (operations of a keyword process such as `:nemesis`) skipped.
+    pub nemesis_events: usize,
+    /// How a cas's `:fail` was read.
+    pub fail_means: CasFail,
+}
+
+impl CasFail {
+    /// The reading in words, for output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CasFail::CompareFailed => {
+                "a cas :fail means the compare failed (it took effect as a read of another value)"
+            }
+            CasFail::NoEffect => "a cas :fail means it did not happen (Jepsen's meaning)",
+        }
+    }
+}
 
 /// Most lines an importer reads: bounds memory on hostile input.
 pub const MAX_IMPORT_LINES: usize = 10_000_000;
@@ -97,88 +147,113 @@ pub fn jepsen_etcd_with(text: &str, cas_fail: EtcdCasFail) -> Result<History, Im
                 format!("expected 4 tab-separated fields, found {}", fields.len()),
             ));
         };
-        let process: ProcessId = process
-            .parse()
-            .map_err(|_| err(line, format!("process `{process}` is not an integer")))?;
-        let time_ns = line as u64;
+        let process: ProcessId = process.parse().map_err(|_| {
+            err(
+                line,
+                format!("process `{}` is not an integer", preview(process)),
+            )
+        })?;
         let f = match f {
             ":read" | ":write" | ":cas" => &f[1..],
-            other => return Err(err(line, format!("unknown operation `{other}`"))),
+            other => return Err(err(line, format!("unknown operation `{}`", preview(other)))),
         };
-        match kind {
-            ":invoke" => {
-                let key = ETCD_REGISTER_KEY.to_owned();
-                let call = match f {
-                    "read" => Call::Get { key },
-                    "write" => Call::Put {
-                        key,
-                        value: etcd_int(line, value)?,
-                    },
-                    _ => {
-                        let (from, to) = etcd_pair(line, value)?;
-                        Call::Cas {
-                            key,
-                            expected: Some(from),
-                            new: to,
-                        }
-                    }
-                };
-                pairing.invoke(line, process, time_ns, f, call)?;
-            }
-            ":ok" => {
-                let ret = match f {
-                    "read" => Ret::Value(match value {
-                        "nil" => None,
-                        v => Some(etcd_int(line, v)?),
-                    }),
-                    "write" => Ret::Done,
-                    _ => Ret::Cas(true),
-                };
-                pairing.complete(line, process, f, |id| Record::Ok {
-                    id,
-                    process,
-                    time_ns,
-                    ret,
-                })?;
-            }
-            ":fail" => {
-                let as_refused_cas = f == "cas" && cas_fail == EtcdCasFail::CompareFailed;
-                pairing.complete(line, process, f, |id| {
-                    if as_refused_cas {
-                        Record::Ok {
-                            id,
-                            process,
-                            time_ns,
-                            ret: Ret::Cas(false),
-                        }
-                    } else {
-                        Record::Fail {
-                            id,
-                            process,
-                            time_ns,
-                            error: value.to_owned(),
-                        }
-                    }
-                })?;
-            }
-            ":info" => {
-                pairing.complete(line, process, f, |id| Record::Info {
-                    id,
-                    process,
-                    time_ns,
-                    reason: value.to_owned(),
-                })?;
-            }
-            other => return Err(err(line, format!("unknown event type `{other}`"))),
-        }
+        etcd_event(
+            &mut pairing,
+            line,
+            (process, kind, f, value),
+            cas_fail,
+            line as u64,
+        )?;
     }
     Ok(pairing.history)
+}
+
+/// One event of a Jepsen etcd log: `f` without its colon.
+fn etcd_event(
+    pairing: &mut Pairing,
+    line: usize,
+    (process, kind, f, value): (ProcessId, &str, &str, &str),
+    cas_fail: EtcdCasFail,
+    time_ns: u64,
+) -> Result<(), ImportError> {
+    match kind {
+        ":invoke" => {
+            let key = ETCD_REGISTER_KEY.to_owned();
+            let call = match f {
+                "read" => Call::Get { key },
+                "write" => Call::Put {
+                    key,
+                    value: etcd_int(line, value)?,
+                },
+                _ => {
+                    let (from, to) = etcd_pair(line, value)?;
+                    Call::Cas {
+                        key,
+                        expected: Some(from),
+                        new: to,
+                    }
+                }
+            };
+            pairing.invoke(line, process, time_ns, f, call)?;
+        }
+        ":ok" => {
+            let ret = match f {
+                "read" => Ret::Value(match value {
+                    "nil" => None,
+                    v => Some(etcd_int(line, v)?),
+                }),
+                "write" => Ret::Done,
+                _ => Ret::Cas(true),
+            };
+            pairing.complete(line, process, f, |id| Record::Ok {
+                id,
+                process,
+                time_ns,
+                ret,
+            })?;
+        }
+        ":fail" => {
+            let as_refused_cas = f == "cas" && cas_fail == EtcdCasFail::CompareFailed;
+            pairing.complete(line, process, f, |id| {
+                if as_refused_cas {
+                    Record::Ok {
+                        id,
+                        process,
+                        time_ns,
+                        ret: Ret::Cas(false),
+                    }
+                } else {
+                    Record::Fail {
+                        id,
+                        process,
+                        time_ns,
+                        error: preview(value),
+                    }
+                }
+            })?;
+        }
+        ":info" => {
+            pairing.complete(line, process, f, |id| Record::Info {
+                id,
+                process,
+                time_ns,
+                reason: preview(value),
+            })?;
+        }
+        other => {
+            return Err(err(
+                line,
+                format!("unknown event type `{}`", preview(other)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn etcd_int(line: usize, v: &str) -> Result<String, ImportError> {
     let n: i64 = v
         .parse()
-        .map_err(|_| err(line, format!("expected an integer, found `{v}`")))?;
+        .map_err(|_| err(line, format!("expected an integer, found `{}`", preview(v))))?;
     Ok(n.to_string())
 }
 
@@ -186,11 +261,19 @@ fn etcd_pair(line: usize, v: &str) -> Result<(String, String), ImportError> {
     let inner = v
         .strip_prefix('[')
         .and_then(|v| v.strip_suffix(']'))
-        .ok_or_else(|| err(line, format!("expected `[from to]`, found `{v}`")))?;
+        .ok_or_else(|| {
+            err(
+                line,
+                format!("expected `[from to]`, found `{}`", preview(v)),
+            )
+        })?;
     let mut parts = inner.split_whitespace();
     match (parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(b), None) => Ok((etcd_int(line, a)?, etcd_int(line, b)?)),
-        _ => Err(err(line, format!("expected `[from to]`, found `{v}`"))),
+        _ => Err(err(
+            line,
+            format!("expected `[from to]`, found `{}`", preview(v)),
+        )),
     }
 }
 
@@ -213,101 +296,109 @@ pub fn porcupine_kv(text: &str) -> Result<History, ImportError> {
             continue;
         }
         let map = edn::parse_map(raw).map_err(|m| err(line, m))?;
-        let get = |name: &str| {
-            map.get(name)
-                .ok_or_else(|| err(line, format!("missing :{name}")))
-        };
-        let process = match get("process")? {
-            edn::Value::Int(p) => ProcessId::try_from(*p)
+        let process = match map.get("process") {
+            Some(edn::Value::Int(p)) => ProcessId::try_from(*p)
                 .map_err(|_| err(line, format!(":process {p} is negative")))?,
-            other => {
+            Some(other) => {
                 return Err(err(
                     line,
-                    format!(":process must be an integer, not {other:?}"),
+                    format!(":process must be an integer, not {other}"),
                 ));
             }
+            None => return Err(err(line, "missing :process")),
         };
-        let kind = get("type")?.keyword(line, "type")?;
-        let f = get("f")?.keyword(line, "f")?;
-        if !matches!(f, "get" | "put" | "append") {
-            return Err(err(line, format!("unknown :f :{f}")));
-        }
-        let time_ns = line as u64;
-        match kind {
-            "invoke" => {
-                let key = get("key")?.string(line, "key")?.to_owned();
-                let call = match f {
-                    "get" => Call::Get { key },
-                    "put" => match get("value")?.string(line, "value")? {
-                        "" => Call::Delete { key },
-                        v => Call::Put {
-                            key,
-                            value: v.to_owned(),
-                        },
-                    },
-                    _ => {
-                        let value = get("value")?.string(line, "value")?;
-                        if value.is_empty() {
-                            pairing.skip(line, process, f)?;
-                            continue;
-                        }
-                        Call::Append {
-                            key,
-                            value: value.to_owned(),
-                        }
-                    }
-                };
-                pairing.invoke(line, process, time_ns, f, call)?;
-            }
-            "ok" => {
-                if pairing.is_skipped(process) {
-                    pairing.complete_skipped(line, process, f)?;
-                    continue;
-                }
-                let ret = match f {
-                    "get" => match get("value")?.string(line, "value")? {
-                        "" => Ret::Value(None),
-                        v => Ret::Value(Some(v.to_owned())),
-                    },
-                    _ => Ret::Done,
-                };
-                pairing.complete(line, process, f, |id| Record::Ok {
-                    id,
-                    process,
-                    time_ns,
-                    ret,
-                })?;
-            }
-            "fail" | "info" => {
-                if pairing.is_skipped(process) {
-                    pairing.complete_skipped(line, process, f)?;
-                    continue;
-                }
-                let why = map
-                    .get("error")
-                    .map_or_else(|| format!(":{kind}"), |v| format!("{v:?}"));
-                pairing.complete(line, process, f, |id| {
-                    if kind == "fail" {
-                        Record::Fail {
-                            id,
-                            process,
-                            time_ns,
-                            error: why,
-                        }
-                    } else {
-                        Record::Info {
-                            id,
-                            process,
-                            time_ns,
-                            reason: why,
-                        }
-                    }
-                })?;
-            }
-            other => return Err(err(line, format!("unknown :type :{other}"))),
-        }
+        porcupine_event(&mut pairing, line, &map, process, line as u64)?;
     }
     Ok(pairing.history)
+}
+
+/// One event of Porcupine's key-value dialect (`:f` get, put or append).
+fn porcupine_event(
+    pairing: &mut Pairing,
+    line: usize,
+    map: &BTreeMap<String, edn::Value>,
+    process: ProcessId,
+    time_ns: u64,
+) -> Result<(), ImportError> {
+    let get = |name: &str| {
+        map.get(name)
+            .ok_or_else(|| err(line, format!("missing :{name}")))
+    };
+    let kind = get("type")?.keyword(line, "type")?;
+    let f = get("f")?.keyword(line, "f")?;
+    if !matches!(f, "get" | "put" | "append") {
+        return Err(err(line, format!("unknown :f :{}", preview(f))));
+    }
+    match kind {
+        "invoke" => {
+            let key = get("key")?.string(line, "key")?.to_owned();
+            let call = match f {
+                "get" => Call::Get { key },
+                "put" => match get("value")?.string(line, "value")? {
+                    "" => Call::Delete { key },
+                    v => Call::Put {
+                        key,
+                        value: v.to_owned(),
+                    },
+                },
+                _ => {
+                    let value = get("value")?.string(line, "value")?;
+                    if value.is_empty() {
+                        return pairing.skip(line, process, f);
+                    }
+                    Call::Append {
+                        key,
+                        value: value.to_owned(),
+                    }
+                }
+            };
+            pairing.invoke(line, process, time_ns, f, call)
+        }
+        "ok" => {
+            if pairing.is_skipped(process) {
+                return pairing.complete_skipped(line, process, f);
+            }
+            let ret = match f {
+                "get" => match get("value")?.string(line, "value")? {
+                    "" => Ret::Value(None),
+                    v => Ret::Value(Some(v.to_owned())),
+                },
+                _ => Ret::Done,
+            };
+            pairing.complete(line, process, f, |id| Record::Ok {
+                id,
+                process,
+                time_ns,
+                ret,
+            })
+        }
+        "fail" | "info" => {
+            if pairing.is_skipped(process) {
+                return pairing.complete_skipped(line, process, f);
+            }
+            let why = map
+                .get("error")
+                .map_or_else(|| format!(":{kind}"), |v| preview(&v.to_string()));
+            pairing.complete(line, process, f, |id| {
+                if kind == "fail" {
+                    Record::Fail {
+                        id,
+                        process,
+                        time_ns,
+                        error: why,
+                    }
+                } else {
+                    Record::Info {
+                        id,
+                        process,
+                        time_ns,
+                        reason: why,
+                    }
+                }
+            })
+        }
+        other => Err(err(line, format!("unknown :type :{}", preview(other)))),
+    }
 }
 
 /// What a process has in flight, while importing.
@@ -326,6 +417,8 @@ struct Pairing {
     next_id: OpId,
     /// Invariant: holds each process's operation in flight, and no process twice.
     pending: BTreeMap<ProcessId, Pending>,
+    /// The line each operation in flight was invoked on.
+    lines: BTreeMap<ProcessId, usize>,
 }
 
 fn static_f(f: &str) -> &'static str {
@@ -348,7 +441,18 @@ impl Pairing {
             ));
         }
         self.pending.insert(process, p);
+        self.lines.insert(process, line);
         Ok(())
+    }
+
+    /// The operations still in flight: (process, line invoked on), skipped ones left
+    /// out.
+    fn open_lines(&self) -> Vec<(ProcessId, usize)> {
+        self.pending
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::Op(..)))
+            .map(|(&process, _)| (process, self.lines.get(&process).copied().unwrap_or(0)))
+            .collect()
     }
 
     fn invoke(
@@ -380,6 +484,7 @@ impl Pairing {
     }
 
     fn take(&mut self, line: usize, process: ProcessId, f: &str) -> Result<Pending, ImportError> {
+        self.lines.remove(&process);
         let p = self.pending.remove(&process).ok_or_else(|| {
             err(
                 line,
@@ -439,6 +544,48 @@ mod edn {
         Int(i64),
         Str(String),
         Keyword(String),
+        /// Any other symbol or number (a float, a ratio, a symbol): kept as its text.
+        Symbol(String),
+        Vector(Vec<Value>),
+        /// A nested map, e.g. an `:error` (entries in order).
+        Map(Vec<(Value, Value)>),
+    }
+
+    /// EDN text, as a user would write it, cut to [`super::PREVIEW_CHARS`] characters
+    /// per string and 8 items per collection (so a huge value is never echoed whole).
+    impl std::fmt::Display for Value {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Value::Nil => write!(f, "nil"),
+                Value::Bool(b) => write!(f, "{b}"),
+                Value::Int(i) => write!(f, "{i}"),
+                Value::Str(s) => write!(f, "{:?}", super::preview(s)),
+                Value::Keyword(k) => write!(f, ":{}", super::preview(k)),
+                Value::Symbol(s) => write!(f, "{}", super::preview(s)),
+                Value::Vector(items) => {
+                    write!(f, "[")?;
+                    for (i, v) in items.iter().enumerate() {
+                        if i == 8 {
+                            write!(f, " …")?;
+                            break;
+                        }
+                        write!(f, "{}{v}", if i == 0 { "" } else { " " })?;
+                    }
+                    write!(f, "]")
+                }
+                Value::Map(entries) => {
+                    write!(f, "{{")?;
+                    for (i, (k, v)) in entries.iter().enumerate() {
+                        if i == 8 {
+                            write!(f, " …")?;
+                            break;
+                        }
+                        write!(f, "{}{k} {v}", if i == 0 { "" } else { ", " })?;
+                    }
+                    write!(f, "}}")
+                }
+            }
+        }
     }
 
     impl Value {
@@ -447,7 +594,7 @@ mod edn {
                 Value::Keyword(k) => Ok(k),
                 other => Err(err(
                     line,
-                    format!(":{field} must be a keyword, not {other:?}"),
+                    format!(":{field} must be a keyword, not {other}"),
                 )),
             }
         }
@@ -455,24 +602,37 @@ mod edn {
         pub(super) fn string(&self, line: usize, field: &str) -> Result<&str, ImportError> {
             match self {
                 Value::Str(s) => Ok(s),
-                other => Err(err(
-                    line,
-                    format!(":{field} must be a string, not {other:?}"),
-                )),
+                other => Err(err(line, format!(":{field} must be a string, not {other}"))),
             }
         }
     }
 
     struct Cursor<'a> {
         rest: &'a str,
+        depth: usize,
+    }
+
+    /// Deepest nesting of vectors and maps accepted.
+    const MAX_DEPTH: usize = 16;
+
+    /// Whether `s` is an integer literal (an optional sign, then digits).
+    fn is_integer(s: &str) -> bool {
+        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
     }
 
     impl<'a> Cursor<'a> {
         fn skip_space(&mut self) {
-            // Commas are whitespace in EDN.
-            self.rest = self
-                .rest
-                .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+            // Commas are whitespace in EDN; `;` starts a comment to the end of the line.
+            loop {
+                self.rest = self
+                    .rest
+                    .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+                match self.rest.strip_prefix(';') {
+                    Some(rest) => self.rest = rest.split_once('\n').map_or("", |(_, r)| r),
+                    None => break,
+                }
+            }
         }
 
         fn eat(&mut self, c: char) -> bool {
@@ -510,16 +670,56 @@ mod edn {
                 }
                 return Ok(Value::Keyword(k.to_owned()));
             }
+            if let Some(rest) = self.rest.strip_prefix('[') {
+                self.rest = rest;
+                let mut items = Vec::new();
+                while !self.eat(']') {
+                    if items.len() >= MAX_ENTRIES {
+                        return Err(format!("a vector of more than {MAX_ENTRIES} items"));
+                    }
+                    items.push(self.nested()?);
+                }
+                return Ok(Value::Vector(items));
+            }
+            if let Some(rest) = self.rest.strip_prefix('{') {
+                self.rest = rest;
+                let mut entries = Vec::new();
+                while !self.eat('}') {
+                    if entries.len() >= MAX_ENTRIES {
+                        return Err(format!("a map of more than {MAX_ENTRIES} entries"));
+                    }
+                    let k = self.nested()?;
+                    let v = self.nested()?;
+                    entries.push((k, v));
+                }
+                return Ok(Value::Map(entries));
+            }
             match self.symbol() {
                 "" => Err(format!("expected a value at `{}`", preview(self.rest))),
                 "nil" => Ok(Value::Nil),
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
-                s => s
+                s if is_integer(s) => s
                     .parse()
                     .map(Value::Int)
-                    .map_err(|_| format!("unsupported value `{s}`")),
+                    .map_err(|_| format!("integer `{}` out of range", preview(s))),
+                s => Ok(Value::Symbol(s.to_owned())),
             }
+        }
+
+        /// A value inside a vector or map: nesting bounded.
+        fn nested(&mut self) -> Result<Value, String> {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(format!("values nested more than {MAX_DEPTH} deep"));
+            }
+            self.skip_space();
+            if self.rest.is_empty() {
+                return Err("unterminated vector or map".into());
+            }
+            let v = self.value();
+            self.depth -= 1;
+            v
         }
 
         /// The rest of a string literal whose opening quote was consumed.
@@ -547,14 +747,16 @@ mod edn {
         }
     }
 
-    fn preview(s: &str) -> &str {
-        let end = s.char_indices().nth(20).map_or(s.len(), |(i, _)| i);
-        &s[..end]
+    fn preview(s: &str) -> String {
+        super::preview(s)
     }
 
     /// Parse `{:k v, :k v ...}` (the whole line).
     pub(super) fn parse_map(line: &str) -> Result<BTreeMap<String, Value>, String> {
-        let mut c = Cursor { rest: line };
+        let mut c = Cursor {
+            rest: line,
+            depth: 0,
+        };
         if !c.eat('{') {
             return Err("expected `{`".into());
         }
@@ -568,7 +770,7 @@ mod edn {
             }
             let key = match c.value()? {
                 Value::Keyword(k) => k,
-                other => return Err(format!("map keys must be keywords, not {other:?}")),
+                other => return Err(format!("map keys must be keywords, not {other}")),
             };
             let value = c.value()?;
             if map.insert(key.clone(), value).is_some() {
@@ -606,7 +808,7 @@ mod edn {
                 "{:a 1} x",
                 "{1 2}",
                 "{:a 1 :a 2}",
-                "{:a [1]}",
+                "{:a [1}",
                 "{:a 99999999999999999999}",
                 r#"{:a "\q"}"#,
             ] {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::{Call, History, HistoryError, OpId, Operation, Outcome, Ret};
 use crate::model::Model;
 use crate::search::{self, SearchOp};
+use crate::unique::{self, Decision};
 
 /// How much work a check may do. Deterministic: it counts search steps (one step is one
 /// event or candidate the search looks at), never wall time, so a verdict never depends
@@ -22,6 +23,12 @@ pub struct Budget {
     /// Most search steps per key. A history with `k` keys takes at most `k * max_steps`
     /// steps.
     pub max_steps: u64,
+    /// Most bytes the search's cache of visited configurations may hold, per key (the
+    /// dominance cache gets a quarter more, then stops learning). Past
+    /// it the key is undecided ([`StopReason::Memory`]): the checker never allocates
+    /// beyond it, so a hard history ends in a clear answer, not an aborted process.
+    #[serde(default = "Budget::default_max_cache_bytes")]
+    pub max_cache_bytes: u64,
 }
 
 impl Budget {
@@ -32,12 +39,21 @@ impl Budget {
     /// take ruling out every order), and stops them after about a second (debug build)
     /// and under 100 MB. See the crate documentation for measurements.
     pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
+
+    /// The default limit on the cache, per key: 512 MiB (a search that fills it has
+    /// taken hundreds of millions of steps).
+    pub const DEFAULT_MAX_CACHE_BYTES: u64 = 512 << 20;
+
+    fn default_max_cache_bytes() -> u64 {
+        Self::DEFAULT_MAX_CACHE_BYTES
+    }
 }
 
 impl Default for Budget {
     fn default() -> Self {
         Budget {
             max_steps: Self::DEFAULT_MAX_STEPS,
+            max_cache_bytes: Self::DEFAULT_MAX_CACHE_BYTES,
         }
     }
 }
@@ -104,6 +120,48 @@ pub enum KeyVerdict {
     Undecided,
 }
 
+/// Why the checking of a key stopped before deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The search took [`Budget::max_steps`] steps.
+    Steps,
+    /// The search's cache reached [`Budget::max_cache_bytes`].
+    Memory,
+    /// The caller's cancellation flag was set (a timeout, or another key failed).
+    Cancelled,
+}
+
+/// How far the checking of one key got: the search's work, summed over the searches
+/// the key took (a stale read's prefix, then the key), and what stopped it if it is
+/// undecided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyProgress {
+    /// Search steps taken.
+    pub steps: u64,
+    /// Most configurations one search cached.
+    pub configurations: u64,
+    /// Most bytes one search's cache held.
+    pub cache_bytes: u64,
+    /// Why the last search stopped, if it stopped undecided.
+    pub stopped_by: Option<StopReason>,
+    /// Whether the polynomial decision for unique values decided the key (no search).
+    pub unique_values: bool,
+}
+
+impl KeyProgress {
+    fn add(&mut self, stats: search::Stats, stop: Option<search::Stop>) {
+        self.steps += stats.steps;
+        self.configurations = self.configurations.max(stats.configurations);
+        self.cache_bytes = self.cache_bytes.max(stats.cache_bytes);
+        self.stopped_by = stop.map(|s| match s {
+            search::Stop::Steps => StopReason::Steps,
+            search::Stop::Memory => StopReason::Memory,
+            search::Stop::Cancelled => StopReason::Cancelled,
+        });
+    }
+}
+
 /// Check a recorded history (see [`History::operations`] for what makes one malformed).
 pub fn check_history(history: &History, budget: &Budget) -> Result<Verdict, HistoryError> {
     Ok(check_operations(&history.operations()?, budget))
@@ -117,9 +175,60 @@ pub fn check_history(history: &History, budget: &Budget) -> Result<Verdict, Hist
 /// timed-out request can still be applied later), or never. An `Ok` operation whose
 /// result does not fit its call can never be linearized; one without `complete_ns` must
 /// be linearized but is bounded by no return. Operations at equal times overlap.
+///
+/// Keys are checked in [`rounds`] of growing step budgets, so that a key that fails
+/// at once is reported without waiting for a hard key before it to exhaust its
+/// budget. The key reported is the first in key order among those that fail in the
+/// earliest round in which any fails: a function of the operations and the budget
+/// alone, whatever order (or threads) the keys of a round are checked in.
 pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
-    combine(check_per_key(ops, budget))
+    let mut pending: Vec<(&str, Vec<&Operation>)> = partition(ops).into_iter().collect();
+    let mut out_of_memory: Vec<&str> = Vec::new();
+    for round in rounds(budget) {
+        let mut next = Vec::new();
+        for (key, key_ops) in pending {
+            match check_key_progress(key, &key_ops, &round, None) {
+                (KeyVerdict::NotLinearizable(c), _) => return Verdict::NotLinearizable(c),
+                (KeyVerdict::Linearizable { .. }, _) => {}
+                (KeyVerdict::Undecided, p) if p.stopped_by == Some(StopReason::Memory) => {
+                    out_of_memory.push(key);
+                }
+                (KeyVerdict::Undecided, _) => next.push((key, key_ops)),
+            }
+        }
+        pending = next;
+    }
+    let first = pending.iter().map(|(k, _)| *k).chain(out_of_memory).min();
+    match first {
+        Some(key) => Verdict::Undecided {
+            key: key.to_owned(),
+        },
+        None => Verdict::Linearizable,
+    }
 }
+
+/// The budgets of the rounds [`check_operations`] checks keys in: the step limit
+/// grows tenfold from 100,000 (or `budget.max_steps` if smaller) up to
+/// `budget.max_steps`; a key decided in one round is not checked again. Re-checking a
+/// hard key costs at most an eighth more than checking it once at the full budget.
+pub fn rounds(budget: &Budget) -> Vec<Budget> {
+    let mut steps = budget.max_steps.min(FIRST_ROUND_STEPS);
+    let mut out = vec![Budget {
+        max_steps: steps,
+        ..*budget
+    }];
+    while steps < budget.max_steps {
+        steps = steps.saturating_mul(10).min(budget.max_steps);
+        out.push(Budget {
+            max_steps: steps,
+            ..*budget
+        });
+    }
+    out
+}
+
+/// The step limit of the first of the [`rounds`].
+pub const FIRST_ROUND_STEPS: u64 = 100_000;
 
 /// Combine per-key verdicts into one: the first key (in the iteration order, key order
 /// for a `BTreeMap`) that is not linearizable decides; otherwise the first undecided key
@@ -181,19 +290,91 @@ pub fn check_key(
     budget: &Budget,
     cancel: Option<&AtomicBool>,
 ) -> KeyVerdict {
-    if let Some(verdict) = stale_read_shortcut(key, ops, budget, cancel) {
-        return verdict;
-    }
-    search_key(key, ops, budget, cancel)
+    check_key_progress(key, ops, budget, cancel).0
 }
 
-/// The search proper, on one key's operations.
-fn search_key(
+/// [`check_key`], also saying how far it got ([`KeyProgress`]): for an undecided key,
+/// the steps taken, the cache's size and what stopped it.
+pub fn check_key_progress(
     key: &str,
     ops: &[&Operation],
     budget: &Budget,
     cancel: Option<&AtomicBool>,
+) -> (KeyVerdict, KeyProgress) {
+    let mut progress = KeyProgress::default();
+    let c = Ctx {
+        key,
+        budget,
+        cancel,
+    };
+    let verdict = match stale_read_shortcut(&c, ops, &mut progress) {
+        Some(verdict) => verdict,
+        None => search_key(&c, ops, &mut progress),
+    };
+    if !matches!(verdict, KeyVerdict::Undecided) {
+        progress.stopped_by = None;
+    }
+    (verdict, progress)
+}
+
+/// What every step of checking one key needs.
+struct Ctx<'a> {
+    key: &'a str,
+    budget: &'a Budget,
+    cancel: Option<&'a AtomicBool>,
+}
+
+/// One key's operations decided: by the polynomial decision for unique values where it
+/// applies ([`unique::decide`]), otherwise by the search.
+fn search_key(c: &Ctx<'_>, ops: &[&Operation], progress: &mut KeyProgress) -> KeyVerdict {
+    match unique::decide(ops) {
+        Decision::Linearizable(order) => {
+            progress.unique_values = true;
+            KeyVerdict::Linearizable {
+                order: order.into_iter().map(|i| ops[i].id).collect(),
+            }
+        }
+        Decision::NotLinearizable { culprit } => {
+            progress.unique_values = true;
+            unique_violation(c, ops, culprit, progress)
+        }
+        Decision::NotApplicable => search_only(c, ops, progress),
+    }
+}
+
+/// A key the unique-value decision proved not linearizable, with a counterexample: for
+/// a get it blamed, the same prefix as for a stale read (if the operations before it
+/// are linearizable); else the search's, if it finds one within the budget; else just
+/// the operation blamed, after an empty prefix. The verdict does not depend on which.
+fn unique_violation(
+    c: &Ctx<'_>,
+    ops: &[&Operation],
+    culprit: usize,
+    progress: &mut KeyProgress,
 ) -> KeyVerdict {
+    if matches!(ops[culprit].call, Call::Get { .. })
+        && let Some(verdict) = read_counterexample(c, ops, culprit, progress)
+    {
+        return verdict;
+    }
+    match search_only(c, ops, progress) {
+        verdict @ KeyVerdict::NotLinearizable(_) => verdict,
+        other => {
+            debug_assert!(
+                !matches!(other, KeyVerdict::Linearizable { .. }),
+                "the search linearized a key the unique-value decision proved violated"
+            );
+            KeyVerdict::NotLinearizable(Counterexample {
+                key: c.key.to_owned(),
+                longest_prefix: Vec::new(),
+                stuck: vec![ops[culprit].id],
+            })
+        }
+    }
+}
+
+/// The search proper, on one key's operations.
+fn search_only(c: &Ctx<'_>, ops: &[&Operation], progress: &mut KeyProgress) -> KeyVerdict {
     let mut model = Model::new();
     let search_ops: Vec<SearchOp> = ops
         .iter()
@@ -209,16 +390,28 @@ fn search_key(
         })
         .collect();
     let ids = |indices: Vec<usize>| indices.into_iter().map(|i| ops[i].id).collect();
-    match search::search(&search_ops, &mut model, budget.max_steps, cancel) {
-        search::Outcome::Linearizable(order) => KeyVerdict::Linearizable { order: ids(order) },
+    let limits = (
+        c.budget.max_steps,
+        usize::try_from(c.budget.max_cache_bytes).unwrap_or(usize::MAX),
+    );
+    let (outcome, stats) = search::search(&search_ops, &mut model, limits, c.cancel);
+    match outcome {
+        search::Outcome::Linearizable(order) => {
+            progress.add(stats, None);
+            KeyVerdict::Linearizable { order: ids(order) }
+        }
         search::Outcome::NotLinearizable { prefix, stuck } => {
+            progress.add(stats, None);
             KeyVerdict::NotLinearizable(Counterexample {
-                key: key.to_owned(),
+                key: c.key.to_owned(),
                 longest_prefix: ids(prefix),
                 stuck: ids(stuck),
             })
         }
-        search::Outcome::Undecided => KeyVerdict::Undecided,
+        search::Outcome::Undecided(stop) => {
+            progress.add(stats, Some(stop));
+            KeyVerdict::Undecided
+        }
     }
 }
 
@@ -292,17 +485,29 @@ fn provably_stale_read(ops: &[&Operation]) -> Option<usize> {
 }
 
 /// If a read is provably stale ([`provably_stale_read`]), the counterexample without
-/// the exhaustive search: a linearization of the operations called before the read
-/// returned (the read left out, and gets of values written only later), cut after the last operation that must precede the
-/// read, is a linearizable prefix after which the read is a candidate and cannot see
-/// its value. `None` (search instead) if that linearization is not found.
+/// the exhaustive search ([`read_counterexample`]). `None` (search instead) if its
+/// prefix is not found.
 fn stale_read_shortcut(
-    key: &str,
+    c: &Ctx<'_>,
     ops: &[&Operation],
-    budget: &Budget,
-    cancel: Option<&AtomicBool>,
+    progress: &mut KeyProgress,
 ) -> Option<KeyVerdict> {
     let r = provably_stale_read(ops)?;
+    read_counterexample(c, ops, r, progress)
+}
+
+/// The counterexample for a get `r` that no order can explain (a stale read, or one the
+/// unique-value decision blamed): a linearization of the operations called before the
+/// read returned (the read left out, and gets of values written only later), cut after
+/// the last operation that must precede the read, is a linearizable prefix after which
+/// the read is a candidate and cannot see its value. `None` if that linearization is
+/// not found.
+fn read_counterexample(
+    c: &Ctx<'_>,
+    ops: &[&Operation],
+    r: usize,
+    progress: &mut KeyProgress,
+) -> Option<KeyVerdict> {
     let read = ops[r];
     let read_ret = ret_ns(read)?;
     // Values written by an operation called by then: a get of any other value (its
@@ -327,8 +532,14 @@ fn stale_read_shortcut(
         })
         .map(|(_, o)| *o)
         .collect();
-    let KeyVerdict::Linearizable { order } = search_key(key, &before, budget, cancel) else {
-        return None;
+    // Not `search_key`: a violation among these operations is not this read's.
+    let order = match unique::decide(&before) {
+        Decision::Linearizable(order) => order.into_iter().map(|i| before[i].id).collect(),
+        Decision::NotLinearizable { .. } => return None,
+        Decision::NotApplicable => match search_only(c, &before, progress) {
+            KeyVerdict::Linearizable { order } => order,
+            _ => return None,
+        },
     };
     // Everything that returned before the read was called must precede it.
     let by_id: BTreeMap<OpId, &Operation> = before.iter().map(|o| (o.id, *o)).collect();
@@ -352,7 +563,7 @@ fn stale_read_shortcut(
         cut = i + 1;
     }
     Some(KeyVerdict::NotLinearizable(Counterexample {
-        key: key.to_owned(),
+        key: c.key.to_owned(),
         longest_prefix: order[..cut].to_vec(),
         stuck: vec![read.id],
     }))
@@ -417,10 +628,15 @@ mod tests {
             let refs: Vec<&Operation> = ops.iter().collect();
             if let Some(r) = provably_stale_read(&refs) {
                 prop_assert!(!crate::brute::linearizable(&ops), "{:?} read {}", ops, r);
-                let searched = search_key("k", &refs, &Budget::default(), None);
+                let budget = Budget::default();
+                let c = Ctx { key: "k", budget: &budget, cancel: None };
+                let mut progress = KeyProgress::default();
+                let searched = search_only(&c, &refs, &mut progress);
+                prop_assert!(matches!(searched, KeyVerdict::NotLinearizable(_)));
+                let searched = search_key(&c, &refs, &mut progress);
                 prop_assert!(matches!(searched, KeyVerdict::NotLinearizable(_)));
                 let Some(KeyVerdict::NotLinearizable(c)) =
-                    stale_read_shortcut("k", &refs, &Budget::default(), None)
+                    stale_read_shortcut(&c, &refs, &mut progress)
                 else {
                     return Ok(());
                 };

@@ -202,8 +202,8 @@ fn stateright_verdict(events: &[Event]) -> bool {
     tester.is_consistent()
 }
 
-/// Ours, on the same events as operations (time = event position, so no ties).
-fn our_verdict(events: &[Event]) -> bool {
+/// The events as operations (time = event position, so no ties).
+fn operations(events: &[Event]) -> Vec<Operation> {
     let mut ops: Vec<Operation> = Vec::new();
     let mut open: Vec<Option<usize>> = vec![None; THREADS];
     for (time, e) in events.iter().enumerate() {
@@ -228,6 +228,12 @@ fn our_verdict(events: &[Event]) -> bool {
             }
         }
     }
+    ops
+}
+
+/// Ours, on the same events.
+fn our_verdict(events: &[Event]) -> bool {
+    let ops = operations(events);
     check_per_key(&ops, &Budget::default())
         .values()
         .all(|v| match v {
@@ -251,6 +257,81 @@ proptest! {
     #[test]
     fn our_verdict_equals_stateright_on_ten_thousand_random_histories(plan in arb_plan()) {
         agree(&plan)?;
+    }
+}
+
+/// A plan of gets and puts only, every put writing a value of its own; a corrupted
+/// result is a get of one of those values (or of "absent"): stale reads, reads from the
+/// future, lost writes.
+fn arb_unique_plan() -> impl Strategy<Value = Plan> {
+    let call = prop_oneof![
+        Just(Call::Get { key: "k".into() }),
+        Just(Call::Put {
+            key: "k".into(),
+            value: String::new(),
+        }),
+    ];
+    (
+        prop::collection::vec(prop::collection::vec(call, 0..5), 1..=THREADS),
+        prop::collection::vec(any::<u8>(), 64),
+        prop::collection::vec(prop::bool::weighted(0.3), THREADS),
+        prop::option::weighted(
+            0.6,
+            (any::<usize>(), prop::option::of((0..THREADS, 0..5usize))),
+        ),
+    )
+        .prop_map(|(mut threads, schedule, unknown_last, corrupt)| {
+            for (t, calls) in threads.iter_mut().enumerate() {
+                for (j, call) in calls.iter_mut().enumerate() {
+                    if let Call::Put { value, .. } = call {
+                        *value = format!("{t}.{j}");
+                    }
+                }
+            }
+            let corrupt = corrupt.map(|(n, v)| {
+                let value = v.map(|(t, j)| format!("{t}.{j}"));
+                (n, Ret::Value(value))
+            });
+            Plan {
+                threads,
+                schedule,
+                unknown_last,
+                corrupt,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    /// The polynomial decision for unique values agrees with stateright wherever it
+    /// applies, and it applies to every history of gets and unique puts whose reads
+    /// name a written value.
+    #[test]
+    fn the_unique_value_decision_equals_stateright(plan in arb_unique_plan()) {
+        let events = execute(&plan);
+        let ops = operations(&events);
+        let groups = crate::partition(&ops);
+        let key_ops = groups.get("k").cloned().unwrap_or_default();
+        let theirs = stateright_verdict(&events);
+        let mapped = key_ops.iter().all(|o| match (&o.call, &o.outcome) {
+            (Call::Get { .. }, Outcome::Ok(Ret::Value(Some(v)))) => ops.iter().any(|w| {
+                matches!(&w.call, Call::Put { value, .. } if value == v)
+            }),
+            (Call::Get { .. }, Outcome::Ok(Ret::Value(None))) => true,
+            (Call::Put { .. }, Outcome::Ok(Ret::Done) | Outcome::Unknown) => true,
+            _ => false,
+        });
+        match crate::unique::decide(&key_ops) {
+            crate::unique::Decision::NotApplicable => {
+                prop_assert!(!mapped, "applies to {:?}", key_ops);
+            }
+            crate::unique::Decision::Linearizable(_) => prop_assert!(theirs, "{:?}", events),
+            crate::unique::Decision::NotLinearizable { .. } => {
+                prop_assert!(!theirs, "{:?}", events);
+            }
+        }
+        prop_assert_eq!(our_verdict(&events), theirs);
     }
 }
 
