@@ -452,11 +452,20 @@ pub fn bench_raft(args: &BenchRaftArgs) -> Result<u8, String> {
             );
         }
     }
+    if cfg!(debug_assertions) {
+        let _ = writeln!(
+            out,
+            "\nNote: built with debug assertions (the `sim` profile of `cargo xtask`): \
+             the times include raft's invariant checks. For the figures, run \
+             `cargo run --release -p xtask -- bench raft`."
+        );
+    }
     let _ = writeln!(out, "\n{ANCHORS}");
     print!("{out}");
 
     let json = serde_json::json!({
         "disk": format!("{:?}", args.disk).to_lowercase(),
+        "debug_assertions": cfg!(debug_assertions),
         "snapshot_policy": { "every": policy.every, "keep": policy.keep },
         "rows": rows,
         "memory": mem,
