@@ -65,7 +65,7 @@ pub fn shrink(args: &ShrinkArgs) -> Result<u8, String> {
 
 /// Writes a shrunk failure as a scenario file.
 pub fn write_shrunk(shrunk: &sim::shrink::Shrunk, path: &Path) -> Result<(), String> {
-    let expect = if shrunk.kind == "liveness" {
+    let expect = if shrunk.kind == sim::shrink::FailureKind::Liveness {
         Expect::Liveness
     } else {
         Expect::Violation
@@ -74,7 +74,7 @@ pub fn write_shrunk(shrunk: &sim::shrink::Shrunk, path: &Path) -> Result<(), Str
         &shrunk.config,
         &shrunk.outcome.summary,
         expect,
-        &shrunk.kind,
+        &shrunk.kind.to_string(),
         path,
     )
 }

@@ -24,6 +24,9 @@ pub struct SeedResult {
     pub exit_code: i32,
     /// The first violation, or the error.
     pub problem: Option<String>,
+    /// The kind of failure (the first rule broken, or "liveness").
+    #[serde(default)]
+    pub kind: Option<String>,
     /// Operations completed with a result.
     pub ops_ok: u64,
     /// Operations with unknown outcome.
@@ -112,6 +115,9 @@ pub struct SweepSummary {
     /// Removals or replacements of the leader, in total.
     #[serde(default)]
     pub leader_removals: u64,
+    /// Failing seeds by the kind of their first failure.
+    #[serde(default)]
+    pub failures_by_kind: BTreeMap<String, u64>,
     /// Process pauses, over all seeds.
     #[serde(default)]
     pub pauses: u64,
@@ -198,6 +204,9 @@ impl SweepSummary {
             total.membership_changes += r.membership_changes;
             total.seeds_with_several_membership_changes += u64::from(r.membership_changes >= 2);
             total.leader_removals += r.leader_removals;
+            if let Some(kind) = &r.kind {
+                *total.failures_by_kind.entry(kind.clone()).or_insert(0) += 1;
+            }
             let st = &r.storage;
             total.pauses += st.pauses;
             total.seeds_with_slow_disks += u64::from(!st.slow_disks.is_empty());
@@ -252,6 +261,7 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         seed,
         exit_code: 70,
         problem: Some(e),
+        kind: None,
         ops_ok: 0,
         ops_unknown: 0,
         elections: 0,
@@ -286,7 +296,9 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
         });
         // The exact run as a scenario file: `cargo xtask replay` reruns it
         // bit for bit (and `shrink --scenario` reduces it).
-        let kind = sim::shrink::failure_kind(s).unwrap_or_default();
+        let kind = sim::shrink::failure_kind(s)
+            .map(|k| k.to_string())
+            .unwrap_or_default();
         let expect = if s.exit_code() == 3 {
             sim::Expect::Liveness
         } else {
@@ -319,6 +331,7 @@ fn run_seed(args: &SweepArgs, seed: u64, failures_dir: &Path) -> (SeedResult, bo
             .cloned()
             .or_else(|| s.liveness.first().map(|l| format!("liveness: {l}")))
             .or_else(|| (s.exit_code() == 2).then(|| "undecided".to_string())),
+        kind: sim::shrink::failure_kind(s).map(|k| k.to_string()),
         ops_ok: s.stats.ops_ok,
         ops_unknown: s.stats.ops_unknown,
         elections: s.elections,
@@ -523,6 +536,9 @@ fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
     for e in &total.errors {
         println!("  {e}");
     }
+    if !total.failures_by_kind.is_empty() {
+        println!("  failures by kind: {:?}", total.failures_by_kind);
+    }
     println!(
         "  ops: {} ok (at least {} per seed), {} unknown; {} elections ({} seeds changed leader), {} crashes, {} partitions",
         total.ops_ok,
@@ -576,6 +592,7 @@ mod tests {
             seed,
             exit_code,
             problem: None,
+            kind: (exit_code == 1).then(|| "commit safety".to_string()),
             ops_ok: 100 + seed,
             ops_unknown: seed % 3,
             elections: 1 + seed % 2,

@@ -59,6 +59,9 @@ pub struct Report {
     /// Everything that went wrong, as text (broken invariants, the checker's
     /// gist); empty when the run passed.
     pub violations: Vec<String>,
+    /// The kind of rule each of `violations` broke ("election safety",
+    /// "not linearizable", "liveness"), by index; shown as a tag.
+    pub violation_kinds: Vec<String>,
     /// Parameters and counters, in display order.
     pub params: Vec<(String, String)>,
     /// Cluster size (0 when the history has no cluster, e.g. imported).
@@ -168,6 +171,12 @@ impl Report {
                 .cloned()
                 .chain(s.liveness.iter().map(|l| format!("liveness: {l}")))
                 .collect(),
+            violation_kinds: s
+                .violation_kinds
+                .iter()
+                .map(|k| k.name().to_string())
+                .chain(s.liveness.iter().map(|_| "liveness".to_string()))
+                .collect(),
             params,
             // A lane for every node that took part, churn's new ones too.
             nodes: outcome
@@ -223,6 +232,7 @@ impl Report {
             title: title.to_string(),
             replay: replay.to_string(),
             verdict,
+            violation_kinds: vec!["not linearizable".to_string(); violations.len()],
             violations,
             params,
             nodes: 0,
@@ -300,7 +310,7 @@ svg text.lane{fill:#444}svg text.tick{fill:#666;text-anchor:middle;font-size:10p
 svg text.op{fill:#111;font-size:11px;pointer-events:none}svg text.inbar{fill:#7a3d00;pointer-events:none}
 svg text.inbarw{fill:#fff;pointer-events:none}
 svg line.ax{stroke:#888}svg line.grid{stroke:#eee}svg line.eow{stroke:#333;stroke-dasharray:4 3}
-svg rect.up{fill:#d9ecd5}svg rect.down{fill:#e15759}svg rect.paused{fill:#9c755f}svg rect.shz{fill:#9c755f;fill-opacity:.10}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
+.viol span.kind{font:600 11px ui-monospace,monospace;background:#fbe3e4;border:1px solid #e15759;border-radius:3px;padding:0 4px}svg rect.up{fill:#d9ecd5}svg rect.down{fill:#e15759}svg rect.paused{fill:#9c755f}svg rect.shz{fill:#9c755f;fill-opacity:.10}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
 svg rect.shd{fill:#e15759;fill-opacity:.10}svg rect.shp{fill:#f28e2b;fill-opacity:.10}
 svg rect.op{stroke-width:1}svg rect.ok{fill:#a8c6e5;stroke:#4e79a7}
 svg rect.fl{fill:#fff;stroke:#999;stroke-dasharray:3 2}
@@ -443,7 +453,16 @@ pub fn render(report: &Report) -> String {
                     h1 { "raftlab · " (report.title) " · " (report.headline()) }
                     div { "replay: " code.replay id="replay" { (report.replay) } }
                     @if !report.violations.is_empty() {
-                        ul.viol { @for v in &report.violations { li { (v) } } }
+                        ul.viol {
+                            @for (i, v) in report.violations.iter().enumerate() {
+                                li {
+                                    @if let Some(kind) = report.violation_kinds.get(i) {
+                                        span.kind { (kind) } " "
+                                    }
+                                    (v)
+                                }
+                            }
+                        }
                     }
                     @if let Some(e) = &d.ops_error {
                         p { "The history is malformed: " (e) }

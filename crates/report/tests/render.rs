@@ -44,6 +44,7 @@ fn failing_report() -> Report {
         "{verdict:?}"
     );
     report.violations = vec!["a stale read planted by the test".into()];
+    report.violation_kinds = vec!["not linearizable".into()];
     report.verdict = verdict;
     report
 }
@@ -320,6 +321,10 @@ fn a_failing_report_names_the_replay_and_every_failing_operation() {
     let html = render(&report);
     check_page(&report, &html);
     assert!(html.contains("NOT LINEARIZABLE"));
+    assert!(
+        html.contains(r#"<span class="kind">not linearizable</span>"#),
+        "each violation is tagged with the rule it broke"
+    );
 }
 
 #[test]

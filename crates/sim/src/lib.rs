@@ -51,6 +51,9 @@ pub struct Summary {
     pub linearizable: Option<bool>,
     /// Every broken invariant and the checker's counterexample, as text.
     pub violations: Vec<String>,
+    /// The rule each of `violations` broke, in the same order.
+    #[serde(default, skip_deserializing)]
+    pub violation_kinds: Vec<invariants::ViolationKind>,
     /// Liveness failures: after the chaos, with the cluster healed, what
     /// did not happen within the bound (a leader, every pending operation).
     /// Reported apart from safety violations.
@@ -218,6 +221,12 @@ pub fn run_with_params(
         .iter()
         .map(|v| v.to_string())
         .collect();
+    let mut violation_kinds: Vec<invariants::ViolationKind> = output
+        .invariants
+        .violations()
+        .iter()
+        .map(|v| v.kind)
+        .collect();
     let verdict = check::check_history(&output.history, budget)
         .map_err(|e| format!("the simulator wrote an invalid history: {e:?}"))?;
     let linearizable = match &verdict {
@@ -229,6 +238,7 @@ pub fn run_with_params(
                 counterexample.stuck,
                 counterexample.longest_prefix.len()
             ));
+            violation_kinds.push(invariants::ViolationKind::NotLinearizable);
             Some(false)
         }
         Verdict::Undecided { .. } => None,
@@ -238,6 +248,7 @@ pub fn run_with_params(
         ok: violations.is_empty() && linearizable == Some(true) && output.liveness.is_empty(),
         linearizable,
         violations,
+        violation_kinds,
         liveness: output.liveness,
         stats: output.stats,
         elections: output.invariants.elections() as u64,

@@ -6,22 +6,37 @@
 //! always shrinks to the same result.
 
 use crate::config::{MIN_NODES, SimConfig};
+use crate::invariants::ViolationKind;
 use crate::queue::MS;
 use crate::{Outcome, Summary, Tracer, run};
 use check::Budget;
+use std::fmt;
+
+/// What kind of failure a run shows: the first rule it broke, or liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureKind {
+    /// A safety rule broke (an invariant, or linearizability).
+    Violation(ViolationKind),
+    /// Safe, but the healed cluster did not recover in time.
+    Liveness,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::Violation(kind) => f.write_str(kind.name()),
+            FailureKind::Liveness => f.write_str("liveness"),
+        }
+    }
+}
 
 /// What kind of failure a run shows, to keep a shrink on the same bug: the
-/// first broken invariant's name, "not linearizable", or "liveness".
-pub fn failure_kind(s: &Summary) -> Option<String> {
-    if let Some(v) = s.violations.first() {
-        let kind = if s.linearizable == Some(false) && v.starts_with("not linearizable") {
-            "not linearizable".to_string()
-        } else {
-            v.split(" broken at").next().unwrap_or(v).to_string()
-        };
-        return Some(kind);
+/// first broken rule's kind, or liveness.
+pub fn failure_kind(s: &Summary) -> Option<FailureKind> {
+    if let Some(kind) = s.violation_kinds.first() {
+        return Some(FailureKind::Violation(*kind));
     }
-    (!s.liveness.is_empty()).then(|| "liveness".to_string())
+    (!s.liveness.is_empty()).then_some(FailureKind::Liveness)
 }
 
 /// The result of a shrink.
@@ -31,7 +46,7 @@ pub struct Shrunk {
     /// Its run.
     pub outcome: Outcome,
     /// The failure kind kept.
-    pub kind: String,
+    pub kind: FailureKind,
     /// Runs it took.
     pub runs: usize,
 }
@@ -53,7 +68,7 @@ pub fn shrink(start: &SimConfig, budget: &Budget) -> Result<Option<Shrunk>, Stri
     best.scenario = None;
     let mut best_outcome = run_quiet(&best, budget)?;
     let mut runs = 2;
-    if failure_kind(&best_outcome.summary).as_deref() != Some(kind.as_str()) {
+    if failure_kind(&best_outcome.summary) != Some(kind) {
         best = start.clone();
         best.scenario = None;
         best_outcome = first;
@@ -66,7 +81,7 @@ pub fn shrink(start: &SimConfig, budget: &Budget) -> Result<Option<Shrunk>, Stri
             }
             runs += 1;
             let outcome = run_quiet(&candidate, budget)?;
-            if failure_kind(&outcome.summary).as_deref() == Some(kind.as_str()) {
+            if failure_kind(&outcome.summary) == Some(kind) {
                 best = candidate;
                 best_outcome = outcome;
                 progressed = true;

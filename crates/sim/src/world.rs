@@ -3,6 +3,7 @@
 
 use crate::config::{Params, SimConfig};
 use crate::disk::{DiskFaultMode, SimDisk};
+use crate::invariants::ViolationKind;
 use crate::invariants::{DIGEST_EVERY, Invariants};
 use crate::network::{Fate, Network, Partition, names};
 use crate::queue::{EventQueue, MS, Nanos};
@@ -485,7 +486,8 @@ impl World {
                     STORM_WINDOW / MS,
                     window_start / MS
                 );
-                self.invariants.external("event storm", at, 0, detail);
+                self.invariants
+                    .external(ViolationKind::EventStorm, at, 0, detail);
                 break;
             }
             debug_assert!(at >= self.now, "virtual time never goes back");
@@ -733,13 +735,17 @@ impl World {
                     // which a correct log never depends on: failing to
                     // recover is a bug.
                     self.stats.halts += 1;
-                    self.invariants_violation("recovery", id, format!("cannot recover: {e}"));
+                    self.invariants_violation(
+                        ViolationKind::Recovery,
+                        id,
+                        format!("cannot recover: {e}"),
+                    );
                 }
             }
         }
     }
 
-    fn invariants_violation(&mut self, what: &'static str, node: u64, detail: String) {
+    fn invariants_violation(&mut self, what: ViolationKind, node: u64, detail: String) {
         self.invariants.external(what, self.now, node, detail);
     }
 

@@ -230,7 +230,10 @@ fn lease_reads_beyond_the_drift_bound_are_caught_shrunk_and_replayed_from_the_fi
     let shrunk = sim::shrink::shrink(&start, &Budget::default())
         .unwrap()
         .expect("it fails");
-    assert_eq!(shrunk.kind, "not linearizable");
+    assert_eq!(
+        shrunk.kind,
+        sim::shrink::FailureKind::Violation(sim::invariants::ViolationKind::NotLinearizable)
+    );
     assert!(
         shrunk.config.clients <= start.clients && shrunk.config.duration <= start.duration,
         "no bigger than the start"

@@ -1,7 +1,7 @@
 //! Commit safety: a quorum of the configuration in force holds what a leader
 //! commits, and a commit index never goes back nor passes the log.
 
-use super::{Invariants, slot};
+use super::{Invariants, ViolationKind, slot};
 use crate::queue::Nanos;
 use raft::{LogIndex, Membership, NodeId, Term};
 
@@ -35,7 +35,7 @@ impl Invariants {
                 .map(|id| id.0)
                 .collect();
             self.violate(
-                "commit safety",
+                ViolationKind::CommitSafety,
                 at,
                 node,
                 format!(
@@ -51,7 +51,7 @@ impl Invariants {
         let n = slot(node);
         if commit < self.commit[n] {
             self.violate(
-                "commit index monotonic",
+                ViolationKind::CommitIndexMonotonic,
                 at,
                 node,
                 format!("commit index went from {} back to {commit}", self.commit[n]),
@@ -59,7 +59,7 @@ impl Invariants {
         }
         if commit > last {
             self.violate(
-                "commit within log",
+                ViolationKind::CommitWithinLog,
                 at,
                 node,
                 format!("commit index {commit} beyond last index {last}"),

@@ -1,7 +1,7 @@
 //! Election safety and leader completeness (Raft, Figure 3 and §5.4): one
 //! leader per term, holding every committed entry, and a voter.
 
-use super::{Invariants, slot};
+use super::{Invariants, ViolationKind, slot};
 use crate::queue::Nanos;
 use raft::{Membership, Role, SoftState, Term};
 
@@ -14,7 +14,7 @@ impl Invariants {
         }
         match self.leaders.get(&soft.term) {
             Some(&other) if other != node => self.violate(
-                "election safety",
+                ViolationKind::ElectionSafety,
                 at,
                 node,
                 format!("n{node} and n{other} both lead {}", soft.term),
@@ -28,7 +28,7 @@ impl Invariants {
         let chain = &self.chains[slot(node)];
         if chain.get(index.0 as usize) != Some(&hash) {
             self.violate(
-                "leader completeness",
+                ViolationKind::LeaderCompleteness,
                 at,
                 node,
                 format!(
@@ -53,7 +53,7 @@ impl Invariants {
     ) {
         if !promotable {
             self.violate(
-                "leader is a voter",
+                ViolationKind::LeaderIsAVoter,
                 at,
                 node,
                 format!("leads {term} but is not a voter of {membership}"),

@@ -1,7 +1,7 @@
 //! Log matching (§5.3): entries with the same index and term are preceded by
 //! identical logs; a committed entry is never overwritten.
 
-use super::{Invariants, chain_hash, slot};
+use super::{Invariants, ViolationKind, chain_hash, slot};
 use crate::queue::Nanos;
 use replica::EntryDigest;
 
@@ -15,7 +15,7 @@ impl Invariants {
         if keep == 0 || keep > self.chains[n].len() {
             let len = self.chains[n].len() - 1;
             self.violate(
-                "log matching",
+                ViolationKind::LogMatching,
                 at,
                 node,
                 format!(
@@ -37,7 +37,7 @@ impl Invariants {
                 && committed != entry
             {
                 self.violate(
-                    "committed entry overwritten",
+                    ViolationKind::CommittedEntryOverwritten,
                     at,
                     node,
                     format!(
@@ -72,7 +72,7 @@ impl Invariants {
             match self.chain_at.get(&(entry.index, entry.term)) {
                 Some(&seen) if seen != hash => {
                     self.violate(
-                        "log matching",
+                        ViolationKind::LogMatching,
                         at,
                         node,
                         format!(

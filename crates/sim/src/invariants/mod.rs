@@ -31,6 +31,7 @@ use std::hash::{Hash, Hasher};
 
 mod commit;
 mod election;
+mod kind;
 mod log_matching;
 mod snapshots;
 mod state_machine;
@@ -39,8 +40,10 @@ mod storage;
 /// One broken invariant: which, when, where, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// The invariant's name.
+    /// The invariant's name (`kind.name()`).
     pub invariant: &'static str,
+    /// The rule broken.
+    pub kind: ViolationKind,
     /// Virtual time of the step that broke it.
     pub time_ns: Nanos,
     /// The node whose step broke it.
@@ -136,10 +139,11 @@ impl Invariants {
         &self.violations
     }
 
-    fn violate(&mut self, invariant: &'static str, time_ns: Nanos, node: u64, detail: String) {
+    fn violate(&mut self, kind: ViolationKind, time_ns: Nanos, node: u64, detail: String) {
         if self.violations.len() < MAX_VIOLATIONS {
             self.violations.push(Violation {
-                invariant,
+                invariant: kind.name(),
+                kind,
                 time_ns,
                 node,
                 detail,
@@ -149,8 +153,8 @@ impl Invariants {
 
     /// Records a violation found outside these checks (a replica that
     /// cannot recover, or that stopped on an internal error).
-    pub fn external(&mut self, invariant: &'static str, time_ns: Nanos, node: u64, detail: String) {
-        self.violate(invariant, time_ns, node, detail);
+    pub fn external(&mut self, kind: ViolationKind, time_ns: Nanos, node: u64, detail: String) {
+        self.violate(kind, time_ns, node, detail);
     }
 
     /// A node restarted: its volatile indices start over.
@@ -194,3 +198,5 @@ fn chain_hash(prev: u64, entry: &EntryDigest) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+pub use kind::ViolationKind;

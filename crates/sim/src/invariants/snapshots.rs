@@ -1,7 +1,7 @@
 //! Snapshots (§7): a snapshot stands for committed entries, with the state
 //! every replica had at its index.
 
-use super::{Invariants, slot};
+use super::{Invariants, ViolationKind, slot};
 use crate::queue::Nanos;
 use raft::LogIndex;
 use replica::SnapshotDigest;
@@ -20,7 +20,7 @@ impl Invariants {
             Some(&term) if term == snap.term => true,
             Some(&term) => {
                 self.violate(
-                    "snapshot of committed state",
+                    ViolationKind::SnapshotOfCommittedState,
                     at,
                     node,
                     format!(
@@ -32,7 +32,7 @@ impl Invariants {
             }
             None => {
                 self.violate(
-                    "snapshot of committed state",
+                    ViolationKind::SnapshotOfCommittedState,
                     at,
                     node,
                     format!(
@@ -102,7 +102,7 @@ impl Invariants {
         let heartbeat_at_zero = !has_entries && prev_log_index.0 == 0;
         if prev_log_index < floor && !heartbeat_at_zero {
             self.violate(
-                "nothing read below the snapshot",
+                ViolationKind::NothingReadBelowTheSnapshot,
                 at,
                 node,
                 format!("sent an append after {prev_log_index}, below its snapshot at {floor}"),
@@ -123,7 +123,7 @@ impl Invariants {
     ) {
         if applied_held > bound {
             self.violate(
-                "log bounded",
+                ViolationKind::LogBounded,
                 at,
                 node,
                 format!(

@@ -1,7 +1,7 @@
 //! State machine safety (Figure 3): one entry per index, applied in order,
 //! and equal digests at equal applied indices.
 
-use super::{Invariants, slot};
+use super::{Invariants, ViolationKind, slot};
 use crate::queue::Nanos;
 use replica::EntryDigest;
 
@@ -12,7 +12,7 @@ impl Invariants {
         let n = slot(node);
         if entry.index != self.last_applied[n].next() {
             self.violate(
-                "apply order",
+                ViolationKind::ApplyOrder,
                 at,
                 node,
                 format!("applied {} after {}", entry.index, self.last_applied[n]),
@@ -21,7 +21,7 @@ impl Invariants {
         self.last_applied[n] = entry.index;
         match self.applied.get(&entry.index) {
             Some(seen) if *seen != entry => self.violate(
-                "state machine safety",
+                ViolationKind::StateMachineSafety,
                 at,
                 node,
                 format!(
@@ -45,7 +45,7 @@ impl Invariants {
                         .extend_from_slice(&self.terms[n][from..=to]);
                 }
                 None => self.violate(
-                    "durability",
+                    ViolationKind::Durability,
                     at,
                     node,
                     format!("applied {} which it never persisted", entry.index),
@@ -59,7 +59,7 @@ impl Invariants {
     pub fn state_digest(&mut self, at: Nanos, node: u64, applied: u64, digest: u64) {
         match self.digests.get(&applied) {
             Some(&seen) if seen != digest => self.violate(
-                "state machine agreement",
+                ViolationKind::StateMachineAgreement,
                 at,
                 node,
                 format!("state digest at i{applied} differs from another node's"),

@@ -1,7 +1,7 @@
 //! Storage: what a crash must not take back (term and vote, synced
 //! committed entries), and data a node replicates is data it persisted.
 
-use super::{Invariants, chain_hash, slot};
+use super::{Invariants, ViolationKind, chain_hash, slot};
 use crate::queue::Nanos;
 use raft::{HardState, Message, MessageBody, NodeId, Term};
 use replica::{EntryDigest, SnapshotDigest};
@@ -31,7 +31,7 @@ impl Invariants {
                     hs.term > msg.term || (hs.term == msg.term && hs.vote == Some(msg.to));
                 if !durable {
                     self.violate(
-                        "vote durable before answered",
+                        ViolationKind::VoteDurableBeforeAnswered,
                         at,
                         node,
                         format!(
@@ -52,7 +52,7 @@ impl Invariants {
                 let durable = self.terms[n].len() as u64 - 1;
                 if index.0 > durable {
                     self.violate(
-                        "entries durable before acknowledged",
+                        ViolationKind::EntriesDurableBeforeAcknowledged,
                         at,
                         node,
                         format!(
@@ -96,7 +96,7 @@ impl Invariants {
             && hard_state.vote != before.vote;
         if hard_state.term < before.term || vote_lost {
             self.violate(
-                "hard state durable",
+                ViolationKind::HardStateDurable,
                 at,
                 node,
                 format!(
@@ -127,7 +127,7 @@ impl Invariants {
             && first.index.0 as usize != chain.len()
         {
             self.violate(
-                "log matching",
+                ViolationKind::LogMatching,
                 at,
                 node,
                 format!(
@@ -166,7 +166,7 @@ impl Invariants {
             } else {
                 format!("recovered a different entry at i{i} than it synced")
             };
-            self.violate("acknowledged write lost", at, node, detail);
+            self.violate(ViolationKind::AcknowledgedWriteLost, at, node, detail);
         }
         // Entries the node had synced stay as they are; what follows them
         // (complete records of a torn, unsynced batch) joins its log.
@@ -193,7 +193,7 @@ impl Invariants {
                 && payload != entry.payload
             {
                 self.violate(
-                    "replicates verified data",
+                    ViolationKind::ReplicatesVerifiedData,
                     at,
                     node,
                     format!(

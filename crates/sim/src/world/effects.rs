@@ -3,6 +3,7 @@
 //! checkers), and the checks of the replica after it.
 
 use super::*;
+use crate::invariants::ViolationKind;
 
 impl World {
     /// Hands one input to a replica and carries out its effects.
@@ -64,7 +65,7 @@ impl World {
             self.stats.disk_halts += 1;
         } else {
             self.stats.halts += 1;
-            self.invariants_violation("replica halted", id, e.to_string());
+            self.invariants_violation(ViolationKind::ReplicaHalted, id, e.to_string());
         }
         self.take_down(node);
         let at = self.now + self.params.downtime_max_ms * MS;
