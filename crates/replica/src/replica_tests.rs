@@ -793,3 +793,47 @@ fn membership_changes_and_transfers_are_inputs_answered_at_once() {
         "{transfer:?}"
     );
 }
+
+#[test]
+fn a_compaction_is_a_write_and_raft_forgets_entries_only_once_it_is_done() {
+    let policy = SnapshotPolicy { every: 4, keep: 0 };
+    let mut node = single_node_with(MemDisk::new(), policy);
+    node.instant = false;
+    let before = node.raft().snapshot_meta().index;
+    let mut seq = 0;
+    // Apply writes one at a time until the policy asks for a compaction.
+    while node.replica.compacting_to() == before {
+        seq += 1;
+        node.handle(client_request(seq, seq, append("z"))).unwrap();
+        while node.replica.compacting_to() == before && !node.in_flight.is_empty() {
+            node.finish_one();
+        }
+        assert!(seq < 20, "no compaction asked for");
+    }
+    let asked = node.replica.compacting_to();
+    // Complete the writes one by one: raft keeps its entries until the write
+    // carrying the compaction is done, and forgets them right after.
+    let mut carried = false;
+    for _ in 0..10 {
+        let Some(front) = node.in_flight.front() else {
+            break;
+        };
+        let is_compaction = front
+            .compact
+            .as_ref()
+            .is_some_and(|s| s.meta.index == asked);
+        assert_eq!(
+            node.raft().snapshot_meta().index,
+            before,
+            "raft forgot entries before the compaction's write completed"
+        );
+        node.finish_one();
+        if is_compaction {
+            carried = true;
+            break;
+        }
+    }
+    assert!(carried, "the compaction went to the executor as a write");
+    assert_eq!(node.raft().snapshot_meta().index, asked);
+    assert_eq!(node.wal().snapshot_meta().index, asked, "durable first");
+}
