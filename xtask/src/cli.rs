@@ -224,9 +224,23 @@ pub struct RunShape {
     /// Lease-based reads (opt-in; safe within the clock drift bound).
     #[arg(long)]
     pub lease_reads: bool,
+    /// Raft's own settings (pre-vote, check-quorum, lease reads, timeouts,
+    /// append and in-flight limits, snapshot chunks): drawn per seed, or
+    /// fixed at the raft crate's defaults [default: drawn].
+    #[arg(long, value_enum)]
+    pub raft_config: Option<RaftConfigMode>,
     /// The liveness check after the chaos [default: on].
     #[arg(long, value_enum)]
     pub liveness: Option<Switch>,
+}
+
+/// The `--raft-config` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RaftConfigMode {
+    /// Each seed draws Raft's settings.
+    Drawn,
+    /// The raft crate's defaults, every seed.
+    Fixed,
 }
 
 /// The `--disk-faults` modes.
@@ -300,6 +314,9 @@ impl RunShape {
         if self.lease_reads {
             out += " --lease-reads";
         }
+        if self.raft_config == Some(RaftConfigMode::Fixed) {
+            out += " --raft-config fixed";
+        }
         out
     }
 
@@ -355,6 +372,9 @@ impl RunShape {
         }
         if self.lease_reads {
             config.lease_reads = true;
+        }
+        if let Some(mode) = self.raft_config {
+            config.vary_raft = mode == RaftConfigMode::Drawn;
         }
         if let Some(l) = self.liveness {
             config.liveness = l == Switch::On;

@@ -269,7 +269,20 @@ pub fn print_header(config: &SimConfig) {
             p.clock_jump_max_ms
         );
     }
-    if config.lease_reads {
+    let onoff = |b: bool| if b { "on" } else { "off" };
+    let r = &p.raft;
+    println!(
+        "  raft{}: pre-vote {}, check-quorum {}, lease reads {}, appends of at most {} entries / {} bytes, {} in flight, snapshot chunks of {} bytes",
+        if config.vary_raft { " (drawn)" } else { "" },
+        onoff(r.pre_vote),
+        onoff(r.check_quorum),
+        onoff(r.lease_reads),
+        r.max_entries_per_append,
+        r.max_bytes_per_append,
+        r.max_inflight_appends,
+        r.max_snapshot_chunk_bytes
+    );
+    if r.lease_reads {
         println!("  reads: lease-based (safe within a 25% relative clock drift)");
     }
     if p.churn_every_ms > 0 {

@@ -12,6 +12,9 @@ use wal::WalError;
 pub enum ReplicaError {
     /// The raft configuration is invalid.
     Config(ConfigError),
+    /// The raft configuration is valid for raft but not for this replica
+    /// (it could never replicate a command the state machine accepts).
+    UnsupportedConfig(String),
     /// The recovered log or hard state is inconsistent.
     Restore(RestoreError),
     /// The write-ahead log failed (reported by the executor, or found by
@@ -38,6 +41,9 @@ impl fmt::Display for ReplicaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplicaError::Config(e) => write!(f, "invalid raft configuration: {e:?}"),
+            ReplicaError::UnsupportedConfig(why) => {
+                write!(f, "unsupported raft configuration: {why}")
+            }
             ReplicaError::Restore(e) => write!(f, "cannot restore from the log: {e:?}"),
             ReplicaError::Wal(e) => write!(f, "write-ahead log failed: {e:?}"),
             ReplicaError::InvalidSnapshot(why) => write!(f, "invalid snapshot: {why}"),

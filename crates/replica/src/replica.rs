@@ -116,6 +116,7 @@ impl Replica {
         options: ReplicaOptions,
         recovered: Recovered,
     ) -> Result<(Replica, Vec<Effect>), ReplicaError> {
+        check_supported(&config)?;
         let kv = match &recovered.snapshot {
             Some(snapshot) => restore_state_machine(snapshot)?,
             None => KvStore::new(),
@@ -436,6 +437,21 @@ impl Replica {
             })
         }));
     }
+}
+
+/// Refuses raft settings this replica cannot run: an append must be able to
+/// carry the largest command the state machine accepts (raft refuses a
+/// proposal bigger than one append, so every larger command would be
+/// refused for good).
+fn check_supported(config: &Config) -> Result<(), ReplicaError> {
+    if config.max_bytes_per_append < kv::MAX_COMMAND_BYTES {
+        return Err(ReplicaError::UnsupportedConfig(format!(
+            "max_bytes_per_append is {} but a command may take {} bytes (kv::MAX_COMMAND_BYTES); use max_entries_per_append = 1 for one entry per message",
+            config.max_bytes_per_append,
+            kv::MAX_COMMAND_BYTES
+        )));
+    }
+    Ok(())
 }
 
 /// Decodes a snapshot's state machine and checks that it stands where the

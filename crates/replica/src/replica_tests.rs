@@ -837,3 +837,17 @@ fn a_compaction_is_a_write_and_raft_forgets_entries_only_once_it_is_done() {
     assert_eq!(node.raft().snapshot_meta().index, asked);
     assert_eq!(node.wal().snapshot_meta().index, asked, "durable first");
 }
+
+#[test]
+fn appends_too_small_for_the_largest_command_are_refused_with_a_reason() {
+    let mut config = Config::new(NodeId(1), vec![NodeId(1)], 42);
+    config.max_bytes_per_append = 512;
+    let (_, recovered) = Storage::open(MemDisk::new()).unwrap();
+    match Replica::open(CLUSTER, config, ReplicaOptions::default(), recovered) {
+        Err(ReplicaError::UnsupportedConfig(why)) => {
+            assert!(why.contains("max_bytes_per_append"), "{why}")
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a replica that could never replicate a large command opened"),
+    }
+}

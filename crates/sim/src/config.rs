@@ -66,6 +66,10 @@ pub struct SimConfig {
     /// before any queued read reaches it. False only in the test that shows
     /// what goes wrong otherwise.
     pub resume_ticks_first: bool,
+    /// Draw Raft's own settings per seed (pre-vote, check-quorum, lease
+    /// reads, timeouts, append and in-flight limits, snapshot chunks); off:
+    /// the raft crate's defaults with the simulator's timeouts.
+    pub vary_raft: bool,
     /// A bug planted in every replica (tests only: needs the
     /// `planted-bugs` feature; see `replica::PlantedBug`).
     pub planted: Option<replica::PlantedBug>,
@@ -184,6 +188,7 @@ impl SimConfig {
             overrides: ParamOverrides::default(),
             scenario: None,
             resume_ticks_first: true,
+            vary_raft: true,
             planted: None,
         }
     }
@@ -332,6 +337,48 @@ pub struct Params {
     /// Mean virtual time between two fast restarts (0: none): a crash
     /// whose node is back before one network delay.
     pub fast_restart_every_ms: u64,
+    /// Raft's own settings for this run.
+    pub raft: RaftKnobs,
+}
+
+/// Raft's own configuration, drawn per seed (swarm over the protocol's
+/// settings: a bug that one setting masks shows under another, e.g. a
+/// broken vote check behind pre-vote's identical check, or a broken §5.4.2
+/// commit rule that never shows while a new leader's first entry always
+/// travels with the older entries it commits).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RaftKnobs {
+    /// Pre-vote (§9.6).
+    pub pre_vote: bool,
+    /// Check-quorum: a leader steps down without a quorum's contact, and
+    /// voters honour a leader's lease (§6.2, §4.2.3).
+    pub check_quorum: bool,
+    /// Lease reads (§6.4.1); only with check-quorum (the config refuses
+    /// them without it).
+    pub lease_reads: bool,
+    /// Entries per AppendEntries, at most.
+    pub max_entries_per_append: usize,
+    /// Bytes per AppendEntries, at most (one entry always fits).
+    pub max_bytes_per_append: usize,
+    /// AppendEntries in flight per follower.
+    pub max_inflight_appends: usize,
+    /// Bytes per InstallSnapshot chunk.
+    pub max_snapshot_chunk_bytes: usize,
+}
+
+impl RaftKnobs {
+    /// The raft crate's defaults (lease reads off).
+    pub fn defaults() -> RaftKnobs {
+        RaftKnobs {
+            pre_vote: true,
+            check_quorum: true,
+            lease_reads: false,
+            max_entries_per_append: raft::DEFAULT_MAX_ENTRIES_PER_APPEND,
+            max_bytes_per_append: raft::DEFAULT_MAX_BYTES_PER_APPEND,
+            max_inflight_appends: raft::DEFAULT_MAX_INFLIGHT_APPENDS,
+            max_snapshot_chunk_bytes: raft::DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES,
+        }
+    }
 }
 
 /// The largest clock drift a run may set (90%: a clock at 10% speed, or
@@ -419,6 +466,7 @@ impl Params {
             long_delay_rate: 0.0,
             long_delay_max_ms: 0,
             fast_restart_every_ms: 0,
+            raft: RaftKnobs::defaults(),
         };
         // Drawn last, so that adding them left the other draws as they
         // were: which families this seed has (swarm), and the clocks.
@@ -474,6 +522,33 @@ impl Params {
         params.long_delay_rate = rng.range(1, 30) as f64 / 1000.0;
         params.long_delay_max_ms = rng.range(500, 3_001);
         params.fast_restart_every_ms = rng.range(1_500, 8_000);
+        // Raft's own settings: drawn after everything above. Every
+        // combination drawn here is one the raft config accepts.
+        let election_ticks = rng.range(8, 31) as u32;
+        let heartbeat_ticks = rng.range(1, u64::from(election_ticks / 3).max(1) + 1) as u32;
+        let check_quorum = rng.chance(0.7);
+        let knobs = RaftKnobs {
+            pre_vote: rng.chance(0.7),
+            check_quorum,
+            lease_reads: check_quorum && rng.chance(0.3),
+            max_entries_per_append: [1, 4, 64][rng.range(0, 3) as usize],
+            // Never below the largest command (the replica refuses such a
+            // config): one entry per message comes from the entry limit.
+            max_bytes_per_append: [kv::MAX_COMMAND_BYTES, 256 << 10, 1 << 20]
+                [rng.range(0, 3) as usize],
+            max_inflight_appends: [1, 2, 8, 64][rng.range(0, 4) as usize],
+            max_snapshot_chunk_bytes: [256, 4 << 10, 64 << 10][rng.range(0, 3) as usize],
+        };
+        if config.vary_raft {
+            params.election_ticks = election_ticks;
+            params.heartbeat_ticks = heartbeat_ticks;
+            params.raft = knobs;
+        }
+        if config.lease_reads {
+            // Asked for: on, with what it needs.
+            params.raft.lease_reads = true;
+            params.raft.check_quorum = true;
+        }
         let mut families = if !config.faults {
             Families::NONE
         } else if config.swarm {
@@ -612,6 +687,52 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_drawn_raft_configuration_is_one_raft_and_the_replica_accept() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..2_000 {
+            let p = Params::draw(&SimConfig::new(seed));
+            let k = &p.raft;
+            let mut c = raft::Config::new(raft::NodeId(1), vec![raft::NodeId(1)], seed);
+            c.election_tick = p.election_ticks;
+            c.heartbeat_tick = p.heartbeat_ticks;
+            c.pre_vote = k.pre_vote;
+            c.check_quorum = k.check_quorum;
+            c.max_entries_per_append = k.max_entries_per_append;
+            c.max_bytes_per_append = k.max_bytes_per_append;
+            c.max_inflight_appends = k.max_inflight_appends;
+            c.max_snapshot_chunk_bytes = k.max_snapshot_chunk_bytes;
+            if k.lease_reads {
+                c.lease_read_ticks = p.election_ticks * 4 / 5;
+            }
+            assert_eq!(c.validate(), Ok(()), "seed {seed}: {k:?}");
+            assert!(
+                c.max_bytes_per_append >= kv::MAX_COMMAND_BYTES,
+                "seed {seed}"
+            );
+            seen.insert((
+                k.pre_vote,
+                k.check_quorum,
+                k.lease_reads,
+                k.max_entries_per_append,
+            ));
+        }
+        // Every switch is drawn both ways, one entry per message included.
+        assert!(seen.iter().any(|s| !s.0) && seen.iter().any(|s| s.0));
+        assert!(seen.iter().any(|s| !s.1) && seen.iter().any(|s| s.2));
+        assert!(seen.iter().any(|s| s.3 == 1));
+    }
+
+    #[test]
+    fn fixed_raft_settings_are_the_raft_defaults() {
+        let p = Params::draw(&SimConfig {
+            vary_raft: false,
+            ..SimConfig::new(9)
+        });
+        assert_eq!(p.raft, RaftKnobs::defaults());
+        assert_eq!((p.election_ticks, p.heartbeat_ticks), (15, 3));
+    }
 
     #[test]
     fn params_are_a_function_of_the_seed() {

@@ -183,6 +183,9 @@ pub fn replay_command(config: &SimConfig) -> String {
     if config.lease_reads {
         cmd += " --lease-reads";
     }
+    if !config.vary_raft {
+        cmd += " --raft-config fixed";
+    }
     if config.liveness != defaults.liveness {
         cmd += " --liveness off";
     }

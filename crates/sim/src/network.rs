@@ -204,6 +204,12 @@ impl Network {
         }
     }
 
+    /// Ends the heavy tail (the heal at the end of the chaos); the draws go
+    /// on as before, so nothing else shifts.
+    pub fn end_long_delays(&mut self) {
+        self.long_delay_rate = 0.0;
+    }
+
     /// One latency draw, for messages between clients and replicas too
     /// (clients are never partitioned from replicas: a client talking to a
     /// deposed leader is the more interesting case, and it arises anyway).

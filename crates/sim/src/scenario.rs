@@ -12,6 +12,7 @@
 //! duration_ms = 20000       # default 30000
 //! snapshots = "drawn"       # "drawn", "off" or "EVERY:KEEP"
 //! lease_reads = false       # opt-in lease-based reads
+//! raft = "drawn"            # Raft's settings per seed, or "fixed" (the defaults)
 //! liveness = true           # check recovery after the chaos
 //! expect = "ok"             # "ok", "violation" or "liveness" (what tests assert)
 //! seed = 7                  # pinned by the shrinker (--seed overrides)
@@ -74,6 +75,9 @@ pub struct Scenario {
     pub snapshots: Option<String>,
     /// Lease-based reads.
     pub lease_reads: bool,
+    /// Raft's own settings: `drawn` per seed (absent: drawn) or `fixed`
+    /// (the raft crate's defaults), for a scenario whose story needs them.
+    pub raft: Option<String>,
     /// Check liveness after the chaos (default on).
     pub liveness: Option<bool>,
     /// What the scenario's runs should show.
@@ -146,6 +150,13 @@ impl Scenario {
             config.snapshots = s.parse::<Snapshots>()?;
         }
         config.lease_reads = self.lease_reads;
+        config.vary_raft = match self.raft.as_deref() {
+            None | Some("drawn") => true,
+            Some("fixed") => false,
+            Some(other) => {
+                return Err(format!("raft = {other:?}: expected \"drawn\" or \"fixed\""));
+            }
+        };
         config.liveness = self.liveness.unwrap_or(true);
         if let Some(faults) = &self.faults {
             let mut allowed = Families::NONE;
@@ -202,6 +213,7 @@ impl Scenario {
             duration_ms: Some(config.duration / MS),
             snapshots: Some(snapshots),
             lease_reads: config.lease_reads,
+            raft: (!config.vary_raft).then(|| "fixed".to_string()),
             liveness: Some(config.liveness),
             expect: Expect::Ok,
             seed: Some(config.seed),

@@ -324,6 +324,8 @@ pub struct World {
     process_rng: SimRng,
     /// The answer to the last admin request (same step).
     admin_reply: Option<AdminReply>,
+    /// The chaos is over: no disk is slow any more.
+    disks_healed: bool,
 }
 
 impl World {
@@ -402,6 +404,7 @@ impl World {
             liveness: Vec::new(),
             process_rng: SimRng::for_concern(seed, Concern::Process),
             admin_reply: None,
+            disks_healed: false,
             config,
             params,
             now: 0,
@@ -659,7 +662,14 @@ impl World {
         let mut config = Config::new(self.nodes[node].id, voters, seed);
         config.election_tick = self.params.election_ticks;
         config.heartbeat_tick = self.params.heartbeat_ticks;
-        if self.config.lease_reads {
+        let knobs = &self.params.raft;
+        config.pre_vote = knobs.pre_vote;
+        config.check_quorum = knobs.check_quorum;
+        config.max_entries_per_append = knobs.max_entries_per_append;
+        config.max_bytes_per_append = knobs.max_bytes_per_append;
+        config.max_inflight_appends = knobs.max_inflight_appends;
+        config.max_snapshot_chunk_bytes = knobs.max_snapshot_chunk_bytes;
+        if knobs.lease_reads {
             // A lease of 4/5 of the election timeout: safe while no voter's
             // clock runs more than 25% faster than the leader's.
             config.lease_read_ticks = self.params.election_ticks * 4 / 5;
@@ -773,6 +783,11 @@ impl World {
             TraceEvent::Fault("end of workload: heal everything".into()),
         );
         self.heal();
+        // Slow disks and heavy-tailed delays are faults too: the healed
+        // cluster runs on healthy disks and network (messages already in
+        // flight still arrive when they were due).
+        self.disks_healed = true;
+        self.net.end_long_delays();
         for node in 0..self.nodes.len() {
             self.restart(node);
         }

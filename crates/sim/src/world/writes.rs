@@ -190,7 +190,7 @@ impl World {
         let stall = rng.chance(p.disk_stall_rate);
         let stall_for = rng.range(10 * MS, p.disk_stall_max_ms.max(10) * MS + 1);
         let mut latency = if tail { jitter * tail_factor } else { jitter };
-        if p.slow_disks.contains(&slot.id.0) {
+        if p.slow_disks.contains(&slot.id.0) && !self.disks_healed {
             latency *= p.slow_disk_factor;
             if stall {
                 latency += stall_for;
