@@ -1,0 +1,50 @@
+//! Runs under drawn Raft settings (issue 20's swarm over the protocol's own
+//! configuration): regressions found by sweeps once the settings varied.
+
+use check::Budget;
+use sim::{SimConfig, Tracer};
+
+fn run(config: &SimConfig) -> sim::Summary {
+    sim::run(config, Tracer::silent(), &Budget::default())
+        .expect("valid configuration")
+        .summary
+}
+
+/// Seed 827 (one entry per append, 64 appends in flight, duplicating
+/// network): every stale acknowledgement re-armed the leader's probe and
+/// re-sent the same append, so duplicated answers multiplied into a
+/// message storm. A stale answer now re-arms nothing.
+#[test]
+fn seed_827_stale_acknowledgements_cause_no_message_storm() {
+    let s = run(&SimConfig::new(827));
+    assert_eq!(s.params.raft.max_entries_per_append, 1);
+    assert_eq!(s.params.raft.max_inflight_appends, 64);
+    assert!(s.ok, "{:?}", s.violations);
+}
+
+/// Seeds 18, 81 and 196: a short drawn election timeout under a disk still
+/// slow after the heal livelocked elections; the heal now ends slow disks
+/// and heavy-tailed delays.
+#[test]
+fn the_heal_ends_slow_disks_so_short_election_timeouts_still_elect() {
+    for seed in [18, 81, 196] {
+        let s = run(&SimConfig::new(seed));
+        assert!(
+            !s.storage.slow_disks.is_empty(),
+            "seed {seed} has slow disks"
+        );
+        assert!(s.ok, "seed {seed}: {:?} {:?}", s.violations, s.liveness);
+    }
+}
+
+/// With Raft's settings fixed, the same seed runs the defaults.
+#[test]
+fn fixed_settings_run_the_defaults() {
+    let s = run(&SimConfig {
+        vary_raft: false,
+        duration: 5_000 * sim::queue::MS,
+        ..SimConfig::new(827)
+    });
+    assert!(s.params.raft.pre_vote && s.params.raft.check_quorum);
+    assert!(s.ok, "{:?}", s.violations);
+}
