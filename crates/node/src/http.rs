@@ -84,6 +84,28 @@ async fn track(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     response
 }
 
+/// An error answer, before it becomes a response.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// A definite error: the request did not and will not take effect.
+    fn definite(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message, true)
+    }
+}
+
 fn error(status: StatusCode, message: &str, definite: bool) -> Response {
     let mut r = (
         status,
@@ -199,7 +221,7 @@ async fn kv_put(
 ) -> Response {
     let body = match read_body::<ValueBody>(body) {
         Ok((raw, b)) => (raw, b),
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let call = Call {
         shared,
@@ -230,7 +252,7 @@ async fn kv_append(
 ) -> Response {
     let body = match read_body::<ValueBody>(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let call = Call {
         shared,
@@ -261,7 +283,7 @@ async fn kv_cas(
 ) -> Response {
     let body = match read_body::<CasBody>(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let call = Call {
         shared,
@@ -286,22 +308,17 @@ async fn kv_cas(
 /// JSON expected).
 fn read_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Bytes, T), Response> {
+) -> Result<(Bytes, T), ApiError> {
     let raw = body.map_err(|rejection| {
         let status = rejection.status();
-        let definite = true;
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            error(status, "request body too large", definite)
+            ApiError::definite(status, "request body too large")
         } else {
-            error(status, &rejection.body_text(), definite)
+            ApiError::definite(status, rejection.body_text())
         }
     })?;
     let parsed = serde_json::from_slice(&raw).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid JSON body: {e}"),
-            true,
-        )
+        ApiError::definite(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))
     })?;
     Ok((raw, parsed))
 }
@@ -330,12 +347,12 @@ async fn run(call: Call, op: Op) -> Response {
     }
     let session = match session(&call.headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let write = !matches!(op, Op::Get { .. });
     let (tx, rx) = oneshot::channel();
     let command = Command::Client {
-        op: op.clone(),
+        op,
         session,
         reply: tx,
     };
@@ -358,13 +375,13 @@ async fn run(call: Call, op: Op) -> Response {
         Err(ReplyError::NotLeader { leader: None }) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true)
         }
-        _ => respond(&op, answer),
+        _ => respond(answer),
     }
 }
 
 /// The client's session from its headers: both or neither.
-fn session(headers: &HeaderMap) -> Result<Option<(u64, u64)>, Response> {
-    let num = |name: &str| -> Result<Option<u64>, Response> {
+fn session(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
+    let num = |name: &str| -> Result<Option<u64>, ApiError> {
         match headers.get(name) {
             None => Ok(None),
             Some(v) => v
@@ -374,10 +391,9 @@ fn session(headers: &HeaderMap) -> Result<Option<(u64, u64)>, Response> {
                 .filter(|n| *n > 0)
                 .map(Some)
                 .ok_or_else(|| {
-                    error(
+                    ApiError::definite(
                         StatusCode::BAD_REQUEST,
-                        &format!("{name} must be a positive integer"),
-                        true,
+                        format!("{name} must be a positive integer"),
                     )
                 }),
         }
@@ -385,15 +401,14 @@ fn session(headers: &HeaderMap) -> Result<Option<(u64, u64)>, Response> {
     match (num("x-client-id")?, num("x-client-seq")?) {
         (Some(id), Some(seq)) => Ok(Some((id, seq))),
         (None, None) => Ok(None),
-        _ => Err(error(
+        _ => Err(ApiError::definite(
             StatusCode::BAD_REQUEST,
             "X-Client-Id and X-Client-Seq go together",
-            true,
         )),
     }
 }
 
-fn respond(op: &Op, answer: Answer) -> Response {
+fn respond(answer: Answer) -> Response {
     let mut response = match answer.result {
         Ok(Output::Value(Some(v))) => Json(json!({ "value": v })).into_response(),
         Ok(Output::Value(None)) => error(StatusCode::NOT_FOUND, "key not found", true),
@@ -421,7 +436,6 @@ fn respond(op: &Op, answer: Answer) -> Response {
                 ReplyError::Kv(KvError::SessionExpired { .. }) => false,
                 _ => definite,
             };
-            let _ = op;
             error(status, &e.to_string(), definite)
         }
     };

@@ -170,7 +170,7 @@ impl ReplicaTask {
                     while ticks < due {
                         ticks += 1;
                         self.step(Input::Tick);
-                        if ticks % 64 == 0 {
+                        if ticks.is_multiple_of(64) {
                             self.pending.retain(|_, tx| !tx.is_closed());
                         }
                     }
