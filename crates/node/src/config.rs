@@ -88,6 +88,17 @@ pub struct Flags {
     /// (Raft retransmits). [default: 1024]
     #[arg(long, value_name = "N")]
     pub peer_queue: Option<usize>,
+    /// Lease reads (`?consistency=lease`): a leader answers reads at once
+    /// for N of its ticks after a quorum confirmed it (0: off). Safe only
+    /// while no clock runs faster than the leader's by more than
+    /// election-ticks / N. [default: 0]
+    #[arg(long, value_name = "TICKS")]
+    pub lease_read_ticks: Option<u32>,
+    /// The bearer token the admin endpoints require (POST
+    /// /admin/transfer-leader, DELETE /admin/nodes/ID). Without one, they
+    /// answer loopback clients only.
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 /// The same settings, as keys of the TOML file.
@@ -112,6 +123,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     peer_queue: Option<usize>,
+    lease_read_ticks: Option<u32>,
+    admin_token: Option<String>,
 }
 
 /// The resolved configuration a node runs with.
@@ -147,6 +160,10 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Messages queued per peer.
     pub peer_queue: usize,
+    /// Lease reads' length in ticks (0: off).
+    pub lease_read_ticks: u32,
+    /// The admin endpoints' bearer token, if any.
+    pub admin_token: Option<String>,
 }
 
 impl Config {
@@ -231,12 +248,20 @@ impl Config {
                 .or(file.request_timeout_ms)
                 .unwrap_or(5000),
             peer_queue: flags.peer_queue.or(file.peer_queue).unwrap_or(1024),
+            lease_read_ticks: flags
+                .lease_read_ticks
+                .or(file.lease_read_ticks)
+                .unwrap_or(0),
+            admin_token: flags.admin_token.or(file.admin_token),
         };
         if config.tick_ms == 0 {
             return Err("--tick-ms must be positive".into());
         }
         if config.heartbeat_ticks == 0 || config.heartbeat_ticks >= config.election_ticks {
             return Err("--heartbeat-ticks must be positive and below --election-ticks".into());
+        }
+        if config.lease_read_ticks >= config.election_ticks {
+            return Err("--lease-read-ticks must be below --election-ticks".into());
         }
         if config.peer_queue == 0 {
             return Err("--peer-queue must be positive".into());

@@ -16,20 +16,22 @@
 
 use crate::Shared;
 use crate::metrics::Labels;
-use crate::server::{Answer, Command};
+use crate::server::{Answer, Command, StaleAnswer};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, Op, Output};
-use replica::ReplyError;
+use raft::{ConfChange, MembershipError, NodeId, TransferError};
+use replica::{AdminAccepted, AdminOp, AdminRefused, ReplyError};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -40,7 +42,7 @@ const FORWARDED: &str = "x-raftlab-forwarded";
 
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let app = router(shared);
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("HTTP server stopped: {e}");
     }
@@ -54,7 +56,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/kv/{key}/cas", post(kv_cas))
         .route("/kv/{key}/append", post(kv_append))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
         .route("/admin/status", get(status))
+        .route("/admin/transfer-leader", post(transfer_leader))
+        .route("/admin/nodes/{id}", axum::routing::delete(remove_node))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route", true) })
         .layer(DefaultBodyLimit::max(limit))
@@ -171,14 +176,24 @@ async fn kv_get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(level) = query.get("consistency")
-        && level != "linearizable"
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("consistency {level:?} is not supported yet (only linearizable)"),
-            true,
-        );
+    match query.get("consistency").map(String::as_str) {
+        None | Some("linearizable") => {}
+        Some("lease") if shared.config.lease_read_ticks > 0 => {}
+        Some("lease") => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "lease reads are off on this node (--lease-read-ticks)",
+                true,
+            );
+        }
+        Some("stale") => return stale_read(&shared, key).await,
+        Some(level) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown consistency {level:?}: linearizable, lease or stale"),
+                true,
+            );
+        }
     }
     let call = Call {
         shared,
@@ -482,7 +497,7 @@ async fn not_leader(call: Call, leader: u64) -> Response {
         ("Content-Type".into(), "application/json".into()),
         (FORWARDED.into(), call.shared.config.node_id.to_string()),
     ];
-    for name in ["x-client-id", "x-client-seq"] {
+    for name in ["x-client-id", "x-client-seq", "authorization"] {
         if let Some(v) = call.headers.get(name).and_then(|v| v.to_str().ok()) {
             headers.push((name.into(), v.into()));
         }
@@ -505,6 +520,7 @@ async fn not_leader(call: Call, leader: u64) -> Response {
             for name in [
                 "content-type",
                 "x-raft-index",
+                "x-raft-last-contact-ms",
                 "x-raft-term",
                 "retry-after",
                 "location",
@@ -525,5 +541,180 @@ async fn not_leader(call: Call, leader: u64) -> Response {
             &format!("no answer from the leader (node {leader})"),
             !write,
         ),
+    }
+}
+
+/// `?consistency=stale`: this node's state machine as it is, with how long
+/// since it last heard from its leader (`X-Raft-Last-Contact-Ms`).
+async fn stale_read(shared: &Shared, key: String) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared
+        .commands
+        .try_send(Command::StaleRead { key, reply: tx })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node busy", true);
+    }
+    let Ok(StaleAnswer {
+        value,
+        index,
+        term,
+        since_leader,
+    }) = rx.await
+    else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping", true);
+    };
+    let mut r = match value {
+        Some(v) => Json(json!({ "value": v })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "key not found", true),
+    };
+    let h = r.headers_mut();
+    h.insert("x-raft-index", HeaderValue::from(index));
+    h.insert("x-raft-term", HeaderValue::from(term));
+    if let Some(since) = since_leader {
+        h.insert(
+            "x-raft-last-contact-ms",
+            HeaderValue::from(since.as_millis() as u64),
+        );
+    }
+    r
+}
+
+/// `GET /ready`: 200 once a leader is known and this node has applied
+/// everything it knows committed; 503 otherwise.
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.status.lock().expect("not poisoned").clone();
+    match s.leader {
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
+        Some(_) if s.applied < s.commit => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("applying: {} of {} committed", s.applied, s.commit),
+            true,
+        ),
+        Some(leader) => Json(json!({ "ready": true, "leader": leader })).into_response(),
+    }
+}
+
+/// Admin requests need the configured bearer token, or, with none
+/// configured, a loopback client.
+fn authorize(shared: &Shared, headers: &HeaderMap, remote: SocketAddr) -> Result<(), ApiError> {
+    match &shared.config.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given == Some(token.as_str()) {
+                Ok(())
+            } else {
+                Err(ApiError::definite(
+                    StatusCode::UNAUTHORIZED,
+                    "admin endpoints need Authorization: Bearer <admin token>",
+                ))
+            }
+        }
+        None if remote.ip().is_loopback() => Ok(()),
+        None => Err(ApiError::definite(
+            StatusCode::FORBIDDEN,
+            "no admin token configured: admin endpoints answer loopback clients only",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: u64,
+}
+
+/// `POST /admin/transfer-leader` `{"to": ID}`.
+async fn transfer_leader(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let (raw, body) = match read_body::<TransferBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: raw,
+    };
+    admin(call, AdminOp::TransferLeadership(NodeId(body.to))).await
+}
+
+/// `DELETE /admin/nodes/{id}`: removes a member (a voter through joint
+/// consensus).
+async fn remove_node(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(id): Path<u64>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    admin(
+        call,
+        AdminOp::ChangeMembership(ConfChange::Remove(NodeId(id))),
+    )
+    .await
+}
+
+/// Asks the replica; answers 202 when accepted, forwards when not the
+/// leader, 409 when refused.
+async fn admin(call: Call, op: AdminOp) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if call
+        .shared
+        .commands
+        .try_send(Command::Admin { op, reply: tx })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node busy", true);
+    }
+    let Ok(reply) = rx.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping", true);
+    };
+    let leader = match &reply.result {
+        Err(AdminRefused::Membership(MembershipError::NotLeader { leader }))
+        | Err(AdminRefused::Transfer(TransferError::NotLeader { leader })) => Some(*leader),
+        _ => None,
+    };
+    match (leader, reply.result) {
+        (Some(Some(l)), _) => not_leader(call, l.0).await,
+        (Some(None), _) => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
+        (_, Ok(AdminAccepted::MembershipProposed(index))) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "proposed_index": index.0 })),
+        )
+            .into_response(),
+        (_, Ok(AdminAccepted::TransferStarted)) => {
+            (StatusCode::ACCEPTED, Json(json!({ "transfer": "started" }))).into_response()
+        }
+        (_, Err(refused)) => error(StatusCode::CONFLICT, &refused.to_string(), true),
     }
 }

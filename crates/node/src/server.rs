@@ -16,8 +16,9 @@ use crate::{Shared, Status, http};
 use kv::{ClientId, Op, Output};
 use raft::{NodeId, Role, SoftState};
 use replica::{
-    ClientRequest, Effect, Envelope, Input, Replica, ReplicaEvent, ReplicaOptions, ReplyError,
-    SnapshotPolicy, Storage, StorageLimits, Write, WriteId,
+    AdminOp, AdminReply, AdminRequest, ClientRequest, Effect, Envelope, Input, Replica,
+    ReplicaEvent, ReplicaOptions, ReplyError, SnapshotPolicy, Storage, StorageLimits, Write,
+    WriteId,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,34 @@ pub enum Command {
         /// Where to send the answer.
         reply: oneshot::Sender<Answer>,
     },
+    /// An operator's request (membership change, leadership transfer).
+    Admin {
+        /// What is asked.
+        op: AdminOp,
+        /// Where to send the answer.
+        reply: oneshot::Sender<AdminReply>,
+    },
+    /// A read of this node's state machine as it is (`?consistency=stale`).
+    StaleRead {
+        /// The key.
+        key: String,
+        /// Where to send the answer.
+        reply: oneshot::Sender<StaleAnswer>,
+    },
+}
+
+/// The answer to a [`Command::StaleRead`].
+#[derive(Debug)]
+pub struct StaleAnswer {
+    /// The value, if present.
+    pub value: Option<String>,
+    /// The applied index the value reflects.
+    pub index: u64,
+    /// The term.
+    pub term: u64,
+    /// Time since this node last heard from its leader (zero on the
+    /// leader; `None` if it never heard from one).
+    pub since_leader: Option<Duration>,
 }
 
 /// The replica's answer to a client operation.
@@ -76,6 +105,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     );
     raft_config.election_tick = config.election_ticks;
     raft_config.heartbeat_tick = config.heartbeat_ticks;
+    raft_config.lease_read_ticks = config.lease_read_ticks;
     let options = ReplicaOptions {
         snapshot_policy: SnapshotPolicy {
             every: config.snapshot_every,
@@ -118,6 +148,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         start = if config.bootstrap { "bootstrap" } else { "restart" },
         "node started"
     );
+    if config.admin_token.is_some() {
+        tracing::info!("admin endpoints require the configured bearer token");
+    } else {
+        tracing::info!("no admin token configured: admin endpoints answer loopback clients only");
+    }
 
     let mut task = ReplicaTask {
         soft: replica.raft().soft_state(),
@@ -126,7 +161,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         outbox,
         storage: storage_tx,
         pending: HashMap::new(),
+        pending_admin: HashMap::new(),
         next_req: 1,
+        last_leader_contact: None,
         anon: SplitMix(seed ^ 0x5eed),
     };
     task.carry_out(first_effects);
@@ -143,7 +180,11 @@ struct ReplicaTask {
     storage: std::sync::mpsc::Sender<Write>,
     /// Clients waiting for an answer, by request id.
     pending: HashMap<u64, oneshot::Sender<Answer>>,
+    /// Admin requests waiting (answered in the same step).
+    pending_admin: HashMap<u64, oneshot::Sender<AdminReply>>,
     next_req: u64,
+    /// When a message from the leader last arrived.
+    last_leader_contact: Option<Instant>,
     /// The soft state last seen, to notice changes.
     soft: SoftState,
     /// Draws the session ids of requests that bring none.
@@ -180,7 +221,12 @@ impl ReplicaTask {
                         self.step(Input::WriteDone(id));
                     }
                 }
-                Some(envelope) = inbound.recv() => self.step(Input::Message(envelope)),
+                Some(envelope) = inbound.recv() => {
+                    if self.replica.raft().leader() == Some(envelope.msg.from) {
+                        self.last_leader_contact = Some(Instant::now());
+                    }
+                    self.step(Input::Message(envelope));
+                }
                 Some(command) = commands.recv() => self.command(command),
                 else => return,
             }
@@ -207,6 +253,26 @@ impl ReplicaTask {
                     seq,
                     op,
                 }));
+            }
+            Command::Admin { op, reply } => {
+                let req_id = self.next_req;
+                self.next_req += 1;
+                self.pending_admin.insert(req_id, reply);
+                self.step(Input::Admin(AdminRequest { req_id, op }));
+            }
+            Command::StaleRead { key, reply } => {
+                let raft = self.replica.raft();
+                let since_leader = if raft.role() == Role::Leader {
+                    Some(Duration::ZERO)
+                } else {
+                    self.last_leader_contact.map(|t| t.elapsed())
+                };
+                let _ = reply.send(StaleAnswer {
+                    value: self.replica.kv().get(&key).map(str::to_owned),
+                    index: raft.applied_index().0,
+                    term: raft.term().0,
+                    since_leader,
+                });
             }
         }
     }
@@ -248,8 +314,12 @@ impl ReplicaTask {
                         });
                     }
                 }
-                // No admin endpoint sends admin requests yet.
-                Effect::AdminReply(_) => {}
+                Effect::AdminReply(reply) => {
+                    tracing::info!(result = ?reply.result, "admin request answered");
+                    if let Some(tx) = self.pending_admin.remove(&reply.req_id) {
+                        let _ = tx.send(reply);
+                    }
+                }
                 Effect::Event(event) => self.observe(event),
             }
         }
