@@ -10,13 +10,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released; the node binds it next).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Free loopback ports, all bound at once (so no two are the same), then
+/// released for the nodes to bind.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// One node's addresses and process.
@@ -39,11 +41,12 @@ impl Cluster {
     /// Starts `n` founding members.
     pub fn start(n: u64, extra_args: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
+        let ports = free_ports(2 * n as usize);
         let nodes = (1..=n)
             .map(|id| NodeProc {
                 id,
-                http: format!("127.0.0.1:{}", free_port()),
-                peer: format!("127.0.0.1:{}", free_port()),
+                http: format!("127.0.0.1:{}", ports[2 * (id as usize - 1)]),
+                peer: format!("127.0.0.1:{}", ports[2 * (id as usize - 1) + 1]),
                 dir: tmp.path().join(format!("node{id}")),
                 child: None,
             })
