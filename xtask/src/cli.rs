@@ -44,6 +44,9 @@ pub enum Command {
     /// sweep's histories/failures/seed-N.toml) and check that it reproduces
     /// its trace hash. Exit status: the run's, or 1 if the trace differs.
     Replay(ReplayArgs),
+    /// Start a local cluster of real `raftlab-node` processes on 127.0.0.1
+    /// (node i: HTTP 8080+i, peers 9080+i) until Ctrl-C.
+    Cluster(crate::cluster::ClusterArgs),
 }
 
 /// Arguments of `shrink`.

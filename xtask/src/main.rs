@@ -10,6 +10,7 @@ mod bench;
 mod bench_raft;
 mod check_cmd;
 mod cli;
+mod cluster;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         },
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
+        Command::Cluster(args) => cluster::cluster(&args),
         Command::Bench(args) => match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),

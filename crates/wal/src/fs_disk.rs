@@ -9,17 +9,30 @@
 //! Durability follows the [`Disk`] contract literally: [`Disk::sync`] is
 //! `fsync` of the file (data and length), and [`Disk::sync_dir`] is `fsync`
 //! of the directory, which is what makes a create, rename or remove survive
-//! power loss on POSIX file systems. Each call opens the file anew: `fsync`
-//! flushes the file's inode whichever descriptor asks, and keeping no
-//! descriptors open keeps the type free of state that could go stale.
+//! power loss on POSIX file systems.
+//!
+//! File handles stay open: the first use of a file opens it (read and
+//! write), and later writes, reads (`pread`/`pwrite`, no seek), truncations
+//! and syncs reuse the descriptor, so the WAL's hot path is one `pwrite` and
+//! one `fsync` with no `open`/`close`. A handle can only go stale through a
+//! rename or a removal, and both go through this type, which drops the
+//! handles of the names involved first. At most [`MAX_OPEN_FILES`] stay
+//! open (the WAL uses a few segments at a time); past it the cache is
+//! emptied and refilled on demand.
 
 // determinism: ok, the real disk of a real node (the simulator never uses it).
 #![allow(clippy::disallowed_methods)]
 
 use crate::disk::{Disk, DiskError};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions}; // determinism: ok, real disk for the node only
-use std::io::{self, Read, Seek, SeekFrom, Write}; // determinism: ok, real disk for the node only
+use std::io; // determinism: ok, real disk for the node only
+use std::os::unix::fs::FileExt; // determinism: ok, real disk for the node only
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The most file handles kept open at once.
+pub const MAX_OPEN_FILES: usize = 64;
 
 /// The longest file name accepted (file systems commonly allow 255 bytes).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -29,6 +42,9 @@ pub const MAX_NAME_BYTES: usize = 255;
 pub struct FsDisk {
     /// The directory. Invariant: exists (created by [`FsDisk::open`]).
     dir: PathBuf,
+    /// Open handles by file name. Invariant: each is the file now at that
+    /// name (renames and removals drop the handles of the names involved).
+    handles: Mutex<BTreeMap<String, Arc<File>>>,
 }
 
 impl FsDisk {
@@ -36,7 +52,10 @@ impl FsDisk {
     pub fn open(dir: impl Into<PathBuf>) -> Result<FsDisk, DiskError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| io_error(&dir.display().to_string(), e))?; // determinism: ok, real disk for the node only
-        Ok(FsDisk { dir })
+        Ok(FsDisk {
+            dir,
+            handles: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// The directory.
@@ -57,13 +76,32 @@ impl FsDisk {
         Ok(self.dir.join(name))
     }
 
-    fn open_file(&self, name: &str, write: bool) -> Result<File, DiskError> {
+    /// The open handle of `name`, opening it (read and write) if needed.
+    fn open_file(&self, name: &str) -> Result<Arc<File>, DiskError> {
+        let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = handles.get(name) {
+            return Ok(file.clone());
+        }
         let path = self.path(name)?;
-        OpenOptions::new() // determinism: ok, real disk for the node only
+        let file = OpenOptions::new() // determinism: ok, real disk for the node only
             .read(true)
-            .write(write)
+            .write(true)
             .open(path)
-            .map_err(|e| io_error(name, e))
+            .map_err(|e| io_error(name, e))?;
+        if handles.len() >= MAX_OPEN_FILES {
+            handles.clear();
+        }
+        let file = Arc::new(file);
+        handles.insert(name.to_owned(), file.clone());
+        Ok(file)
+    }
+
+    /// Drops the handle of `name`, if open.
+    fn forget(&self, name: &str) {
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
     }
 }
 
@@ -104,18 +142,18 @@ impl Disk for FsDisk {
             .create_new(true)
             .open(path)
             .map_err(|e| io_error(name, e))?;
+        self.forget(name);
         Ok(())
     }
 
     fn write_at(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        let mut file = self.open_file(name, true)?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| io_error(name, e))?;
-        file.write_all(data).map_err(|e| io_error(name, e))
+        let file = self.open_file(name)?;
+        file.write_all_at(data, offset)
+            .map_err(|e| io_error(name, e))
     }
 
     fn read_at(&self, name: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-        let mut file = self.open_file(name, false)?;
+        let file = self.open_file(name)?;
         let file_len = file.metadata().map_err(|e| io_error(name, e))?.len();
         let end = offset.checked_add(len as u64);
         if end.is_none_or(|end| end > file_len) {
@@ -126,10 +164,9 @@ impl Disk for FsDisk {
                 file_len,
             });
         }
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| io_error(name, e))?;
         let mut buf = vec![0; len];
-        file.read_exact(&mut buf).map_err(|e| io_error(name, e))?;
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|e| io_error(name, e))?;
         Ok(buf)
     }
 
@@ -143,12 +180,12 @@ impl Disk for FsDisk {
     }
 
     fn truncate(&mut self, name: &str, len: u64) -> Result<(), DiskError> {
-        let file = self.open_file(name, true)?;
+        let file = self.open_file(name)?;
         file.set_len(len).map_err(|e| io_error(name, e))
     }
 
     fn sync(&mut self, name: &str) -> Result<(), DiskError> {
-        let file = self.open_file(name, true)?;
+        let file = self.open_file(name)?;
         file.sync_all().map_err(|e| io_error(name, e))
     }
 
@@ -160,11 +197,14 @@ impl Disk for FsDisk {
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         let (src, dst) = (self.path(from)?, self.path(to)?);
+        self.forget(from);
+        self.forget(to);
         fs::rename(src, dst).map_err(|e| io_error(from, e)) // determinism: ok, real disk for the node only
     }
 
     fn remove(&mut self, name: &str) -> Result<(), DiskError> {
         let path = self.path(name)?;
+        self.forget(name);
         fs::remove_file(path).map_err(|e| io_error(name, e)) // determinism: ok, real disk for the node only
     }
 }
@@ -193,5 +233,27 @@ mod tests {
         let disk = FsDisk::open(dir.path()).unwrap();
         assert_eq!(disk.list().unwrap(), Vec::<String>::new());
         assert_eq!(disk.len("sub"), Err(DiskError::NotFound("sub".into())));
+    }
+
+    #[test]
+    fn handles_follow_renames_and_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = FsDisk::open(dir.path()).unwrap();
+        disk.create("a").unwrap();
+        disk.write_at("a", 0, b"old").unwrap();
+        disk.create("b").unwrap();
+        disk.write_at("b", 0, b"new").unwrap();
+        disk.sync("a").unwrap();
+        disk.rename("b", "a").unwrap();
+        assert_eq!(disk.read_at("a", 0, 3).unwrap(), b"new");
+        disk.write_at("a", 3, b"!").unwrap();
+        assert_eq!(disk.len("a").unwrap(), 4);
+        disk.remove("a").unwrap();
+        assert!(matches!(
+            disk.read_at("a", 0, 1),
+            Err(DiskError::NotFound(_))
+        ));
+        disk.create("a").unwrap();
+        assert_eq!(disk.len("a").unwrap(), 0, "a new file, not the removed one");
     }
 }

@@ -1,0 +1,720 @@
+//! The HTTP API (axum, JSON).
+//!
+//! Keys: `PUT /kv/{key}` `{"value"}`, `GET /kv/{key}` (linearizable: the
+//! replica reads by ReadIndex), `DELETE /kv/{key}`, `POST /kv/{key}/cas`
+//! `{"expected", "value"}`, `POST /kv/{key}/append` `{"value"}`. Every
+//! answer from the replica carries `X-Raft-Index` (its applied index) and
+//! `X-Raft-Term`. A follower forwards to the leader (`?redirect`: 307 to
+//! it instead); with no leader known, 503 with `Retry-After`. Sessions:
+//! `X-Client-Id` and `X-Client-Seq` (a retry with the same pair takes effect
+//! once); without them a write gets a session of its own.
+//!
+//! Errors are `{"error", "definite"}`: definite means the request did not
+//! and will not take effect. 400 bad request, 404 missing key or route, 409
+//! CAS mismatch or refused session, 413 past a limit, 503 no leader, busy
+//! or timed out (then indefinite for a write).
+
+use crate::Shared;
+use crate::metrics::Labels;
+use crate::server::{Answer, Command, StaleAnswer};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, Op, Output};
+use raft::{ConfChange, MembershipError, NodeId, TransferError};
+use replica::{AdminAccepted, AdminOp, AdminRefused, ReplyError};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Marks a request a node forwarded, so that it is not forwarded again.
+const FORWARDED: &str = "x-raftlab-forwarded";
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!("HTTP server stopped: {e}");
+    }
+}
+
+/// The routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.config.max_body_bytes;
+    Router::new()
+        .route("/kv/{key}", get(kv_get).put(kv_put).delete(kv_delete))
+        .route("/kv/{key}/cas", post(kv_cas))
+        .route("/kv/{key}/append", post(kv_append))
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/admin/status", get(status))
+        .route("/admin/transfer-leader", post(transfer_leader))
+        .route("/admin/nodes/{id}", axum::routing::delete(remove_node))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route", true) })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(shared.clone(), track))
+        .with_state(shared)
+}
+
+/// Counts every request by route and code, and times it.
+async fn track(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels: Labels = vec![
+        ("route".into(), route.clone()),
+        ("code".into(), response.status().as_u16().to_string()),
+    ];
+    shared.metrics.http_requests.get_or_create(&labels).inc();
+    shared
+        .metrics
+        .http_seconds
+        .get_or_create(&vec![("route".into(), route)])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// An error answer, before it becomes a response.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// A definite error: the request did not and will not take effect.
+    fn definite(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message, true)
+    }
+}
+
+fn error(status: StatusCode, message: &str, definite: bool) -> Response {
+    let mut r = (
+        status,
+        Json(json!({ "error": message, "definite": definite })),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    let status = shared.status.lock().expect("not poisoned").clone();
+    let leader_http = status.leader.and_then(|l| shared.http_addr_of(l));
+    let mut body = serde_json::to_value(&status).expect("serializes");
+    body["leader_http"] = json!(leader_http);
+    Json(body).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueBody {
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasBody {
+    expected: Option<String>,
+    value: String,
+}
+
+/// What every key route receives.
+struct Call {
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    body: Bytes,
+}
+
+type Q = Query<HashMap<String, String>>;
+
+async fn kv_get(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    match query.get("consistency").map(String::as_str) {
+        None | Some("linearizable") => {}
+        Some("lease") if shared.config.lease_read_ticks > 0 => {}
+        Some("lease") => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "lease reads are off on this node (--lease-read-ticks)",
+                true,
+            );
+        }
+        Some("stale") => return stale_read(&shared, key).await,
+        Some(level) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown consistency {level:?}: linearizable, lease or stale"),
+                true,
+            );
+        }
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    run(call, Op::Get { key }).await
+}
+
+async fn kv_delete(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    run(call, Op::Delete { key }).await
+}
+
+async fn kv_put(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body::<ValueBody>(body) {
+        Ok((raw, b)) => (raw, b),
+        Err(e) => return e.into_response(),
+    };
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: body.0,
+    };
+    run(
+        call,
+        Op::Put {
+            key,
+            value: body.1.value,
+        },
+    )
+    .await
+}
+
+async fn kv_append(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body::<ValueBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: body.0,
+    };
+    run(
+        call,
+        Op::Append {
+            key,
+            value: body.1.value,
+        },
+    )
+    .await
+}
+
+async fn kv_cas(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body::<CasBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: body.0,
+    };
+    run(
+        call,
+        Op::Cas {
+            key,
+            expected: body.1.expected,
+            new: body.1.value,
+        },
+    )
+    .await
+}
+
+/// The body, bounded (413 past the limit) and parsed (400 if it is not the
+/// JSON expected).
+fn read_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Bytes, T), ApiError> {
+    let raw = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::definite(status, "request body too large")
+        } else {
+            ApiError::definite(status, rejection.body_text())
+        }
+    })?;
+    let parsed = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::definite(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))
+    })?;
+    Ok((raw, parsed))
+}
+
+/// Checks the limits, asks the replica, and answers (forwarding to the
+/// leader if this node is not it).
+async fn run(call: Call, op: Op) -> Response {
+    if op.key().len() > MAX_KEY_BYTES {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("key longer than {MAX_KEY_BYTES} bytes"),
+            true,
+        );
+    }
+    let value_len = match &op {
+        Op::Put { value, .. } | Op::Append { value, .. } => value.len(),
+        Op::Cas { expected, new, .. } => new.len().max(expected.as_ref().map_or(0, |e| e.len())),
+        _ => 0,
+    };
+    if value_len > MAX_VALUE_BYTES {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("value longer than {MAX_VALUE_BYTES} bytes"),
+            true,
+        );
+    }
+    let session = match session(&call.headers) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let write = !matches!(op, Op::Get { .. });
+    let (tx, rx) = oneshot::channel();
+    let command = Command::Client {
+        op,
+        session,
+        reply: tx,
+    };
+    if call.shared.commands.try_send(command).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node busy", true);
+    }
+    let timeout = Duration::from_millis(call.shared.config.request_timeout_ms);
+    let answer = match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(answer)) => answer,
+        _ => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timed out waiting for the answer",
+                !write,
+            );
+        }
+    };
+    match answer.result {
+        Err(ReplyError::NotLeader { leader: Some(l) }) => not_leader(call, l.0).await,
+        Err(ReplyError::NotLeader { leader: None }) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true)
+        }
+        _ => respond(answer),
+    }
+}
+
+/// The client's session from its headers: both or neither.
+fn session(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
+    let num = |name: &str| -> Result<Option<u64>, ApiError> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::definite(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} must be a positive integer"),
+                    )
+                }),
+        }
+    };
+    match (num("x-client-id")?, num("x-client-seq")?) {
+        (Some(id), Some(seq)) => Ok(Some((id, seq))),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::definite(
+            StatusCode::BAD_REQUEST,
+            "X-Client-Id and X-Client-Seq go together",
+        )),
+    }
+}
+
+fn respond(answer: Answer) -> Response {
+    let mut response = match answer.result {
+        Ok(Output::Value(Some(v))) => Json(json!({ "value": v })).into_response(),
+        Ok(Output::Value(None)) => error(StatusCode::NOT_FOUND, "key not found", true),
+        Ok(Output::Done) | Ok(Output::Cas(true)) => Json(json!({ "ok": true })).into_response(),
+        Ok(Output::Cas(false)) => error(
+            StatusCode::CONFLICT,
+            "compare failed: the key does not hold the expected value",
+            true,
+        ),
+        Err(e) => {
+            let definite = e.is_definite();
+            let status = match &e {
+                ReplyError::Busy | ReplyError::ReadAborted | ReplyError::NotLeader { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                ReplyError::Invalid(_) => StatusCode::BAD_REQUEST,
+                ReplyError::Kv(KvError::KeyTooLarge { .. } | KvError::ValueTooLarge { .. }) => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                ReplyError::Kv(KvError::Malformed(_)) => StatusCode::BAD_REQUEST,
+                ReplyError::Kv(KvError::StoreFull { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+                ReplyError::Kv(_) => StatusCode::CONFLICT,
+            };
+            let definite = match &e {
+                ReplyError::Kv(KvError::SessionExpired { .. }) => false,
+                _ => definite,
+            };
+            error(status, &e.to_string(), definite)
+        }
+    };
+    let h = response.headers_mut();
+    h.insert("x-raft-index", HeaderValue::from(answer.index));
+    h.insert("x-raft-term", HeaderValue::from(answer.term));
+    response
+}
+
+/// This node is not the leader: 307 to it with `?redirect`, else forward.
+async fn not_leader(call: Call, leader: u64) -> Response {
+    let Some(addr) = call.shared.http_addr_of(leader) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader (node {leader}) is not reachable from this node yet"),
+            true,
+        );
+    };
+    let path = call
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| call.uri.path().to_owned());
+    if call.query.contains_key("redirect") {
+        let mut r = error(
+            StatusCode::TEMPORARY_REDIRECT,
+            &format!("not the leader: node {leader} at {addr}"),
+            true,
+        );
+        if let Ok(location) = HeaderValue::from_str(&format!("http://{addr}{path}")) {
+            r.headers_mut().insert(header::LOCATION, location);
+        }
+        return r;
+    }
+    if call.headers.contains_key(FORWARDED) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "leadership is moving (a forwarded request reached a follower)",
+            true,
+        );
+    }
+    let write = call.method != Method::GET;
+    let mut headers: Vec<(String, String)> = vec![
+        ("Content-Type".into(), "application/json".into()),
+        (FORWARDED.into(), call.shared.config.node_id.to_string()),
+    ];
+    for name in ["x-client-id", "x-client-seq", "authorization"] {
+        if let Some(v) = call.headers.get(name).and_then(|v| v.to_str().ok()) {
+            headers.push((name.into(), v.into()));
+        }
+    }
+    let method = call.method.to_string();
+    let body = call.body.to_vec();
+    let timeout = Duration::from_millis(call.shared.config.request_timeout_ms);
+    let forwarded = tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        client::http::request(&addr, &method, &path, &headers, &body, timeout)
+    })
+    .await;
+    match forwarded {
+        Ok(Ok(r)) => {
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut response = (status, r.body.clone()).into_response();
+            for name in [
+                "content-type",
+                "x-raft-index",
+                "x-raft-last-contact-ms",
+                "x-raft-term",
+                "retry-after",
+                "location",
+            ] {
+                if let Some(v) = r.header(name).and_then(|v| HeaderValue::from_str(v).ok()) {
+                    response.headers_mut().insert(name, v);
+                }
+            }
+            response
+        }
+        Ok(Err(client::http::HttpError::Connect(e))) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("cannot reach the leader (node {leader}): {e}"),
+            true,
+        ),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("no answer from the leader (node {leader})"),
+            !write,
+        ),
+    }
+}
+
+/// `?consistency=stale`: this node's state machine as it is, with how long
+/// since it last heard from its leader (`X-Raft-Last-Contact-Ms`).
+async fn stale_read(shared: &Shared, key: String) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared
+        .commands
+        .try_send(Command::StaleRead { key, reply: tx })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node busy", true);
+    }
+    let Ok(StaleAnswer {
+        value,
+        index,
+        term,
+        since_leader,
+    }) = rx.await
+    else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping", true);
+    };
+    let mut r = match value {
+        Some(v) => Json(json!({ "value": v })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "key not found", true),
+    };
+    let h = r.headers_mut();
+    h.insert("x-raft-index", HeaderValue::from(index));
+    h.insert("x-raft-term", HeaderValue::from(term));
+    if let Some(since) = since_leader {
+        h.insert(
+            "x-raft-last-contact-ms",
+            HeaderValue::from(since.as_millis() as u64),
+        );
+    }
+    r
+}
+
+/// `GET /ready`: 200 once a leader is known and this node has applied
+/// everything it knows committed; 503 otherwise.
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.status.lock().expect("not poisoned").clone();
+    match s.leader {
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
+        Some(_) if s.applied < s.commit => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("applying: {} of {} committed", s.applied, s.commit),
+            true,
+        ),
+        Some(leader) => Json(json!({ "ready": true, "leader": leader })).into_response(),
+    }
+}
+
+/// Admin requests need the configured bearer token, or, with none
+/// configured, a loopback client.
+fn authorize(shared: &Shared, headers: &HeaderMap, remote: SocketAddr) -> Result<(), ApiError> {
+    match &shared.config.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given == Some(token.as_str()) {
+                Ok(())
+            } else {
+                Err(ApiError::definite(
+                    StatusCode::UNAUTHORIZED,
+                    "admin endpoints need Authorization: Bearer <admin token>",
+                ))
+            }
+        }
+        None if remote.ip().is_loopback() => Ok(()),
+        None => Err(ApiError::definite(
+            StatusCode::FORBIDDEN,
+            "no admin token configured: admin endpoints answer loopback clients only",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: u64,
+}
+
+/// `POST /admin/transfer-leader` `{"to": ID}`.
+async fn transfer_leader(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let (raw, body) = match read_body::<TransferBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: raw,
+    };
+    admin(call, AdminOp::TransferLeadership(NodeId(body.to))).await
+}
+
+/// `DELETE /admin/nodes/{id}`: removes a member (a voter through joint
+/// consensus).
+async fn remove_node(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(id): Path<u64>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    admin(
+        call,
+        AdminOp::ChangeMembership(ConfChange::Remove(NodeId(id))),
+    )
+    .await
+}
+
+/// Asks the replica; answers 202 when accepted, forwards when not the
+/// leader, 409 when refused.
+async fn admin(call: Call, op: AdminOp) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if call
+        .shared
+        .commands
+        .try_send(Command::Admin { op, reply: tx })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node busy", true);
+    }
+    let Ok(reply) = rx.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping", true);
+    };
+    let leader = match &reply.result {
+        Err(AdminRefused::Membership(MembershipError::NotLeader { leader }))
+        | Err(AdminRefused::Transfer(TransferError::NotLeader { leader })) => Some(*leader),
+        _ => None,
+    };
+    match (leader, reply.result) {
+        (Some(Some(l)), _) => not_leader(call, l.0).await,
+        (Some(None), _) => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
+        (_, Ok(AdminAccepted::MembershipProposed(index))) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "proposed_index": index.0 })),
+        )
+            .into_response(),
+        (_, Ok(AdminAccepted::TransferStarted)) => {
+            (StatusCode::ACCEPTED, Json(json!({ "transfer": "started" }))).into_response()
+        }
+        (_, Err(refused)) => error(StatusCode::CONFLICT, &refused.to_string(), true),
+    }
+}

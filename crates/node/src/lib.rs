@@ -1,0 +1,90 @@
+//! `raftlab-node`: the real node, the second executor of [`replica::Replica`].
+//!
+//! The simulator runs the replica in virtual time; this crate runs the same
+//! type on tokio:
+//!
+//! - one task owns the replica ([`server`]) and reacts, in this order of
+//!   priority, to ticks of a monotonic clock (missed ticks after a stall are
+//!   delivered at once, before anything else, as the simulator's pause
+//!   family does), write completions, peer messages and client requests;
+//! - one thread owns the WAL on the real disk ([`storage`]) and carries out
+//!   the replica's writes in order with group commit;
+//! - the peer transport ([`transport`], [`wire`]) moves envelopes over TCP;
+//! - the HTTP API ([`http`]) turns requests into client operations, and
+//!   serves `/health`, `/admin/status` and `/metrics` ([`metrics`]).
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod storage;
+pub mod transport;
+pub mod wire;
+
+use config::Config;
+use metrics::Metrics;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// What the tasks of one node share.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The replica's state as of its last step, for `/admin/status` and
+    /// for routing requests.
+    pub status: Mutex<Status>,
+    /// The peers' HTTP addresses, learnt from their handshakes.
+    pub peer_http: Mutex<BTreeMap<u64, String>>,
+    /// Requests for the replica task.
+    pub commands: mpsc::Sender<server::Command>,
+}
+
+impl Shared {
+    /// The HTTP address of node `id`, if known.
+    pub fn http_addr_of(&self, id: u64) -> Option<String> {
+        if id == self.config.node_id {
+            return Some(self.config.http_addr.to_string());
+        }
+        self.peer_http
+            .lock()
+            .expect("not poisoned")
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// The replica's state, published after each of its steps.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    /// This node's id.
+    pub id: u64,
+    /// `follower`, `pre-candidate`, `candidate` or `leader`.
+    pub role: String,
+    /// The current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader: Option<u64>,
+    /// The commit index.
+    pub commit: u64,
+    /// The applied index.
+    pub applied: u64,
+    /// The voters in force.
+    pub voters: Vec<u64>,
+    /// The learners in force.
+    pub learners: Vec<u64>,
+    /// The first index the log holds.
+    pub first_index: u64,
+    /// The last index the log holds.
+    pub last_index: u64,
+    /// The index of the snapshot the log starts after (0: none).
+    pub snapshot_index: u64,
+}
+
+/// Runs a node until it fails: resolves nothing, `config` is final.
+pub async fn run(config: Config) -> Result<(), String> {
+    server::run(config).await
+}

@@ -1,0 +1,241 @@
+//! Three real `raftlab-node` processes on loopback: forwarding, linearizable
+//! reads, CAS, exactly-once retries, a kill -9 of the leader, and the killed
+//! node's catch-up (by snapshot: the survivors compact while it is down).
+
+mod common;
+
+use client::Client;
+use common::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const TIMINGS: &[&str] = &["--snapshot-every", "50", "--snapshot-keep", "10"];
+
+#[test]
+fn three_nodes_serve_through_any_node_and_survive_a_leader_kill() {
+    let mut cluster = Cluster::start(3, TIMINGS);
+    cluster.wait_leader(Duration::from_secs(20));
+    let ends = cluster.endpoints();
+
+    // Writes through every node (followers forward), read back through every node.
+    for (i, end) in ends.iter().enumerate() {
+        let r = req(
+            end,
+            "PUT",
+            &format!("/kv/k{i}"),
+            &format!(r#"{{"value":"v{i}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.header("x-raft-index").is_some() && r.header("x-raft-term").is_some());
+    }
+    for end in &ends {
+        for i in 0..ends.len() {
+            let r = req(end, "GET", &format!("/kv/k{i}"), "");
+            assert_eq!(json(&r)["value"], format!("v{i}"), "read at {end}");
+        }
+    }
+    let r = req(&ends[0], "GET", "/kv/absent", "");
+    assert_eq!(
+        (r.status, json(&r)["definite"].as_bool()),
+        (404, Some(true))
+    );
+
+    // Compare-and-swap, through a follower or not.
+    let cas = |end: &str, body: &str| req(end, "POST", "/kv/c/cas", body).status;
+    assert_eq!(cas(&ends[1], r#"{"expected":null,"value":"1"}"#), 200);
+    assert_eq!(cas(&ends[2], r#"{"expected":null,"value":"x"}"#), 409);
+    assert_eq!(cas(&ends[0], r#"{"expected":"1","value":"2"}"#), 200);
+    assert_eq!(json(&req(&ends[2], "GET", "/kv/c", ""))["value"], "2");
+
+    // Exactly-once: the same session and sequence number, sent twice to
+    // two nodes, appends once.
+    for end in [&ends[0], &ends[1]] {
+        let r = client::http::request(
+            end,
+            "POST",
+            "/kv/once/append",
+            &[("X-Client-Id", "42"), ("X-Client-Seq", "1")],
+            br#"{"value":"x"}"#,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(json(&req(&ends[2], "GET", "/kv/once", ""))["value"], "x");
+
+    // A first throughput figure: one client, sequential writes.
+    let mut acked = BTreeMap::new();
+    let mut c = Client::new(ends.clone());
+    let n = 300;
+    let started = Instant::now();
+    for i in 0..n {
+        let (k, v) = (format!("t{i}"), format!("{i}"));
+        c.put(&k, &v).unwrap();
+        acked.insert(k, v);
+    }
+    let took = started.elapsed();
+    println!(
+        "throughput: {n} sequential writes in {took:?} ({:.0} writes/s, one client)",
+        n as f64 / took.as_secs_f64()
+    );
+
+    // kill -9 the leader; a new leader serves within the bound.
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    let mut c = Client::new(cluster.endpoints());
+    c.op_timeout = Duration::from_secs(20);
+    c.put("after-failover", "yes").unwrap();
+    let failover = killed_at.elapsed();
+    println!("failover: a write succeeded {failover:?} after kill -9 of the leader");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    acked.insert("after-failover".into(), "yes".into());
+
+    // More writes while it is down: the survivors snapshot and compact past
+    // what the killed node has.
+    for i in 0..150 {
+        let (k, v) = (format!("d{i}"), format!("{i}"));
+        c.put(&k, &v).unwrap();
+        acked.insert(k, v);
+    }
+
+    // The killed node restarts (no --bootstrap) and catches up.
+    cluster.spawn(leader, false);
+    let target = status(c.endpoint()).unwrap()["commit"].as_u64().unwrap();
+    let restarted = cluster.nodes[leader].http.clone();
+    eventually(
+        Duration::from_secs(20),
+        "the restarted node catches up",
+        || status(&restarted).is_some_and(|s| s["applied"].as_u64().unwrap_or(0) >= target),
+    );
+    assert!(
+        metric(&restarted, r#"raft_snapshots_total{kind="installed"}"#) >= 1.0,
+        "it caught up by snapshot"
+    );
+
+    // Nothing acknowledged is lost, read through every node.
+    let mut c = Client::new(cluster.endpoints());
+    for (k, v) in &acked {
+        assert_eq!(c.get(k).unwrap().as_deref(), Some(v.as_str()), "key {k}");
+    }
+    let r = req(&restarted, "GET", "/kv/after-failover", "");
+    assert_eq!(json(&r)["value"], "yes");
+}
+
+#[test]
+fn failover_time_over_ten_leader_kills() {
+    let mut cluster = Cluster::start(3, &[]);
+    let mut times = Vec::new();
+    let mut c = Client::new(cluster.endpoints());
+    c.op_timeout = Duration::from_secs(20);
+    let mut acked = Vec::new();
+    for round in 0..10 {
+        let leader = cluster.wait_leader(Duration::from_secs(20));
+        cluster.kill(leader);
+        let killed_at = Instant::now();
+        let key = format!("round{round}");
+        c.put(&key, "done").unwrap();
+        times.push(killed_at.elapsed());
+        acked.push(key);
+        cluster.spawn(leader, false);
+        let target = status(c.endpoint()).map_or(0, |s| s["commit"].as_u64().unwrap());
+        let restarted = cluster.nodes[leader].http.clone();
+        eventually(
+            Duration::from_secs(20),
+            "the restarted node catches up",
+            || status(&restarted).is_some_and(|s| s["applied"].as_u64().unwrap_or(0) >= target),
+        );
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let max = *times.last().unwrap();
+    println!("failover over 10 leader kills: median {median:?}, max {max:?}, all {times:?}");
+    assert!(max < Duration::from_secs(5), "max failover {max:?}");
+    for key in acked {
+        assert_eq!(c.get(&key).unwrap().as_deref(), Some("done"));
+    }
+}
+
+#[test]
+fn admin_transfer_removal_and_read_levels() {
+    let mut cluster = Cluster::start(3, &["--lease-read-ticks", "4"]);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let ends = cluster.endpoints();
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    assert_eq!(
+        req(&ends[leader], "PUT", "/kv/k", r#"{"value":"v"}"#).status,
+        200
+    );
+
+    // Read levels: lease (enabled here) and stale, which says how long
+    // since the node heard from its leader.
+    let r = req(&ends[follower], "GET", "/kv/k?consistency=lease", "");
+    assert_eq!(json(&r)["value"], "v");
+    eventually(
+        Duration::from_secs(10),
+        "the follower applied the write",
+        || {
+            let r = req(&ends[follower], "GET", "/kv/k?consistency=stale", "");
+            r.status == 200 && json(&r)["value"] == "v"
+        },
+    );
+    let r = req(&ends[follower], "GET", "/kv/k?consistency=stale", "");
+    let since: u64 = r.header("x-raft-last-contact-ms").unwrap().parse().unwrap();
+    assert!(since < 5_000, "heard from the leader {since} ms ago");
+    assert_eq!(
+        req(&ends[0], "GET", "/kv/k?consistency=bogus", "").status,
+        400
+    );
+    eventually(Duration::from_secs(10), "every node is ready", || {
+        ends.iter()
+            .all(|e| req(e, "GET", "/ready", "").status == 200)
+    });
+
+    // Leadership transfer, asked of a follower (forwarded to the leader).
+    let to = cluster.nodes[other].id;
+    let r = req(
+        &ends[follower],
+        "POST",
+        "/admin/transfer-leader",
+        &format!(r#"{{"to":{to}}}"#),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    eventually(Duration::from_secs(10), "the target leads", || {
+        status(&ends[other]).is_some_and(|s| s["role"] == "leader")
+    });
+
+    // Remove the old leader; the two left keep serving.
+    let old = cluster.nodes[leader].id;
+    let r = req(&ends[other], "DELETE", &format!("/admin/nodes/{old}"), "");
+    assert_eq!(r.status, 202, "{}", r.text());
+    eventually(Duration::from_secs(10), "the removal is in force", || {
+        status(&ends[other]).is_some_and(|s| s["voters"].as_array().is_some_and(|v| v.len() == 2))
+    });
+    cluster.kill(leader);
+    let mut c = Client::new([ends[follower].clone(), ends[other].clone()]);
+    c.put("after-removal", "ok").unwrap();
+    assert_eq!(c.get("k").unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn admin_endpoints_need_the_token_when_one_is_set() {
+    let cluster = Cluster::start(1, &["--admin-token", "s3cret"]);
+    cluster.wait_leader(Duration::from_secs(20));
+    let http = cluster.nodes[0].http.clone();
+    assert_eq!(req(&http, "DELETE", "/admin/nodes/5", "").status, 401);
+    let r = client::http::request(
+        &http,
+        "DELETE",
+        "/admin/nodes/5",
+        &[("Authorization", "Bearer s3cret")],
+        b"",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    // Authorized; the replica refuses removing a node that is no member.
+    assert_eq!(r.status, 409, "{}", r.text());
+}
