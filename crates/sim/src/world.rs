@@ -117,6 +117,11 @@ enum Event {
     },
     /// The nemesis crashes a process and restarts it at once.
     FastRestart,
+    /// A scripted wipe waits for the node's data to be committed.
+    WipeWhenSafe {
+        node: usize,
+        since: Nanos,
+    },
     Scripted(Action),
     Churn,
     ClockJump,
@@ -556,6 +561,7 @@ impl World {
             Event::Pause => self.pause(),
             Event::Resume { node, incarnation } => self.resume(node, incarnation),
             Event::FastRestart => self.fast_restart(),
+            Event::WipeWhenSafe { node, since } => self.wipe_when_safe(node, since),
             Event::Tick { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation && self.nodes[node].replica.is_some()
                 {

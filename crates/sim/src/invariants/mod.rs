@@ -173,6 +173,11 @@ impl Invariants {
         self.terms[n] = vec![Term(0)];
     }
 
+    /// The last index of `node`'s durable log, as far as the checker knows.
+    pub fn durable_last_index(&self, node: u64) -> LogIndex {
+        LogIndex(self.terms[slot(node)].len() as u64 - 1)
+    }
+
     /// The number of terms that had a leader.
     pub fn elections(&self) -> usize {
         self.leaders.len()
