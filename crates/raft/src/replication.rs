@@ -319,17 +319,9 @@ impl Raft {
                 self.maybe_send_timeout_now(from);
             }
         } else {
-            // An answer at or below the match index. A heartbeat's names the
-            // match index (or 0 below the snapshot: see `send_heartbeat`):
-            // one more probe per heartbeat, so a lost probe never stalls
-            // the follower for good. An older one (a duplicate, or one
-            // overtaken by a later answer) tells nothing new: re-arming the
-            // probe on it re-sent the same append for every stale answer,
-            // and duplicated answers multiplied into a message storm (found
-            // once appends carried one entry with 64 in flight, sweep seed
-            // 827; etcd ignores such answers too).
-            let heartbeat_answer = index == pr.match_index || index.0 == 0;
-            if pr.state == ProgressState::Probe && heartbeat_answer {
+            if pr.state == ProgressState::Probe {
+                // A heartbeat answer: one more probe per heartbeat, so a lost
+                // probe never stalls the follower for good.
                 pr.probe_sent = false;
             }
             self.send_appends(from);

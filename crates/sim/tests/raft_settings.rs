@@ -10,18 +10,6 @@ fn run(config: &SimConfig) -> sim::Summary {
         .summary
 }
 
-/// Seed 827 (one entry per append, 64 appends in flight, duplicating
-/// network): every stale acknowledgement re-armed the leader's probe and
-/// re-sent the same append, so duplicated answers multiplied into a
-/// message storm. A stale answer now re-arms nothing.
-#[test]
-fn seed_827_stale_acknowledgements_cause_no_message_storm() {
-    let s = run(&SimConfig::new(827));
-    assert_eq!(s.params.raft.max_entries_per_append, 1);
-    assert_eq!(s.params.raft.max_inflight_appends, 64);
-    assert!(s.ok, "{:?}", s.violations);
-}
-
 /// Seeds 18, 81 and 196: a short drawn election timeout under a disk still
 /// slow after the heal livelocked elections; the heal now ends slow disks
 /// and heavy-tailed delays.
