@@ -11,6 +11,7 @@ mod bench_raft;
 mod check_cmd;
 mod cli;
 mod cluster;
+mod error;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -18,6 +19,7 @@ mod sweep;
 use check::{Budget, History};
 use clap::Parser;
 use cli::{Cli, Command, SimulateArgs};
+use error::{EXIT_EXPECTATION_FAILED, EXIT_USAGE, Error};
 use sim::{SimConfig, Summary, TraceFilter, Tracer};
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -25,26 +27,53 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Exit status for a usage error (clap's own would be 2, which means
-/// "undecided" here).
-const EXIT_USAGE: u8 = 64;
-/// Exit status for an internal error (a file that cannot be written, say).
-const EXIT_INTERNAL: u8 = 70;
-
 /// Counts live heap bytes for `bench raft` (idle otherwise).
 #[global_allocator]
 static ALLOCATOR: bench_raft::alloc_count::Counting = bench_raft::alloc_count::Counting;
 
 fn main() -> ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            if !e.use_stderr() {
+                // --help or --version.
+                let _ = e.print();
+                return ExitCode::from(0);
+            }
+            if json {
+                let message = e.kind().as_str().unwrap_or("usage error").to_string();
+                println!("{}", Error::Usage(message).to_json());
+            }
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let result = match cli.command {
+    ExitCode::from(run(cli.command))
+}
+
+/// Runs a parsed command line and returns its exit status, reporting an
+/// error on stderr (and, under `--json`, as a JSON object on stdout). A
+/// panic is an internal error.
+fn run(command: Command) -> u8 {
+    let json = command.json();
+    let result = std::panic::catch_unwind(move || dispatch(command))
+        .unwrap_or_else(|_| Err(Error::Internal("panicked (see above)".to_string())));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if json {
+                println!("{}", e.to_json());
+            }
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> Result<u8, Error> {
+    match command {
         Command::Simulate(args) => simulate(&args),
         Command::Sweep(args) => match &args.action {
             Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
@@ -52,25 +81,18 @@ fn main() -> ExitCode {
         },
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
-        Command::Cluster(args) => cluster::cluster(&args),
-        Command::Bench(args) => match &args.what {
+        Command::Cluster(args) => Ok(cluster::cluster(&args)?),
+        Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
-        },
-        Command::Check(args) => check_cmd::check(&args).and_then(|code| {
+        }?),
+        Command::Check(args) => Ok(check_cmd::check(&args).and_then(|code| {
             if args.report {
                 let path = report_cmd::write_check_report(&args)?;
                 eprintln!("report: {}", path.display());
             }
             Ok(code)
-        }),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_INTERNAL)
-        }
+        })?),
     }
 }
 
@@ -113,8 +135,9 @@ pub fn run_one(
     Ok(outcome)
 }
 
-fn simulate(args: &SimulateArgs) -> Result<u8, String> {
+fn simulate(args: &SimulateArgs) -> Result<u8, Error> {
     let config = args.config()?;
+    let expect = args.shape.scenario()?.map_or(sim::Expect::Ok, |s| s.expect);
     let filter = match (args.trace, args.trace_node) {
         (_, Some(n)) => TraceFilter::Node(n),
         (true, None) => TraceFilter::All,
@@ -125,13 +148,15 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
     }
     let budget = Budget::default();
     let outcome = run_one(&config, filter, args.json, &budget)?;
+    let stem = args.shape.file_stem(config.seed);
     let history_path = args.history.clone().unwrap_or_else(|| {
         workspace_root()
             .join("histories/runs")
-            .join(format!("seed-{}.jsonl", config.seed))
+            .join(format!("{stem}.jsonl"))
     });
     write_history(&outcome.history, &history_path)?;
     let summary = &outcome.summary;
+    let code = exit_code(summary, expect);
     if args.json {
         println!(
             "{}",
@@ -139,9 +164,10 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
         );
     } else {
         print_verdict(summary, &history_path);
+        print_expectation(summary, expect);
     }
     if args.report {
-        let path = report_cmd::write_run_report(&outcome)?;
+        let path = report_cmd::write_run_report(&outcome, &stem, &history_path)?;
         // stdout carries the JSON summary alone under --json.
         if args.json {
             eprintln!("report: {}", path.display());
@@ -149,7 +175,35 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
             println!("report: {}", path.display());
         }
     }
-    Ok(summary.exit_code() as u8)
+    Ok(code)
+}
+
+/// A run's exit status, given what its scenario expects: the run's own
+/// (0, 1, 2, 3), except 5 when a failure was expected and the run passed.
+pub fn exit_code(summary: &Summary, expect: sim::Expect) -> u8 {
+    let code = summary.exit_code();
+    if expect.is_failure() && code == 0 {
+        EXIT_EXPECTATION_FAILED
+    } else {
+        code as u8
+    }
+}
+
+/// Says whether a scenario that expects a failure got it.
+pub fn print_expectation(summary: &Summary, expect: sim::Expect) {
+    if !expect.is_failure() {
+        return;
+    }
+    let what = if expect == sim::Expect::Violation {
+        "a safety violation"
+    } else {
+        "a liveness failure"
+    };
+    if expect.met_by(summary.exit_code()) {
+        println!("expectation met: the scenario expects {what}, and the run shows it");
+    } else {
+        println!("EXPECTATION FAILED: the scenario expects {what}, and the run did not show it");
+    }
 }
 
 /// Writes a history as JSON lines, creating the directory.
@@ -424,6 +478,186 @@ mod tests {
     #[test]
     fn an_unknown_scenario_is_an_error_naming_the_file() {
         let err = simulate(&scenario_run("no-such-scenario", 1)).unwrap_err();
-        assert!(err.contains("no-such-scenario.toml"), "{err}");
+        assert!(err.message().contains("no-such-scenario.toml"), "{err}");
+        assert_eq!(err.exit_code(), EXIT_USAGE);
+    }
+
+    /// The exit status of a command line, as `main` would return it (clap's
+    /// own errors are usage errors).
+    fn status(args: &[&str]) -> u8 {
+        match Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())) {
+            Ok(cli) => run(cli.command),
+            Err(e) if e.use_stderr() => EXIT_USAGE,
+            Err(_) => 0,
+        }
+    }
+
+    fn temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-exit-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Every user mistake is a usage error (64), not an internal one (70).
+    #[test]
+    fn usage_errors_exit_64() {
+        let no_seed = temp("no-seed.toml", "description = \"pins nothing\"\n");
+        let late = temp(
+            "late.toml",
+            "duration_ms = 2000\n[[events]]\nat_ms = 5000\naction = { kind = \"heal\" }\n",
+        );
+        let malformed = temp("malformed.toml", "nodes = \"five\"\n");
+        let (no_seed, late, malformed) = (
+            no_seed.to_str().unwrap(),
+            late.to_str().unwrap(),
+            malformed.to_str().unwrap(),
+        );
+        for args in [
+            &["simulate", "--seed", "1", "--nodes", "2"][..],
+            &["simulate", "--seed", "1", "--nodes", "9"],
+            &["simulate", "--seed", "1", "--clients", "0"],
+            &["simulate", "--seed", "1", "--duration", "soon"],
+            &["simulate", "--seed", "1", "--scenario", "no-such-scenario"],
+            &["simulate", "--seed", "1", "--scenario", malformed],
+            &["simulate", "--seed", "1", "--scenario", late],
+            &["simulate", "--seed", "1", "--trace-node", "99"],
+            &["simulate", "--seed", "1", "--trace-node", "0"],
+            &["sweep"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "2"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "nan"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "-0.5"],
+            &["sweep", "--seeds", "1..=2", "--jobs", "0"],
+            &["sweep", "--seeds", "1..=2", "--shard", "3/4"],
+            &["sweep", "--seeds", "1..=2", "--nodes", "1"],
+            &["sweep", "merge", "/no/such/shard.json"],
+            &["replay", no_seed],
+            &["replay", "/no/such/file.toml"],
+            &["shrink", "--seed", "1", "--clients", "0"],
+        ] {
+            assert_eq!(status(args), EXIT_USAGE, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_summary_is_bad_input() {
+        let bad = temp("not-a-summary.json", "{\"hello\": 1}");
+        assert_eq!(
+            status(&["sweep", "merge", bad.to_str().unwrap()]),
+            error::EXIT_INPUT
+        );
+    }
+
+    #[test]
+    fn with_json_an_error_is_a_json_object() {
+        let cli = Cli::try_parse_from(["xtask", "simulate", "--seed", "1", "--json"]).unwrap();
+        assert!(cli.command.json());
+        let e = Error::Usage("--nodes must be 3 to 7".into());
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["error"], "--nodes must be 3 to 7");
+        assert_eq!(v["kind"], "usage");
+        assert_eq!(v["exit_code"], 64);
+        assert_eq!(Error::from("disk full".to_string()).exit_code(), 70);
+    }
+
+    /// A scenario expecting a violation that passes exits 5, and says so.
+    #[test]
+    fn an_expected_violation_that_does_not_happen_exits_5() {
+        let text =
+            fs::read_to_string(workspace_root().join("scenarios/clock-skew-lease-violation.toml"))
+                .unwrap()
+                .replace("lease_reads = true", "lease_reads = false");
+        let path = temp("expects-but-passes.toml", &text);
+        let mut args = scenario_run(path.to_str().unwrap(), 1);
+        args.shape.duration = Some(4_000 * sim::queue::MS);
+        assert_eq!(simulate(&args), Ok(error::EXIT_EXPECTATION_FAILED));
+        let _ = fs::remove_file(args.history.expect("set"));
+    }
+
+    /// replay: the run's status when reproduced, 4 when the trace hash
+    /// differs or none is pinned.
+    #[test]
+    fn replay_tells_a_faithful_file_from_a_tampered_one() {
+        let (_, scenario) = scenario_cmd::load("leader-isolation").unwrap();
+        let mut config = scenario.config("leader-isolation", 1).unwrap();
+        config.duration = 3_000 * sim::queue::MS;
+        config.script.retain(|f| f.at_ms < 3_000);
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        assert_eq!(outcome.summary.exit_code(), 0);
+        let dir = std::env::temp_dir().join(format!("xtask-replay-{}", std::process::id()));
+        let faithful = dir.join("faithful.toml");
+        scenario_cmd::write_scenario(
+            &config,
+            &outcome.summary,
+            sim::Expect::Ok,
+            "test",
+            &faithful,
+        )
+        .unwrap();
+        let text = fs::read_to_string(&faithful).unwrap();
+        let tampered = temp(
+            "tampered.toml",
+            &text.replace(&outcome.summary.trace_hash, "0000000000000000"),
+        );
+        let unpinned = temp(
+            "unpinned.toml",
+            &text.replace(
+                &format!("trace_hash = \"{}\"", outcome.summary.trace_hash),
+                "",
+            ),
+        );
+        let replay = |p: &Path| {
+            scenario_cmd::replay(&cli::ReplayArgs {
+                file: p.to_path_buf(),
+                report: false,
+            })
+        };
+        assert_eq!(replay(&faithful), Ok(0));
+        assert_eq!(replay(&tampered), Ok(error::EXIT_REPLAY_DIFFERS));
+        assert_eq!(replay(&unpinned), Ok(error::EXIT_REPLAY_DIFFERS));
+    }
+
+    /// A run's files are named by what produced it: a scenario's or a
+    /// flag's run never overwrites the default run's `seed-N` files.
+    #[test]
+    fn files_are_named_by_scenario_seed_and_flags() {
+        let default = RunShape::default();
+        let scenario = RunShape {
+            scenario: Some("crash-storm".into()),
+            ..RunShape::default()
+        };
+        let by_path = RunShape {
+            scenario: Some("histories/shrunk/seed-2.toml".into()),
+            ..RunShape::default()
+        };
+        let flags = RunShape {
+            nodes: Some(3),
+            faults: Some(cli::Switch::Off),
+            ..RunShape::default()
+        };
+        assert_eq!(default.file_stem(2), "seed-2");
+        assert_eq!(scenario.file_stem(2), "crash-storm-seed-2");
+        assert_eq!(by_path.file_stem(2), "seed-2-seed-2");
+        assert_eq!(flags.file_stem(2), "default-nodes-3-faults-off-seed-2");
+    }
+
+    /// A single run's report is named like its history and leaves the
+    /// sweeps' index alone.
+    #[test]
+    fn a_run_report_never_writes_an_index() {
+        let config = cli::RunShape::default().config(3).unwrap();
+        let config = SimConfig {
+            duration: 500 * sim::queue::MS,
+            ..config
+        };
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        let path =
+            report_cmd::write_run_report_in(&dir, &outcome, "x-seed-3", Path::new("h.jsonl"))
+                .unwrap();
+        assert_eq!(path, dir.join("x-seed-3.html"));
+        assert!(fs::read_to_string(&path).unwrap().contains("h.jsonl"));
+        assert!(!dir.join("index.html").exists());
     }
 }

@@ -77,6 +77,9 @@ pub struct Report {
     /// explanation than the one [`render`] derives from the verdict's
     /// counterexample (the derived one is used when this is `None`).
     pub explanation: Option<Explanation>,
+    /// Where the run's history was written, shown under the replay command
+    /// (`None`: not shown).
+    pub history_path: Option<String>,
 }
 
 /// A drawn parameter as short text: a set of switches as the names of those
@@ -190,6 +193,7 @@ impl Report {
             timeline: outcome.timeline.clone(),
             end_ns: Some(s.sim_time_ms * 1_000_000),
             explanation: None,
+            history_path: None,
         }
     }
 
@@ -240,6 +244,7 @@ impl Report {
             timeline: Vec::new(),
             end_ns: None,
             explanation: None,
+            history_path: None,
         }
     }
 
@@ -452,6 +457,9 @@ pub fn render(report: &Report) -> String {
                 div class=(banner_class) id="verdict" {
                     h1 { "raftlab · " (report.title) " · " (report.headline()) }
                     div { "replay: " code.replay id="replay" { (report.replay) } }
+                    @if let Some(path) = &report.history_path {
+                        div { "history: " code.replay id="history" { (path) } }
+                    }
                     @if !report.violations.is_empty() {
                         ul.viol {
                             @for (i, v) in report.violations.iter().enumerate() {
