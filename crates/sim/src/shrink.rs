@@ -187,3 +187,35 @@ fn candidates(c: &SimConfig) -> Vec<SimConfig> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn short(seed: u64) -> SimConfig {
+        SimConfig {
+            duration: 1_000 * MS,
+            faults: false,
+            ..SimConfig::new(seed)
+        }
+    }
+
+    #[test]
+    fn a_passing_run_is_refused_as_passing() {
+        let refused = shrink_or_refuse(&short(1), &Budget::default()).unwrap();
+        assert_eq!(refused.err(), Some(Refusal::Passes));
+    }
+
+    /// An undecided run is not a failure: refused as undecided, never
+    /// shrunk as if it were a violation.
+    #[test]
+    fn an_undecided_run_is_refused_as_undecided() {
+        let budget = Budget {
+            max_steps: 1,
+            ..Budget::default()
+        };
+        let refused = shrink_or_refuse(&short(1), &budget).unwrap();
+        assert_eq!(refused.err(), Some(Refusal::Undecided));
+        assert!(Refusal::Undecided.to_string().contains("not a failure"));
+    }
+}
