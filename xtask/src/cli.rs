@@ -855,4 +855,18 @@ mod tests {
         assert_eq!(parse_jobs("3"), Ok(3));
         assert!(parse_jobs("0").is_err());
     }
+
+    /// The `cargo xtask` alias builds the sim profile without `--quiet`, so
+    /// the first, minutes-long build shows its progress.
+    #[test]
+    fn the_alias_shows_build_progress() {
+        let config =
+            std::fs::read_to_string(crate::workspace_root().join(".cargo/config.toml")).unwrap();
+        let alias = config
+            .lines()
+            .find(|l| l.trim_start().starts_with("xtask"))
+            .expect("the xtask alias");
+        assert!(alias.contains("--profile sim"), "{alias}");
+        assert!(!alias.contains("--quiet"), "{alias}");
+    }
 }

@@ -42,7 +42,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(0);
             }
             if json {
-                let message = e.kind().as_str().unwrap_or("usage error").to_string();
+                let rendered = e.to_string();
+                let message = rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("usage error")
+                    .trim_start_matches("error: ")
+                    .to_string();
                 println!("{}", Error::Usage(message).to_json());
             }
             let _ = e.print();
@@ -535,6 +541,16 @@ mod tests {
             &["replay", no_seed],
             &["replay", "/no/such/file.toml"],
             &["shrink", "--seed", "1", "--clients", "0"],
+            // A seed that passes is refused, with the reason.
+            &[
+                "shrink",
+                "--seed",
+                "1",
+                "--faults",
+                "off",
+                "--duration",
+                "1s",
+            ],
         ] {
             assert_eq!(status(args), EXIT_USAGE, "{args:?}");
         }
@@ -573,6 +589,28 @@ mod tests {
         args.shape.duration = Some(4_000 * sim::queue::MS);
         assert_eq!(simulate(&args), Ok(error::EXIT_EXPECTATION_FAILED));
         let _ = fs::remove_file(args.history.expect("set"));
+    }
+
+    /// shrink exits 0 when it wrote the shrunk file.
+    #[test]
+    fn a_successful_shrink_exits_0() {
+        let out = std::env::temp_dir().join(format!("xtask-shrunk-{}.toml", std::process::id()));
+        let out_str = out.to_str().unwrap().to_string();
+        assert_eq!(
+            status(&[
+                "shrink",
+                "--seed",
+                "1",
+                "--scenario",
+                "clock-skew-lease-violation",
+                "--out",
+                &out_str,
+            ]),
+            0
+        );
+        let text = fs::read_to_string(&out).unwrap();
+        assert!(text.contains("expect = \"violation\""), "{text}");
+        let _ = fs::remove_file(out);
     }
 
     /// replay: the run's status when reproduced, 4 when the trace hash
