@@ -244,7 +244,7 @@ pub fn print_header(config: &SimConfig) {
         p.keys
     );
     println!(
-        "  network: latency {:.1}-{:.1}ms, drop {:.1}%, duplicate {:.1}%",
+        "  network: latency {:.1}-{:.1}ms, random loss {:.1}%, duplicate {:.1}% (partitions, crashes and churn drop more)",
         p.latency_min_us as f64 / 1000.0,
         p.latency_max_us as f64 / 1000.0,
         p.drop_rate * 100.0,
@@ -363,6 +363,33 @@ pub fn print_header(config: &SimConfig) {
     }
 }
 
+/// The disk faults of a run in a line: the count of each kind, and the
+/// nodes that halted on a corrupt log.
+pub fn disk_fault_line(s: &Summary) -> String {
+    let total: u64 = s.disk_faults.values().sum();
+    let kinds: Vec<String> = s
+        .disk_faults
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    let mut line = if total == 0 {
+        "disk faults: none".to_string()
+    } else {
+        format!("disk faults: {total} ({})", kinds.join(", "))
+    };
+    if s.failed_nodes.is_empty() {
+        line += "; no node halted";
+    } else {
+        line += &format!(
+            "; {} halted on a corrupt log: {}",
+            s.failed_nodes.len(),
+            s.failed_nodes.join("; ")
+        );
+    }
+    line
+}
+
 /// Prints the verdict, the violations and the counts of a run.
 pub fn print_verdict(s: &Summary, history: &Path) {
     let verdict = match (s.exit_code(), s.linearizable) {
@@ -387,13 +414,14 @@ pub fn print_verdict(s: &Summary, history: &Path) {
         s.stats.ops_ok, s.stats.ops_failed, s.stats.ops_unknown
     );
     println!(
-        "  faults: {} crashes, {} partitions; {} messages, {} dropped, {} duplicated",
+        "  faults: {} crashes, {} partitions; {} messages, {} dropped (random loss, partitions and dead receivers), {} duplicated",
         s.stats.crashes,
         s.stats.partitions,
         s.stats.messages,
         s.stats.messages_dropped,
         s.stats.messages_duplicated
     );
+    println!("  {}", disk_fault_line(s));
     println!(
         "  raft: {} elections, {} entries committed; {} snapshots taken, {} installed, at most {} entries in a log",
         s.elections,
@@ -678,6 +706,26 @@ mod tests {
         assert_eq!(scenario.file_stem(2), "crash-storm-seed-2");
         assert_eq!(by_path.file_stem(2), "seed-2-seed-2");
         assert_eq!(flags.file_stem(2), "default-nodes-3-faults-off-seed-2");
+    }
+
+    /// The human output shows disk faults and halts (not only --json).
+    #[test]
+    fn disk_faults_and_halts_are_in_the_human_output() {
+        let config = SimConfig {
+            duration: 500 * sim::queue::MS,
+            ..SimConfig::new(3)
+        };
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        let mut s = outcome.summary;
+        s.disk_faults = [("torn".to_string(), 2), ("bit flip".to_string(), 1)].into();
+        s.failed_nodes = vec!["n2: wal.log at 4096".into()];
+        assert_eq!(
+            disk_fault_line(&s),
+            "disk faults: 3 (1 bit flip, 2 torn); 1 halted on a corrupt log: n2: wal.log at 4096"
+        );
+        s.disk_faults.clear();
+        s.failed_nodes.clear();
+        assert_eq!(disk_fault_line(&s), "disk faults: none; no node halted");
     }
 
     /// A single run's report is named like its history and leaves the
