@@ -605,6 +605,23 @@ mod tests {
         assert_eq!(Error::from("disk full".to_string()).exit_code(), 70);
     }
 
+    /// clock-skew-lease-violation keeps its promise on every seed of 1..=20:
+    /// a stale read the checker catches, never a pass (which would exit 5).
+    #[test]
+    fn the_lease_violation_scenario_fails_on_every_seed() {
+        let (_, scenario) = scenario_cmd::load("clock-skew-lease-violation").unwrap();
+        assert_eq!(scenario.expect, sim::Expect::Violation);
+        let passed: Vec<u64> = (1..=20)
+            .filter(|&seed| {
+                let config = scenario.config("clock-skew-lease-violation", seed).unwrap();
+                let outcome =
+                    run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+                exit_code(&outcome.summary, scenario.expect) != 1
+            })
+            .collect();
+        assert!(passed.is_empty(), "expectation not met on seeds {passed:?}");
+    }
+
     /// A scenario expecting a violation that passes exits 5, and says so.
     #[test]
     fn an_expected_violation_that_does_not_happen_exits_5() {
