@@ -108,6 +108,28 @@ fn param_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// Per-node clock drift (ppm, by node slot) labelled by node, as a rate:
+/// `n1 +80.0%, n2 -80.0%`; the founding `nodes`, then any spare slot with a
+/// drift.
+fn drift_text(v: &serde_json::Value, nodes: usize) -> String {
+    let Some(items) = v.as_array() else {
+        return param_text(v);
+    };
+    let shown: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let ppm = d.as_i64()?;
+            (i < nodes || ppm != 0).then(|| format!("n{} {:+.1}%", i + 1, ppm as f64 / 10_000.0))
+        })
+        .collect();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
 /// The node a timeline event concerns, if one.
 fn timeline_node(event: &sim::timeline::TimelineEvent) -> Option<u64> {
     use sim::timeline::TimelineEvent as E;
@@ -138,7 +160,12 @@ impl Report {
         ];
         if let Ok(serde_json::Value::Object(drawn)) = serde_json::to_value(&s.params) {
             for (k, v) in drawn {
-                params.push((k, param_text(&v)));
+                let text = if k == "clock_drift_ppm" {
+                    drift_text(&v, s.nodes)
+                } else {
+                    param_text(&v)
+                };
+                params.push((k, text));
             }
         }
         let counters = [
