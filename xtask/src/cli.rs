@@ -374,6 +374,13 @@ impl RunShape {
                 .file_stem()
                 .map_or(s.to_string(), |f| f.to_string_lossy().into_owned())
         });
+        // A name of dots only would name a parent directory, which a sweep
+        // clears: never.
+        let scenario = if scenario.chars().all(|c| c == '.') {
+            "scenario".to_string()
+        } else {
+            scenario
+        };
         let flags = self.flags().replace(" --", "-").replace([' ', ':'], "-");
         sanitize(&format!("{scenario}{flags}"))
     }
@@ -842,6 +849,21 @@ mod tests {
             let text = arg.get_help().expect("documented").to_string();
             assert!(!seen.contains(&text), "--{flag} repeats another's help");
             seen.push(text);
+        }
+    }
+
+    /// A shape's name is one safe path component, whatever the scenario is
+    /// called: a sweep clears the directory it names.
+    #[test]
+    fn a_shape_name_never_names_a_parent_directory() {
+        for odd in ["..toml", "...toml", "a/..toml", "we ird:name.toml"] {
+            let shape = RunShape {
+                scenario: Some(odd.into()),
+                ..RunShape::default()
+            };
+            let name = shape.name();
+            assert!(!name.chars().all(|c| c == '.'), "{odd:?} -> {name:?}");
+            assert!(!name.contains('/'), "{odd:?} -> {name:?}");
         }
     }
 
