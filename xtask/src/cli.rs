@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use crate::error::Error;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sim::queue::MS;
 use sim::{DiskFaultMode, SimConfig, Snapshots};
@@ -22,9 +23,19 @@ pub enum Command {
     /// Exit status: 0 every invariant held, the history is linearizable and
     /// the healed cluster recovered; 1 a safety violation; 2 undecided (the
     /// checker ran out of budget); 3 a liveness failure (safe, but stuck
-    /// after the heal); 64 a usage error; 70 an internal error.
+    /// after the heal); 5 the scenario expects a failure (`expect =
+    /// "violation"` or `"liveness"`) and the run passed; 64 a usage error
+    /// (a bad flag value, an unknown or malformed scenario); 70 an internal
+    /// error.
     Simulate(SimulateArgs),
     /// Simulate a range of seeds in parallel and summarise.
+    ///
+    /// Exit status: 0 every seed passed; 1 a violation, an error or a
+    /// nondeterministic seed; 2 some seed undecided; 3 some seed failed
+    /// liveness; 5 some seed of a scenario that expects a failure passed;
+    /// 64 a usage error (`sweep merge`: a missing or empty shard file,
+    /// shards missing, duplicated or overlapping); 65 a shard file that is
+    /// not a sweep summary; 70 an internal error.
     Sweep(SweepArgs),
     /// Check a recorded history (JSON lines, a Jepsen register `.log`, or
     /// Jepsen EDN `.edn`).
@@ -39,14 +50,44 @@ pub enum Command {
     /// fewer clients, a shorter run, fewer nodes, fewer scripted faults,
     /// re-running each step; writes the result (seed and trace hash pinned)
     /// and prints the replay command.
+    ///
+    /// Exit status: 0 shrunk (the file is written); 1 the seed passes:
+    /// nothing to shrink; 2 the seed is undecided (the checker ran out of
+    /// budget): refused, since an undecided run is not a failure to keep;
+    /// 64 a usage error; 70 an internal error.
     Shrink(ShrinkArgs),
     /// Replay a scenario file with a pinned seed (a shrunk failure, or a
     /// sweep's histories/failures/seed-N.toml) and check that it reproduces
-    /// its trace hash. Exit status: the run's, or 1 if the trace differs.
+    /// its trace hash.
+    ///
+    /// Exit status: 0 reproduced, and the run passed; 1 reproduced a safety
+    /// violation; 2 reproduced, undecided; 3 reproduced a liveness failure;
+    /// 4 the trace hash differs from the pinned one, or the file pins none
+    /// (nothing to check it against); 5 the file expects a failure and the
+    /// run passed; 64 a usage error (no such file, no pinned seed, a
+    /// malformed scenario); 70 an internal error.
     Replay(ReplayArgs),
     /// Start a local cluster of real `raftlab-node` processes on 127.0.0.1
     /// (node i: HTTP 8080+i, peers 9080+i) until Ctrl-C.
     Cluster(crate::cluster::ClusterArgs),
+}
+
+impl Command {
+    /// Whether the command was asked for JSON on stdout (errors then come
+    /// as a JSON object there too).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Simulate(a) => a.json,
+            Command::Sweep(a) => match &a.action {
+                Some(SweepAction::Merge(m)) => m.json,
+                None => a.json,
+            },
+            Command::Check(a) => a.json,
+            Command::Bench(_) | Command::Shrink(_) | Command::Replay(_) | Command::Cluster(_) => {
+                false
+            }
+        }
+    }
 }
 
 /// Arguments of `shrink`.
@@ -149,12 +190,13 @@ pub struct BenchCheckArgs {
     pub child: bool,
 }
 
-/// Whether the nemesis injects faults.
+/// An on/off flag: a fault family, swarm drawing, or a check. What on and
+/// off mean is the flag's own help; the values say only that.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
-    /// Faults on (the default).
+    /// On: what the flag names happens.
     On,
-    /// A clean network and no crashes.
+    /// Off: it does not.
     Off,
 }
 
@@ -323,12 +365,58 @@ impl RunShape {
         out
     }
 
+    /// What names this shape's files: the scenario's file stem (or
+    /// `default`) and the flags given, e.g. `crash-storm` or
+    /// `default-nodes-3-faults-off`. Only `[A-Za-z0-9._-]`.
+    pub fn name(&self) -> String {
+        let scenario = self.scenario.as_deref().map_or("default".to_string(), |s| {
+            std::path::Path::new(s)
+                .file_stem()
+                .map_or(s.to_string(), |f| f.to_string_lossy().into_owned())
+        });
+        // A name of dots only would name a parent directory, which a sweep
+        // clears: never.
+        let scenario = if scenario.chars().all(|c| c == '.') {
+            "scenario".to_string()
+        } else {
+            scenario
+        };
+        let flags = self.flags().replace(" --", "-").replace([' ', ':'], "-");
+        sanitize(&format!("{scenario}{flags}"))
+    }
+
+    /// The stem of a run's files (history, report): `seed-N` for the
+    /// default run, else the shape's [`name`](Self::name) first, e.g.
+    /// `crash-storm-seed-N`, so that runs of different shapes never
+    /// overwrite each other's files.
+    pub fn file_stem(&self, seed: u64) -> String {
+        let name = self.name();
+        if name == "default" {
+            format!("seed-{seed}")
+        } else {
+            format!("{name}-seed-{seed}")
+        }
+    }
+
+    /// The scenario named, if any (for its `expect`).
+    pub fn scenario(&self) -> Result<Option<sim::Scenario>, Error> {
+        match &self.scenario {
+            Some(name) => Ok(Some(crate::scenario_cmd::load(name)?.1)),
+            None => Ok(None),
+        }
+    }
+
     /// The simulator's configuration for `seed`: the scenario's (or the
-    /// defaults), adjusted by the flags given.
-    pub fn config(&self, seed: u64) -> Result<SimConfig, String> {
+    /// defaults), adjusted by the flags given. Every error is a usage error.
+    pub fn config(&self, seed: u64) -> Result<SimConfig, Error> {
+        self.config_inner(seed).map_err(Error::Usage)
+    }
+
+    fn config_inner(&self, seed: u64) -> Result<SimConfig, String> {
         let mut config = match &self.scenario {
             Some(name) => {
-                let (display, scenario) = crate::scenario_cmd::load(name)?;
+                let (display, scenario) =
+                    crate::scenario_cmd::load(name).map_err(|e| e.to_string())?;
                 scenario.config(&display, seed)?
             }
             None => SimConfig::new(seed),
@@ -394,6 +482,19 @@ impl RunShape {
     }
 }
 
+/// `s` with every character outside `[A-Za-z0-9._-]` replaced by `_`.
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Arguments of `simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -409,22 +510,35 @@ pub struct SimulateArgs {
     /// Print every event of the run, one per line.
     #[arg(long)]
     pub trace: bool,
-    /// Print only the events of one node (by id, 1-based).
+    /// Print only the events of one node (by id, 1-based; nodes churn adds
+    /// come after the founding members).
     #[arg(long, value_name = "N")]
     pub trace_node: Option<u64>,
     /// Where to write the history (JSON lines). Default:
-    /// histories/runs/seed-N.jsonl.
+    /// histories/runs/seed-N.jsonl, or SCENARIO[-FLAGS]-seed-N.jsonl when a
+    /// scenario or flags shape the run.
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
-    /// Also write a self-contained HTML report to reports/seed-N.html.
+    /// Also write a self-contained HTML report to reports/seed-N.html (named
+    /// like the history). Never touches reports/index.html.
     #[arg(long)]
     pub report: bool,
 }
 
 impl SimulateArgs {
-    /// The simulator's configuration.
-    pub fn config(&self) -> Result<SimConfig, String> {
-        self.shape.config(self.seed)
+    /// The simulator's configuration, with `--trace-node` checked against
+    /// the cluster's node ids.
+    pub fn config(&self) -> Result<SimConfig, Error> {
+        let config = self.shape.config(self.seed)?;
+        if let Some(n) = self.trace_node {
+            let slots = sim::Params::draw(&config).slots(&config) as u64;
+            if n == 0 || n > slots {
+                return Err(Error::Usage(format!(
+                    "--trace-node {n}: this run's nodes are n1 to n{slots}"
+                )));
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -441,12 +555,12 @@ pub struct SweepArgs {
     /// Run only shard K of N (`K/N`, 1-based): every Nth seed of the range.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<Shard>,
-    /// Parallel workers (default: the number of cores).
-    #[arg(long)]
+    /// Parallel workers, at least 1 (default: the number of cores).
+    #[arg(long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Re-run this fraction of seeds (0 to 1) and fail on any trace-hash
     /// mismatch: the determinism self-check.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     pub recheck: f64,
     /// Also write the JSON summary (with every seed's result) to this file,
     /// for `sweep merge`.
@@ -491,6 +605,27 @@ pub struct Shard {
     pub index: u64,
     /// How many shards.
     pub count: u64,
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("need at least one job".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a number of jobs, got {s:?}")),
+    }
+}
+
+/// A fraction within 0..=1 (finite).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let f: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a fraction from 0 to 1, got {s:?}"))?;
+    if f.is_finite() && (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{s:?} is not a fraction from 0 to 1"))
+    }
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {
@@ -662,5 +797,98 @@ mod tests {
         assert!(parse_shard("0/4").is_err());
         assert!(parse_shard("5/4").is_err());
         assert!(parse_shard("1").is_err());
+    }
+
+    /// Every on/off flag's help names what it switches, and none repeats
+    /// another's: the fault families' flags are the families' list.
+    #[test]
+    fn every_switch_flag_describes_its_own_family() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let simulate = cli.find_subcommand_mut("simulate").expect("simulate");
+        let help = simulate.render_long_help().to_string();
+        assert!(!help.contains("A clean network and no crashes"), "{help}");
+        assert!(!help.contains("Faults on (the default)"), "{help}");
+        let keyword = |family: &str| match family {
+            "network" => "loss",
+            "partitions" => "partition",
+            "crashes" => "Crash",
+            "disk" => "Disk",
+            "churn" => "churn",
+            "clocks" => "Clock",
+            "pauses" => "pause",
+            "slow-disks" => "disks",
+            "delays" => "delay",
+            "fast-restarts" => "restart",
+            other => panic!("a family without a flag: {other}"),
+        };
+        let mut seen = Vec::new();
+        for (family, _) in sim::Families::NONE.list() {
+            let flag = if family == "disk" {
+                "disk-faults"
+            } else {
+                family
+            };
+            let arg = simulate
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("no --{flag} for the {family} family"));
+            let text = arg.get_help().expect("documented").to_string();
+            assert!(
+                text.contains(keyword(family)),
+                "--{flag}: {text:?} does not name its family"
+            );
+            assert!(!seen.contains(&text), "--{flag} repeats another's help");
+            seen.push(text);
+        }
+        for flag in ["faults", "swarm", "liveness"] {
+            let arg = simulate
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .expect("a switch");
+            let text = arg.get_help().expect("documented").to_string();
+            assert!(!seen.contains(&text), "--{flag} repeats another's help");
+            seen.push(text);
+        }
+    }
+
+    /// A shape's name is one safe path component, whatever the scenario is
+    /// called: a sweep clears the directory it names.
+    #[test]
+    fn a_shape_name_never_names_a_parent_directory() {
+        for odd in ["..toml", "...toml", "a/..toml", "we ird:name.toml"] {
+            let shape = RunShape {
+                scenario: Some(odd.into()),
+                ..RunShape::default()
+            };
+            let name = shape.name();
+            assert!(!name.chars().all(|c| c == '.'), "{odd:?} -> {name:?}");
+            assert!(!name.contains('/'), "{odd:?} -> {name:?}");
+        }
+    }
+
+    #[test]
+    fn recheck_is_a_fraction_and_jobs_at_least_one() {
+        assert_eq!(parse_fraction("0.1"), Ok(0.1));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        for bad in ["2", "nan", "inf", "-0.1", "x"] {
+            assert!(parse_fraction(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_jobs("3"), Ok(3));
+        assert!(parse_jobs("0").is_err());
+    }
+
+    /// The `cargo xtask` alias builds the sim profile without `--quiet`, so
+    /// the first, minutes-long build shows its progress.
+    #[test]
+    fn the_alias_shows_build_progress() {
+        let config =
+            std::fs::read_to_string(crate::workspace_root().join(".cargo/config.toml")).unwrap();
+        let alias = config
+            .lines()
+            .find(|l| l.trim_start().starts_with("xtask"))
+            .expect("the xtask alias");
+        assert!(alias.contains("--profile sim"), "{alias}");
+        assert!(!alias.contains("--quiet"), "{alias}");
     }
 }

@@ -11,6 +11,7 @@ mod bench_raft;
 mod check_cmd;
 mod cli;
 mod cluster;
+mod error;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -18,6 +19,7 @@ mod sweep;
 use check::{Budget, History};
 use clap::Parser;
 use cli::{Cli, Command, SimulateArgs};
+use error::{EXIT_EXPECTATION_FAILED, EXIT_USAGE, Error};
 use sim::{SimConfig, Summary, TraceFilter, Tracer};
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -25,26 +27,59 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Exit status for a usage error (clap's own would be 2, which means
-/// "undecided" here).
-const EXIT_USAGE: u8 = 64;
-/// Exit status for an internal error (a file that cannot be written, say).
-const EXIT_INTERNAL: u8 = 70;
-
 /// Counts live heap bytes for `bench raft` (idle otherwise).
 #[global_allocator]
 static ALLOCATOR: bench_raft::alloc_count::Counting = bench_raft::alloc_count::Counting;
 
 fn main() -> ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            if !e.use_stderr() {
+                // --help or --version.
+                let _ = e.print();
+                return ExitCode::from(0);
+            }
+            if json {
+                let rendered = e.to_string();
+                let message = rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("usage error")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                println!("{}", Error::Usage(message).to_json());
+            }
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let result = match cli.command {
+    ExitCode::from(run(cli.command))
+}
+
+/// Runs a parsed command line and returns its exit status, reporting an
+/// error on stderr (and, under `--json`, as a JSON object on stdout). A
+/// panic is an internal error.
+fn run(command: Command) -> u8 {
+    let json = command.json();
+    let result = std::panic::catch_unwind(move || dispatch(command))
+        .unwrap_or_else(|_| Err(Error::Internal("panicked (see above)".to_string())));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if json {
+                println!("{}", e.to_json());
+            }
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> Result<u8, Error> {
+    match command {
         Command::Simulate(args) => simulate(&args),
         Command::Sweep(args) => match &args.action {
             Some(cli::SweepAction::Merge(merge)) => sweep::merge(merge),
@@ -52,25 +87,18 @@ fn main() -> ExitCode {
         },
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
-        Command::Cluster(args) => cluster::cluster(&args),
-        Command::Bench(args) => match &args.what {
+        Command::Cluster(args) => Ok(cluster::cluster(&args)?),
+        Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
-        },
-        Command::Check(args) => check_cmd::check(&args).and_then(|code| {
+        }?),
+        Command::Check(args) => Ok(check_cmd::check(&args).and_then(|code| {
             if args.report {
                 let path = report_cmd::write_check_report(&args)?;
                 eprintln!("report: {}", path.display());
             }
             Ok(code)
-        }),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_INTERNAL)
-        }
+        })?),
     }
 }
 
@@ -113,8 +141,9 @@ pub fn run_one(
     Ok(outcome)
 }
 
-fn simulate(args: &SimulateArgs) -> Result<u8, String> {
+fn simulate(args: &SimulateArgs) -> Result<u8, Error> {
     let config = args.config()?;
+    let expect = args.shape.scenario()?.map_or(sim::Expect::Ok, |s| s.expect);
     let filter = match (args.trace, args.trace_node) {
         (_, Some(n)) => TraceFilter::Node(n),
         (true, None) => TraceFilter::All,
@@ -125,13 +154,15 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
     }
     let budget = Budget::default();
     let outcome = run_one(&config, filter, args.json, &budget)?;
+    let stem = args.shape.file_stem(config.seed);
     let history_path = args.history.clone().unwrap_or_else(|| {
         workspace_root()
             .join("histories/runs")
-            .join(format!("seed-{}.jsonl", config.seed))
+            .join(format!("{stem}.jsonl"))
     });
     write_history(&outcome.history, &history_path)?;
     let summary = &outcome.summary;
+    let code = exit_code(summary, expect);
     if args.json {
         println!(
             "{}",
@@ -139,9 +170,10 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
         );
     } else {
         print_verdict(summary, &history_path);
+        print_expectation(summary, expect);
     }
     if args.report {
-        let path = report_cmd::write_run_report(&outcome)?;
+        let path = report_cmd::write_run_report(&outcome, &stem, &history_path)?;
         // stdout carries the JSON summary alone under --json.
         if args.json {
             eprintln!("report: {}", path.display());
@@ -149,7 +181,35 @@ fn simulate(args: &SimulateArgs) -> Result<u8, String> {
             println!("report: {}", path.display());
         }
     }
-    Ok(summary.exit_code() as u8)
+    Ok(code)
+}
+
+/// A run's exit status, given what its scenario expects: the run's own
+/// (0, 1, 2, 3), except 5 when a failure was expected and the run passed.
+pub fn exit_code(summary: &Summary, expect: sim::Expect) -> u8 {
+    let code = summary.exit_code();
+    if expect.is_failure() && code == 0 {
+        EXIT_EXPECTATION_FAILED
+    } else {
+        code as u8
+    }
+}
+
+/// Says whether a scenario that expects a failure got it.
+pub fn print_expectation(summary: &Summary, expect: sim::Expect) {
+    if !expect.is_failure() {
+        return;
+    }
+    let what = if expect == sim::Expect::Violation {
+        "a safety violation"
+    } else {
+        "a liveness failure"
+    };
+    if expect.met_by(summary.exit_code()) {
+        println!("expectation met: the scenario expects {what}, and the run shows it");
+    } else {
+        println!("EXPECTATION FAILED: the scenario expects {what}, and the run did not show it");
+    }
 }
 
 /// Writes a history as JSON lines, creating the directory.
@@ -184,7 +244,7 @@ pub fn print_header(config: &SimConfig) {
         p.keys
     );
     println!(
-        "  network: latency {:.1}-{:.1}ms, drop {:.1}%, duplicate {:.1}%",
+        "  network: latency {:.1}-{:.1}ms, random loss {:.1}%, duplicate {:.1}% (partitions, crashes and churn drop more)",
         p.latency_min_us as f64 / 1000.0,
         p.latency_max_us as f64 / 1000.0,
         p.drop_rate * 100.0,
@@ -303,6 +363,33 @@ pub fn print_header(config: &SimConfig) {
     }
 }
 
+/// The disk faults of a run in a line: the count of each kind, and the
+/// nodes that halted on a corrupt log.
+pub fn disk_fault_line(s: &Summary) -> String {
+    let total: u64 = s.disk_faults.values().sum();
+    let kinds: Vec<String> = s
+        .disk_faults
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    let mut line = if total == 0 {
+        "disk faults: none".to_string()
+    } else {
+        format!("disk faults: {total} ({})", kinds.join(", "))
+    };
+    if s.failed_nodes.is_empty() {
+        line += "; no node halted";
+    } else {
+        line += &format!(
+            "; {} halted on a corrupt log: {}",
+            s.failed_nodes.len(),
+            s.failed_nodes.join("; ")
+        );
+    }
+    line
+}
+
 /// Prints the verdict, the violations and the counts of a run.
 pub fn print_verdict(s: &Summary, history: &Path) {
     let verdict = match (s.exit_code(), s.linearizable) {
@@ -327,13 +414,14 @@ pub fn print_verdict(s: &Summary, history: &Path) {
         s.stats.ops_ok, s.stats.ops_failed, s.stats.ops_unknown
     );
     println!(
-        "  faults: {} crashes, {} partitions; {} messages, {} dropped, {} duplicated",
+        "  faults: {} crashes, {} partitions; {} messages, {} dropped (random loss, partitions and dead receivers), {} duplicated",
         s.stats.crashes,
         s.stats.partitions,
         s.stats.messages,
         s.stats.messages_dropped,
         s.stats.messages_duplicated
     );
+    println!("  {}", disk_fault_line(s));
     println!(
         "  raft: {} elections, {} entries committed; {} snapshots taken, {} installed, at most {} entries in a log",
         s.elections,
@@ -424,6 +512,255 @@ mod tests {
     #[test]
     fn an_unknown_scenario_is_an_error_naming_the_file() {
         let err = simulate(&scenario_run("no-such-scenario", 1)).unwrap_err();
-        assert!(err.contains("no-such-scenario.toml"), "{err}");
+        assert!(err.message().contains("no-such-scenario.toml"), "{err}");
+        assert_eq!(err.exit_code(), EXIT_USAGE);
+    }
+
+    /// The exit status of a command line, as `main` would return it (clap's
+    /// own errors are usage errors).
+    fn status(args: &[&str]) -> u8 {
+        match Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())) {
+            Ok(cli) => run(cli.command),
+            Err(e) if e.use_stderr() => EXIT_USAGE,
+            Err(_) => 0,
+        }
+    }
+
+    fn temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-exit-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Every user mistake is a usage error (64), not an internal one (70).
+    #[test]
+    fn usage_errors_exit_64() {
+        let no_seed = temp("no-seed.toml", "description = \"pins nothing\"\n");
+        let late = temp(
+            "late.toml",
+            "duration_ms = 2000\n[[events]]\nat_ms = 5000\naction = { kind = \"heal\" }\n",
+        );
+        let malformed = temp("malformed.toml", "nodes = \"five\"\n");
+        let (no_seed, late, malformed) = (
+            no_seed.to_str().unwrap(),
+            late.to_str().unwrap(),
+            malformed.to_str().unwrap(),
+        );
+        for args in [
+            &["simulate", "--seed", "1", "--nodes", "2"][..],
+            &["simulate", "--seed", "1", "--nodes", "9"],
+            &["simulate", "--seed", "1", "--clients", "0"],
+            &["simulate", "--seed", "1", "--duration", "soon"],
+            &["simulate", "--seed", "1", "--scenario", "no-such-scenario"],
+            &["simulate", "--seed", "1", "--scenario", malformed],
+            &["simulate", "--seed", "1", "--scenario", late],
+            &["simulate", "--seed", "1", "--trace-node", "99"],
+            &["simulate", "--seed", "1", "--trace-node", "0"],
+            &["sweep"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "2"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "nan"],
+            &["sweep", "--seeds", "1..=2", "--recheck", "-0.5"],
+            &["sweep", "--seeds", "1..=2", "--jobs", "0"],
+            &["sweep", "--seeds", "1..=2", "--shard", "3/4"],
+            &["sweep", "--seeds", "1..=2", "--nodes", "1"],
+            &["sweep", "merge", "/no/such/shard.json"],
+            &["replay", no_seed],
+            &["replay", "/no/such/file.toml"],
+            &["shrink", "--seed", "1", "--clients", "0"],
+            // A seed that passes is refused, with the reason.
+            &[
+                "shrink",
+                "--seed",
+                "1",
+                "--faults",
+                "off",
+                "--duration",
+                "1s",
+            ],
+        ] {
+            assert_eq!(status(args), EXIT_USAGE, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_summary_is_bad_input() {
+        let bad = temp("not-a-summary.json", "{\"hello\": 1}");
+        assert_eq!(
+            status(&["sweep", "merge", bad.to_str().unwrap()]),
+            error::EXIT_INPUT
+        );
+    }
+
+    #[test]
+    fn with_json_an_error_is_a_json_object() {
+        let cli = Cli::try_parse_from(["xtask", "simulate", "--seed", "1", "--json"]).unwrap();
+        assert!(cli.command.json());
+        let e = Error::Usage("--nodes must be 3 to 7".into());
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["error"], "--nodes must be 3 to 7");
+        assert_eq!(v["kind"], "usage");
+        assert_eq!(v["exit_code"], 64);
+        assert_eq!(Error::from("disk full".to_string()).exit_code(), 70);
+    }
+
+    /// clock-skew-lease-violation keeps its promise on every seed of 1..=20:
+    /// a stale read the checker catches, never a pass (which would exit 5).
+    #[test]
+    fn the_lease_violation_scenario_fails_on_every_seed() {
+        let (_, scenario) = scenario_cmd::load("clock-skew-lease-violation").unwrap();
+        assert_eq!(scenario.expect, sim::Expect::Violation);
+        let passed: Vec<u64> = (1..=20)
+            .filter(|&seed| {
+                let config = scenario.config("clock-skew-lease-violation", seed).unwrap();
+                let outcome =
+                    run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+                exit_code(&outcome.summary, scenario.expect) != 1
+            })
+            .collect();
+        assert!(passed.is_empty(), "expectation not met on seeds {passed:?}");
+    }
+
+    /// A scenario expecting a violation that passes exits 5, and says so.
+    #[test]
+    fn an_expected_violation_that_does_not_happen_exits_5() {
+        let text =
+            fs::read_to_string(workspace_root().join("scenarios/clock-skew-lease-violation.toml"))
+                .unwrap()
+                .replace("lease_reads = true", "lease_reads = false");
+        let path = temp("expects-but-passes.toml", &text);
+        let mut args = scenario_run(path.to_str().unwrap(), 1);
+        args.shape.duration = Some(4_000 * sim::queue::MS);
+        assert_eq!(simulate(&args), Ok(error::EXIT_EXPECTATION_FAILED));
+        let _ = fs::remove_file(args.history.expect("set"));
+    }
+
+    /// shrink exits 0 when it wrote the shrunk file.
+    #[test]
+    fn a_successful_shrink_exits_0() {
+        let out = std::env::temp_dir().join(format!("xtask-shrunk-{}.toml", std::process::id()));
+        let out_str = out.to_str().unwrap().to_string();
+        assert_eq!(
+            status(&[
+                "shrink",
+                "--seed",
+                "1",
+                "--scenario",
+                "clock-skew-lease-violation",
+                "--out",
+                &out_str,
+            ]),
+            0
+        );
+        let text = fs::read_to_string(&out).unwrap();
+        assert!(text.contains("expect = \"violation\""), "{text}");
+        let _ = fs::remove_file(out);
+    }
+
+    /// replay: the run's status when reproduced, 4 when the trace hash
+    /// differs or none is pinned.
+    #[test]
+    fn replay_tells_a_faithful_file_from_a_tampered_one() {
+        let (_, scenario) = scenario_cmd::load("leader-isolation").unwrap();
+        let mut config = scenario.config("leader-isolation", 1).unwrap();
+        config.duration = 3_000 * sim::queue::MS;
+        config.script.retain(|f| f.at_ms < 3_000);
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        assert_eq!(outcome.summary.exit_code(), 0);
+        let dir = std::env::temp_dir().join(format!("xtask-replay-{}", std::process::id()));
+        let faithful = dir.join("faithful.toml");
+        scenario_cmd::write_scenario(
+            &config,
+            &outcome.summary,
+            sim::Expect::Ok,
+            "test",
+            &faithful,
+        )
+        .unwrap();
+        let text = fs::read_to_string(&faithful).unwrap();
+        let tampered = temp(
+            "tampered.toml",
+            &text.replace(&outcome.summary.trace_hash, "0000000000000000"),
+        );
+        let unpinned = temp(
+            "unpinned.toml",
+            &text.replace(
+                &format!("trace_hash = \"{}\"", outcome.summary.trace_hash),
+                "",
+            ),
+        );
+        let replay = |p: &Path| {
+            scenario_cmd::replay(&cli::ReplayArgs {
+                file: p.to_path_buf(),
+                report: false,
+            })
+        };
+        assert_eq!(replay(&faithful), Ok(0));
+        assert_eq!(replay(&tampered), Ok(error::EXIT_REPLAY_DIFFERS));
+        assert_eq!(replay(&unpinned), Ok(error::EXIT_REPLAY_DIFFERS));
+    }
+
+    /// A run's files are named by what produced it: a scenario's or a
+    /// flag's run never overwrites the default run's `seed-N` files.
+    #[test]
+    fn files_are_named_by_scenario_seed_and_flags() {
+        let default = RunShape::default();
+        let scenario = RunShape {
+            scenario: Some("crash-storm".into()),
+            ..RunShape::default()
+        };
+        let by_path = RunShape {
+            scenario: Some("histories/shrunk/seed-2.toml".into()),
+            ..RunShape::default()
+        };
+        let flags = RunShape {
+            nodes: Some(3),
+            faults: Some(cli::Switch::Off),
+            ..RunShape::default()
+        };
+        assert_eq!(default.file_stem(2), "seed-2");
+        assert_eq!(scenario.file_stem(2), "crash-storm-seed-2");
+        assert_eq!(by_path.file_stem(2), "seed-2-seed-2");
+        assert_eq!(flags.file_stem(2), "default-nodes-3-faults-off-seed-2");
+    }
+
+    /// The human output shows disk faults and halts (not only --json).
+    #[test]
+    fn disk_faults_and_halts_are_in_the_human_output() {
+        let config = SimConfig {
+            duration: 500 * sim::queue::MS,
+            ..SimConfig::new(3)
+        };
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        let mut s = outcome.summary;
+        s.disk_faults = [("torn".to_string(), 2), ("bit flip".to_string(), 1)].into();
+        s.failed_nodes = vec!["n2: wal.log at 4096".into()];
+        assert_eq!(
+            disk_fault_line(&s),
+            "disk faults: 3 (1 bit flip, 2 torn); 1 halted on a corrupt log: n2: wal.log at 4096"
+        );
+        s.disk_faults.clear();
+        s.failed_nodes.clear();
+        assert_eq!(disk_fault_line(&s), "disk faults: none; no node halted");
+    }
+
+    /// A single run's report is named like its history and leaves the
+    /// sweeps' index alone.
+    #[test]
+    fn a_run_report_never_writes_an_index() {
+        let config = cli::RunShape::default().config(3).unwrap();
+        let config = SimConfig {
+            duration: 500 * sim::queue::MS,
+            ..config
+        };
+        let outcome = run_one(&config, TraceFilter::Off, false, &Budget::default()).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        let path =
+            report_cmd::write_run_report_in(&dir, &outcome, "x-seed-3", Path::new("h.jsonl"))
+                .unwrap();
+        assert_eq!(path, dir.join("x-seed-3.html"));
+        assert!(fs::read_to_string(&path).unwrap().contains("h.jsonl"));
+        assert!(!dir.join("index.html").exists());
     }
 }

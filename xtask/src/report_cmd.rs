@@ -22,15 +22,28 @@ fn write(path: &Path, html: &str) -> Result<(), String> {
     fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// The file name of a simulated run's report.
-pub fn run_report_name(seed: u64) -> String {
-    format!("seed-{seed}.html")
+/// Writes reports/STEM.html for a simulated run (STEM names the run, like
+/// its history's file: see `RunShape::file_stem`) and returns its path.
+/// Never touches reports/index.html, which belongs to sweeps.
+pub fn write_run_report(
+    outcome: &sim::Outcome,
+    stem: &str,
+    history: &Path,
+) -> Result<PathBuf, String> {
+    write_run_report_in(&reports_dir(), outcome, stem, history)
 }
 
-/// Writes reports/seed-N.html for a simulated run and returns its path.
-pub fn write_run_report(outcome: &sim::Outcome) -> Result<PathBuf, String> {
-    let path = reports_dir().join(run_report_name(outcome.summary.seed));
-    write(&path, &report::render(&Report::from_outcome(outcome)))?;
+/// Writes DIR/STEM.html for a simulated run and returns its path.
+pub fn write_run_report_in(
+    dir: &Path,
+    outcome: &sim::Outcome,
+    stem: &str,
+    history: &Path,
+) -> Result<PathBuf, String> {
+    let path = dir.join(format!("{stem}.html"));
+    let mut report = Report::from_outcome(outcome);
+    report.history_path = Some(history.display().to_string());
+    write(&path, &report::render(&report))?;
     Ok(path)
 }
 
@@ -67,26 +80,28 @@ pub fn write_check_report(args: &CheckArgs) -> Result<PathBuf, String> {
 pub struct Failure {
     /// The seed.
     pub seed: u64,
+    /// Its report's file name, relative to the index.
+    pub href: String,
     /// What went wrong, in a line.
     pub problem: String,
     /// The replay command.
     pub replay: String,
 }
 
-/// Writes reports/index.html linking every failing seed's report, and
+/// Writes DIR/index.html linking every failing seed's report (in DIR), and
 /// returns its path.
-pub fn write_sweep_index(title: &str, failures: &[Failure]) -> Result<PathBuf, String> {
+pub fn write_sweep_index(dir: &Path, title: &str, failures: &[Failure]) -> Result<PathBuf, String> {
     let entries: Vec<IndexEntry> = failures
         .iter()
         .map(|f| IndexEntry {
             title: format!("seed {}", f.seed),
-            href: run_report_name(f.seed),
+            href: f.href.clone(),
             passed: false,
             verdict: f.problem.clone(),
             replay: f.replay.clone(),
         })
         .collect();
-    let path = reports_dir().join("index.html");
+    let path = dir.join("index.html");
     write(&path, &report::render_index(title, &entries))?;
     Ok(path)
 }

@@ -3,6 +3,7 @@
 //! pinned seed, and check that it reproduces its trace hash).
 
 use crate::cli::{ReplayArgs, ShrinkArgs};
+use crate::error::{EXIT_REPLAY_DIFFERS, Error};
 use crate::{print_header, print_verdict, run_one, workspace_root, write_history};
 use check::Budget;
 use sim::queue::MS;
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// Reads scenario `name`: a path (anything ending in `.toml` or holding a
 /// `/`), or the name of a file in scenarios/. Returns the name to show in
 /// replay commands and the parsed scenario.
-pub fn load(name: &str) -> Result<(String, Scenario), String> {
+/// Every error is a usage error (the name came from the command line).
+pub fn load(name: &str) -> Result<(String, Scenario), Error> {
     let path = if name.ends_with(".toml") || name.contains('/') {
         PathBuf::from(name)
     } else {
@@ -21,8 +23,9 @@ pub fn load(name: &str) -> Result<(String, Scenario), String> {
             .join(format!("{name}.toml"))
     };
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
-    let scenario = Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| Error::Usage(format!("cannot read scenario {}: {e}", path.display())))?;
+    let scenario =
+        Scenario::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
     Ok((name.to_string(), scenario))
 }
 
@@ -32,17 +35,23 @@ fn run_quiet(config: &SimConfig) -> Result<sim::Outcome, String> {
 
 /// `cargo xtask shrink`: reduces a failing run (see `sim::shrink`), writes
 /// the result as a scenario file with the seed and trace hash pinned, and
-/// prints how to replay it.
-pub fn shrink(args: &ShrinkArgs) -> Result<u8, String> {
+/// prints how to replay it. Exit status 0 when shrunk; a seed that passes
+/// or is undecided is refused (64), with the reason.
+pub fn shrink(args: &ShrinkArgs) -> Result<u8, Error> {
     let start = args.shape.config(args.seed)?;
-    let Some(shrunk) = sim::shrink::shrink(&start, &Budget::default())? else {
-        println!("seed {} passes: nothing to shrink", args.seed);
-        return Ok(0);
+    let shrunk = match sim::shrink::shrink_or_refuse(&start, &Budget::default())? {
+        Ok(shrunk) => shrunk,
+        Err(refusal) => {
+            return Err(Error::Usage(format!(
+                "seed {} not shrunk: {refusal}",
+                args.seed
+            )));
+        }
     };
     let path = args.out.clone().unwrap_or_else(|| {
         workspace_root()
             .join("histories/shrunk")
-            .join(format!("seed-{}.toml", args.seed))
+            .join(format!("{}.toml", args.shape.file_stem(args.seed)))
     });
     write_shrunk(&shrunk, &path)?;
     let config = &shrunk.config;
@@ -60,7 +69,7 @@ pub fn shrink(args: &ShrinkArgs) -> Result<u8, String> {
     );
     println!("scenario: {}", path.display());
     println!("replay: cargo xtask replay {}", path.display());
-    Ok(shrunk.outcome.summary.exit_code() as u8)
+    Ok(0)
 }
 
 /// Writes a shrunk failure as a scenario file.
@@ -99,40 +108,61 @@ pub fn write_scenario(
 
 /// `cargo xtask replay FILE`: runs a scenario file with its pinned seed
 /// and checks that the run reproduces the pinned trace hash. Exit status:
-/// the run's (0, 1, 2, 3), or 1 if the trace differs.
-pub fn replay(args: &ReplayArgs) -> Result<u8, String> {
+/// the run's (0, 1, 2, 3) when reproduced; 4 when the trace differs or the
+/// file pins no hash to check; 5 when the file expects a failure and the
+/// run passed; 64 when the file is missing, malformed or pins no seed.
+pub fn replay(args: &ReplayArgs) -> Result<u8, Error> {
     let name = args.file.display().to_string();
     let (_, scenario) = load(&name)?;
-    let seed = scenario
-        .seed
-        .ok_or_else(|| format!("{name} pins no seed: use simulate --scenario {name} --seed N"))?;
-    let config = scenario.config(&name, seed)?;
+    let seed = scenario.seed.ok_or_else(|| {
+        Error::Usage(format!(
+            "{name} pins no seed: use simulate --scenario {name} --seed N"
+        ))
+    })?;
+    let config = scenario.config(&name, seed).map_err(Error::Usage)?;
     print_header(&config);
     let outcome = run_quiet(&config)?;
+    let stem = replay_stem(&args.file);
     let history = workspace_root()
         .join("histories/runs")
-        .join(format!("replay-seed-{seed}.jsonl"));
+        .join(format!("{stem}.jsonl"));
     write_history(&outcome.history, &history)?;
     print_verdict(&outcome.summary, &history);
+    crate::print_expectation(&outcome.summary, scenario.expect);
     if args.report {
-        let path = crate::report_cmd::write_run_report(&outcome)?;
+        let path = crate::report_cmd::write_run_report(&outcome, &stem, &history)?;
         println!("report: {}", path.display());
     }
-    match &scenario.trace_hash {
-        Some(pinned) if *pinned != outcome.summary.trace_hash => {
-            println!(
-                "REPLAY DIFFERS: trace hash {} where the file pins {pinned}",
-                outcome.summary.trace_hash
-            );
-            Ok(1)
+    let hash = &outcome.summary.trace_hash;
+    Ok(match &scenario.trace_hash {
+        Some(pinned) if pinned != hash => {
+            println!("REPLAY DIFFERS: trace hash {hash} where the file pins {pinned}");
+            EXIT_REPLAY_DIFFERS
         }
         Some(_) => {
-            println!(
-                "replayed bit for bit: trace hash {}",
-                outcome.summary.trace_hash
-            );
-            Ok(outcome.summary.exit_code() as u8)
+            println!("replayed bit for bit: trace hash {hash}");
+            crate::exit_code(&outcome.summary, scenario.expect)
         }
-        None => Ok(outcome.summary.exit_code() as u8),
-    }
+        None => {
+            println!(
+                "NOT CHECKED: the file pins no trace hash, so this run cannot be checked against the original (trace hash {hash})"
+            );
+            EXIT_REPLAY_DIFFERS
+        }
+    })
+}
+
+/// The stem of a replay's files: `replay-DIR-STEM` from the scenario
+/// file's directory and stem (`histories/shrunk/seed-2.toml`:
+/// `replay-shrunk-seed-2`).
+fn replay_stem(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let dir = file
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|d| format!("{}-", d.to_string_lossy()))
+        .unwrap_or_default();
+    crate::cli::sanitize(&format!("replay-{dir}{stem}"))
 }

@@ -77,6 +77,9 @@ pub struct Report {
     /// explanation than the one [`render`] derives from the verdict's
     /// counterexample (the derived one is used when this is `None`).
     pub explanation: Option<Explanation>,
+    /// Where the run's history was written, shown under the replay command
+    /// (`None`: not shown).
+    pub history_path: Option<String>,
 }
 
 /// A drawn parameter as short text: a set of switches as the names of those
@@ -102,6 +105,28 @@ fn param_text(v: &serde_json::Value) -> String {
             .join(" "),
         serde_json::Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Per-node clock drift (ppm, by node slot) labelled by node, as a rate:
+/// `n1 +80.0%, n2 -80.0%`; the founding `nodes`, then any spare slot with a
+/// drift.
+fn drift_text(v: &serde_json::Value, nodes: usize) -> String {
+    let Some(items) = v.as_array() else {
+        return param_text(v);
+    };
+    let shown: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let ppm = d.as_i64()?;
+            (i < nodes || ppm != 0).then(|| format!("n{} {:+.1}%", i + 1, ppm as f64 / 10_000.0))
+        })
+        .collect();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
     }
 }
 
@@ -135,7 +160,12 @@ impl Report {
         ];
         if let Ok(serde_json::Value::Object(drawn)) = serde_json::to_value(&s.params) {
             for (k, v) in drawn {
-                params.push((k, param_text(&v)));
+                let text = if k == "clock_drift_ppm" {
+                    drift_text(&v, s.nodes)
+                } else {
+                    param_text(&v)
+                };
+                params.push((k, text));
             }
         }
         let counters = [
@@ -190,6 +220,7 @@ impl Report {
             timeline: outcome.timeline.clone(),
             end_ns: Some(s.sim_time_ms * 1_000_000),
             explanation: None,
+            history_path: None,
         }
     }
 
@@ -240,6 +271,7 @@ impl Report {
             timeline: Vec::new(),
             end_ns: None,
             explanation: None,
+            history_path: None,
         }
     }
 
@@ -331,7 +363,7 @@ const DEFS: &str = r##"<svg width="0" height="0" style="position:absolute"><defs
 fn legend() -> Markup {
     html! {
         div.legend {
-            span { i style="background:#a8c6e5;border-color:#4e79a7" {} "ok (n: place in the linearization)" }
+            span { i style="background:#a8c6e5;border-color:#4e79a7" {} "ok (#id: the operation, as the text numbers it; Ln: its place in the key's linearization)" }
             span { i style="background:#ff9d9a;border:2px solid #c00" {} "cannot be linearized" }
             span { i style="background:#e6d2e6;border-style:dashed;border-color:#b07aa1" {} "unknown outcome: until the client gave up, then (writes) a thin tail: it may take effect any time later" }
             span { i style="background:#fff;border-style:dashed" {} "failed (no effect)" }
@@ -452,6 +484,9 @@ pub fn render(report: &Report) -> String {
                 div class=(banner_class) id="verdict" {
                     h1 { "raftlab · " (report.title) " · " (report.headline()) }
                     div { "replay: " code.replay id="replay" { (report.replay) } }
+                    @if let Some(path) = &report.history_path {
+                        div { "history: " code.replay id="history" { (path) } }
+                    }
                     @if !report.violations.is_empty() {
                         ul.viol {
                             @for (i, v) in report.violations.iter().enumerate() {
@@ -469,7 +504,7 @@ pub fn render(report: &Report) -> String {
                     }
                 }
                 @if let Some(e) = &d.explanation {
-                    (why(e, &keys, &d))
+                    (why(e, &keys, &d, &report.replay))
                 }
                 h2 { "Parameters" }
                 div.pgrid {
@@ -560,8 +595,59 @@ fn failure_window(
 }
 
 /// The failure, explained, with a window of the failing key's timeline.
-fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> Markup {
+/// The leaders (node, term) whose reign overlaps `op`'s call-to-return.
+fn leaders_during(op: &Operation, reigns: &[facts::Reign], end_ns: u64) -> Vec<(u64, u64)> {
+    let until = op.complete_ns.unwrap_or(end_ns);
+    let mut out: Vec<(u64, u64)> = reigns
+        .iter()
+        .filter(|r| r.start_ns <= until && r.end_ns >= op.invoke_ns)
+        .map(|r| (r.node, r.term))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A stuck operation, the leaders (node, term) while it ran, and the
+/// commands that trace each.
+type TraceHint = (OpId, Vec<(u64, u64)>, Vec<String>);
+
+/// The `--trace-node` commands for the nodes that led while a stuck
+/// operation ran: the node that served it is among them (a read is served
+/// by whoever believes it leads). Only for a simulated run's replay command.
+fn trace_commands(
+    e: &Explanation,
+    ops: &[&Operation],
+    d: &Derived,
+    replay: &str,
+) -> Vec<TraceHint> {
+    if !replay.starts_with("cargo xtask simulate") || d.facts.reigns.is_empty() {
+        return Vec::new();
+    }
+    e.stuck
+        .iter()
+        .filter_map(|id| ops.iter().find(|o| o.id == *id))
+        .map(|op| {
+            let leaders = leaders_during(op, &d.facts.reigns, d.end_ns);
+            let mut nodes: Vec<u64> = leaders.iter().map(|(n, _)| *n).collect();
+            nodes.dedup();
+            let commands = nodes
+                .iter()
+                .map(|n| format!("{replay} --trace-node {n}"))
+                .collect();
+            (op.id, leaders, commands)
+        })
+        .collect()
+}
+
+fn why(
+    e: &Explanation,
+    keys: &BTreeMap<&str, Vec<&Operation>>,
+    d: &Derived,
+    replay: &str,
+) -> Markup {
     let ops = keys.get(e.key.as_str()).cloned().unwrap_or_default();
+    let traces = trace_commands(e, &ops, d, replay);
     let stuck: BTreeSet<OpId> = e.stuck.iter().copied().collect();
     let (t0, t1) = failure_window(e, keys, d.end_ns);
     let axis = Axis::new(t0, t1, CHART_W);
@@ -582,6 +668,20 @@ fn why(e: &Explanation, keys: &BTreeMap<&str, Vec<&Operation>>, d: &Derived) -> 
                     li { "a minimal failing set (outlined): " (format!("{:?}", e.minimal_set)) }
                 }
                 @for note in &e.notes { li { (note) } }
+            }
+            @for (id, leaders, commands) in &traces {
+                p.why #trace {
+                    "While op " b { (id) } " ran, "
+                    @if leaders.is_empty() {
+                        "no node led."
+                    } @else {
+                        (leaders.iter().map(|(n, t)| format!("n{n} (term {t})")).collect::<Vec<_>>().join(", "))
+                        " led; the node that served it is among them. What each did:"
+                    }
+                }
+                @for c in commands {
+                    div { code.replay { (c) } }
+                }
             }
             div.scroll { (svg::client_timeline(&v, &axis, &d.facts.faults, d.end_ns)) }
             p.muted {

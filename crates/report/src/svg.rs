@@ -362,7 +362,10 @@ fn op_title(v: &OpView) -> String {
         s += &format!("\n{}", short(note));
     }
     if let Some((n, state)) = v.position {
-        s += &format!("\nlinearized #{n}; value after: {}", show(state));
+        s += &format!(
+            "\nplace in the linearization: L{n}; value after: {}",
+            show(state)
+        );
     }
     if let Some(reason) = v.stuck_reason {
         s += &format!("\nCANNOT BE LINEARIZED: {reason}");
@@ -370,7 +373,10 @@ fn op_title(v: &OpView) -> String {
     s
 }
 
-fn op_label(v: &OpView) -> String {
+/// A bar's labels, longest first: the operation's id (`#id`, the numbering
+/// the text uses) always leads; its place in the key's linearization
+/// (`L n`) is the second label.
+fn op_labels(v: &OpView) -> [String; 3] {
     let op = v.op;
     let body = match (&op.call, &op.outcome) {
         (Call::Get { .. }, Outcome::Ok(_)) => format!("get→{}", outcome_text(&op.outcome)),
@@ -379,9 +385,10 @@ fn op_label(v: &OpView) -> String {
         }
         (call, _) => call_text(call),
     };
+    let id = format!("#{}", op.id);
     match v.position {
-        Some((n, _)) => format!("{n}: {body}"),
-        None => body,
+        Some((n, _)) => [format!("{id} {body} · L{n}"), format!("{id} · L{n}"), id],
+        None => [format!("{id} {body}"), id.clone(), id],
     }
 }
 
@@ -434,13 +441,14 @@ fn bar(v: &OpView, axis: &Axis, y: f64, end_ns: u64) -> Markup {
         (Outcome::Unknown, _, false) => "op un",
     };
     let title = op_title(v);
-    // The whole label if it fits, else the place in the linearization alone.
-    let full = op_label(v);
-    let number = v.position.map(|(n, _)| n.to_string());
-    let label = [Some(full), number]
-        .into_iter()
-        .flatten()
-        .find(|l| w > l.chars().count() as f64 * CHAR_W + 4.0);
+    // The longest label that fits, the op id at least. A bar that cannot
+    // be linearized is always labelled, past its end if need be.
+    let labels = op_labels(v);
+    let label = labels
+        .iter()
+        .find(|l| w > l.chars().count() as f64 * CHAR_W + 4.0)
+        .or(stuck.then_some(&labels[2]))
+        .cloned();
     let tail = open_ended(op).then(|| (axis.x(solid_end), axis.x(end_ns)));
     html! {
         @if solid_end >= axis.t0 && op.invoke_ns <= axis.t1 {
@@ -495,6 +503,45 @@ mod tests {
         assert_eq!(fmt_tick(7), "7ns");
         assert_eq!(fmt_time(7), "7ns");
         assert_eq!(fmt_time(1_500_000), "1.500ms");
+    }
+
+    /// Bars number operations by id, as the text does; the place in the
+    /// linearization is a second, distinct label.
+    #[test]
+    fn bars_lead_with_the_op_id_and_add_the_linearization_place() {
+        let op = Operation {
+            id: 981,
+            process: 3,
+            call: Call::Get { key: "k".into() },
+            invoke_ns: 0,
+            outcome: Outcome::Ok(Ret::Value(Some("v".into()))),
+            complete_ns: Some(1_000),
+        };
+        let position = (12, Some("v".to_string()));
+        let view = OpView {
+            op: &op,
+            position: Some(&position),
+            stuck_reason: None,
+            in_minimal_set: false,
+            note: None,
+        };
+        assert_eq!(
+            op_labels(&view),
+            [
+                "#981 get→\"v\" · L12".to_string(),
+                "#981 · L12".into(),
+                "#981".into()
+            ]
+        );
+        let stuck = OpView {
+            position: None,
+            stuck_reason: Some("reads a stale value"),
+            ..view
+        };
+        // A stuck bar is labelled even when its label is wider than it.
+        let axis = Axis::new(0, 1_000_000_000, 500.0);
+        let html = bar(&stuck, &axis, 0.0, 1_000_000_000).into_string();
+        assert!(html.contains(">#981</text>"), "{html}");
     }
 
     #[test]

@@ -133,3 +133,13 @@ fn a_callers_explanation_replaces_the_derived_one_and_outlines_the_minimal_set()
     assert!(html.contains("class=\"op ok mn\""), "op 1 is outlined");
     assert!(html.contains("the model could be in state"));
 }
+
+/// Clock drift is labelled by node, as a rate, not an unlabelled list.
+#[test]
+fn clock_drift_is_labelled_by_node() {
+    let v = serde_json::json!([800_000, -800_000, 0, 0, 0, 0, 50_000]);
+    assert_eq!(
+        crate::drift_text(&v, 3),
+        "n1 +80.0%, n2 -80.0%, n3 +0.0%, n7 +5.0%"
+    );
+}

@@ -502,3 +502,28 @@ fn a_report_draws_every_node_that_took_part_and_names_liveness_failures() {
     assert!(report.violations.iter().any(|v| v.starts_with("liveness:")));
     assert!(render(&report).contains("liveness:"));
 }
+
+/// The failing report of a simulated run names, for each operation that
+/// cannot be linearized, the nodes that led while it ran and the exact
+/// `--trace-node` command for each, and where the history is; bars number
+/// operations by id (as the text does), the linearization place second.
+#[test]
+fn a_failing_report_gives_the_trace_node_commands_and_the_history_path() {
+    let mut report = failing_report();
+    report.history_path = Some("histories/runs/seed-7.jsonl".into());
+    let html = render(&report);
+    let doc = Html::parse_document(&html);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+    let history: String = doc
+        .select(&sel("#history"))
+        .flat_map(|e| e.text())
+        .collect();
+    assert_eq!(history, "histories/runs/seed-7.jsonl");
+    let trace: String = doc.select(&sel("#trace")).flat_map(|e| e.text()).collect();
+    assert!(trace.contains("led"), "{trace}");
+    let command = format!("{} --trace-node ", report.replay);
+    assert!(html.contains(&command), "no trace command in the page");
+    for id in stuck_ids(&report) {
+        assert!(html.contains(&format!(">#{id}")), "op {id} unlabelled");
+    }
+}

@@ -59,6 +59,23 @@ pub enum Expect {
     Liveness,
 }
 
+impl Expect {
+    /// Whether a run's exit code (0 ok, 1 violation, 2 undecided, 3
+    /// liveness) shows what is expected.
+    pub fn met_by(self, exit_code: i32) -> bool {
+        match self {
+            Expect::Ok => exit_code == 0,
+            Expect::Violation => exit_code == 1,
+            Expect::Liveness => exit_code == 3,
+        }
+    }
+
+    /// Whether the expectation is a failure (a violation or liveness).
+    pub fn is_failure(self) -> bool {
+        self != Expect::Ok
+    }
+}
+
 /// A scenario file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -80,7 +97,9 @@ pub struct Scenario {
     pub raft: Option<String>,
     /// Check liveness after the chaos (default on).
     pub liveness: Option<bool>,
-    /// What the scenario's runs should show.
+    /// What the scenario's runs should show. A run of a scenario that
+    /// expects a failure and passes is a failed expectation (see
+    /// [`Expect::met_by`]).
     pub expect: Expect,
     /// The seed, when the scenario pins one (the shrinker's output).
     pub seed: Option<u64>,
@@ -181,6 +200,17 @@ impl Scenario {
         config.workload = self.workload.clone();
         config.clock_drift_ppm = self.clock.iter().map(|c| (c.node, c.drift_ppm)).collect();
         config.script = self.events.clone();
+        if let Some(late) = config
+            .script
+            .iter()
+            .find(|f| f.at_ms * MS >= config.duration)
+        {
+            return Err(format!(
+                "an event at {}ms is at or after the end of the workload ({}ms): it would never fire during the run (raise duration_ms or move the event)",
+                late.at_ms,
+                config.duration / MS
+            ));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -296,6 +326,7 @@ mod tests {
             "[[events]]\nat_ms = 1\naction = { kind = \"crash\", node = 9 }",
             "[workload]\ngets = 90",
             "snapshots = \"sometimes\"",
+            "duration_ms = 1000\n[[events]]\nat_ms = 1000\naction = { kind = \"heal\" }",
         ] {
             let parsed = Scenario::parse(bad).and_then(|s| s.config("bad", 1));
             assert!(parsed.is_err(), "{bad:?} accepted");

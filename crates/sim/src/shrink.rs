@@ -55,11 +55,45 @@ fn run_quiet(config: &SimConfig, budget: &Budget) -> Result<Outcome, String> {
     run(config, Tracer::silent(), budget)
 }
 
-/// Shrinks `start`, which must fail; `None` if it passes.
+/// Why a run was not shrunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It passes: nothing to shrink.
+    Passes,
+    /// The checker could not decide it (out of budget) and no invariant
+    /// broke: not a failure, so there is nothing to keep failing.
+    Undecided,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::Passes => "it passes: nothing to shrink",
+            Refusal::Undecided => {
+                "it is undecided (the checker ran out of budget, no invariant broke): not a failure, so not shrunk; a larger budget may decide it"
+            }
+        })
+    }
+}
+
+/// Shrinks `start`, which must fail; `None` if it does not (passes or is
+/// undecided: see [`shrink_or_refuse`] for which).
 pub fn shrink(start: &SimConfig, budget: &Budget) -> Result<Option<Shrunk>, String> {
+    Ok(shrink_or_refuse(start, budget)?.ok())
+}
+
+/// Shrinks `start`, or says why not: it passes, or it is undecided.
+pub fn shrink_or_refuse(
+    start: &SimConfig,
+    budget: &Budget,
+) -> Result<Result<Shrunk, Refusal>, String> {
     let first = run_quiet(start, budget)?;
     let Some(kind) = failure_kind(&first.summary) else {
-        return Ok(None);
+        return Ok(Err(if first.summary.exit_code() == 2 {
+            Refusal::Undecided
+        } else {
+            Refusal::Passes
+        }));
     };
     // Pin what the seed drew: the families this run had, no swarm draw.
     let mut best = start.clone();
@@ -89,7 +123,7 @@ pub fn shrink(start: &SimConfig, budget: &Budget) -> Result<Option<Shrunk>, Stri
             }
         }
         if !progressed {
-            return Ok(Some(Shrunk {
+            return Ok(Ok(Shrunk {
                 config: best,
                 outcome: best_outcome,
                 kind,
@@ -125,14 +159,16 @@ fn candidates(c: &SimConfig) -> Vec<SimConfig> {
         });
     }
     if c.duration > 1_000 * MS {
-        out.push(SimConfig {
-            duration: c.duration / 2,
-            ..c.clone()
-        });
-        out.push(SimConfig {
-            duration: c.duration * 3 / 4,
-            ..c.clone()
-        });
+        // A shorter run, without the scripted faults that would now fall
+        // after its end (a scenario file refuses those).
+        for duration in [c.duration / 2, c.duration * 3 / 4] {
+            let mut smaller = SimConfig {
+                duration,
+                ..c.clone()
+            };
+            smaller.script.retain(|f| f.at_ms * MS < duration);
+            out.push(smaller);
+        }
     }
     if c.nodes > MIN_NODES {
         // One node fewer, and whatever named the node that went.
@@ -150,4 +186,36 @@ fn candidates(c: &SimConfig) -> Vec<SimConfig> {
         out.push(smaller);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn short(seed: u64) -> SimConfig {
+        SimConfig {
+            duration: 1_000 * MS,
+            faults: false,
+            ..SimConfig::new(seed)
+        }
+    }
+
+    #[test]
+    fn a_passing_run_is_refused_as_passing() {
+        let refused = shrink_or_refuse(&short(1), &Budget::default()).unwrap();
+        assert_eq!(refused.err(), Some(Refusal::Passes));
+    }
+
+    /// An undecided run is not a failure: refused as undecided, never
+    /// shrunk as if it were a violation.
+    #[test]
+    fn an_undecided_run_is_refused_as_undecided() {
+        let budget = Budget {
+            max_steps: 1,
+            ..Budget::default()
+        };
+        let refused = shrink_or_refuse(&short(1), &budget).unwrap();
+        assert_eq!(refused.err(), Some(Refusal::Undecided));
+        assert!(Refusal::Undecided.to_string().contains("not a failure"));
+    }
 }
