@@ -394,6 +394,31 @@ impl Params {
         config.nodes + if self.families.churn { SPARE_NODES } else { 0 }
     }
 
+    /// The raft configuration of node `id` under this run's settings.
+    pub fn raft_config(
+        &self,
+        id: raft::NodeId,
+        voters: Vec<raft::NodeId>,
+        seed: u64,
+    ) -> raft::Config {
+        let mut config = raft::Config::new(id, voters, seed);
+        config.election_tick = self.election_ticks;
+        config.heartbeat_tick = self.heartbeat_ticks;
+        let knobs = &self.raft;
+        config.pre_vote = knobs.pre_vote;
+        config.check_quorum = knobs.check_quorum;
+        config.max_entries_per_append = knobs.max_entries_per_append;
+        config.max_bytes_per_append = knobs.max_bytes_per_append;
+        config.max_inflight_appends = knobs.max_inflight_appends;
+        config.max_snapshot_chunk_bytes = knobs.max_snapshot_chunk_bytes;
+        if knobs.lease_reads {
+            // A lease of 4/5 of the election timeout: safe while no voter's
+            // clock runs more than 25% faster than the leader's.
+            config.lease_read_ticks = self.election_ticks * 4 / 5;
+        }
+        config
+    }
+
     /// The replicas' snapshot policy.
     pub fn snapshot_policy(&self) -> replica::SnapshotPolicy {
         replica::SnapshotPolicy {
@@ -694,18 +719,7 @@ mod tests {
         for seed in 0..2_000 {
             let p = Params::draw(&SimConfig::new(seed));
             let k = &p.raft;
-            let mut c = raft::Config::new(raft::NodeId(1), vec![raft::NodeId(1)], seed);
-            c.election_tick = p.election_ticks;
-            c.heartbeat_tick = p.heartbeat_ticks;
-            c.pre_vote = k.pre_vote;
-            c.check_quorum = k.check_quorum;
-            c.max_entries_per_append = k.max_entries_per_append;
-            c.max_bytes_per_append = k.max_bytes_per_append;
-            c.max_inflight_appends = k.max_inflight_appends;
-            c.max_snapshot_chunk_bytes = k.max_snapshot_chunk_bytes;
-            if k.lease_reads {
-                c.lease_read_ticks = p.election_ticks * 4 / 5;
-            }
+            let c = p.raft_config(raft::NodeId(1), vec![raft::NodeId(1)], seed);
             assert_eq!(c.validate(), Ok(()), "seed {seed}: {k:?}");
             assert!(
                 c.max_bytes_per_append >= kv::MAX_COMMAND_BYTES,

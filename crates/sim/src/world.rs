@@ -665,22 +665,7 @@ impl World {
             Vec::new()
         };
         let seed = self.nodes[node].rng.next_u64();
-        let mut config = Config::new(self.nodes[node].id, voters, seed);
-        config.election_tick = self.params.election_ticks;
-        config.heartbeat_tick = self.params.heartbeat_ticks;
-        let knobs = &self.params.raft;
-        config.pre_vote = knobs.pre_vote;
-        config.check_quorum = knobs.check_quorum;
-        config.max_entries_per_append = knobs.max_entries_per_append;
-        config.max_bytes_per_append = knobs.max_bytes_per_append;
-        config.max_inflight_appends = knobs.max_inflight_appends;
-        config.max_snapshot_chunk_bytes = knobs.max_snapshot_chunk_bytes;
-        if knobs.lease_reads {
-            // A lease of 4/5 of the election timeout: safe while no voter's
-            // clock runs more than 25% faster than the leader's.
-            config.lease_read_ticks = self.params.election_ticks * 4 / 5;
-        }
-        config
+        self.params.raft_config(self.nodes[node].id, voters, seed)
     }
 
     fn start_node(&mut self, node: usize) {
