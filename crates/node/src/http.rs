@@ -234,25 +234,11 @@ async fn kv_put(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match read_body::<ValueBody>(body) {
-        Ok((raw, b)) => (raw, b),
-        Err(e) => return e.into_response(),
-    };
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: body.0,
-    };
-    run(
-        call,
-        Op::Put {
-            key,
-            value: body.1.value,
-        },
-    )
+    let call = (shared, query, method, uri, headers);
+    write_with_body(call, body, |b: ValueBody| Op::Put {
+        key,
+        value: b.value,
+    })
     .await
 }
 
@@ -265,25 +251,11 @@ async fn kv_append(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match read_body::<ValueBody>(body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: body.0,
-    };
-    run(
-        call,
-        Op::Append {
-            key,
-            value: body.1.value,
-        },
-    )
+    let call = (shared, query, method, uri, headers);
+    write_with_body(call, body, |b: ValueBody| Op::Append {
+        key,
+        value: b.value,
+    })
     .await
 }
 
@@ -296,7 +268,29 @@ async fn kv_cas(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match read_body::<CasBody>(body) {
+    let call = (shared, query, method, uri, headers);
+    write_with_body(call, body, |b: CasBody| Op::Cas {
+        key,
+        expected: b.expected,
+        new: b.value,
+    })
+    .await
+}
+
+/// A write whose body is JSON `B`: the body read and parsed (413, 400),
+/// then the op `make` builds from it run like any other.
+async fn write_with_body<B: for<'de> Deserialize<'de>>(
+    (shared, query, method, uri, headers): (
+        Arc<Shared>,
+        HashMap<String, String>,
+        Method,
+        Uri,
+        HeaderMap,
+    ),
+    body: Result<Bytes, BytesRejection>,
+    make: impl FnOnce(B) -> Op,
+) -> Response {
+    let (raw, parsed) = match read_body::<B>(body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -306,17 +300,9 @@ async fn kv_cas(
         uri,
         headers,
         query,
-        body: body.0,
+        body: raw,
     };
-    run(
-        call,
-        Op::Cas {
-            key,
-            expected: body.1.expected,
-            new: body.1.value,
-        },
-    )
-    .await
+    run(call, make(parsed)).await
 }
 
 /// The body, bounded (413 past the limit) and parsed (400 if it is not the
