@@ -60,6 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/status", get(status))
         .route("/admin/transfer-leader", post(transfer_leader))
         .route("/admin/nodes/{id}", axum::routing::delete(remove_node))
+        .route("/admin/snapshot", post(snapshot))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route", true) })
         .layer(DefaultBodyLimit::max(limit))
@@ -422,9 +423,10 @@ fn respond(answer: Answer) -> Response {
         Err(e) => {
             let definite = e.is_definite();
             let status = match &e {
-                ReplyError::Busy | ReplyError::ReadAborted | ReplyError::NotLeader { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ReplyError::Busy
+                | ReplyError::ReadAborted
+                | ReplyError::LeadershipLost
+                | ReplyError::NotLeader { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 ReplyError::Invalid(_) => StatusCode::BAD_REQUEST,
                 ReplyError::Kv(KvError::KeyTooLarge { .. } | KvError::ValueTooLarge { .. }) => {
                     StatusCode::PAYLOAD_TOO_LARGE
@@ -670,6 +672,32 @@ async fn remove_node(
     .await
 }
 
+/// `POST /admin/snapshot`: this node snapshots its state machine now and
+/// compacts its log to it (each member compacts its own log, so this is not
+/// forwarded). 200 with the snapshot's index; 409 when nothing was applied
+/// since the last one.
+async fn snapshot(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    admin(call, AdminOp::Snapshot).await
+}
+
 /// Asks the replica; answers 202 when accepted, forwards when not the
 /// leader, 409 when refused.
 async fn admin(call: Call, op: AdminOp) -> Response {
@@ -700,6 +728,9 @@ async fn admin(call: Call, op: AdminOp) -> Response {
             .into_response(),
         (_, Ok(AdminAccepted::TransferStarted)) => {
             (StatusCode::ACCEPTED, Json(json!({ "transfer": "started" }))).into_response()
+        }
+        (_, Ok(AdminAccepted::SnapshotTaken(index))) => {
+            Json(json!({ "snapshot_index": index.0 })).into_response()
         }
         (_, Err(refused)) => error(StatusCode::CONFLICT, &refused.to_string(), true),
     }
