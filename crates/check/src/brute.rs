@@ -54,6 +54,29 @@ fn apply(state: &mut BTreeMap<String, String>, op: &Operation) -> bool {
                 Some(_) => false,
             }
         }
+        // The whole batch, atomically (this oracle sees every key at once).
+        Call::Batch { ops } => {
+            let failed_cas = ops.iter().position(|w| match w {
+                Call::Cas { key, expected, .. } => state.get(key) != expected.as_ref(),
+                _ => false,
+            });
+            let fits = match ret {
+                None => true,
+                Some(Ret::Batch(at)) => *at == failed_cas.map(|i| i as u32),
+                Some(_) => false,
+            };
+            if fits && failed_cas.is_none() {
+                for w in ops {
+                    let write = Operation {
+                        call: w.clone(),
+                        outcome: Outcome::Unknown,
+                        ..op.clone()
+                    };
+                    apply(state, &write);
+                }
+            }
+            fits
+        }
     }
 }
 

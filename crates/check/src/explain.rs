@@ -96,6 +96,11 @@ fn apply(call: &Call, state: Option<String>) -> Option<String> {
             }
         }
         Call::Append { value, .. } => Some(state.unwrap_or_default() + value),
+        // Batches are split per key before any key is checked (`project_batches`).
+        Call::Batch { .. } => {
+            debug_assert!(false, "a whole batch reached the per-key model");
+            state
+        }
     }
 }
 

@@ -56,6 +56,18 @@ fn call_fields(call: &Call) -> (&'static str, String) {
             format!("[{} {}]", opt(expected.as_deref()), string(new)),
         ),
         Call::Append { value, .. } => ("append", string(value)),
+        // Jepsen's transaction form: a vector of [f key value] micro-operations.
+        Call::Batch { ops } => {
+            let micro: Vec<String> = ops
+                .iter()
+                .map(|op| {
+                    let (f, value) = call_fields(op);
+                    let f = if f == "write" { "w" } else { f };
+                    format!("[:{f} {} {value}]", string(op.key()))
+                })
+                .collect();
+            ("txn", format!("[{}]", micro.join(" ")))
+        }
     }
 }
 

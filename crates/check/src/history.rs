@@ -7,7 +7,8 @@
 //! (a completion without an invocation, an id used twice, a process with two operations
 //! in flight).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{BufRead, Write};
 
@@ -29,8 +30,9 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// truncated-and-concatenated input can make it use.
 pub const MAX_RECORDS: usize = 10_000_000;
 
-/// What a client asked for. Keys and values are strings; every call touches exactly one
-/// key, which is what lets the checker split a history per key.
+/// What a client asked for. Keys and values are strings; every call but a batch touches
+/// exactly one key, which is what lets the checker split a history per key. A batch is
+/// split into one operation per key before the split (see [`project_batches`]).
 ///
 /// Serialised (on its own, e.g. inside an [`Operation`]) as the `f`, `key` and argument
 /// fields of an invoke line.
@@ -71,10 +73,17 @@ pub enum Call {
         /// The suffix appended.
         value: String,
     },
+    /// Several writes (puts, deletes, cas, appends) on distinct keys, applied
+    /// atomically: all of them, or none when a cas's comparison fails (then the batch
+    /// returns that cas's position, [`Ret::Batch`]).
+    Batch {
+        /// The writes, each on a key no other write of the batch touches.
+        ops: Vec<Call>,
+    },
 }
 
 impl Call {
-    /// The one key this call reads or writes.
+    /// The one key this call reads or writes; for a batch, its first write's.
     pub fn key(&self) -> &str {
         match self {
             Call::Get { key }
@@ -82,7 +91,29 @@ impl Call {
             | Call::Delete { key }
             | Call::Cas { key, .. }
             | Call::Append { key, .. } => key,
+            Call::Batch { ops } => ops.first().map_or("", Call::key),
         }
+    }
+
+    /// Why this call cannot have been made, if it cannot: a batch that is empty, holds
+    /// a get or a batch, or touches a key twice.
+    pub fn malformed(&self) -> Option<String> {
+        let Call::Batch { ops } = self else {
+            return None;
+        };
+        if ops.is_empty() {
+            return Some("an empty batch".into());
+        }
+        let mut keys = BTreeSet::new();
+        for op in ops {
+            if matches!(op, Call::Get { .. } | Call::Batch { .. }) {
+                return Some(format!("a batch holds a {} (only writes)", op.name()));
+            }
+            if !keys.insert(op.key()) {
+                return Some(format!("a batch touches key {:?} twice", op.key()));
+            }
+        }
+        None
     }
 
     /// Whether `ret` is the kind of result this call can return (a value for a get, a
@@ -96,6 +127,11 @@ impl Call {
                     Call::Put { .. } | Call::Delete { .. } | Call::Append { .. },
                     Ret::Done
                 )
+                | (Call::Batch { .. }, Ret::Batch(None))
+        ) || matches!(
+            (self, ret),
+            (Call::Batch { ops }, Ret::Batch(Some(at)))
+                if ops.get(*at as usize).is_some_and(|op| matches!(op, Call::Cas { .. }))
         )
     }
 
@@ -107,6 +143,7 @@ impl Call {
             Call::Delete { .. } => "delete",
             Call::Cas { .. } => "cas",
             Call::Append { .. } => "append",
+            Call::Batch { .. } => "batch",
         }
     }
 }
@@ -122,6 +159,10 @@ pub enum Ret {
     /// The result of a cas: whether it swapped. A `false` cas took effect as a read that
     /// saw a value other than the expected one.
     Cas(bool),
+    /// The result of a batch: `None` if every write took effect; else the position of
+    /// the cas whose comparison failed, and then none did (every cas before it saw its
+    /// expected value).
+    Batch(Option<u32>),
 }
 
 /// One line of a history, in Jepsen's vocabulary.
@@ -391,6 +432,9 @@ impl History {
                             ),
                         ));
                     }
+                    if let Some(why) = call.malformed() {
+                        return Err(malformed(*id, why));
+                    }
                     by_id.insert(*id, ops.len());
                     ops.push(Operation {
                         id: *id,
@@ -451,6 +495,63 @@ impl History {
     }
 }
 
+/// Splits every batch into one operation per key it writes, with the batch's id,
+/// process and times, so that the per-key check (P-compositionality) applies:
+///
+/// - a batch that took effect: each write as done (a cas as swapped);
+/// - a batch aborted by the cas at position `k`: that cas as not swapped, each cas
+///   before it as a read of its expected value (the batch compared it), and every
+///   other write as failed (it took no effect);
+/// - a batch that failed: every write failed; of unknown outcome: every write unknown.
+///
+/// Each key's projection must be linearizable for the history to be, so a violation
+/// found in the projection is a real one; atomicity across keys is not checked here
+/// (the state machine's own tests check it).
+pub fn project_batches(ops: &[Operation]) -> Cow<'_, [Operation]> {
+    if !ops.iter().any(|op| matches!(op.call, Call::Batch { .. })) {
+        return Cow::Borrowed(ops);
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let Call::Batch { ops: writes } = &op.call else {
+            out.push(op.clone());
+            continue;
+        };
+        let aborted_at = match &op.outcome {
+            Outcome::Ok(Ret::Batch(at)) => *at,
+            _ => None,
+        };
+        for (i, write) in writes.iter().enumerate() {
+            let (call, outcome) = match (&op.outcome, aborted_at) {
+                (Outcome::Ok(_), None) => {
+                    let ret = match write {
+                        Call::Cas { .. } => Ret::Cas(true),
+                        _ => Ret::Done,
+                    };
+                    (write.clone(), Outcome::Ok(ret))
+                }
+                (Outcome::Ok(_), Some(at)) => match write {
+                    Call::Cas { .. } if i == at as usize => {
+                        (write.clone(), Outcome::Ok(Ret::Cas(false)))
+                    }
+                    Call::Cas { key, expected, .. } if i < at as usize => (
+                        Call::Get { key: key.clone() },
+                        Outcome::Ok(Ret::Value(expected.clone())),
+                    ),
+                    _ => (write.clone(), Outcome::Fail),
+                },
+                (other, _) => (write.clone(), other.clone()),
+            };
+            out.push(Operation {
+                call,
+                outcome,
+                ..op.clone()
+            });
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The flat JSON object a [`Record`] is written as. Every field but `type`, `id`,
 /// `process` and `time_ns` is optional here, and [`Record::try_from`] checks that exactly
 /// the fields the record's type and operation need are present.
@@ -477,6 +578,8 @@ struct WireRecord {
     expected: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     new: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ops: Option<Vec<Call>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ret: Option<Ret>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -512,6 +615,7 @@ enum WireF {
     Delete,
     Cas,
     Append,
+    Batch,
 }
 
 impl From<Record> for WireRecord {
@@ -526,6 +630,7 @@ impl From<Record> for WireRecord {
             value: None,
             expected: None,
             new: None,
+            ops: None,
             ret: None,
             error: None,
             reason: None,
@@ -555,6 +660,10 @@ impl From<Record> for WireRecord {
                     w.f = Some(WireF::Append);
                     w.key = Some(key);
                     w.value = Some(value);
+                }
+                Call::Batch { ops } => {
+                    w.f = Some(WireF::Batch);
+                    w.ops = Some(ops);
                 }
             },
             Record::Ok { ret, .. } => {
@@ -588,17 +697,19 @@ impl TryFrom<WireRecord> for Record {
             value,
             expected,
             new,
+            ops,
             ret,
             error,
             reason,
         } = w;
         // Names of the fields present, to reject the ones a record type does not use.
-        let present: [(&str, bool); 8] = [
+        let present: [(&str, bool); 9] = [
             ("f", f.is_some()),
             ("key", key.is_some()),
             ("value", value.is_some()),
             ("expected", expected.is_some()),
             ("new", new.is_some()),
+            ("ops", ops.is_some()),
             ("ret", ret.is_some()),
             ("error", error.is_some()),
             ("reason", reason.is_some()),
@@ -617,8 +728,24 @@ impl TryFrom<WireRecord> for Record {
         match kind {
             WireType::Invoke => {
                 let f = f.ok_or("missing field `f`")?;
+                if let WireF::Batch = f {
+                    only(&["f", "ops"])?;
+                    let call = Call::Batch {
+                        ops: ops.ok_or("missing field `ops`")?,
+                    };
+                    if let Some(why) = call.malformed() {
+                        return Err(why);
+                    }
+                    return Ok(Record::Invoke {
+                        id,
+                        process,
+                        time_ns,
+                        call,
+                    });
+                }
                 let key = need("key", key)?;
                 let call = match f {
+                    WireF::Batch => unreachable!("handled above"),
                     WireF::Get => {
                         only(&["f", "key"])?;
                         Call::Get { key }
@@ -1026,5 +1153,77 @@ mod tests {
         fn arbitrary_bytes_never_panic_the_reader(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = History::read_jsonl(&bytes[..]);
         }
+    }
+
+    /// A history of batches and gets, one JSON line each, times in nanoseconds.
+    fn batch_history(lines: &[&str]) -> History {
+        parse(&lines.join("\n")).unwrap()
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_a_malformed_one_is_refused() {
+        let text = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"put","key":"a","value":"1"},{"f":"cas","key":"b","expected":null,"new":"2"}]}
+{"type":"ok","id":1,"process":0,"time_ns":5,"ret":{"batch":1}}"#;
+        let history = parse(text).unwrap();
+        let mut out = Vec::new();
+        history.write_jsonl(&mut out).unwrap();
+        assert_eq!(parse(std::str::from_utf8(&out).unwrap()).unwrap(), history);
+        let ops = history.operations().unwrap();
+        assert_eq!(ops[0].outcome, Outcome::Ok(Ret::Batch(Some(1))));
+
+        let twice = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"put","key":"a","value":"1"},{"f":"delete","key":"a"}]}"#;
+        assert!(parse(twice).is_err(), "a key twice in one batch");
+        let aborted_by_a_put = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"put","key":"a","value":"1"}]}
+{"type":"ok","id":1,"process":0,"time_ns":5,"ret":{"batch":0}}"#;
+        assert!(
+            parse(aborted_by_a_put).unwrap().operations().is_err(),
+            "only a cas can abort a batch"
+        );
+    }
+
+    #[test]
+    fn each_key_of_a_batch_is_checked_and_an_aborted_batch_wrote_nothing() {
+        use crate::{Budget, Verdict, check_history};
+        let batch = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"put","key":"a","value":"1"},{"f":"put","key":"b","value":"1"}]}
+{"type":"ok","id":1,"process":0,"time_ns":10,"ret":{"batch":null}}"#;
+        let read = |key: &str, value: &str| {
+            format!(
+                r#"{{"type":"invoke","id":2,"process":1,"time_ns":20,"f":"get","key":"{key}"}}
+{{"type":"ok","id":2,"process":1,"time_ns":30,"ret":{{"value":{value}}}}}"#
+            )
+        };
+        let verdict =
+            |lines: &[&str]| check_history(&batch_history(lines), &Budget::default()).unwrap();
+        assert_eq!(
+            verdict(&[batch, &read("b", "\"1\"")]),
+            Verdict::Linearizable
+        );
+        assert!(
+            matches!(
+                verdict(&[batch, &read("b", "null")]),
+                Verdict::NotLinearizable(_)
+            ),
+            "the batch's write to b was lost"
+        );
+
+        let aborted = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"cas","key":"a","expected":"x","new":"y"},{"f":"put","key":"b","value":"2"}]}
+{"type":"ok","id":1,"process":0,"time_ns":10,"ret":{"batch":0}}"#;
+        assert_eq!(
+            verdict(&[aborted, &read("b", "null")]),
+            Verdict::Linearizable
+        );
+        assert!(
+            matches!(
+                verdict(&[aborted, &read("b", "\"2\"")]),
+                Verdict::NotLinearizable(_)
+            ),
+            "an aborted batch wrote b"
+        );
+        let passed_then_aborted = r#"{"type":"invoke","id":1,"process":0,"time_ns":0,"f":"batch","ops":[{"f":"cas","key":"a","expected":"x","new":"y"},{"f":"cas","key":"b","expected":null,"new":"2"}]}
+{"type":"ok","id":1,"process":0,"time_ns":10,"ret":{"batch":1}}"#;
+        assert!(
+            matches!(verdict(&[passed_then_aborted]), Verdict::NotLinearizable(_)),
+            "the first cas saw a = x, which nobody wrote"
+        );
     }
 }

@@ -195,7 +195,7 @@ pub use explain::{
 };
 pub use history::{
     Call, History, HistoryError, MAX_LINE_BYTES, MAX_RECORDS, OpId, Operation, Outcome, ProcessId,
-    Record, Ret,
+    Record, Ret, project_batches,
 };
 pub use partition::{
     Budget, Counterexample, FIRST_ROUND_STEPS, KeyProgress, KeyVerdict, StopReason, Verdict,

@@ -376,6 +376,9 @@ impl Model {
                     None => Step::CasMaybe { expected, new },
                 }
             }
+            // Batches are split per key before any key is checked (`project_batches`);
+            // a whole one cannot be one key's step.
+            Call::Batch { .. } => Step::Impossible,
             Call::Append { value, .. } => {
                 let i = u32::try_from(self.suffixes.len()).expect("fewer than 2^32 appends");
                 let (hash, shift) = poly_hash(value);

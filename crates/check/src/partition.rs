@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Call, History, HistoryError, OpId, Operation, Outcome, Ret};
+use crate::history::{Call, History, HistoryError, OpId, Operation, Outcome, Ret, project_batches};
 use crate::model::Model;
 use crate::search::{self, SearchOp};
 use crate::unique::{self, Decision};
@@ -182,7 +182,8 @@ pub fn check_history(history: &History, budget: &Budget) -> Result<Verdict, Hist
 /// earliest round in which any fails: a function of the operations and the budget
 /// alone, whatever order (or threads) the keys of a round are checked in.
 pub fn check_operations(ops: &[Operation], budget: &Budget) -> Verdict {
-    let mut pending: Vec<(&str, Vec<&Operation>)> = partition(ops).into_iter().collect();
+    let ops = project_batches(ops);
+    let mut pending: Vec<(&str, Vec<&Operation>)> = partition(&ops).into_iter().collect();
     let mut out_of_memory: Vec<&str> = Vec::new();
     for round in rounds(budget) {
         let mut next = Vec::new();
@@ -254,7 +255,7 @@ pub fn combine(verdicts: impl IntoIterator<Item = (String, KeyVerdict)>) -> Verd
 /// linearization order, for reports to number the operations). A key appears if some
 /// operation on it is neither failed nor a get of unknown outcome.
 pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, KeyVerdict> {
-    partition(ops)
+    partition(&project_batches(ops))
         .into_iter()
         .map(|(key, ops)| (key.to_owned(), check_key(key, &ops, budget, None)))
         .collect()
@@ -262,7 +263,9 @@ pub fn check_per_key(ops: &[Operation], budget: &Budget) -> BTreeMap<String, Key
 
 /// The operations that matter, grouped by key (P-compositionality): each group can be
 /// checked on its own with [`check_key`], in any order or in parallel. Failed operations
-/// and gets of unknown outcome are left out (they took no effect anyone saw).
+/// and gets of unknown outcome are left out (they took no effect anyone saw). Batches
+/// must have been split first ([`project_batches`]); one left whole counts under its
+/// first key.
 pub fn partition(ops: &[Operation]) -> BTreeMap<&str, Vec<&Operation>> {
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in ops {

@@ -674,6 +674,18 @@ fn execute(state: &mut BTreeMap<String, String>, call: &Call) -> Ret {
             }
             Ret::Cas(swapped)
         }
+        Call::Batch { ops } => {
+            let failed = ops.iter().position(|w| match w {
+                Call::Cas { key, expected, .. } => state.get(key) != expected.as_ref(),
+                _ => false,
+            });
+            if failed.is_none() {
+                for w in ops {
+                    execute(state, w);
+                }
+            }
+            Ret::Batch(failed.map(|i| i as u32))
+        }
     }
 }
 
@@ -1164,6 +1176,7 @@ fn a_key_that_fails_early_is_reported_before_a_hard_key() {
                 Call::Delete { .. } => delete("a"),
                 Call::Cas { expected, new, .. } => cas("a", expected.as_deref(), &new),
                 Call::Append { value, .. } => append("a", &value),
+                batch @ Call::Batch { .. } => batch,
             };
             o
         })

@@ -26,6 +26,9 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// decoding, so garbage can never make the decoder allocate more than this.
 pub const MAX_COMMAND_BYTES: usize = MAX_KEY_BYTES + 2 * MAX_VALUE_BYTES + 64;
 
+/// The most operations one [`Op::Batch`] carries.
+pub const MAX_BATCH_OPS: usize = 64;
+
 /// One operation on the key-value map.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
@@ -65,10 +68,22 @@ pub enum Op {
         /// The suffix to append.
         value: String,
     },
+    /// Several writes applied atomically, in one log entry: all or nothing.
+    /// Each is a put, delete, compare-and-swap or append, on a key no other
+    /// operation of the batch touches (so each sees its key as it was
+    /// before the batch, and the order inside the batch does not matter).
+    /// If a compare-and-swap's comparison fails, nothing is written and the
+    /// answer is [`Output::Batch`] with the position of that operation; if
+    /// any operation would fail (a value grown past the limit, a full map),
+    /// nothing is written and the batch fails with that error.
+    Batch {
+        /// The operations, 1 to [`MAX_BATCH_OPS`], on distinct keys.
+        ops: Vec<Op>,
+    },
 }
 
 impl Op {
-    /// The key the operation touches.
+    /// The key the operation touches; for a batch, the first operation's.
     pub fn key(&self) -> &str {
         match self {
             Op::Get { key }
@@ -76,6 +91,15 @@ impl Op {
             | Op::Delete { key }
             | Op::Cas { key, .. }
             | Op::Append { key, .. } => key,
+            Op::Batch { ops } => ops.first().map_or("", Op::key),
+        }
+    }
+
+    /// Every key the operation touches, in its order.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Op::Batch { ops } => ops.iter().map(Op::key).collect(),
+            single => vec![single.key()],
         }
     }
 
@@ -90,8 +114,12 @@ impl Op {
     /// (TigerBeetle-style paired assertions), so a command that skipped one
     /// side is still caught on the other.
     pub fn validate(&self) -> Result<(), KvError> {
+        if let Op::Batch { ops } = self {
+            return validate_batch(ops);
+        }
         check_key(self.key())?;
         match self {
+            Op::Batch { .. } => unreachable!("checked above"),
             Op::Get { .. } | Op::Delete { .. } => Ok(()),
             Op::Put { value, .. } | Op::Append { value, .. } => check_value(value),
             Op::Cas { expected, new, .. } => {
@@ -102,6 +130,43 @@ impl Op {
             }
         }
     }
+}
+
+/// A batch: 1 to [`MAX_BATCH_OPS`] writes (no get, no batch) on distinct
+/// keys, each within its limits, whose encoding fits one command.
+fn validate_batch(ops: &[Op]) -> Result<(), KvError> {
+    let malformed = |why: String| Err(KvError::Malformed(format!("batch: {why}")));
+    if ops.is_empty() || ops.len() > MAX_BATCH_OPS {
+        return malformed(format!("{} operations (1 to {MAX_BATCH_OPS})", ops.len()));
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    // A bound on the encoding: each string with its length prefix (at most
+    // 3 bytes for these lengths), and a variant tag per operation.
+    let mut bytes = 16usize;
+    for (i, op) in ops.iter().enumerate() {
+        if matches!(op, Op::Get { .. } | Op::Batch { .. }) {
+            return malformed(format!("operation {i} is a get or a batch; only writes"));
+        }
+        op.validate()?;
+        if !keys.insert(op.key()) {
+            return malformed(format!("key {:?} appears twice", op.key()));
+        }
+        bytes += 2 + match op {
+            Op::Put { key, value } | Op::Append { key, value } => key.len() + value.len() + 6,
+            Op::Delete { key } => key.len() + 3,
+            Op::Cas { key, expected, new } => {
+                key.len() + expected.as_ref().map_or(0, |e| e.len()) + new.len() + 10
+            }
+            Op::Get { .. } | Op::Batch { .. } => unreachable!("refused above"),
+        };
+    }
+    if bytes > MAX_COMMAND_BYTES - 32 {
+        return Err(KvError::ValueTooLarge {
+            len: bytes,
+            max: MAX_COMMAND_BYTES - 32,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_key(key: &str) -> Result<(), KvError> {
@@ -194,6 +259,13 @@ pub enum Output {
     Done,
     /// The answer to compare-and-swap: whether it swapped.
     Cas(bool),
+    /// The answer to a batch: `None` when every operation took effect; the
+    /// position of the first compare-and-swap whose comparison failed when
+    /// none did (every compare-and-swap before it held).
+    Batch {
+        /// The compare-and-swap that aborted the batch, if one did.
+        aborted_at: Option<u32>,
+    },
 }
 
 /// Why a command had no effect. The command did not take effect at its log
@@ -369,13 +441,86 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_batch_is_writes_on_distinct_keys_within_the_limits() {
+        let put = |k: &str| Op::Put {
+            key: k.into(),
+            value: "v".into(),
+        };
+        let batch = |ops: Vec<Op>| Op::Batch { ops }.validate();
+        assert_eq!(batch(vec![put("a"), put("b")]), Ok(()));
+        let refused = |r: Result<(), KvError>, what: &str| {
+            assert!(
+                matches!(&r, Err(KvError::Malformed(why)) if why.contains(what)),
+                "{r:?}"
+            )
+        };
+        refused(batch(vec![]), "0 operations");
+        refused(batch(vec![put("a"), put("a")]), "twice");
+        refused(batch(vec![Op::Get { key: "a".into() }]), "only writes");
+        refused(
+            batch(vec![Op::Batch {
+                ops: vec![put("a")],
+            }]),
+            "only writes",
+        );
+        refused(
+            batch((0..=MAX_BATCH_OPS).map(|i| put(&i.to_string())).collect()),
+            "operations",
+        );
+        let big = "x".repeat(MAX_VALUE_BYTES);
+        let too_big: Vec<Op> = (0..3)
+            .map(|i| Op::Put {
+                key: i.to_string(),
+                value: big.clone(),
+            })
+            .collect();
+        assert!(matches!(batch(too_big), Err(KvError::ValueTooLarge { .. })));
+        let biggest = Op::Batch {
+            ops: (0..2)
+                .map(|i| Op::Put {
+                    key: i.to_string(),
+                    value: "x".repeat(MAX_VALUE_BYTES - 100),
+                })
+                .collect(),
+        };
+        assert_eq!(biggest.validate(), Ok(()));
+        let bytes = Command {
+            client: u64::MAX,
+            seq: u64::MAX,
+            op: biggest,
+        }
+        .encode();
+        assert!(bytes.len() <= MAX_COMMAND_BYTES, "the bound holds");
+    }
+
+    #[test]
     fn decode_rejects_input_over_the_command_limit_before_parsing() {
         let bytes = vec![0u8; MAX_COMMAND_BYTES + 1];
         let err = Command::decode(&bytes).unwrap_err();
         assert!(matches!(&err, KvError::Malformed(why) if why.contains("exceeds")));
     }
 
+    /// Any single-key operation, or (one time in six) a batch of writes on
+    /// distinct keys.
     pub(crate) fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            5 => arb_single_op(),
+            1 => proptest::collection::vec(arb_single_op(), 1..5).prop_map(|ops| {
+                let mut seen = std::collections::BTreeSet::new();
+                let ops: Vec<Op> = ops
+                    .into_iter()
+                    .filter(|op| op.is_write() && seen.insert(op.key().to_owned()))
+                    .collect();
+                if ops.is_empty() {
+                    Op::Put { key: "b".into(), value: "x".into() }
+                } else {
+                    Op::Batch { ops }
+                }
+            }),
+        ]
+    }
+
+    fn arb_single_op() -> impl Strategy<Value = Op> {
         let key = "[a-c]{0,2}";
         let value = "[x-z]{0,3}";
         prop_oneof![

@@ -59,6 +59,13 @@ impl Fnv {
             }
             Ok(Output::Done) => self.u8(1),
             Ok(Output::Cas(swapped)) => self.raw(&[2, u8::from(*swapped)]),
+            Ok(Output::Batch { aborted_at: None }) => self.raw(&[4, 0]),
+            Ok(Output::Batch {
+                aborted_at: Some(at),
+            }) => {
+                self.raw(&[4, 1]);
+                self.u64(u64::from(*at));
+            }
             Err(e) => {
                 self.u8(3);
                 self.error(e);

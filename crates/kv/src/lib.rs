@@ -18,8 +18,8 @@ mod snapshot;
 pub mod store;
 
 pub use command::{
-    ClientId, Command, KvError, MAX_COMMAND_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, Op, Output,
-    Response,
+    ClientId, Command, KvError, MAX_BATCH_OPS, MAX_COMMAND_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    Op, Output, Response,
 };
 pub use snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use store::{Applied, KvStore, MAX_KEYS, MAX_SESSIONS, Session};

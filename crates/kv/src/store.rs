@@ -367,7 +367,47 @@ impl KvStore {
                 self.set(key, joined)?;
                 Ok(Output::Done)
             }
+            Op::Batch { ops } => self.execute_batch(ops),
         }
+    }
+
+    /// A batch, all or nothing: every operation is checked against the map
+    /// as it is (the keys are distinct, so none sees another's effect)
+    /// before any is applied.
+    fn execute_batch(&mut self, ops: &[Op]) -> Response {
+        let mut new_keys = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let current = self.data.get(op.key());
+            new_keys += usize::from(current.is_none() && !matches!(op, Op::Delete { .. }));
+            match op {
+                Op::Cas { expected, .. } if current.map(String::as_str) != expected.as_deref() => {
+                    return Ok(Output::Batch {
+                        aborted_at: Some(i as u32),
+                    });
+                }
+                Op::Append { value, .. } => {
+                    let len = current.map_or(0, String::len) + value.len();
+                    if len > MAX_VALUE_BYTES {
+                        return Err(KvError::ValueTooLarge {
+                            len,
+                            max: MAX_VALUE_BYTES,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.data.len() + new_keys > MAX_KEYS {
+            return Err(KvError::StoreFull { max: MAX_KEYS });
+        }
+        for op in ops {
+            let applied = self.execute(op);
+            debug_assert!(
+                matches!(applied, Ok(Output::Done | Output::Cas(true))),
+                "a checked batch operation failed: {applied:?}"
+            );
+        }
+        Ok(Output::Batch { aborted_at: None })
     }
 
     /// Sets a key, keeping the digest sum current. Fails without effect when
@@ -492,6 +532,60 @@ mod tests {
 
     fn get(key: &str) -> Op {
         Op::Get { key: key.into() }
+    }
+
+    #[test]
+    fn a_batch_applies_all_or_nothing() {
+        let mut kv = KvStore::new();
+        let r = |kv: &mut KvStore, i: u64, op: Op| kv.apply(i, &cmd(1, i, op)).response;
+        let cas = |key: &str, expected: Option<&str>, new: &str| Op::Cas {
+            key: key.into(),
+            expected: expected.map(Into::into),
+            new: new.into(),
+        };
+        assert_eq!(r(&mut kv, 1, put("a", "1")), Ok(Output::Done));
+        let ok = Op::Batch {
+            ops: vec![cas("a", Some("1"), "2"), put("b", "x"), append("c", "y")],
+        };
+        assert_eq!(r(&mut kv, 2, ok), Ok(Output::Batch { aborted_at: None }));
+        assert_eq!(
+            (kv.get("a"), kv.get("b"), kv.get("c")),
+            (Some("2"), Some("x"), Some("y"))
+        );
+        let aborted = Op::Batch {
+            ops: vec![
+                put("d", "new"),
+                cas("a", Some("2"), "3"),
+                cas("b", Some("wrong"), "z"),
+                Op::Delete { key: "c".into() },
+            ],
+        };
+        assert_eq!(
+            r(&mut kv, 3, aborted),
+            Ok(Output::Batch {
+                aborted_at: Some(2)
+            })
+        );
+        assert_eq!(
+            (kv.get("a"), kv.get("b"), kv.get("c"), kv.get("d")),
+            (Some("2"), Some("x"), Some("y"), None),
+            "nothing of an aborted batch took effect"
+        );
+        kv.check_invariants();
+        let overflow = Op::Batch {
+            ops: vec![
+                put("e", "1"),
+                append("big", &"x".repeat(MAX_VALUE_BYTES)),
+                append("c", "z"),
+            ],
+        };
+        assert_eq!(r(&mut kv, 4, append("big", "x")), Ok(Output::Done));
+        assert!(matches!(
+            r(&mut kv, 5, overflow),
+            Err(KvError::ValueTooLarge { .. })
+        ));
+        assert_eq!((kv.get("e"), kv.get("c")), (None, Some("y")));
+        kv.check_invariants();
     }
 
     #[test]
@@ -810,6 +904,56 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_batch_is_its_operations_one_by_one_or_nothing(
+            steps in proptest::collection::vec(arb_step(), 0..30),
+            ops in proptest::collection::vec(crate::command::tests::arb_op(), 1..6),
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            let ops: Vec<Op> = ops
+                .into_iter()
+                .filter(|op| {
+                    op.is_write() && !matches!(op, Op::Batch { .. }) && seen.insert(op.key().to_owned())
+                })
+                .collect();
+            prop_assume!(!ops.is_empty());
+            let (before, _) = run(&to_entries(&steps));
+            let next = before.applied_index() + 1;
+            let mut batched = before.clone();
+            let answer = batched
+                .apply(next, &cmd(99, 1, Op::Batch { ops: ops.clone() }))
+                .response;
+            // The reference: each operation alone, on the state before.
+            let mut one_by_one = before.clone();
+            let mut first_refusal = None;
+            for (i, op) in ops.iter().enumerate() {
+                let alone = before.clone().apply(next, &cmd(100, 1, op.clone())).response;
+                match alone {
+                    Ok(Output::Cas(false)) | Err(_) if first_refusal.is_none() => {
+                        first_refusal = Some((i, alone));
+                    }
+                    _ => {}
+                }
+                one_by_one.apply(next + i as u64, &cmd(101 + i as u64, 1, op.clone()));
+            }
+            let data = |kv: &KvStore| kv.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>();
+            match first_refusal {
+                None => {
+                    prop_assert_eq!(answer, Ok(Output::Batch { aborted_at: None }));
+                    prop_assert_eq!(data(&batched), data(&one_by_one));
+                }
+                Some((i, alone)) => {
+                    prop_assert_eq!(data(&batched), data(&before), "nothing took effect");
+                    if alone == Ok(Output::Cas(false)) {
+                        prop_assert_eq!(answer, Ok(Output::Batch { aborted_at: Some(i as u32) }));
+                    } else {
+                        prop_assert!(answer.is_err());
+                    }
+                }
+            }
+            batched.check_invariants();
+        }
+
         #[test]
         fn two_stores_fed_the_same_entries_agree(steps in proptest::collection::vec(arb_step(), 0..60)) {
             let entries = to_entries(&steps);

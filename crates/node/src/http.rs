@@ -2,7 +2,10 @@
 //!
 //! Keys: `PUT /kv/{key}` `{"value"}`, `GET /kv/{key}` (linearizable: the
 //! replica reads by ReadIndex), `DELETE /kv/{key}`, `POST /kv/{key}/cas`
-//! `{"expected", "value"}`, `POST /kv/{key}/append` `{"value"}`. Every
+//! `{"expected", "value"}`, `POST /kv/{key}/append` `{"value"}`, and
+//! `POST /batch` `{"ops": [{"op": "put"|"delete"|"cas"|"append", "key",
+//! "value"?, "expected"?}, ...]}`: writes on distinct keys in one log entry,
+//! all or nothing. Every
 //! answer from the replica carries `X-Raft-Index` (its applied index) and
 //! `X-Raft-Term`. A follower forwards to the leader (`?redirect`: 307 to
 //! it instead); with no leader known, 503 with `Retry-After`. Sessions:
@@ -55,6 +58,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/kv/{key}", get(kv_get).put(kv_put).delete(kv_delete))
         .route("/kv/{key}/cas", post(kv_cas))
         .route("/kv/{key}/append", post(kv_append))
+        .route("/batch", post(batch))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ready", get(ready))
         .route("/admin/status", get(status))
@@ -279,6 +283,88 @@ async fn kv_cas(
     .await
 }
 
+/// One operation of a `POST /batch` body.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum BatchOp {
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
+    Cas {
+        key: String,
+        expected: Option<String>,
+        value: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    ops: Vec<BatchOp>,
+}
+
+/// `POST /batch`: the writes in one log entry, all or nothing (a refused
+/// compare-and-swap aborts them all: 409 naming it). Refused before it
+/// reaches the log if empty, past `kv::MAX_BATCH_OPS`, touching a key
+/// twice (400) or past the size limits (413).
+async fn batch(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (raw, parsed) = match read_body::<BatchBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let ops = parsed
+        .ops
+        .into_iter()
+        .map(|op| match op {
+            BatchOp::Put { key, value } => Op::Put { key, value },
+            BatchOp::Delete { key } => Op::Delete { key },
+            BatchOp::Cas {
+                key,
+                expected,
+                value,
+            } => Op::Cas {
+                key,
+                expected,
+                new: value,
+            },
+            BatchOp::Append { key, value } => Op::Append { key, value },
+        })
+        .collect();
+    let op = Op::Batch { ops };
+    match op.validate() {
+        Ok(()) => {}
+        Err(e @ (KvError::KeyTooLarge { .. } | KvError::ValueTooLarge { .. })) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string(), true);
+        }
+        Err(KvError::Malformed(why)) => return error(StatusCode::BAD_REQUEST, &why, true),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string(), true),
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: raw,
+    };
+    run(call, op).await
+}
+
 /// A write whose body is JSON `B`: the body read and parsed (413, 400),
 /// then the op `make` builds from it run like any other.
 async fn write_with_body<B: for<'de> Deserialize<'de>>(
@@ -421,6 +507,20 @@ fn respond(answer: Answer) -> Response {
             "compare failed: the key does not hold the expected value",
             true,
         ),
+        Ok(Output::Batch { aborted_at: None }) => Json(json!({ "ok": true })).into_response(),
+        Ok(Output::Batch {
+            aborted_at: Some(at),
+        }) => (
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": format!(
+                    "compare failed at operation {at}: the batch wrote nothing"
+                ),
+                "definite": true,
+                "failed_op": at,
+            })),
+        )
+            .into_response(),
         Err(e) => {
             let definite = e.is_definite();
             let status = match &e {

@@ -47,6 +47,33 @@ fn three_nodes_serve_through_any_node_and_survive_a_leader_kill() {
     assert_eq!(cas(&ends[0], r#"{"expected":"1","value":"2"}"#), 200);
     assert_eq!(json(&req(&ends[2], "GET", "/kv/c", ""))["value"], "2");
 
+    // A batch: all or nothing, through a follower.
+    let batch = |end: &str, body: &str| req(end, "POST", "/batch", body);
+    let r = batch(
+        &ends[1],
+        r#"{"ops":[{"op":"put","key":"b1","value":"x"},{"op":"cas","key":"c","expected":"2","value":"3"},{"op":"append","key":"b2","value":"y"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&req(&ends[2], "GET", "/kv/c", ""))["value"], "3");
+    assert_eq!(json(&req(&ends[0], "GET", "/kv/b2", ""))["value"], "y");
+    let r = batch(
+        &ends[2],
+        r#"{"ops":[{"op":"delete","key":"b1"},{"op":"cas","key":"c","expected":"2","value":"4"}]}"#,
+    );
+    assert_eq!((r.status, json(&r)["failed_op"].as_u64()), (409, Some(1)));
+    assert_eq!(
+        json(&req(&ends[0], "GET", "/kv/b1", ""))["value"],
+        "x",
+        "the aborted batch deleted nothing"
+    );
+    let r = batch(
+        &ends[0],
+        r#"{"ops":[{"op":"put","key":"d","value":"1"},{"op":"put","key":"d","value":"2"}]}"#,
+    );
+    assert_eq!(r.status, 400, "a key twice: {}", r.text());
+    assert_eq!(batch(&ends[0], r#"{"ops":[]}"#).status, 400);
+    assert_eq!(req(&ends[0], "GET", "/kv/d", "").status, 404);
+
     // Exactly-once: the same session and sequence number, sent twice to
     // two nodes, appends once.
     for end in [&ends[0], &ends[1]] {

@@ -255,6 +255,9 @@ pub fn apply(state: &mut State, op: &Operation) -> bool {
             }
         }
         (_, Some(_)) => false,
+        // Batches are drawn split per key (`check::project_batches`); one
+        // left whole changes no key's state here.
+        (Call::Batch { .. }, None) => true,
     }
 }
 

@@ -386,8 +386,10 @@ struct Derived<'a> {
 }
 
 fn derive(report: &Report) -> Derived<'_> {
+    // A batch is drawn as its writes, one per key's lane, as the checker
+    // checks it.
     let (ops, ops_error) = match report.history.operations() {
-        Ok(ops) => (ops, None),
+        Ok(ops) => (check::project_batches(&ops).into_owned(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let notes: BTreeMap<OpId, &str> = report

@@ -329,6 +329,7 @@ pub fn call_text(call: &Call) -> String {
             format!("cas {}→{:?}", show(expected), short(new))
         }
         Call::Append { value, .. } => format!("append {:?}", short(value)),
+        Call::Batch { ops } => format!("batch of {}", ops.len()),
     }
 }
 
@@ -338,6 +339,8 @@ pub fn outcome_text(outcome: &Outcome) -> String {
         Outcome::Ok(Ret::Value(v)) => show(v),
         Outcome::Ok(Ret::Done) => "done".into(),
         Outcome::Ok(Ret::Cas(b)) => if *b { "swapped" } else { "no swap" }.into(),
+        Outcome::Ok(Ret::Batch(None)) => "all written".into(),
+        Outcome::Ok(Ret::Batch(Some(at))) => format!("aborted at {at}"),
         Outcome::Fail => "failed".into(),
         Outcome::Unknown => "unknown".into(),
     }

@@ -1,5 +1,5 @@
 //! What clients ask for: a random mix of get / put / delete / compare-and-swap
-//! / append over a small key space, and the translation between the
+//! / append / batch over a small key space, and the translation between the
 //! replica's wire types and the checker's history types.
 
 use crate::rng::SimRng;
@@ -23,6 +23,11 @@ pub struct WorkloadSpec {
     pub cas: u32,
     /// Percent of deletes.
     pub deletes: u32,
+    /// Percent of batches: 2 or 3 writes on distinct keys, applied
+    /// atomically (fewer when there are fewer keys). 0 when a file's
+    /// workload does not name it.
+    #[serde(default)]
+    pub batches: u32,
     /// Percent of operations on key `k0` (a hot key); the rest are spread
     /// evenly. 0: every key equally likely.
     pub hot_key_percent: u32,
@@ -32,11 +37,12 @@ impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
         WorkloadSpec {
             keys: None,
-            gets: 40,
-            puts: 20,
-            appends: 15,
-            cas: 17,
+            gets: 38,
+            puts: 18,
+            appends: 14,
+            cas: 16,
             deletes: 8,
+            batches: 6,
             hot_key_percent: 0,
         }
     }
@@ -45,7 +51,7 @@ impl Default for WorkloadSpec {
 impl WorkloadSpec {
     /// Refuses a mix that does not add up to 100, or out-of-range keys.
     pub fn validate(&self) -> Result<(), String> {
-        let total = self.gets + self.puts + self.appends + self.cas + self.deletes;
+        let total = self.gets + self.puts + self.appends + self.cas + self.deletes + self.batches;
         if total != 100 {
             return Err(format!("the operation mix adds up to {total}%, not 100%"));
         }
@@ -99,13 +105,15 @@ impl Workload {
         let key = format!("k{k}");
         let roll = self.rng.range(0, 100) as u32;
         let s = &self.spec;
-        let (puts, appends, cas) = (
+        let (puts, appends, cas, deletes) = (
             s.gets + s.puts,
             s.gets + s.puts + s.appends,
             s.gets + s.puts + s.appends + s.cas,
+            s.gets + s.puts + s.appends + s.cas + s.deletes,
         );
         match roll {
             r if r < s.gets => Op::Get { key },
+            r if r >= deletes => self.batch(process, k),
             r if r < puts => {
                 let value = self.fresh_value(process, k);
                 Op::Put { key, value }
@@ -130,6 +138,51 @@ impl Workload {
             }
             _ => Op::Delete { key },
         }
+    }
+
+    /// A batch: the first key drawn, then 1 or 2 others (distinct), each
+    /// with a put, append, compare-and-swap or delete.
+    fn batch(&mut self, process: u64, first: usize) -> Op {
+        let want = 2 + self.rng.index(2);
+        let mut keys = vec![first];
+        while keys.len() < want.min(self.keys) {
+            let k = self.rng.index(self.keys);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let ops = keys
+            .into_iter()
+            .map(|k| {
+                let key = format!("k{k}");
+                match self.rng.index(4) {
+                    0 => Op::Put {
+                        key,
+                        value: self.fresh_value(process, k),
+                    },
+                    1 => {
+                        let n = self.bump(process);
+                        Op::Append {
+                            key,
+                            value: format!("{process}.{n} "),
+                        }
+                    }
+                    2 => {
+                        let expected = self.recent.get(&k).and_then(|values| {
+                            (!values.is_empty())
+                                .then(|| values[self.rng.index(values.len())].clone())
+                        });
+                        Op::Cas {
+                            key,
+                            expected,
+                            new: self.fresh_value(process, k),
+                        }
+                    }
+                    _ => Op::Delete { key },
+                }
+            })
+            .collect();
+        Op::Batch { ops }
     }
 
     fn bump(&mut self, process: u64) -> u64 {
@@ -158,6 +211,9 @@ pub fn to_call(op: &Op) -> check::Call {
         Op::Delete { key } => check::Call::Delete { key },
         Op::Cas { key, expected, new } => check::Call::Cas { key, expected, new },
         Op::Append { key, value } => check::Call::Append { key, value },
+        Op::Batch { ops } => check::Call::Batch {
+            ops: ops.iter().map(to_call).collect(),
+        },
     }
 }
 
@@ -167,6 +223,7 @@ pub fn to_ret(output: Output) -> check::Ret {
         Output::Value(v) => check::Ret::Value(v),
         Output::Done => check::Ret::Done,
         Output::Cas(swapped) => check::Ret::Cas(swapped),
+        Output::Batch { aborted_at } => check::Ret::Batch(aborted_at),
     }
 }
 
@@ -181,6 +238,10 @@ pub fn describe(op: &Op) -> String {
             None => format!("cas {key} <absent>->{new}"),
         },
         Op::Append { key, value } => format!("append {key} {value:?}"),
+        Op::Batch { ops } => {
+            let parts: Vec<String> = ops.iter().map(describe).collect();
+            format!("batch [{}]", parts.join("; "))
+        }
     }
 }
 
@@ -192,7 +253,7 @@ mod tests {
     #[test]
     fn the_mix_contains_every_kind_of_operation() {
         let mut w = Workload::new(SimRng::for_concern(1, Concern::Workload), 3);
-        let mut kinds = [0usize; 5];
+        let mut kinds = [0usize; 6];
         for _ in 0..1_000 {
             let i = match w.next_op(0) {
                 Op::Get { .. } => 0,
@@ -200,6 +261,10 @@ mod tests {
                 Op::Append { .. } => 2,
                 Op::Cas { .. } => 3,
                 Op::Delete { .. } => 4,
+                Op::Batch { ops } => {
+                    assert!(Op::Batch { ops }.validate().is_ok(), "a valid batch");
+                    5
+                }
             };
             kinds[i] += 1;
         }
@@ -212,8 +277,15 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for p in 0..3 {
             for _ in 0..300 {
-                if let Op::Put { value, .. } | Op::Cas { new: value, .. } = w.next_op(p) {
-                    assert!(seen.insert(value.clone()), "duplicate value {value}");
+                let op = w.next_op(p);
+                let writes = match op {
+                    Op::Batch { ops } => ops,
+                    single => vec![single],
+                };
+                for write in writes {
+                    if let Op::Put { value, .. } | Op::Cas { new: value, .. } = write {
+                        assert!(seen.insert(value.clone()), "duplicate value {value}");
+                    }
                 }
             }
         }
