@@ -24,10 +24,11 @@ pub struct WorkloadSpec {
     /// Percent of deletes.
     pub deletes: u32,
     /// Percent of batches: 2 or 3 writes on distinct keys, applied
-    /// atomically (fewer when there are fewer keys). 0 when a file's
-    /// workload does not name it.
-    #[serde(default)]
-    pub batches: u32,
+    /// atomically (fewer when there are fewer keys). Unset: whatever the
+    /// other kinds leave of 100% (so a file that names the other five,
+    /// adding up to 100, has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<u32>,
     /// Percent of operations on key `k0` (a hot key); the rest are spread
     /// evenly. 0: every key equally likely.
     pub hot_key_percent: u32,
@@ -42,16 +43,27 @@ impl Default for WorkloadSpec {
             appends: 14,
             cas: 16,
             deletes: 8,
-            batches: 6,
+            batches: None,
             hot_key_percent: 0,
         }
     }
 }
 
 impl WorkloadSpec {
+    /// Percent of gets, puts, appends, compare-and-swaps and deletes.
+    fn single_key_percent(&self) -> u32 {
+        self.gets + self.puts + self.appends + self.cas + self.deletes
+    }
+
+    /// Percent of batches: as set, or what the others leave of 100.
+    pub fn batch_percent(&self) -> u32 {
+        self.batches
+            .unwrap_or_else(|| 100u32.saturating_sub(self.single_key_percent()))
+    }
+
     /// Refuses a mix that does not add up to 100, or out-of-range keys.
     pub fn validate(&self) -> Result<(), String> {
-        let total = self.gets + self.puts + self.appends + self.cas + self.deletes + self.batches;
+        let total = self.single_key_percent() + self.batch_percent();
         if total != 100 {
             return Err(format!("the operation mix adds up to {total}%, not 100%"));
         }
