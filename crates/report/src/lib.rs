@@ -80,6 +80,25 @@ pub struct Report {
     /// Where the run's history was written, shown under the replay command
     /// (`None`: not shown).
     pub history_path: Option<String>,
+    /// Who answered each operation, by op id (a simulated run's; empty
+    /// for an imported history).
+    pub served: BTreeMap<OpId, sim::served::Served>,
+    /// The server side the report names beside who served: each node's
+    /// clock drift and the lease in force (a simulated run's).
+    pub cluster: ClusterFacts,
+}
+
+/// What the report says of the cluster beside each failing operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// Each node's clock drift in parts per million, by 1-based node id
+    /// (positive: its clock runs fast).
+    pub clock_drift_ppm: BTreeMap<u64, i64>,
+    /// Lease reads' length in ticks (0: lease reads off).
+    pub lease_read_ticks: u32,
+    /// The minimum election timeout in ticks, which the lease must stay
+    /// under on every clock (§6.4.1).
+    pub election_ticks: u32,
 }
 
 /// A drawn parameter as short text: a set of switches as the names of those
@@ -221,6 +240,22 @@ impl Report {
             end_ns: Some(s.sim_time_ms * 1_000_000),
             explanation: None,
             history_path: None,
+            served: outcome.served.clone(),
+            cluster: ClusterFacts {
+                clock_drift_ppm: s
+                    .params
+                    .clock_drift_ppm
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, ppm)| **ppm != 0)
+                    .map(|(slot, ppm)| (slot as u64 + 1, *ppm))
+                    .collect(),
+                lease_read_ticks: s
+                    .params
+                    .raft_config(raft::NodeId(1), Vec::new(), 0)
+                    .lease_read_ticks,
+                election_ticks: s.params.election_ticks,
+            },
         }
     }
 
@@ -272,6 +307,8 @@ impl Report {
             end_ns: None,
             explanation: None,
             history_path: None,
+            served: BTreeMap::new(),
+            cluster: ClusterFacts::default(),
         }
     }
 
@@ -506,7 +543,7 @@ pub fn render(report: &Report) -> String {
                     }
                 }
                 @if let Some(e) = &d.explanation {
-                    (why(e, &keys, &d, &report.replay))
+                    (why(e, &keys, &d, report))
                 }
                 h2 { "Parameters" }
                 div.pgrid {
@@ -642,14 +679,68 @@ fn trace_commands(
         .collect()
 }
 
+/// Who served op `id`, in words, with the server-side facts that matter
+/// for it (the node's clock drift, the lease), and the command that traces
+/// that node; `None` when the run did not record who served it.
+fn served_text(id: OpId, report: &Report) -> Option<(String, Option<String>)> {
+    let s = report.served.get(&id)?;
+    let mut text = format!(
+        "op {id} was answered by n{} ({}, term {}, commit index {}, applied index {}) {}.",
+        s.node,
+        s.role,
+        s.term,
+        s.commit,
+        s.applied,
+        s.how.describe()
+    );
+    let c = &report.cluster;
+    if s.how == sim::served::ServedHow::AtOnce && c.lease_read_ticks > 0 {
+        text += &format!(
+            " Lease reads were on: a leader answers reads alone for {} ticks after a quorum \
+             confirmed it, safe only while no clock runs more than {:.1}% faster than the \
+             leader's (election timeout at least {} ticks).",
+            c.lease_read_ticks,
+            (f64::from(c.election_ticks) / f64::from(c.lease_read_ticks) - 1.0) * 100.0,
+            c.election_ticks
+        );
+    }
+    if s.clock_drift_ppm != 0 || s.fastest_other_ppm != 0 {
+        text += &format!(
+            " When it answered, n{}'s clock drifted {:+.2}% and the fastest other node's {:+.2}%: \
+             that clock ran {:.2}× as fast as n{}'s.",
+            s.node,
+            s.clock_drift_ppm as f64 / 10_000.0,
+            s.fastest_other_ppm as f64 / 10_000.0,
+            s.clock_ratio(),
+            s.node
+        );
+    }
+    let command = report
+        .replay
+        .starts_with("cargo xtask simulate")
+        .then(|| format!("{} --trace-node {}", report.replay, s.node));
+    Some((text, command))
+}
+
 fn why(
     e: &Explanation,
     keys: &BTreeMap<&str, Vec<&Operation>>,
     d: &Derived,
-    replay: &str,
+    report: &Report,
 ) -> Markup {
+    let replay = report.replay.as_str();
     let ops = keys.get(e.key.as_str()).cloned().unwrap_or_default();
-    let traces = trace_commands(e, &ops, d, replay);
+    let served: Vec<(String, Option<String>)> = e
+        .stuck
+        .iter()
+        .filter_map(|id| served_text(*id, report))
+        .collect();
+    // Who served it is known exactly: no need to list every leader.
+    let traces = if served.is_empty() {
+        trace_commands(e, &ops, d, replay)
+    } else {
+        Vec::new()
+    };
     let stuck: BTreeSet<OpId> = e.stuck.iter().copied().collect();
     let (t0, t1) = failure_window(e, keys, d.end_ns);
     let axis = Axis::new(t0, t1, CHART_W);
@@ -670,6 +761,12 @@ fn why(
                     li { "a minimal failing set (outlined): " (format!("{:?}", e.minimal_set)) }
                 }
                 @for note in &e.notes { li { (note) } }
+            }
+            @for (text, command) in &served {
+                p.why.served { (text) }
+                @if let Some(c) = command {
+                    div { code.replay { (c) } }
+                }
             }
             @for (id, leaders, commands) in &traces {
                 p.why #trace {

@@ -511,6 +511,9 @@ fn a_report_draws_every_node_that_took_part_and_names_liveness_failures() {
 fn a_failing_report_gives_the_trace_node_commands_and_the_history_path() {
     let mut report = failing_report();
     report.history_path = Some("histories/runs/seed-7.jsonl".into());
+    // The planted stale read was not really served by anyone: without who
+    // served it, the report lists the leaders while it ran.
+    report.served.clear();
     let html = render(&report);
     let doc = Html::parse_document(&html);
     let sel = |s: &str| Selector::parse(s).unwrap();
@@ -525,5 +528,53 @@ fn a_failing_report_gives_the_trace_node_commands_and_the_history_path() {
     assert!(html.contains(&command), "no trace command in the page");
     for id in stuck_ids(&report) {
         assert!(html.contains(&format!(">#{id}")), "op {id} unlabelled");
+    }
+}
+
+/// The expected-violation scenario's report says, in plain text (no
+/// hovering), which node served the stale read, how (a lease read), under
+/// what lease and clock drift, and gives the command that traces that node.
+#[test]
+fn a_stale_lease_read_report_names_the_node_its_lease_and_its_clock() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/clock-skew-lease-violation.toml");
+    let scenario = sim::scenario::Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let config = scenario.config("clock-skew-lease-violation", 1).unwrap();
+    let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).unwrap();
+    let Verdict::NotLinearizable(c) = &outcome.verdict else {
+        panic!(
+            "the scenario's stale read was not caught: {:?}",
+            outcome.verdict
+        );
+    };
+    let stuck = c.stuck[0];
+    let served = &outcome.served[&stuck];
+    assert_eq!(served.how, sim::served::ServedHow::AtOnce, "{served:?}");
+    let report = Report::from_outcome(&outcome);
+    let html = render(&report);
+    let doc = Html::parse_document(&html);
+    let text: String = doc
+        .select(&Selector::parse("p.served").unwrap())
+        .flat_map(|e| e.text())
+        .collect();
+    for needle in [
+        format!("op {stuck} was answered by n{}", served.node),
+        "a lease read".to_string(),
+        "Lease reads were on".to_string(),
+        "clock drifted -80.00%".to_string(),
+        "9.00×".to_string(),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} not in {text:?}");
+    }
+    let command = format!("{} --trace-node {}", report.replay, served.node);
+    let commands: Vec<String> = doc
+        .select(&Selector::parse("code.replay").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(commands.contains(&command), "{commands:?}");
+    if let Some(png) = screenshot("lease-violation", &html) {
+        let px = pixels(&png);
+        assert_not_blank(&px);
+        assert!(shows(&px, [0xfd, 0xe4, 0xe4]), "the red verdict banner");
     }
 }

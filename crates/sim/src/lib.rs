@@ -22,6 +22,7 @@ pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod script;
+pub mod served;
 pub mod shrink;
 pub mod timeline;
 pub mod trace;
@@ -123,6 +124,8 @@ pub struct Outcome {
     pub timeline: Vec<timeline::Timed>,
     /// The checker's verdict, in full (the summary keeps only its gist).
     pub verdict: Verdict,
+    /// Who answered each operation that completed, by op id.
+    pub served: std::collections::BTreeMap<u64, served::Served>,
 }
 
 /// The command line that replays `config` (flags at their defaults left out).
@@ -273,5 +276,6 @@ pub fn run_with_params(
         history: output.history,
         timeline: output.timeline,
         verdict,
+        served: output.served,
     })
 }

@@ -9,6 +9,7 @@ use crate::network::{Fate, Network, Partition, names};
 use crate::queue::{EventQueue, MS, Nanos};
 use crate::rng::{Concern, SimRng};
 use crate::script::Action;
+use crate::served::{Served, ServedHow};
 use crate::timeline::{Timed, TimelineEvent};
 use crate::trace::{Actor, DropReason, MessageSummary, TraceEvent, Tracer};
 use crate::workload::Workload;
@@ -279,6 +280,8 @@ pub struct RunOutput {
     pub sim_time: Nanos,
     /// Faults and leadership over time.
     pub timeline: Vec<Timed>,
+    /// Who answered each operation that completed, by op id.
+    pub served: BTreeMap<u64, Served>,
     /// Disk faults injected, by kind, over all nodes.
     pub disk_faults: BTreeMap<String, u64>,
     /// Nodes that stayed down for good on a corrupt disk, and why.
@@ -309,6 +312,13 @@ pub struct World {
     chaos_over: bool,
     /// Scratch buffer for a replica's effects, reused across steps.
     effects: Vec<Effect>,
+    /// The request being handled in the current step, if any: a read
+    /// answered within it was answered at once.
+    answering: Option<u64>,
+    /// Who answered, by request id, until the client takes the answer.
+    replied: BTreeMap<u64, Served>,
+    /// Who answered each completed operation, by op id.
+    served: BTreeMap<u64, Served>,
     /// Faults and leadership over time, for reports.
     timeline: Vec<Timed>,
     /// Draws membership changes.
@@ -423,6 +433,9 @@ impl World {
             next_op_id: 1,
             chaos_over: false,
             effects: Vec::new(),
+            answering: None,
+            replied: BTreeMap::new(),
+            served: BTreeMap::new(),
             timeline: Vec::new(),
         }
     }
@@ -524,6 +537,7 @@ impl World {
             trace_events: self.tracer.events(),
             sim_time: self.now,
             timeline: self.timeline,
+            served: self.served,
         }
     }
 
@@ -592,7 +606,9 @@ impl World {
             }
             Event::Request { node, request } => {
                 if self.nodes[node].replica.is_some() {
+                    self.answering = Some(request.req_id);
                     self.step(node, Input::Request(request));
+                    self.answering = None;
                 }
                 // A request to a node that is down is lost; the client times out.
             }

@@ -93,6 +93,7 @@ impl World {
 
     pub(super) fn client_reply(&mut self, client: usize, reply: ClientReply) {
         let (_, op_id, attempt) = split_req_id(reply.req_id);
+        let served = self.replied.remove(&reply.req_id);
         let Some(op) = self.clients[client].current.as_ref() else {
             return;
         };
@@ -103,6 +104,9 @@ impl World {
         let latest_outstanding = attempt == op.attempt && op.outstanding;
         match reply.result {
             Ok(output) => {
+                if let Some(served) = served {
+                    self.served.insert(id, served);
+                }
                 let ret = to_ret(output);
                 self.complete(
                     client,

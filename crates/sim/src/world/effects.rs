@@ -201,6 +201,39 @@ impl World {
             Effect::AdminReply(reply) => self.admin_reply = Some(reply),
             Effect::Reply(reply) => {
                 let (client, _, _) = split_req_id(reply.req_id);
+                if let Some(replica) = self.nodes[node].replica.as_ref() {
+                    let raft = replica.raft();
+                    let how = match (&reply.result, self.answering == Some(reply.req_id)) {
+                        (Ok(kv::Output::Value(_)), true) => ServedHow::AtOnce,
+                        (Ok(kv::Output::Value(_)), false) => ServedHow::ReadIndexRound,
+                        _ => ServedHow::Log,
+                    };
+                    let served = Served {
+                        node: id,
+                        role: match raft.role() {
+                            raft::Role::Leader => "leader",
+                            raft::Role::Candidate => "candidate",
+                            raft::Role::PreCandidate => "pre-candidate",
+                            raft::Role::Follower => "follower",
+                        },
+                        term: raft.term().0,
+                        commit: raft.commit_index().0,
+                        applied: raft.applied_index().0,
+                        how,
+                        clock_drift_ppm: self
+                            .params
+                            .clock_drift_ppm
+                            .get(node)
+                            .copied()
+                            .unwrap_or(0),
+                        fastest_other_ppm: (0..self.nodes.len())
+                            .filter(|&n| n != node && self.nodes[n].replica.is_some())
+                            .map(|n| self.params.clock_drift_ppm.get(n).copied().unwrap_or(0))
+                            .max()
+                            .unwrap_or(0),
+                    };
+                    self.replied.insert(reply.req_id, served);
+                }
                 if client < self.clients.len() {
                     let at = self.now + self.net.latency();
                     self.queue.push(at, Event::Reply { client, reply });
