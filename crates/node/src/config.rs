@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
     long_about = "One raftlab replica: the same Replica the simulator tests, run on tokio, \
 with peers over TCP, its write-ahead log on a real disk and a JSON HTTP API.\n\n\
 A new cluster: start every founding member with --bootstrap and the same --peers list. \
-A restart: the same command without --bootstrap (the data dir says who the node is).\n\n\
+A restart: the same command without --bootstrap (the data dir says who the node is). \
+A new member of a running cluster: --join with any member's HTTP address and an empty data dir; \
+it is added as a learner and promoted to voter once it has caught up.\n\n\
 Example:\n  raftlab-node --node-id 1 --data-dir /tmp/n1 --http-addr 127.0.0.1:8081 \
 --peer-addr 127.0.0.1:9081 --peers 2=127.0.0.1:9082,3=127.0.0.1:9083 --bootstrap"
 )]
@@ -53,8 +55,11 @@ pub struct Flags {
     /// --bootstrap).
     #[arg(long)]
     pub bootstrap: bool,
-    /// Join an existing cluster through any member's HTTP address. Not
-    /// implemented yet: refused with an explanation.
+    /// Join a running cluster through any member's HTTP address (HOST:PORT):
+    /// this node asks to be added (POST /admin/nodes, with --admin-token if
+    /// the cluster has one), starts as a learner and is promoted to voter
+    /// once it has caught up. Needs an empty --data-dir; once joined,
+    /// restart it without --join.
     #[arg(long, value_name = "ADDR")]
     pub join: Option<String>,
     /// Milliseconds per Raft tick (ticks come from a monotonic clock).
@@ -94,9 +99,10 @@ pub struct Flags {
     /// election-ticks / N. [default: 0]
     #[arg(long, value_name = "TICKS")]
     pub lease_read_ticks: Option<u32>,
-    /// The bearer token the admin endpoints require (POST
-    /// /admin/transfer-leader, DELETE /admin/nodes/ID). Without one, they
-    /// answer loopback clients only.
+    /// The bearer token the admin endpoints require (POST /admin/nodes,
+    /// DELETE /admin/nodes/ID, POST /admin/transfer-leader, POST
+    /// /admin/snapshot). Without one, they answer loopback clients only.
+    /// A node started with --join presents it to the member it joins.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
     /// UNSAFE, for testing the tests only: acknowledge writes before they
@@ -159,6 +165,8 @@ pub struct Config {
     pub peers: BTreeMap<u64, SocketAddr>,
     /// Whether to found a new cluster.
     pub bootstrap: bool,
+    /// The HTTP address of a member to join through, for a new member.
+    pub join: Option<String>,
     /// Milliseconds per tick.
     pub tick_ms: u64,
     /// Minimum election timeout in ticks.
@@ -192,13 +200,6 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        if flags.join.is_some() || file.join.is_some() {
-            return Err(
-                "--join is not implemented yet: a node can only be a founding member \
-                 (--bootstrap with the same --peers on every member) or restart from its data dir"
-                    .into(),
-            );
-        }
         let node_id = flags
             .node_id
             .or(file.node_id)
@@ -253,6 +254,7 @@ impl Config {
                 .unwrap_or(([127, 0, 0, 1], 9080).into()),
             peers,
             bootstrap: flags.bootstrap || file.bootstrap,
+            join: flags.join.or(file.join),
             tick_ms: flags.tick_ms.or(file.tick_ms).unwrap_or(50),
             election_ticks: flags.election_ticks.or(file.election_ticks).unwrap_or(10),
             heartbeat_ticks: flags.heartbeat_ticks.or(file.heartbeat_ticks).unwrap_or(2),
@@ -275,6 +277,13 @@ impl Config {
             unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync,
             unsafe_local_reads: flags.unsafe_local_reads || file.unsafe_local_reads,
         };
+        if config.bootstrap && config.join.is_some() {
+            return Err(
+                "--bootstrap founds a new cluster and --join enters a running one: \
+                 give one of them"
+                    .into(),
+            );
+        }
         if config.tick_ms == 0 {
             return Err("--tick-ms must be positive".into());
         }
@@ -298,10 +307,21 @@ impl Config {
         all
     }
 
-    /// Refuses a start that does not match the data dir: `--bootstrap` on a
-    /// directory that already holds a log, or a restart from an empty one.
+    /// Refuses a start that does not match the data dir: `--bootstrap` or
+    /// `--join` on a directory that already holds a log, or a restart from
+    /// an empty one.
     pub fn check_start(&self, dir_has_log: bool) -> Result<(), String> {
         let dir = self.data_dir.display();
+        if self.join.is_some() {
+            return match dir_has_log {
+                true => Err(format!(
+                    "--join, but {dir} already holds a node's log: this node is a member \
+                     already. Restart it without --join, or give --data-dir an empty directory \
+                     (and a new --node-id) to add a new member."
+                )),
+                false => Ok(()),
+            };
+        }
         match (self.bootstrap, dir_has_log) {
             (true, true) => Err(format!(
                 "--bootstrap, but {dir} already holds a node's log: this cluster already exists. \
@@ -309,9 +329,10 @@ impl Config {
                  to found a new cluster."
             )),
             (false, false) => Err(format!(
-                "{dir} holds no log and --bootstrap was not given. To found a new cluster, \
-                 start every founding member with --bootstrap and the same --peers; to restart \
-                 a node, point --data-dir at its existing directory."
+                "{dir} holds no log and neither --bootstrap nor --join was given. To found a \
+                 new cluster, start every founding member with --bootstrap and the same --peers; \
+                 to add a member to a running cluster, start it with --join MEMBER_HTTP_ADDR; \
+                 to restart a node, point --data-dir at its existing directory."
             )),
             _ => Ok(()),
         }
@@ -324,10 +345,13 @@ fn read_file(path: &Path) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
 }
 
-/// Whether `dir` holds any file (a log, a snapshot): a node has run there.
+/// Whether `dir` holds any file (a log, a snapshot) besides the member
+/// list: a node has run there.
 pub fn dir_has_log(dir: &Path) -> Result<bool, String> {
     match std::fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_some()),
+        Ok(entries) => Ok(entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name() != crate::directory::FILE)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(format!("cannot read data dir {}: {e}", dir.display())),
     }
@@ -388,7 +412,23 @@ mod tests {
             "--join",
             "a",
         ]));
-        assert!(join.unwrap_err().contains("not implemented"));
+        let join = join.unwrap();
+        assert!(join.check_start(false).is_ok(), "a join needs an empty dir");
+        assert!(
+            join.check_start(true)
+                .unwrap_err()
+                .contains("without --join")
+        );
+        let both = Config::resolve(flags(&[
+            "--node-id",
+            "1",
+            "--data-dir",
+            "/x",
+            "--join",
+            "a",
+            "--bootstrap",
+        ]));
+        assert!(both.unwrap_err().contains("one of them"));
     }
 
     #[test]

@@ -59,7 +59,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ready", get(ready))
         .route("/admin/status", get(status))
         .route("/admin/transfer-leader", post(transfer_leader))
+        .route("/admin/nodes", post(add_node))
         .route("/admin/nodes/{id}", axum::routing::delete(remove_node))
+        .route("/admin/snapshot", post(snapshot))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route", true) })
         .layer(DefaultBodyLimit::max(limit))
@@ -427,9 +429,10 @@ fn respond(answer: Answer) -> Response {
         Err(e) => {
             let definite = e.is_definite();
             let status = match &e {
-                ReplyError::Busy | ReplyError::ReadAborted | ReplyError::NotLeader { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ReplyError::Busy
+                | ReplyError::ReadAborted
+                | ReplyError::LeadershipLost
+                | ReplyError::NotLeader { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 ReplyError::Invalid(_) => StatusCode::BAD_REQUEST,
                 ReplyError::Kv(KvError::KeyTooLarge { .. } | KvError::ValueTooLarge { .. }) => {
                     StatusCode::PAYLOAD_TOO_LARGE
@@ -571,19 +574,66 @@ async fn stale_read(shared: &Shared, key: String) -> Response {
     r
 }
 
-/// `GET /ready`: 200 once a leader is known and this node has applied
-/// everything it knows committed; 503 otherwise.
+/// `GET /ready`: 200 once a leader is known and this node has applied what
+/// the leader had committed when this node first asked (its catch-up bar,
+/// learnt from the leader's `/admin/status` and kept); 503 otherwise. A
+/// load balancer sends reads to a node only once it is ready.
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     let s = shared.status.lock().expect("not poisoned").clone();
-    match s.leader {
-        None => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
-        Some(_) if s.applied < s.commit => error(
+    let Some(leader) = s.leader else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true);
+    };
+    let known = *shared.ready_bar.lock().expect("not poisoned");
+    let bar = match known {
+        Some(bar) => bar,
+        None => {
+            let bar = if leader == s.id {
+                Some(s.commit)
+            } else {
+                leader_commit(&shared, leader).await
+            };
+            let Some(bar) = bar else {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("cannot learn the leader's (node {leader}) commit index yet"),
+                    true,
+                );
+            };
+            *shared.ready_bar.lock().expect("not poisoned") = Some(bar);
+            bar
+        }
+    };
+    if s.applied < bar {
+        return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("applying: {} of {} committed", s.applied, s.commit),
+            &format!(
+                "catching up: applied {} of the {} the leader had committed",
+                s.applied, bar
+            ),
             true,
-        ),
-        Some(leader) => Json(json!({ "ready": true, "leader": leader })).into_response(),
+        );
     }
+    Json(json!({ "ready": true, "leader": leader, "applied": s.applied })).into_response()
+}
+
+/// The leader's commit index, from its `/admin/status`.
+async fn leader_commit(shared: &Shared, leader: u64) -> Option<u64> {
+    let addr = shared.http_addr_of(leader)?;
+    let answer = tokio::task::spawn_blocking(move || {
+        client::http::request(
+            &addr,
+            "GET",
+            "/admin/status",
+            &[],
+            b"",
+            Duration::from_secs(2),
+        )
+    })
+    .await
+    .ok()?
+    .ok()?;
+    let status: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    status["commit"].as_u64()
 }
 
 /// Admin requests need the configured bearer token, or, with none
@@ -646,6 +696,115 @@ async fn transfer_leader(
     admin(call, AdminOp::TransferLeadership(NodeId(body.to))).await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddNodeBody {
+    id: u64,
+    /// Its peer address.
+    address: String,
+    /// Its HTTP address (else learnt from its handshake).
+    http: Option<String>,
+}
+
+/// `POST /admin/nodes` `{"id", "address", "http"?}`: adds a node as a
+/// learner (dissertation §4.2.1); the leader promotes it to voter once it
+/// has caught up. The answer (202) lists every member's addresses, which a
+/// node started with `--join` dials. Asking again for a member at the
+/// same address answers 200 (a retried join); an id already in use at
+/// another address is refused (ids are never reused).
+async fn add_node(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let (raw, body) = match read_body::<AddNodeBody>(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    if body.id == 0 {
+        return error(StatusCode::BAD_REQUEST, "node ids are positive", true);
+    }
+    let Ok(peer) = body.address.parse::<SocketAddr>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("address {:?} is not IP:PORT", body.address),
+            true,
+        );
+    };
+    let is_member = {
+        let s = shared.status.lock().expect("not poisoned");
+        s.voters.contains(&body.id) || s.learners.contains(&body.id)
+    };
+    if is_member {
+        let known = shared
+            .directory
+            .lock()
+            .expect("not poisoned")
+            .get(body.id)
+            .map(|m| m.peer);
+        return match known {
+            Some(at) if at == peer => {
+                Json(json!({ "already_member": true, "members": members_json(&shared) }))
+                    .into_response()
+            }
+            _ => error(
+                StatusCode::CONFLICT,
+                &format!(
+                    "node {} is already a member at another address: ids are never reused",
+                    body.id
+                ),
+                true,
+            ),
+        };
+    }
+    // Recorded before the proposal: the leader must be able to reach the
+    // learner as soon as its entry is in the log (§4.1).
+    let learnt =
+        shared
+            .directory
+            .lock()
+            .expect("not poisoned")
+            .learn(body.id, peer, body.http.clone());
+    match learnt {
+        Ok(true) => {
+            let dial = Command::Dial {
+                id: body.id,
+                addr: peer,
+            };
+            if shared.commands.send(dial).await.is_err() {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping", true);
+            }
+        }
+        Ok(false) => {}
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e, true),
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: raw,
+    };
+    admin(
+        call,
+        AdminOp::ChangeMembership(ConfChange::AddLearner(NodeId(body.id))),
+    )
+    .await
+}
+
+/// Every member's addresses, as JSON keyed by id.
+fn members_json(shared: &Shared) -> serde_json::Value {
+    json!(shared.directory.lock().expect("not poisoned").members())
+}
+
 /// `DELETE /admin/nodes/{id}`: removes a member (a voter through joint
 /// consensus).
 async fn remove_node(
@@ -675,6 +834,32 @@ async fn remove_node(
     .await
 }
 
+/// `POST /admin/snapshot`: this node snapshots its state machine now and
+/// compacts its log to it (each member compacts its own log, so this is not
+/// forwarded). 200 with the snapshot's index; 409 when nothing was applied
+/// since the last one.
+async fn snapshot(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Query(query): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&shared, &headers, remote) {
+        return e.into_response();
+    }
+    let call = Call {
+        shared,
+        method,
+        uri,
+        headers,
+        query,
+        body: Bytes::new(),
+    };
+    admin(call, AdminOp::Snapshot).await
+}
+
 /// Asks the replica; answers 202 when accepted, forwards when not the
 /// leader, 409 when refused.
 async fn admin(call: Call, op: AdminOp) -> Response {
@@ -700,11 +885,17 @@ async fn admin(call: Call, op: AdminOp) -> Response {
         (Some(None), _) => error(StatusCode::SERVICE_UNAVAILABLE, "no leader known", true),
         (_, Ok(AdminAccepted::MembershipProposed(index))) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "proposed_index": index.0 })),
+            Json(json!({
+                "proposed_index": index.0,
+                "members": members_json(&call.shared),
+            })),
         )
             .into_response(),
         (_, Ok(AdminAccepted::TransferStarted)) => {
             (StatusCode::ACCEPTED, Json(json!({ "transfer": "started" }))).into_response()
+        }
+        (_, Ok(AdminAccepted::SnapshotTaken(index))) => {
+            Json(json!({ "snapshot_index": index.0 })).into_response()
         }
         (_, Err(refused)) => error(StatusCode::CONFLICT, &refused.to_string(), true),
     }

@@ -14,7 +14,9 @@
 //!   serves `/health`, `/admin/status` and `/metrics` ([`metrics`]).
 
 pub mod config;
+pub mod directory;
 pub mod http;
+pub mod join;
 pub mod metrics;
 pub mod server;
 pub mod storage;
@@ -22,9 +24,9 @@ pub mod transport;
 pub mod wire;
 
 use config::Config;
+use directory::Directory;
 use metrics::Metrics;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -37,10 +39,13 @@ pub struct Shared {
     /// The replica's state as of its last step, for `/admin/status` and
     /// for routing requests.
     pub status: Mutex<Status>,
-    /// The peers' HTTP addresses, learnt from their handshakes.
-    pub peer_http: Mutex<BTreeMap<u64, String>>,
+    /// The members' addresses (peer and HTTP), kept on disk.
+    pub directory: Mutex<Directory>,
     /// Requests for the replica task.
     pub commands: mpsc::Sender<server::Command>,
+    /// What this node must have applied to be ready (`GET /ready`): the
+    /// leader's commit index when first asked.
+    pub ready_bar: Mutex<Option<u64>>,
 }
 
 impl Shared {
@@ -49,11 +54,28 @@ impl Shared {
         if id == self.config.node_id {
             return Some(self.config.http_addr.to_string());
         }
-        self.peer_http
+        self.directory
             .lock()
             .expect("not poisoned")
-            .get(&id)
-            .cloned()
+            .get(id)
+            .and_then(|m| m.http.clone())
+    }
+
+    /// Whether `id` may connect as a peer: a member of the configuration
+    /// in force, or one whose address an operator or a handshake gave
+    /// (a node being added is both, once its learner entry arrives).
+    pub fn is_member(&self, id: u64) -> bool {
+        let in_config = {
+            let status = self.status.lock().expect("not poisoned");
+            status.voters.contains(&id) || status.learners.contains(&id)
+        };
+        in_config
+            || self
+                .directory
+                .lock()
+                .expect("not poisoned")
+                .get(id)
+                .is_some()
     }
 }
 

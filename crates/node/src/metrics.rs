@@ -37,8 +37,18 @@ pub struct Metrics {
     pub leader_changes: Counter,
     /// Snapshots taken (compactions) and installed, by kind.
     pub snapshots: Family<Labels, Counter>,
-    /// Client writes proposed, by outcome.
+    /// Client requests answered, by outcome.
     pub proposals: Family<Labels, Counter>,
+    /// Entries committed, as this node learnt of them (etcd's
+    /// `proposals_committed`).
+    pub proposals_committed: Counter,
+    /// Entries applied to the state machine.
+    pub proposals_applied: Counter,
+    /// Client requests waiting for their answer on this node.
+    pub proposals_pending: Gauge,
+    /// Client requests answered with an error (refused, busy, leadership
+    /// lost).
+    pub proposals_failed: Counter,
     /// Time of one WAL sync (one per group of writes).
     pub fsync_seconds: Histogram,
     /// Writes carried out per sync (group commit).
@@ -73,6 +83,10 @@ impl Metrics {
             leader_changes: Counter::default(),
             snapshots: Family::default(),
             proposals: Family::default(),
+            proposals_committed: Counter::default(),
+            proposals_applied: Counter::default(),
+            proposals_pending: Gauge::default(),
+            proposals_failed: Counter::default(),
             fsync_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             writes_per_sync: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             http_requests: Family::default(),
@@ -132,6 +146,26 @@ impl Metrics {
             "raft_proposals",
             "Client requests by outcome",
             m.proposals.clone(),
+        );
+        r.register(
+            "raft_proposals_committed",
+            "Entries committed, as this node learnt of them",
+            m.proposals_committed.clone(),
+        );
+        r.register(
+            "raft_proposals_applied",
+            "Entries applied to the state machine",
+            m.proposals_applied.clone(),
+        );
+        r.register(
+            "raft_proposals_pending",
+            "Client requests waiting for their answer",
+            m.proposals_pending.clone(),
+        );
+        r.register(
+            "raft_proposals_failed",
+            "Client requests answered with an error",
+            m.proposals_failed.clone(),
         );
         r.register(
             "wal_fsync_duration_seconds",

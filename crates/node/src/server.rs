@@ -9,18 +9,20 @@
 //! (`resume_ticks_first`).
 
 use crate::config::{Config, dir_has_log};
+use crate::directory::Directory;
 use crate::metrics::{Metrics, label};
 use crate::storage::{self, fail_stop};
 use crate::transport::{self, Outbox};
 use crate::{Shared, Status, http};
 use kv::{ClientId, Op, Output};
-use raft::{NodeId, Role, SoftState};
+use raft::{ConfChange, NodeId, Role, SoftState};
 use replica::{
     AdminOp, AdminReply, AdminRequest, ClientRequest, Effect, Envelope, Input, Replica,
     ReplicaEvent, ReplicaOptions, ReplyError, SnapshotPolicy, Storage, StorageLimits, Write,
     WriteId,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +32,10 @@ use wal::FsDisk;
 const COMMAND_QUEUE: usize = 4096;
 /// Peer messages queued for the replica task at most.
 const INBOUND_QUEUE: usize = 4096;
+/// How often (in ticks) a leader tries to promote its caught-up learners.
+const PROMOTE_EVERY_TICKS: u64 = 10;
+/// Sessions kept for writes that bring none (see [`AnonSessions`]).
+const ANON_SESSIONS: usize = 1024;
 
 /// A request for the replica task.
 #[derive(Debug)]
@@ -50,6 +56,13 @@ pub enum Command {
         op: AdminOp,
         /// Where to send the answer.
         reply: oneshot::Sender<AdminReply>,
+    },
+    /// Dial member `id` at `addr` (learnt from its handshake).
+    Dial {
+        /// The member.
+        id: u64,
+        /// Its peer address.
+        addr: SocketAddr,
     },
     /// A read of this node's state machine as it is (`?consistency=stale`).
     StaleRead {
@@ -89,6 +102,11 @@ pub struct Answer {
 pub async fn run(config: Config) -> Result<(), String> {
     let has_log = dir_has_log(&config.data_dir)?;
     config.check_start(has_log)?;
+    let directory = members(&config).await?;
+    let founders = directory
+        .founders()
+        .map(<[u64]>::to_vec)
+        .unwrap_or_else(|| config.voters());
     let disk = FsDisk::open(&config.data_dir)
         .map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
     let (store, recovered) =
@@ -100,7 +118,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         ^ config.node_id;
     let mut raft_config = raft::Config::new(
         NodeId(config.node_id),
-        config.voters().into_iter().map(NodeId).collect(),
+        founders.into_iter().map(NodeId).collect(),
         seed,
     );
     raft_config.election_tick = config.election_ticks;
@@ -130,7 +148,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         config: config.clone(),
         metrics: metrics.clone(),
         status: Mutex::new(Status::default()),
-        peer_http: Mutex::new(Default::default()),
+        directory: Mutex::new(directory),
+        ready_bar: Mutex::new(None),
         commands: commands_tx,
     });
     let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -149,7 +168,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         http = %config.http_addr,
         peers = %config.peer_addr,
         data_dir = %config.data_dir.display(),
-        start = if config.bootstrap { "bootstrap" } else { "restart" },
+        start = match (config.bootstrap, &config.join) {
+            (true, _) => "bootstrap",
+            (_, Some(_)) => "join",
+            _ => "restart",
+        },
         "node started"
     );
     if config.unsafe_no_fsync {
@@ -174,6 +197,7 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let mut task = ReplicaTask {
         soft: replica.raft().soft_state(),
+        members: member_ids(replica.raft().membership()),
         replica,
         shared,
         outbox,
@@ -182,12 +206,112 @@ pub async fn run(config: Config) -> Result<(), String> {
         pending_admin: HashMap::new(),
         next_req: 1,
         last_leader_contact: None,
-        anon: SplitMix(seed ^ 0x5eed),
+        anon: AnonSessions::new(SplitMix(seed ^ 0x5eed).next()),
+        promotions: BTreeSet::new(),
     };
     task.carry_out(first_effects);
     task.publish();
     task.run(done_rx, inbound_rx, commands_rx).await;
     Ok(())
+}
+
+/// The member list this node starts with: the file's, plus this node and
+/// the `--peers` given, plus, for a join, what the cluster answered.
+async fn members(config: &Config) -> Result<Directory, String> {
+    let mut directory = Directory::load(&config.data_dir)?;
+    directory.learn(
+        config.node_id,
+        config.peer_addr,
+        Some(config.http_addr.to_string()),
+    )?;
+    for (&id, &addr) in &config.peers {
+        directory.learn(id, addr, None)?;
+    }
+    if config.bootstrap {
+        directory.set_founders(config.voters())?;
+    }
+    if let Some(via) = &config.join {
+        tracing::info!(node = config.node_id, via, "asking to join the cluster");
+        for (id, m) in crate::join::join(config, via).await? {
+            if id != config.node_id {
+                directory.learn(id, m.peer, m.http)?;
+            }
+        }
+        // A joined node learns the configuration from the log (or a
+        // snapshot) the leader sends, as a node the simulator adds does.
+        directory.set_founders(Vec::new())?;
+        tracing::info!(
+            members = ?directory.members().keys().collect::<Vec<_>>(),
+            "joined: added as a learner, promoted once caught up"
+        );
+    }
+    Ok(directory)
+}
+
+/// Every member of `m`, as plain ids.
+fn member_ids(m: &raft::Membership) -> BTreeSet<u64> {
+    m.members().into_iter().map(|n| n.0).collect()
+}
+
+/// Sessions for writes that bring none, reused so the state machine's
+/// session table (at most `kv::MAX_SESSIONS`) is not flooded by one fresh
+/// session per write. A session serves one write at a time (one
+/// outstanding request, §6.3) and goes back to the pool when that write is
+/// answered; past [`ANON_SESSIONS`] writes at once, a write gets a
+/// one-off session.
+struct AnonSessions {
+    /// Sessions free for the next write, with their last sequence number.
+    free: Vec<(ClientId, u64)>,
+    /// Sessions lent, by the request they serve.
+    lent: HashMap<u64, (ClientId, u64)>,
+    /// Ids are `base + n`, with the top bit set so they cannot meet a
+    /// client's own small ids.
+    base: u64,
+    /// Sessions made so far.
+    made: u64,
+}
+
+impl AnonSessions {
+    fn new(base: u64) -> AnonSessions {
+        AnonSessions {
+            free: Vec::new(),
+            lent: HashMap::new(),
+            base: base | 1 << 63,
+            made: 0,
+        }
+    }
+
+    /// A session for request `req_id`: (client, next sequence number).
+    fn lend(&mut self, req_id: u64) -> (ClientId, u64) {
+        let (client, seq) = match self.free.pop() {
+            Some((client, last)) => (client, last + 1),
+            None => {
+                self.made += 1;
+                (self.base.wrapping_add(self.made) | 1 << 63, 1)
+            }
+        };
+        if self.lent.len() < ANON_SESSIONS {
+            self.lent.insert(req_id, (client, seq));
+        }
+        (client, seq)
+    }
+
+    /// Request `req_id` was answered: its session serves the next write,
+    /// unless the state machine no longer knows it.
+    fn give_back(&mut self, req_id: u64, result: &Result<Output, ReplyError>) {
+        let Some(session) = self.lent.remove(&req_id) else {
+            return;
+        };
+        let forgotten = matches!(
+            result,
+            Err(ReplyError::Kv(
+                kv::KvError::SessionExpired { .. } | kv::KvError::StaleSequence { .. }
+            ))
+        );
+        if !forgotten {
+            self.free.push(session);
+        }
+    }
 }
 
 /// The replica and what its loop needs.
@@ -205,8 +329,13 @@ struct ReplicaTask {
     last_leader_contact: Option<Instant>,
     /// The soft state last seen, to notice changes.
     soft: SoftState,
-    /// Draws the session ids of requests that bring none.
-    anon: SplitMix,
+    /// Sessions for writes that bring none.
+    anon: AnonSessions,
+    /// The members of the configuration last applied, to notice removals.
+    members: BTreeSet<u64>,
+    /// Promotions this node asked for itself (admin requests with no one
+    /// waiting), by request id.
+    promotions: BTreeSet<u64>,
 }
 
 impl ReplicaTask {
@@ -231,6 +360,9 @@ impl ReplicaTask {
                         self.step(Input::Tick);
                         if ticks.is_multiple_of(64) {
                             self.pending.retain(|_, tx| !tx.is_closed());
+                        }
+                        if ticks.is_multiple_of(PROMOTE_EVERY_TICKS) {
+                            self.promote_caught_up_learners();
                         }
                     }
                 }
@@ -261,8 +393,8 @@ impl ReplicaTask {
                     (_, Some(session)) => session,
                     // Reads take no session.
                     (Op::Get { .. }, None) => (0, 0),
-                    // A write of its own: a fresh session, first request.
-                    (_, None) => (self.anon.next() | 1 << 63, 1),
+                    // A write that brings no session borrows one.
+                    (_, None) => self.anon.lend(req_id),
                 };
                 self.pending.insert(req_id, reply);
                 self.step(Input::Request(ClientRequest {
@@ -278,6 +410,7 @@ impl ReplicaTask {
                 self.pending_admin.insert(req_id, reply);
                 self.step(Input::Admin(AdminRequest { req_id, op }));
             }
+            Command::Dial { id, addr } => self.outbox.dial(id, addr),
             Command::StaleRead { key, reply } => {
                 let raft = self.replica.raft();
                 let since_leader = if raft.role() == Role::Leader {
@@ -324,12 +457,22 @@ impl ReplicaTask {
                         .proposals
                         .get_or_create(&label("outcome", outcome))
                         .inc();
+                    if reply.result.is_err() {
+                        self.shared.metrics.proposals_failed.inc();
+                    }
+                    self.anon.give_back(reply.req_id, &reply.result);
                     if let Some(tx) = self.pending.remove(&reply.req_id) {
                         let _ = tx.send(Answer {
                             result: reply.result,
                             index: self.replica.raft().applied_index().0,
                             term: self.replica.raft().term().0,
                         });
+                    }
+                }
+                Effect::AdminReply(reply) if self.promotions.remove(&reply.req_id) => {
+                    match reply.result {
+                        Ok(_) => tracing::info!("promoting a caught-up learner to voter"),
+                        Err(why) => tracing::debug!("learner not promoted yet: {why}"),
                     }
                 }
                 Effect::AdminReply(reply) => {
@@ -376,6 +519,25 @@ impl ReplicaTask {
             }
             ReplicaEvent::MembershipApplied { index, membership } => {
                 tracing::info!(index = index.0, ?membership, "configuration applied");
+                let now = member_ids(&membership);
+                for gone in self.members.difference(&now) {
+                    if *gone == self.shared.config.node_id {
+                        tracing::warn!("this node was removed from the cluster");
+                        continue;
+                    }
+                    tracing::info!(node = gone, "member removed: no longer dialled");
+                    self.outbox.forget(*gone);
+                    let forgot = self
+                        .shared
+                        .directory
+                        .lock()
+                        .expect("not poisoned")
+                        .forget(*gone);
+                    if let Err(e) = forgot {
+                        tracing::warn!("cannot update the member list: {e}");
+                    }
+                }
+                self.members = now;
             }
             ReplicaEvent::Recovered {
                 hard_state,
@@ -406,6 +568,28 @@ impl ReplicaTask {
         }
     }
 
+    /// A leader promotes each learner once it holds the commit index
+    /// (dissertation §4.2.1: a new server catches up without a vote first).
+    /// Raft refuses a learner still behind, or a change while another is
+    /// under way; the next attempt comes [`PROMOTE_EVERY_TICKS`] later.
+    /// Every leader does this, so a promotion survives a change of leader.
+    fn promote_caught_up_learners(&mut self) {
+        let raft = self.replica.raft();
+        if raft.role() != Role::Leader || !self.promotions.is_empty() {
+            return;
+        }
+        let learners: Vec<NodeId> = raft.membership().learners.iter().copied().collect();
+        for learner in learners {
+            let req_id = self.next_req;
+            self.next_req += 1;
+            self.promotions.insert(req_id);
+            self.step(Input::Admin(AdminRequest {
+                req_id,
+                op: AdminOp::ChangeMembership(ConfChange::Promote(learner)),
+            }));
+        }
+    }
+
     /// Publishes the replica's state for the HTTP side.
     fn publish(&self) {
         let raft = self.replica.raft();
@@ -431,8 +615,14 @@ impl ReplicaTask {
             // O(1): the store keeps running sums of its data and sessions.
             digest: format!("{:016x}", self.replica.kv().digest()),
         };
-        self.shared.metrics.commit_index.set(status.commit as i64);
-        self.shared.metrics.applied_index.set(status.applied as i64);
+        let m = &self.shared.metrics;
+        let committed_before = m.commit_index.set(status.commit as i64);
+        let applied_before = m.applied_index.set(status.applied as i64);
+        m.proposals_committed
+            .inc_by(status.commit.saturating_sub(committed_before.max(0) as u64));
+        m.proposals_applied
+            .inc_by(status.applied.saturating_sub(applied_before.max(0) as u64));
+        m.proposals_pending.set(self.pending.len() as i64);
         *self.shared.status.lock().expect("not poisoned") = status;
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Every connection opens with a handshake ([`Hello`]): the acceptor refuses
 //! a dialler of another cluster, one that means another node, or one that
-//! is not a member, logs it and counts it in `peer_connections_refused`. A
+//! is not a member, logs it and counts it in `peer_connections_refused`.
+//! A member it did not know the address of (one that joined) is recorded
+//! in the [`Directory`](crate::directory::Directory) and dialled back. A
 //! frame that is too large, of another version or undecodable ends the
 //! connection, counted the same way; nothing of it reaches the replica.
 //!
@@ -14,6 +16,7 @@
 
 use crate::Shared;
 use crate::metrics::label;
+use crate::server::Command;
 use crate::wire::{FrameError, Hello, HelloReply, read_frame, write_frame};
 use raft::NodeId;
 use replica::Envelope;
@@ -33,9 +36,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// At most this many incoming peer connections at once.
 const MAX_INCOMING: usize = 64;
 
-/// Where the replica task sends messages: one bounded queue per peer.
+/// Where the replica task sends messages: one bounded queue per peer, and
+/// the address its dialler connects to.
 pub struct Outbox {
-    queues: BTreeMap<u64, mpsc::Sender<Envelope>>,
+    queues: BTreeMap<u64, (SocketAddr, mpsc::Sender<Envelope>)>,
     shared: Arc<Shared>,
 }
 
@@ -46,31 +50,58 @@ impl Outbox {
         let sent = self
             .queues
             .get(&envelope.msg.to.0)
-            .is_some_and(|q| q.try_send(envelope).is_ok());
+            .is_some_and(|(_, q)| q.try_send(envelope).is_ok());
         if !sent {
             self.shared.metrics.peer_dropped.inc();
         }
     }
+
+    /// Makes sure a dialler connects to `id` at `addr`: starts one for a
+    /// new peer, replaces one whose peer moved (the old one stops when its
+    /// queue is dropped), and does nothing otherwise.
+    pub fn dial(&mut self, id: u64, addr: SocketAddr) {
+        if id == self.shared.config.node_id
+            || self.queues.get(&id).is_some_and(|(at, _)| *at == addr)
+        {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(self.shared.config.peer_queue);
+        self.queues.insert(id, (addr, tx));
+        let config = &self.shared.config;
+        let hello = Hello {
+            cluster_id: config.cluster_id,
+            from: config.node_id,
+            to: id,
+            http_addr: config.http_addr.to_string(),
+            peer_addr: config.peer_addr.to_string(),
+        };
+        tokio::spawn(dial(id, addr, rx, hello, self.shared.clone()));
+    }
+
+    /// Stops sending to `id` (it left the configuration).
+    pub fn forget(&mut self, id: u64) {
+        self.queues.remove(&id);
+    }
 }
 
-/// Starts a dialler per peer; returns their queues.
+/// Starts a dialler per member in the directory; returns their queues.
 pub fn start_diallers(shared: &Arc<Shared>) -> Outbox {
-    let mut queues = BTreeMap::new();
-    for (&id, &addr) in &shared.config.peers {
-        let (tx, rx) = mpsc::channel(shared.config.peer_queue);
-        queues.insert(id, tx);
-        let hello = Hello {
-            cluster_id: shared.config.cluster_id,
-            from: shared.config.node_id,
-            to: id,
-            http_addr: shared.config.http_addr.to_string(),
-        };
-        tokio::spawn(dial(id, addr, rx, hello, shared.clone()));
-    }
-    Outbox {
-        queues,
+    let mut outbox = Outbox {
+        queues: BTreeMap::new(),
         shared: shared.clone(),
+    };
+    let members: Vec<(u64, SocketAddr)> = shared
+        .directory
+        .lock()
+        .expect("not poisoned")
+        .members()
+        .iter()
+        .map(|(&id, m)| (id, m.peer))
+        .collect();
+    for (id, addr) in members {
+        outbox.dial(id, addr);
     }
+    outbox
 }
 
 async fn dial(
@@ -106,6 +137,9 @@ async fn dial(
                 shared.metrics.peer_connect_failures.inc();
                 tracing::debug!(peer, %addr, "cannot connect to peer: {e}");
             }
+        }
+        if rx.is_closed() {
+            return; // replaced (the peer moved) or forgotten
         }
         while rx.try_recv().is_ok() {
             shared.metrics.peer_dropped.inc();
@@ -167,6 +201,36 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>, inbound: mpsc::S
     }
 }
 
+/// Records the addresses a member's handshake carries; dials it back if
+/// its peer address is new (a member that joined) or moved.
+async fn learn_peer(shared: &Shared, hello: &Hello) {
+    let Ok(peer) = hello.peer_addr.parse::<SocketAddr>() else {
+        tracing::warn!(
+            peer = hello.from,
+            addr = hello.peer_addr,
+            "a member sent a peer address that is not IP:PORT"
+        );
+        return;
+    };
+    let learnt = shared.directory.lock().expect("not poisoned").learn(
+        hello.from,
+        peer,
+        Some(hello.http_addr.clone()),
+    );
+    match learnt {
+        Ok(true) => {
+            tracing::info!(peer = hello.from, addr = %peer, "learnt a member's address");
+            let dial = Command::Dial {
+                id: hello.from,
+                addr: peer,
+            };
+            let _ = shared.commands.send(dial).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!("cannot record a member's address: {e}"),
+    }
+}
+
 fn refuse(shared: &Shared, remote: SocketAddr, reason: &str, detail: &str) {
     shared
         .metrics
@@ -206,7 +270,7 @@ async fn serve(
                 hello.to, config.node_id
             ),
         ))
-    } else if !config.peers.contains_key(&hello.from) {
+    } else if !shared.is_member(hello.from) {
         Some((
             "unknown_node",
             format!("node {} is not a member", hello.from),
@@ -224,11 +288,7 @@ async fn serve(
     {
         return;
     }
-    shared
-        .peer_http
-        .lock()
-        .expect("not poisoned")
-        .insert(hello.from, hello.http_addr.clone());
+    learn_peer(&shared, &hello).await;
     let mut r = tokio::io::BufReader::new(stream);
     loop {
         match read_frame::<_, Envelope>(&mut r).await {

@@ -10,8 +10,9 @@
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The protocol version this node speaks.
-pub const VERSION: u8 = 1;
+/// The protocol version this node speaks. 2: the handshake carries the
+/// dialler's peer address.
+pub const VERSION: u8 = 2;
 
 /// The largest frame accepted: one append of raft's largest batch (1 MiB
 /// by default) or snapshot chunk, with room to spare.
@@ -28,6 +29,9 @@ pub struct Hello {
     pub to: u64,
     /// The dialler's HTTP address, so that requests can be forwarded to it.
     pub http_addr: String,
+    /// Where the dialler accepts peer connections, so that the acceptor
+    /// can dial back a member it did not know (one that joined).
+    pub peer_addr: String,
 }
 
 /// The acceptor's answer to a [`Hello`].
@@ -122,6 +126,7 @@ mod tests {
             from: 1,
             to: 2,
             http_addr: "127.0.0.1:1".into(),
+            peer_addr: "127.0.0.1:2".into(),
         };
         let bytes = encode(&hello);
         let back: Hello = read_frame(&mut &bytes[..]).await.unwrap();

@@ -59,6 +59,7 @@ fn bad_input_is_refused_counted_and_the_node_keeps_serving() {
         from: 2,
         to: 1,
         http_addr: "127.0.0.1:1".into(),
+        peer_addr: "127.0.0.1:2".into(),
     };
     s.write_all(&encode(&hello)).unwrap();
     let mut reply = Vec::new();
@@ -148,7 +149,7 @@ fn a_wrong_start_is_refused_with_what_to_do() {
         "127.0.0.1:1",
     ]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("not implemented"), "{err}");
+    assert!(err.contains("without --join"), "{err}");
 
     let help = Command::new(env!("CARGO_BIN_EXE_raftlab-node"))
         .arg("--help")

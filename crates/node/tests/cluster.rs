@@ -239,3 +239,106 @@ fn admin_endpoints_need_the_token_when_one_is_set() {
     // Authorized; the replica refuses removing a node that is no member.
     assert_eq!(r.status, 409, "{}", r.text());
 }
+
+#[test]
+fn a_fourth_node_joins_catches_up_by_snapshot_and_the_old_leader_is_removed() {
+    let mut cluster = Cluster::start(3, TIMINGS);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let ends = cluster.endpoints();
+    let mut c = Client::new(ends.clone());
+    for i in 0..120 {
+        c.put(&format!("k{i}"), &format!("v{i}")).unwrap();
+    }
+    // An operator's snapshot on every member: the log the fourth node
+    // needs from the start is gone, so it can only catch up by snapshot.
+    for end in &ends {
+        let r = req(end, "POST", "/admin/snapshot", "");
+        assert!(r.status == 200 || r.status == 409, "{}", r.text());
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the leader's log is compacted",
+        || status(&ends[leader]).is_some_and(|s| s["snapshot_index"].as_u64() > Some(100)),
+    );
+
+    // The new node joins through a follower (forwarded to the leader).
+    let via = ends[(leader + 1) % 3].clone();
+    let new = cluster.join(&via);
+    let new_http = cluster.nodes[new].http.clone();
+    let new_id = cluster.nodes[new].id;
+    eventually(
+        Duration::from_secs(30),
+        "the new node is promoted to voter everywhere",
+        || {
+            ends.iter().chain([&new_http]).all(|e| {
+                status(e).is_some_and(|s| {
+                    s["voters"]
+                        .as_array()
+                        .is_some_and(|v| v.iter().any(|id| id == new_id))
+                })
+            })
+        },
+    );
+    eventually(Duration::from_secs(20), "the new node is ready", || {
+        client::http::request(&new_http, "GET", "/ready", &[], b"", Duration::from_secs(5))
+            .is_ok_and(|r| r.status == 200)
+    });
+    assert!(
+        metric(&new_http, r#"raft_snapshots_total{kind="installed"}"#) >= 1.0,
+        "it caught up by snapshot"
+    );
+    let r = req(&new_http, "GET", "/kv/k7?consistency=stale", "");
+    assert_eq!(
+        json(&r)["value"],
+        "v7",
+        "its own state machine holds the data"
+    );
+
+    // Remove the old leader; the three left keep serving, the new node
+    // among them.
+    let old = cluster.nodes[leader].id;
+    let r = req(&new_http, "DELETE", &format!("/admin/nodes/{old}"), "");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let rest: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != old)
+        .map(|n| n.http.clone())
+        .collect();
+    eventually(Duration::from_secs(20), "the removal is in force", || {
+        rest.iter().all(|e| {
+            status(e).is_some_and(|s| {
+                s["voters"]
+                    .as_array()
+                    .is_some_and(|v| v.len() == 3 && !v.iter().any(|id| id == old))
+            })
+        })
+    });
+    cluster.kill(leader);
+    let mut c = Client::new(rest.clone());
+    c.put("after", "removal").unwrap();
+    for i in [0, 60, 119] {
+        assert_eq!(c.get(&format!("k{i}")).unwrap(), Some(format!("v{i}")));
+    }
+
+    // The joined node restarts from its data dir alone (its member list
+    // is there) and catches up.
+    cluster.kill(new);
+    c.put("while", "down").unwrap();
+    cluster.restart_alone(new);
+    eventually(
+        Duration::from_secs(20),
+        "the joined node catches up",
+        || {
+            let r = client::http::request(
+                &new_http,
+                "GET",
+                "/kv/while?consistency=stale",
+                &[],
+                b"",
+                Duration::from_secs(5),
+            );
+            r.is_ok_and(|r| r.status == 200 && json(&r)["value"] == "down")
+        },
+    );
+}

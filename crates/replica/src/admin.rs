@@ -1,6 +1,6 @@
-//! Operator requests: membership changes and leadership transfers reach the
-//! replica as inputs like everything else, and are answered as effects in
-//! the same step.
+//! Operator requests: membership changes, leadership transfers and
+//! snapshots on demand reach the replica as inputs like everything else,
+//! and are answered as effects in the same step.
 
 use raft::{ConfChange, LogIndex, MembershipError, NodeId, TransferError};
 use std::fmt;
@@ -22,6 +22,11 @@ pub enum AdminOp {
     ChangeMembership(ConfChange),
     /// Hand leadership to this voter (§3.10).
     TransferLeadership(NodeId),
+    /// Snapshot the state machine at its applied index now and compact the
+    /// log to it (§7), whatever the snapshot policy says. Any member may
+    /// do it: each compacts its own log. A follower that then needs the
+    /// compacted entries is sent the leader's snapshot instead.
+    Snapshot,
 }
 
 /// The answer to an [`AdminRequest`].
@@ -42,6 +47,9 @@ pub enum AdminAccepted {
     /// The transfer started; done when the target leads, abandoned after
     /// an election timeout.
     TransferStarted,
+    /// A snapshot at this applied index was taken; the log is compacted to
+    /// it once the write carrying it completes.
+    SnapshotTaken(LogIndex),
 }
 
 /// A refused request: nothing changed.
@@ -51,6 +59,12 @@ pub enum AdminRefused {
     Membership(MembershipError),
     /// The transfer is impossible now.
     Transfer(TransferError),
+    /// Nothing was applied since the last snapshot: there is nothing to
+    /// compact.
+    NothingToSnapshot {
+        /// The applied index, which the log already starts at or after.
+        applied: LogIndex,
+    },
 }
 
 impl fmt::Display for AdminRefused {
@@ -58,6 +72,11 @@ impl fmt::Display for AdminRefused {
         match self {
             AdminRefused::Membership(e) => write!(f, "membership change refused: {e:?}"),
             AdminRefused::Transfer(e) => write!(f, "leadership transfer refused: {e:?}"),
+            AdminRefused::NothingToSnapshot { applied } => write!(
+                f,
+                "snapshot refused: nothing applied since the last one (applied index {})",
+                applied.0
+            ),
         }
     }
 }

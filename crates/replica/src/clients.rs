@@ -172,6 +172,22 @@ impl Replica {
         }
     }
 
+    /// Writes proposed while this replica led cannot be answered by it once
+    /// it no longer does: their entries may still commit under the next
+    /// leader, or be overwritten (§5.3). Answer them now with an indefinite
+    /// error rather than let the client wait for a timeout: the client
+    /// retries with the same sequence number (§6.3), which the session
+    /// table applies at most once. Without this, a session-less executor's
+    /// waiting writes would hold their slots forever.
+    pub(crate) fn abandon_pending_writes(&mut self, effects: &mut Vec<Effect>) {
+        for (_, pending) in std::mem::take(&mut self.pending_writes) {
+            effects.push(Effect::Reply(ClientReply {
+                req_id: pending.req_id,
+                result: Err(ReplyError::LeadershipLost),
+            }));
+        }
+    }
+
     pub(crate) fn serve_confirmed_reads(&mut self, effects: &mut Vec<Effect>) {
         let applied = LogIndex(self.kv.applied_index());
         let ready = self.confirmed_reads.partition_point(|r| r.index <= applied);

@@ -88,19 +88,25 @@ pub enum ReplyError {
     /// Leadership was lost while a read waited for confirmation; reads have no
     /// effect, so this is definite.
     ReadAborted,
+    /// Leadership was lost while a write waited to commit. Indefinite: its
+    /// entry may still commit under the next leader. Retry with the same
+    /// sequence number to learn the outcome (it takes effect at most once).
+    LeadershipLost,
 }
 
 impl ReplyError {
     /// Whether the request is known not to have taken effect, and never will.
     pub fn is_definite(&self) -> bool {
-        // Every variant is definite today: a proposed write is never answered
-        // with an error, only with its result (or not at all).
+        // A proposed write is answered with an error only when leadership
+        // is lost before it applies; every other error comes before the
+        // proposal (or is the state machine's own, final answer).
         match self {
             ReplyError::NotLeader { .. }
             | ReplyError::Busy
             | ReplyError::Invalid(_)
             | ReplyError::Kv(_)
             | ReplyError::ReadAborted => true,
+            ReplyError::LeadershipLost => false,
         }
     }
 }
@@ -114,6 +120,12 @@ impl fmt::Display for ReplyError {
             ReplyError::Invalid(why) => write!(f, "invalid request: {why}"),
             ReplyError::Kv(e) => write!(f, "state machine error: {e:?}"),
             ReplyError::ReadAborted => write!(f, "read aborted: leadership lost"),
+            ReplyError::LeadershipLost => {
+                write!(
+                    f,
+                    "leadership lost before the write applied: outcome unknown"
+                )
+            }
         }
     }
 }

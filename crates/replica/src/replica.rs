@@ -247,6 +247,10 @@ impl Replica {
                 .transfer_leadership(to)
                 .map(|()| AdminAccepted::TransferStarted)
                 .map_err(AdminRefused::Transfer),
+            AdminOp::Snapshot => self
+                .snapshot_now()
+                .map(AdminAccepted::SnapshotTaken)
+                .map_err(|applied| AdminRefused::NothingToSnapshot { applied }),
         };
         effects.push(Effect::AdminReply(AdminReply {
             req_id: request.req_id,
@@ -294,6 +298,7 @@ impl Replica {
             effects.push(Effect::Event(ReplicaEvent::SoftState(soft)));
             if soft.role != raft::Role::Leader {
                 self.abort_unconfirmed_reads(effects);
+                self.abandon_pending_writes(effects);
             }
         }
 

@@ -8,7 +8,7 @@ use crate::envelope::{ClientReply, ClientRequest, ReplyError, WireError};
 use crate::storage::Storage;
 use crate::write::Write;
 use kv::{Op, Output};
-use raft::{EntryPayload, Message, MessageBody, NodeId, Role};
+use raft::{EntryPayload, Message, MessageBody, NodeId, Role, Term};
 use std::collections::VecDeque;
 use wal::Disk;
 use wal::MemDisk;
@@ -850,4 +850,71 @@ fn appends_too_small_for_the_largest_command_are_refused_with_a_reason() {
         Err(other) => panic!("refused for another reason: {other}"),
         Ok(_) => panic!("a replica that could never replicate a large command opened"),
     }
+}
+
+#[test]
+fn a_leader_that_steps_down_answers_its_waiting_writes_as_indefinite() {
+    let mut c = Cluster::three();
+    c.elect_node_1();
+    c.step(1, client_request(1, 1, put("k", "v")));
+    // The appends never arrive: the write cannot commit under node 1.
+    c.take(|m| matches!(m.body, MessageBody::AppendEntries { .. }));
+    assert!(c.replies.is_empty());
+    let term = c.node(1).raft().term();
+    let last = c.node(2).raft().last_index();
+    let last_term = c.node(2).raft().term_at(last).expect("in its log");
+    // A candidate of a higher term: node 1 steps down (§5.1), whether or
+    // not it grants the vote.
+    c.deliver(Message {
+        from: NodeId(2),
+        to: NodeId(1),
+        term: Term(term.0 + 1),
+        body: MessageBody::RequestVote {
+            last_log_index: last,
+            last_log_term: last_term,
+            transfer: true,
+        },
+    });
+    assert_ne!(c.node(1).raft().role(), Role::Leader);
+    assert_eq!(
+        c.replies,
+        vec![ClientReply {
+            req_id: 1,
+            result: Err(ReplyError::LeadershipLost)
+        }]
+    );
+    assert!(
+        !ReplyError::LeadershipLost.is_definite(),
+        "the entry may still commit: the answer must not say it did not"
+    );
+}
+
+#[test]
+fn an_operator_snapshot_compacts_the_log_at_once_and_only_when_there_is_something_new() {
+    use crate::admin::{AdminAccepted, AdminOp, AdminRefused, AdminRequest};
+    let mut node = single_node_with(MemDisk::new(), SnapshotPolicy::NEVER);
+    for seq in 1..=5 {
+        request(&mut node, seq, seq, append("x"));
+    }
+    let applied = node.raft().applied_index();
+    let ask = |node: &mut Node, req_id| {
+        node.handle(Input::Admin(AdminRequest {
+            req_id,
+            op: AdminOp::Snapshot,
+        }))
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::AdminReply(r) => Some(r.result),
+            _ => None,
+        })
+        .expect("answered in the same step")
+    };
+    assert_eq!(ask(&mut node, 1), Ok(AdminAccepted::SnapshotTaken(applied)));
+    assert_eq!(node.raft().snapshot_meta().index, applied, "compacted");
+    assert_eq!(node.wal().snapshot_meta().index, applied, "durably");
+    assert_eq!(
+        ask(&mut node, 2),
+        Err(AdminRefused::NothingToSnapshot { applied })
+    );
 }

@@ -75,6 +75,26 @@ impl Replica {
         }
     }
 
+    /// An operator's snapshot (`AdminOp::Snapshot`): the state machine at
+    /// its applied index, compacted to at once rather than after
+    /// `policy.keep` more entries. A snapshot the policy took and that
+    /// still waits is superseded by this newer one. Refused (with the
+    /// applied index) when the log already starts there.
+    pub(crate) fn snapshot_now(&mut self) -> Result<LogIndex, LogIndex> {
+        let applied = LogIndex(self.kv.applied_index());
+        if applied <= self.compacting_to {
+            return Err(applied);
+        }
+        self.pending_snapshot = None;
+        self.last_snapshot = applied;
+        self.compact_to(PendingSnapshot {
+            index: applied,
+            data: self.kv.snapshot(),
+            state_digest: self.kv.digest(),
+        });
+        Ok(applied)
+    }
+
     /// Asks for `pending` to become the start of the log: durably first
     /// (§7: the log may be discarded once the snapshot is written, so a
     /// crash from then on recovers from the snapshot); raft forgets the

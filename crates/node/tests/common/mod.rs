@@ -62,33 +62,64 @@ impl Cluster {
         cluster
     }
 
-    /// Starts node `i` (bootstrap or restart).
+    /// Starts node `i` (bootstrap or restart) with every founding member
+    /// in `--peers`.
     pub fn spawn(&mut self, i: usize, bootstrap: bool) {
         let peers: Vec<String> = self
             .nodes
             .iter()
             .map(|n| format!("{}={}", n.id, n.peer))
             .collect();
+        let peers = peers.join(",");
+        let mut args = vec!["--peers", &peers];
+        if bootstrap {
+            args.push("--bootstrap");
+        }
+        self.start_process(i, &args);
+    }
+
+    /// Starts a new node that joins the running cluster through `via` (an
+    /// HTTP address); returns its index in `nodes`.
+    pub fn join(&mut self, via: &str) -> usize {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let ports = free_ports(2);
+        self.nodes.push(NodeProc {
+            id,
+            http: format!("127.0.0.1:{}", ports[0]),
+            peer: format!("127.0.0.1:{}", ports[1]),
+            dir: self.tmp.path().join(format!("node{id}")),
+            child: None,
+        });
+        let i = self.nodes.len() - 1;
+        self.start_process(i, &["--join", via]);
+        i
+    }
+
+    /// Restarts node `i` from its data dir with no member list on the
+    /// command line (what a joined node knows is in its data dir).
+    pub fn restart_alone(&mut self, i: usize) {
+        self.start_process(i, &[]);
+    }
+
+    fn start_process(&mut self, i: usize, args: &[&str]) {
         let node = &self.nodes[i];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.tmp.path().join(format!("node{}.log", node.id)))
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftlab-node"));
-        cmd.args(["--node-id", &node.id.to_string()])
+        let child = Command::new(env!("CARGO_BIN_EXE_raftlab-node"))
+            .args(["--node-id", &node.id.to_string()])
             .args(["--data-dir", node.dir.to_str().unwrap()])
             .args(["--http-addr", &node.http])
             .args(["--peer-addr", &node.peer])
-            .args(["--peers", &peers.join(",")])
+            .args(args)
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        if bootstrap {
-            cmd.arg("--bootstrap");
-        }
-        let child = cmd.spawn().unwrap();
+            .stderr(log)
+            .spawn()
+            .unwrap();
         self.nodes[i].child = Some(child);
     }
 

@@ -292,6 +292,9 @@ impl World {
                 self.count_refusal(format!("{e:?}"));
                 false
             }
+            Some(Err(refused @ AdminRefused::NothingToSnapshot { .. })) => {
+                unreachable!("a membership change answered as a snapshot: {refused}")
+            }
             Some(Err(AdminRefused::Membership(e))) => {
                 let later = matches!(
                     e,

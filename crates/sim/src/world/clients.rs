@@ -144,6 +144,28 @@ impl World {
                     },
                 );
             }
+            Err(ReplyError::LeadershipLost) => {
+                // Indefinite: the entry may still commit. Like a timeout,
+                // the client retries with the same sequence number, which
+                // the session table applies at most once (§6.3).
+                if !latest_outstanding {
+                    return;
+                }
+                let slot = &mut self.clients[client];
+                let op = slot.current.as_mut().expect("checked");
+                op.outstanding = false;
+                op.maybe_applied = true;
+                slot.leader_guess = (slot.leader_guess + 1) % self.nodes.len();
+                self.trace(
+                    Actor::Client(client as u64),
+                    TraceEvent::Rejected {
+                        op: id,
+                        attempt,
+                        why: ReplyError::LeadershipLost.to_string(),
+                    },
+                );
+                self.retry_or_give_up(client, RETRY_BACKOFF);
+            }
             Err(e) => {
                 debug_assert!(e.is_definite());
                 if !latest_outstanding {
