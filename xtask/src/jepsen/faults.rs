@@ -38,6 +38,8 @@ pub struct Nemesis<'a> {
     pub counts: BTreeMap<&'static str, u64>,
     /// What could not be done as scheduled, and why.
     pub notes: Vec<String>,
+    /// Addresses (HTTP, peer, namespace) for nodes that join, in order.
+    pub spare: std::collections::VecDeque<(String, String, Option<String>)>,
     rng: SplitMix,
     leader: Option<(u64, u64)>,
 }
@@ -59,6 +61,7 @@ impl<'a> Nemesis<'a> {
             events: Vec::new(),
             counts: BTreeMap::new(),
             notes: Vec::new(),
+            spare: Default::default(),
             rng: SplitMix::new(seed ^ 0x7669_6374_696d_7321),
             leader: None,
         }
@@ -188,6 +191,7 @@ impl<'a> Nemesis<'a> {
             }
             Fault::Partition(shape) => self.partition(shape, &mut active),
             Fault::RemoveNode => self.remove(),
+            Fault::AddNode => self.add(),
         }
         active
     }
@@ -308,6 +312,51 @@ impl<'a> Nemesis<'a> {
             node: id,
             reason: format!("removed from the cluster (DELETE /admin/nodes/{id})"),
         });
+    }
+
+    /// Starts a node with a fresh id and `--join` through the leader, and
+    /// waits (up to 10 s) for it to be promoted to voter; clients use it
+    /// from then on.
+    fn add(&mut self) {
+        let Some((http, peer, netns)) = self.spare.pop_front() else {
+            self.notes
+                .push("add-node skipped: no spare address left".into());
+            return;
+        };
+        let Some(l) = self.cluster.wait_leader(Duration::from_secs(5)) else {
+            self.notes
+                .push("add-node skipped: no leader to join through".into());
+            self.spare.push_front((http, peer, netns));
+            return;
+        };
+        let via = self.cluster.nodes[l].http.clone();
+        let i = self.cluster.add(http.clone(), peer, netns);
+        let id = self.id(i);
+        if let Err(e) = self.cluster.spawn_join(i, &via) {
+            self.notes
+                .push(format!("add-node: node {id} did not start: {e}"));
+            self.cluster.nodes[i].removed = true;
+            return;
+        }
+        self.event(TimelineEvent::Restarted { node: id });
+        let voter = wait(Instant::now() + Duration::from_secs(10), || {
+            self.cluster.leader().is_some_and(|l| {
+                self.cluster
+                    .status(l, Duration::from_millis(500))
+                    .and_then(|s| s["voters"].as_array().cloned())
+                    .is_some_and(|v| v.iter().any(|x| x.as_u64() == Some(id)))
+            })
+        });
+        if !voter {
+            self.notes.push(format!(
+                "add-node: node {id} was not a voter within 10 s of its start"
+            ));
+        }
+        self.shared
+            .endpoints
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(http);
     }
 
     /// Undoes `active`: heals the network, restarts the killed, resumes the

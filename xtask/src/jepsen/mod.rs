@@ -260,7 +260,7 @@ pub fn jepsen(args: &JepsenArgs) -> Result<u8, Error> {
     // The cluster and the namespaces are gone (dropped inside `run`); the
     // data is removed, the logs kept only when the run failed.
     let keep_logs = !matches!(result, Ok(0));
-    for i in 1..=nodes + 8 {
+    for i in 1..=nodes + nemesis::MAX_ADDED {
         let _ = std::fs::remove_dir_all(dir.join(format!("node{i}")));
     }
     if keep_logs {
@@ -309,12 +309,14 @@ fn run(
 ) -> Result<u8, Error> {
     let nodes = args.nodes as usize;
     let net = if use_netns {
-        Some(netns::Net::create(nodes).map_err(Error::Internal)?)
+        Some(netns::Net::create(nodes + nemesis::MAX_ADDED).map_err(Error::Internal)?)
     } else {
         None
     };
-    let addrs: Vec<(String, String, Option<String>)> = match &net {
-        Some(net) => (0..nodes)
+    // The founders' addresses, then the spare ones of nodes that join.
+    let slots = nodes + nemesis::MAX_ADDED;
+    let mut addrs: Vec<(String, String, Option<String>)> = match &net {
+        Some(net) => (0..slots)
             .map(|i| {
                 (
                     format!("{}:8080", net.ip(i)),
@@ -324,8 +326,8 @@ fn run(
             })
             .collect(),
         None => {
-            let ports = procs::free_ports(2 * nodes).map_err(Error::Internal)?;
-            (0..nodes)
+            let ports = procs::free_ports(2 * slots).map_err(Error::Internal)?;
+            (0..slots)
                 .map(|i| {
                     (
                         format!("127.0.0.1:{}", ports[2 * i]),
@@ -352,6 +354,7 @@ fn run(
     if let Some(u) = args.unsafe_setting {
         extra.push(u.flag().into());
     }
+    let spare = addrs.split_off(nodes);
     let mut cluster = procs::Cluster::new(binary, dir, &addrs, extra);
     for i in 0..nodes {
         cluster.spawn(i, true).map_err(Error::Internal)?;
@@ -380,6 +383,7 @@ fn run(
 
     let duration_ms = args.duration / 1_000_000;
     let mut nem = faults::Nemesis::new(&mut cluster, net.as_ref(), &shared, token, seed);
+    nem.spare = spare.into();
     nem.observe_leader();
     let mut crashed_on_their_own = Vec::new();
     let mut tick = |nem: &mut faults::Nemesis| {
@@ -439,6 +443,7 @@ fn run(
     notes.extend(crashed_on_their_own);
     drop(nem);
     let end_ns = shared.recorder.now_ns();
+    let nodes_seen = cluster.nodes.len() as u64;
     drop(cluster);
     drop(net);
 
@@ -578,7 +583,7 @@ fn run(
         let facts = html::RunFacts {
             title: format!("jepsen, seed {seed}"),
             replay: replay_command(args, seed, schedule),
-            nodes: args.nodes.into(),
+            nodes: nodes_seen,
             verdict: checked.verdict.clone(),
             after: &after,
             timeline,

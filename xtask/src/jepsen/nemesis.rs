@@ -105,6 +105,8 @@ pub enum Fault {
     Partition(Shape),
     /// A member removed through the admin API (for good).
     RemoveNode,
+    /// A new node (a fresh id) joins through the admin API (`--join`).
+    AddNode,
 }
 
 /// Every fault, with its name in the schedule's text.
@@ -125,6 +127,7 @@ const NAMES: &[(Fault, &str)] = &[
     (Fault::Partition(Shape::Bridge), "partition-bridge"),
     (Fault::Partition(Shape::OneWay), "partition-one-way"),
     (Fault::RemoveNode, "remove-node"),
+    (Fault::AddNode, "add-node"),
 ];
 
 impl Fault {
@@ -198,10 +201,16 @@ pub fn parse(text: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
+/// Nodes a run may add beyond its founders (each a fresh id, and, with
+/// namespaces, a namespace made at the start).
+pub const MAX_ADDED: usize = 4;
+
 /// Draws a schedule for a run of `duration_ms` over `nodes` nodes from
 /// `seed`: faults of the families on, 1 to 4 s each, 1 to 3 s apart, the
 /// first after 2 s, the last healed at least 1 s before the end.
-/// Membership removes at most `nodes - 3` members (a cluster keeps 3).
+/// Membership (one draw in five) removes a member while the cluster has
+/// as many as it started with, and adds one otherwise; it never goes below
+/// 3 members nor beyond [`MAX_ADDED`] additions.
 pub fn draw(seed: u64, duration_ms: u64, nodes: usize, families: Families) -> Vec<Step> {
     let mut rng = SplitMix::new(seed ^ 0x6e65_6d65_7369_7321);
     let mut pool: Vec<Fault> = Vec::new();
@@ -219,11 +228,8 @@ pub fn draw(seed: u64, duration_ms: u64, nodes: usize, families: Families) -> Ve
             Fault::Partition(Shape::OneWay),
         ]);
     }
-    let mut removals_left = if families.membership {
-        nodes.saturating_sub(3)
-    } else {
-        0
-    };
+    let mut members = nodes;
+    let mut added = 0;
     let mut steps = Vec::new();
     let mut t = 2_000;
     loop {
@@ -231,10 +237,14 @@ pub fn draw(seed: u64, duration_ms: u64, nodes: usize, families: Families) -> Ve
         if t + lasts + 1_000 > duration_ms {
             break;
         }
-        // Membership now and then (one draw in six), while removals remain.
-        let fault = if removals_left > 0 && (pool.is_empty() || rng.below(6) == 0) {
-            removals_left -= 1;
+        let membership = families.membership && (pool.is_empty() || rng.below(5) == 0);
+        let fault = if membership && members >= nodes && members > 3 {
+            members -= 1;
             Fault::RemoveNode
+        } else if membership && added < MAX_ADDED {
+            members += 1;
+            added += 1;
+            Fault::AddNode
         } else if pool.is_empty() {
             break;
         } else {
@@ -263,7 +273,12 @@ mod tests {
         assert!(!a.is_empty());
         assert_eq!(parse(&to_text(&a)).unwrap(), a);
         assert!(a.iter().all(|s| s.at_ms + s.lasts_ms + 1_000 <= 60_000));
-        assert!(a.iter().filter(|s| s.fault == Fault::RemoveNode).count() <= 2);
+        assert!(a.iter().filter(|s| s.fault == Fault::AddNode).count() <= MAX_ADDED);
+        assert!(
+            a.iter()
+                .any(|s| matches!(s.fault, Fault::RemoveNode | Fault::AddNode)),
+            "membership is drawn in a minute"
+        );
     }
 
     #[test]
@@ -272,9 +287,8 @@ mod tests {
         let kp = Families::parse("kill,pause").unwrap();
         assert!(kp.kill && kp.pause && !kp.partition && !kp.membership);
         assert!(
-            draw(3, 30_000, 5, kp)
-                .iter()
-                .all(|s| !s.fault.needs_netns() && s.fault != Fault::RemoveNode)
+            draw(3, 30_000, 5, kp).iter().all(|s| !s.fault.needs_netns()
+                && !matches!(s.fault, Fault::RemoveNode | Fault::AddNode))
         );
         assert!(parse("2s+1s:kill-leader,2500ms+1s:pause-leader").is_err());
         assert!(parse("2s:kill-leader").is_err());

@@ -30,6 +30,10 @@ pub struct Node {
     pub paused: bool,
     /// Whether the node was removed from the cluster (never restarted).
     pub removed: bool,
+    /// Whether the node joined a running cluster (`--join`) rather than
+    /// founding it: it restarts from its data dir alone (its member list
+    /// is there), without the founders' `--peers`.
+    pub joined: bool,
 }
 
 impl Node {
@@ -49,8 +53,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A cluster of `nodes` (not started yet): `addr(i)` gives node i's
-    /// (HTTP, peer) addresses and `netns(i)` its namespace.
+    /// A cluster of founding `nodes` (not started yet), each given as its
+    /// (HTTP, peer) addresses and its namespace, if any.
     pub fn new(
         binary: &Path,
         dir: &Path,
@@ -72,6 +76,7 @@ impl Cluster {
                     child: None,
                     paused: false,
                     removed: false,
+                    joined: false,
                 }
             })
             .collect();
@@ -91,11 +96,48 @@ impl Cluster {
             .collect()
     }
 
-    /// Starts node `i`: founding (`--bootstrap`) or a restart from its dir.
+    /// Adds a node (not started) at these addresses; its index. Its id is
+    /// the next one: ids are never reused.
+    pub fn add(&mut self, http: String, peer: String, netns: Option<String>) -> usize {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let dir = self.nodes[0]
+            .dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        self.nodes.push(Node {
+            id,
+            http,
+            peer,
+            dir: dir.join(format!("node{id}")),
+            log: dir.join(format!("node{id}.log")),
+            netns,
+            child: None,
+            paused: false,
+            removed: false,
+            joined: true,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Starts node `i`: founding (`--bootstrap`), joining through the
+    /// member at `join` (`--join`), or a restart from its dir.
     pub fn spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
+        self.start(i, bootstrap, None)
+    }
+
+    /// Starts node `i` with `--join via`.
+    pub fn spawn_join(&mut self, i: usize, via: &str) -> Result<(), String> {
+        self.start(i, false, Some(via))
+    }
+
+    fn start(&mut self, i: usize, bootstrap: bool, join: Option<&str>) -> Result<(), String> {
+        // The founders' list; a joined node learns its members at the join
+        // and keeps them in its data dir.
         let peers: Vec<String> = self
             .nodes
             .iter()
+            .filter(|n| !n.joined)
             .map(|n| format!("{}={}", n.id, n.peer))
             .collect();
         let node = &self.nodes[i];
@@ -122,13 +164,18 @@ impl Cluster {
             .arg(&node.dir)
             .args(["--http-addr", &node.http])
             .args(["--peer-addr", &node.peer])
-            .args(["--peers", &peers.join(",")])
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
+        if !node.joined {
+            cmd.args(["--peers", &peers.join(",")]);
+        }
         if bootstrap {
             cmd.arg("--bootstrap");
+        }
+        if let Some(via) = join {
+            cmd.args(["--join", via]);
         }
         // SAFETY: prctl is async-signal-safe and touches no memory of ours;
         // it asks the kernel to SIGKILL the node when the driver dies, so a
