@@ -156,6 +156,11 @@ impl<'a> Nemesis<'a> {
         let until_ns = self.shared.recorder.now_ns() + step.lasts_ms * 1_000_000;
         *self.counts.entry(step.fault.name()).or_default() += 1;
         let members = self.members();
+        if members.is_empty() {
+            self.notes
+                .push(format!("{} skipped: no member left", step.fault.name()));
+            return active;
+        }
         let majority = members.len() / 2 + 1;
         match step.fault {
             Fault::KillLeader => {

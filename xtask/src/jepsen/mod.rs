@@ -245,9 +245,7 @@ pub fn jepsen(args: &JepsenArgs) -> Result<u8, Error> {
             binary.display()
         )));
     }
-    if unsafe { libc::geteuid() } == 0 && netns::available().is_ok() {
-        netns::remove_stale();
-    }
+    netns::remove_stale();
     let dir = std::env::temp_dir().join(format!("raftlab-jepsen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)

@@ -60,12 +60,17 @@ fn present(program: &str, probe: &str) -> bool {
         .is_ok()
 }
 
+/// Whether the driver runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Whether partitions can be made here; if not, why. Installs iproute2 and
 /// nftables with apt-get when they are missing and we are root (and says
 /// so); never assumes.
 pub fn available() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         return Err("not root: network namespaces need root".into());
     }
     for (program, package) in [("ip", "iproute2"), ("nft", "nftables")] {
@@ -97,8 +102,12 @@ fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Removes the namespaces and bridges of earlier runs whose driver is gone.
+/// Removes the namespaces and bridges of earlier runs whose driver is gone
+/// (nothing without root or iproute2).
 pub fn remove_stale() {
+    if !is_root() || !present("ip", "-V") {
+        return;
+    }
     if let Some(list) = output("ip", &["netns", "list"]) {
         for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
             let pid = name
