@@ -149,9 +149,17 @@ pub fn check(cluster: &Cluster, shared: &Shared, bound: Duration) -> AfterHeal {
         .cloned()
         .collect();
     let mut finals: BTreeMap<(String, u64), Option<String>> = BTreeMap::new();
+    // Bounded too: a node that stops answering must not hold the run.
+    let read_deadline = Instant::now() + bound;
     for &i in &members {
         let node = &cluster.nodes[i];
         for key in &keys {
+            if Instant::now() >= read_deadline {
+                out.liveness.push(format!(
+                    "the read-back of every key from every node did not finish within {bound:?}"
+                ));
+                return out;
+            }
             let process = READ_BACK_PROCESS + node.id;
             let id = shared
                 .recorder
