@@ -105,16 +105,29 @@ pub enum Outcome {
 }
 
 /// Runs `call` through a fresh `client::Client` that starts at `start` of
-/// `endpoints`.
+/// `endpoints`, with the run's timeouts.
 pub fn perform(endpoints: &[String], start: usize, call: &Call) -> Outcome {
+    perform_with(endpoints, start, call, ATTEMPT_TIMEOUT, OP_TIMEOUT)
+}
+
+/// [`perform`] with these timeouts (per attempt, per operation).
+pub fn perform_with(
+    endpoints: &[String],
+    start: usize,
+    call: &Call,
+    attempt: Duration,
+    op: Duration,
+) -> Outcome {
     let mut ends = endpoints.to_vec();
     if !ends.is_empty() {
         let n = ends.len();
         ends.rotate_left(start % n);
     }
+    // A fresh session per operation: the operation's retries share it
+    // (exactly once), and the next operation may start at another node.
     let mut c = client::Client::new(ends);
-    c.attempt_timeout = ATTEMPT_TIMEOUT;
-    c.op_timeout = OP_TIMEOUT;
+    c.attempt_timeout = attempt;
+    c.op_timeout = op;
     let result = match call {
         Call::Get { key } => c.get(key).map(Ret::Value),
         Call::Put { key, value } => c.put(key, value).map(|()| Ret::Done),
@@ -237,5 +250,91 @@ pub fn client_loop(shared: Arc<Shared>, process: u64, seed: u64, keys: usize, st
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts connections and never answers: every request
+    /// reaches it, and no outcome comes back.
+    fn silent_server() -> (String, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().take(64) {
+                match conn {
+                    Ok(c) => held.push(c),
+                    Err(_) => break,
+                }
+            }
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn an_unanswered_write_is_unknown_and_an_unanswered_read_failed() {
+        let (addr, _server) = silent_server();
+        let ends = vec![addr];
+        let (attempt, op) = (Duration::from_millis(100), Duration::from_millis(400));
+        let put = Call::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        assert!(
+            matches!(
+                perform_with(&ends, 0, &put, attempt, op),
+                Outcome::Unknown(_)
+            ),
+            "a write sent and never answered may have taken effect"
+        );
+        let get = Call::Get { key: "k".into() };
+        assert!(
+            matches!(perform_with(&ends, 0, &get, attempt, op), Outcome::Fail(_)),
+            "a read has no effect, so an unanswered one simply failed"
+        );
+        // Nothing listening: nothing was sent, so a write definitely failed.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        assert!(matches!(
+            perform_with(&[closed], 0, &put, attempt, op),
+            Outcome::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn records_are_in_time_order_and_pair_up() {
+        let r = Recorder::new(Instant::now());
+        let a = r.invoke(1, Call::Get { key: "k".into() });
+        let b = r.invoke(2, Call::Get { key: "k".into() });
+        r.complete(|time_ns| Record::Ok {
+            id: b,
+            process: 2,
+            time_ns,
+            ret: Ret::Value(None),
+        });
+        r.complete(|time_ns| Record::Info {
+            id: a,
+            process: 1,
+            time_ns,
+            reason: "timeout".into(),
+        });
+        let h = r.history();
+        assert!(
+            h.records
+                .windows(2)
+                .all(|w| w[0].time_ns() <= w[1].time_ns())
+        );
+        let ops = h.operations().unwrap();
+        assert_eq!(ops.len(), 2);
+        assert!(
+            ops.iter()
+                .any(|o| o.id == a && o.outcome == check::Outcome::Unknown)
+        );
     }
 }
