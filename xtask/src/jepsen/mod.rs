@@ -436,6 +436,10 @@ fn run(
         &shared,
         Duration::from_nanos(args.recovery_bound),
     );
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("interrupted: every node stopped, every namespace removed");
+        return Ok(EXIT_INTERRUPTED);
+    }
     nem.observe_leader();
     let timeline = std::mem::take(&mut nem.events);
     let fault_counts = std::mem::take(&mut nem.counts);
