@@ -70,6 +70,15 @@ pub enum Command {
     /// Start a local cluster of real `raftlab-node` processes on 127.0.0.1
     /// (node i: HTTP 8080+i, peers 9080+i) until Ctrl-C.
     Cluster(crate::cluster::ClusterArgs),
+    /// A Jepsen-style test of real `raftlab-node` processes: clients,
+    /// kill -9, pauses, partitions (as root) and membership changes, then
+    /// the heal and the checks. Not deterministic (real time).
+    ///
+    /// Exit status: 0 linearizable, nothing lost, recovered; 1 not
+    /// linearizable, or an acknowledged write lost, or digests differ; 2
+    /// undecided; 3 not recovered after the heal; 64 a usage error; 70 an
+    /// internal error; 130 interrupted (after cleaning up).
+    Jepsen(crate::jepsen::JepsenArgs),
 }
 
 impl Command {
@@ -83,9 +92,11 @@ impl Command {
                 None => a.json,
             },
             Command::Check(a) => a.json,
-            Command::Bench(_) | Command::Shrink(_) | Command::Replay(_) | Command::Cluster(_) => {
-                false
-            }
+            Command::Bench(_)
+            | Command::Shrink(_)
+            | Command::Replay(_)
+            | Command::Cluster(_)
+            | Command::Jepsen(_) => false,
         }
     }
 }

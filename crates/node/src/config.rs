@@ -105,6 +105,17 @@ pub struct Flags {
     /// A node started with --join presents it to the member it joins.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// UNSAFE, for testing the tests only: acknowledge writes before they
+    /// reach the disk (held in memory, written and never synced about once
+    /// a second), so a kill -9 loses what a power failure would. Never in
+    /// production: acknowledged writes can be lost.
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
+    /// UNSAFE, for testing the tests only: answer linearizable reads from
+    /// this node's own state machine, without ReadIndex or forwarding, so a
+    /// follower or a deposed leader serves stale data. Never in production.
+    #[arg(long)]
+    pub unsafe_local_reads: bool,
 }
 
 /// The same settings, as keys of the TOML file.
@@ -131,6 +142,10 @@ struct FileConfig {
     peer_queue: Option<usize>,
     lease_read_ticks: Option<u32>,
     admin_token: Option<String>,
+    #[serde(default)]
+    unsafe_no_fsync: bool,
+    #[serde(default)]
+    unsafe_local_reads: bool,
 }
 
 /// The resolved configuration a node runs with.
@@ -172,6 +187,10 @@ pub struct Config {
     pub lease_read_ticks: u32,
     /// The admin endpoints' bearer token, if any.
     pub admin_token: Option<String>,
+    /// UNSAFE: acknowledge writes before they are durable (`--unsafe-no-fsync`).
+    pub unsafe_no_fsync: bool,
+    /// UNSAFE: serve linearizable reads locally (`--unsafe-local-reads`).
+    pub unsafe_local_reads: bool,
 }
 
 impl Config {
@@ -255,6 +274,8 @@ impl Config {
                 .or(file.lease_read_ticks)
                 .unwrap_or(0),
             admin_token: flags.admin_token.or(file.admin_token),
+            unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync,
+            unsafe_local_reads: flags.unsafe_local_reads || file.unsafe_local_reads,
         };
         if config.bootstrap && config.join.is_some() {
             return Err(
@@ -428,5 +449,31 @@ mod tests {
         .unwrap();
         assert_eq!((c.node_id, c.tick_ms), (3, 30));
         assert_eq!(c.voters(), vec![1, 3]);
+        assert!(
+            !c.unsafe_no_fsync && !c.unsafe_local_reads,
+            "safe by default"
+        );
+    }
+
+    #[test]
+    fn the_unsafe_settings_are_read_from_the_file_and_from_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 1\ndata_dir = \"/d\"\nunsafe_no_fsync = true\n",
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config", path.to_str().unwrap()])).unwrap();
+        assert!(c.unsafe_no_fsync && !c.unsafe_local_reads);
+        let c = Config::resolve(flags(&[
+            "--node-id",
+            "1",
+            "--data-dir",
+            "/d",
+            "--unsafe-local-reads",
+        ]))
+        .unwrap();
+        assert!(c.unsafe_local_reads && !c.unsafe_no_fsync);
     }
 }

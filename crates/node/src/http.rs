@@ -183,6 +183,11 @@ async fn kv_get(
     headers: HeaderMap,
 ) -> Response {
     match query.get("consistency").map(String::as_str) {
+        // UNSAFE (--unsafe-local-reads): what a "linearizable" read must
+        // never be, so that a test can prove it notices.
+        None | Some("linearizable") if shared.config.unsafe_local_reads => {
+            return stale_read(&shared, key).await;
+        }
         None | Some("linearizable") => {}
         Some("lease") if shared.config.lease_read_ticks > 0 => {}
         Some("lease") => {

@@ -104,6 +104,10 @@ pub struct Status {
     pub last_index: u64,
     /// The index of the snapshot the log starts after (0: none).
     pub snapshot_index: u64,
+    /// The state machine's digest (`KvStore::digest`, 16 hex digits) as of
+    /// `applied`: equal on replicas at an equal applied index, so a test can
+    /// check that the nodes agree without reading every key.
+    pub digest: String,
 }
 
 /// Runs a node until it fails: resolves nothing, `config` is final.

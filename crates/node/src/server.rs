@@ -153,7 +153,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         commands: commands_tx,
     });
     let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let storage_tx = storage::spawn(store, done_tx, metrics.clone());
+    let storage_tx = if config.unsafe_no_fsync {
+        storage::spawn_unsafe_no_fsync(store, done_tx)
+    } else {
+        storage::spawn(store, done_tx, metrics.clone())
+    };
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let outbox = transport::start_diallers(&shared);
     tokio::spawn(transport::accept(peer_listener, shared.clone(), inbound_tx));
@@ -171,6 +175,20 @@ pub async fn run(config: Config) -> Result<(), String> {
         },
         "node started"
     );
+    if config.unsafe_no_fsync {
+        tracing::warn!(
+            "UNSAFE SETTING unsafe_no_fsync: writes are acknowledged before they reach the disk \
+             and are never synced; a crash LOSES ACKNOWLEDGED WRITES. For testing the tests only, \
+             never in production."
+        );
+    }
+    if config.unsafe_local_reads {
+        tracing::warn!(
+            "UNSAFE SETTING unsafe_local_reads: reads are answered from this node's own state \
+             without ReadIndex; reads can be STALE (not linearizable). For testing the tests \
+             only, never in production."
+        );
+    }
     if config.admin_token.is_some() {
         tracing::info!("admin endpoints require the configured bearer token");
     } else {
@@ -594,6 +612,8 @@ impl ReplicaTask {
             first_index: raft.first_index().0,
             last_index: raft.last_index().0,
             snapshot_index: raft.snapshot_meta().index.0,
+            // O(1): the store keeps running sums of its data and sessions.
+            digest: format!("{:016x}", self.replica.kv().digest()),
         };
         let m = &self.shared.metrics;
         let committed_before = m.commit_index.set(status.commit as i64);

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use replica::{Storage, Write, WriteId};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use wal::FsDisk;
 
@@ -46,6 +46,53 @@ pub fn spawn(
                 metrics.writes_per_sync.observe(batch.len() as f64);
                 if done.send(batch.iter().map(|w| w.id).collect()).is_err() {
                     return; // the replica task is gone: the node is stopping
+                }
+            }
+        })
+        .expect("spawning the storage thread");
+    tx
+}
+
+/// How long `--unsafe-no-fsync` holds acknowledged writes in memory before
+/// it writes them (never synced): the window in which a kill -9 loses them,
+/// as a power failure loses a volatile write cache.
+const UNSAFE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// The storage thread of `--unsafe-no-fsync` (UNSAFE, for testing the
+/// tests): each write is reported done as soon as it arrives, and written
+/// to the WAL (without a sync) only about once a second, so the replica
+/// acknowledges what no disk holds. The deferral is what makes a kill -9
+/// stand for a power failure: a write handed to the kernel survives the
+/// process, so skipping only the sync would lose nothing a test can see.
+pub fn spawn_unsafe_no_fsync(
+    mut storage: Storage<FsDisk>,
+    done: UnboundedSender<Vec<WriteId>>,
+) -> mpsc::Sender<Write> {
+    let (tx, rx) = mpsc::channel::<Write>();
+    std::thread::Builder::new()
+        .name("storage-unsafe".into())
+        .spawn(move || {
+            let mut held: Vec<Write> = Vec::new();
+            let mut last_flush = Instant::now();
+            loop {
+                match rx.recv_timeout(UNSAFE_FLUSH_EVERY) {
+                    Ok(write) => {
+                        let id = write.id;
+                        held.push(write);
+                        if done.send(vec![id]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                if last_flush.elapsed() >= UNSAFE_FLUSH_EVERY {
+                    for write in held.drain(..) {
+                        if let Err(e) = storage.write(&write) {
+                            fail_stop(&format!("WAL write failed: {e:?}"));
+                        }
+                    }
+                    last_flush = Instant::now();
                 }
             }
         })
