@@ -55,6 +55,40 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// One write of a [`Client::batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchWrite {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `value` if it holds `expected` (`None`: absent); else
+    /// the whole batch is aborted.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold.
+        expected: Option<String>,
+        /// Its new value.
+        value: String,
+    },
+    /// Append `value` to `key`'s value.
+    Append {
+        /// The key.
+        key: String,
+        /// The suffix.
+        value: String,
+    },
+}
+
 /// A client with one session.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -142,6 +176,36 @@ impl Client {
         Ok(r.status != 409)
     }
 
+    /// Applies `writes` (on distinct keys) atomically: `Ok(None)` when all
+    /// took effect, `Ok(Some(i))` when the compare-and-swap at position `i`
+    /// failed and none did.
+    pub fn batch(&mut self, writes: &[BatchWrite]) -> Result<Option<u32>, Error> {
+        let ops: Vec<Value> = writes
+            .iter()
+            .map(|w| match w {
+                BatchWrite::Put { key, value } => json!({"op": "put", "key": key, "value": value}),
+                BatchWrite::Delete { key } => json!({"op": "delete", "key": key}),
+                BatchWrite::Cas {
+                    key,
+                    expected,
+                    value,
+                } => json!({"op": "cas", "key": key, "expected": expected, "value": value}),
+                BatchWrite::Append { key, value } => {
+                    json!({"op": "append", "key": key, "value": value})
+                }
+            })
+            .collect();
+        let r = self.call_path(
+            "POST",
+            "/batch?redirect".into(),
+            Some(json!({ "ops": ops })),
+        )?;
+        Ok(match r.status {
+            409 => json_of(&r)["failed_op"].as_u64().map(|i| i as u32),
+            _ => None,
+        })
+    }
+
     fn call(
         &mut self,
         method: &str,
@@ -149,11 +213,20 @@ impl Client {
         suffix: &str,
         body: Option<Value>,
     ) -> Result<http::Response, Error> {
+        let path = format!("/kv/{}{suffix}?redirect", encode_key(key));
+        self.call_path(method, path, body)
+    }
+
+    fn call_path(
+        &mut self,
+        method: &str,
+        path: String,
+        body: Option<Value>,
+    ) -> Result<http::Response, Error> {
         let write = method != "GET";
         if write {
             self.seq += 1;
         }
-        let path = format!("/kv/{}{suffix}?redirect", encode_key(key));
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let client_id = self.client_id.to_string();
         let seq = self.seq.to_string();

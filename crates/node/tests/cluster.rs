@@ -72,6 +72,21 @@ fn three_nodes_serve_through_any_node_and_survive_a_leader_kill() {
     );
     assert_eq!(r.status, 400, "a key twice: {}", r.text());
     assert_eq!(batch(&ends[0], r#"{"ops":[]}"#).status, 400);
+    // The same through crates/client.
+    let mut c = Client::new(ends.clone());
+    let cas = |expected: &str| client::BatchWrite::Cas {
+        key: "c".into(),
+        expected: Some(expected.into()),
+        value: "5".into(),
+    };
+    let put = client::BatchWrite::Put {
+        key: "b3".into(),
+        value: "z".into(),
+    };
+    assert_eq!(c.batch(&[put.clone(), cas("wrong")]).unwrap(), Some(1));
+    assert_eq!(c.get("b3").unwrap(), None);
+    assert_eq!(c.batch(&[put, cas("3")]).unwrap(), None);
+    assert_eq!(c.get("b3").unwrap().as_deref(), Some("z"));
     assert_eq!(req(&ends[0], "GET", "/kv/d", "").status, 404);
 
     // Exactly-once: the same session and sequence number, sent twice to

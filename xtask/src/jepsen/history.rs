@@ -134,6 +134,24 @@ pub fn perform_with(
         Call::Delete { key } => c.delete(key).map(|()| Ret::Done),
         Call::Cas { key, expected, new } => c.cas(key, expected.as_deref(), new).map(Ret::Cas),
         Call::Append { key, value } => c.append(key, value).map(|()| Ret::Done),
+        Call::Batch { ops } => {
+            let writes: Vec<client::BatchWrite> = ops
+                .iter()
+                .filter_map(|op| match op.clone() {
+                    Call::Put { key, value } => Some(client::BatchWrite::Put { key, value }),
+                    Call::Delete { key } => Some(client::BatchWrite::Delete { key }),
+                    Call::Cas { key, expected, new } => Some(client::BatchWrite::Cas {
+                        key,
+                        expected,
+                        value: new,
+                    }),
+                    Call::Append { key, value } => Some(client::BatchWrite::Append { key, value }),
+                    // A batch holds writes only (`Call::malformed`).
+                    Call::Get { .. } | Call::Batch { .. } => None,
+                })
+                .collect();
+            c.batch(&writes).map(Ret::Batch)
+        }
     };
     match result {
         Ok(ret) => Outcome::Ok(ret),
