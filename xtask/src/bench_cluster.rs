@@ -101,8 +101,8 @@ fn probe(addr: &str, method: &str, path: &str, body: &[u8]) -> Option<serde_json
     serde_json::from_slice(&r.body).ok()
 }
 
-/// Starts `nodes` raftlab nodes (release build) and finds the leader.
-fn start_raftlab(nodes: usize, root: &Path, data: &Path) -> Result<Cluster, String> {
+/// Builds the node with the release profile; returns the binary.
+fn build_node(root: &Path) -> Result<PathBuf, String> {
     eprintln!("building raftlab-node (release) ...");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--quiet", "--release", "-p", "node", "--bin"])
@@ -116,7 +116,17 @@ fn start_raftlab(nodes: usize, root: &Path, data: &Path) -> Result<Cluster, Stri
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("release").join("raftlab-node");
+    Ok(target.join("release").join("raftlab-node"))
+}
+
+/// Starts `nodes` raftlab nodes (release build, or `$RAFTLAB_NODE`, a
+/// binary to compare with) and finds the leader.
+fn start_raftlab(nodes: usize, root: &Path, data: &Path) -> Result<Cluster, String> {
+    let binary = match std::env::var_os("RAFTLAB_NODE") {
+        Some(path) => PathBuf::from(path),
+        None => build_node(root)?,
+    };
+    eprintln!("raftlab-node: {}", binary.display());
     let dir = data.join("raftlab");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
