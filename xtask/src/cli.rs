@@ -144,6 +144,93 @@ pub enum BenchWhat {
     /// per proposal at several proposals in flight, and the memory a log
     /// holds per million entries. Markdown on stdout, JSON in a file.
     Raft(BenchRaftArgs),
+    /// A real cluster (fsync on, real disk) under a closed-loop HTTP load:
+    /// throughput and p50/p90/p99/max per connection count; `--against
+    /// etcd` runs the same load against a 3-node etcd in the same run.
+    /// Markdown on stdout and in target/bench/cluster.md, JSON in
+    /// target/bench/cluster.json.
+    Cluster(BenchClusterArgs),
+    /// The simulator's speed: simulated ÷ wall time, events/s and seeds/hour
+    /// for the default run of a few seeds and for a sweep on every core.
+    /// Markdown on stdout and in target/bench/sim.md, JSON in
+    /// target/bench/sim.json.
+    Sim(BenchSimArgs),
+}
+
+/// The systems `bench cluster` drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// raftlab-node (always run).
+    Raftlab,
+    /// etcd 3.4 through its JSON gateway (the binary from Debian's
+    /// `etcd-server`, or `$ETCD`).
+    Etcd,
+}
+
+impl Target {
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Raftlab => "raftlab",
+            Target::Etcd => "etcd",
+        }
+    }
+}
+
+/// Parses a wall-clock duration (`20s`, `500ms`, `2m`).
+fn parse_wall(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s).map(std::time::Duration::from_nanos)
+}
+
+/// Arguments of `bench cluster`.
+#[derive(Debug, Args)]
+pub struct BenchClusterArgs {
+    /// Voters in each cluster.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=7))]
+    pub nodes: u16,
+    /// Concurrent connections, one row each (one request outstanding per
+    /// connection: closed loop).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64, 256])]
+    pub connections: Vec<usize>,
+    /// Bytes per written value.
+    #[arg(long, default_value_t = 256)]
+    pub value_bytes: usize,
+    /// Measured time per row (`20s`, `500ms`).
+    #[arg(long, default_value = "20s", value_parser = parse_wall)]
+    pub duration: std::time::Duration,
+    /// Unmeasured time before each row's measured window.
+    #[arg(long, default_value = "2s", value_parser = parse_wall)]
+    pub warmup: std::time::Duration,
+    /// Share of requests that are linearizable reads (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub read_fraction: f64,
+    /// Distinct keys, drawn uniformly.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Also run the same load against this system, in the same run, and
+    /// print the ratios.
+    #[arg(long, value_enum)]
+    pub against: Option<Target>,
+    /// Also print the results as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `bench sim`.
+#[derive(Debug, Args)]
+pub struct BenchSimArgs {
+    /// Seeds run one after another for the default-run figures (median).
+    #[arg(long, default_value_t = 5)]
+    pub runs: u64,
+    /// Seeds in the parallel sweep (0: skip the sweep).
+    #[arg(long, default_value_t = 100)]
+    pub sweep_seeds: u64,
+    /// Workers for the sweep (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// First seed (the runs and the sweep take consecutive seeds from it).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Arguments of `bench raft`.

@@ -7,7 +7,9 @@
 //! and stores what the simulator computes.
 
 mod bench;
+mod bench_cluster;
 mod bench_raft;
+mod bench_sim;
 mod check_cmd;
 mod cli;
 mod cluster;
@@ -93,6 +95,8 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
+            cli::BenchWhat::Cluster(a) => bench_cluster::bench_cluster(a),
+            cli::BenchWhat::Sim(a) => bench_sim::bench_sim(a),
         }?),
         Command::Check(args) => Ok(check_cmd::check(&args).and_then(|code| {
             if args.report {

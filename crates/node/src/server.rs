@@ -36,6 +36,10 @@ const INBOUND_QUEUE: usize = 4096;
 const PROMOTE_EVERY_TICKS: u64 = 10;
 /// Sessions kept for writes that bring none (see [`AnonSessions`]).
 const ANON_SESSIONS: usize = 1024;
+/// Client requests handed to the replica in one step at most: enough to
+/// batch every connection of a busy server, few enough that the replica's
+/// bound on storage bytes in flight (checked per step) is not overrun far.
+const MAX_BATCH: usize = 256;
 
 /// A request for the replica task.
 #[derive(Debug)]
@@ -370,6 +374,13 @@ impl ReplicaTask {
                     for id in ids {
                         self.step(Input::WriteDone(id));
                     }
+                    // Syncs that finished meanwhile, before the requests
+                    // they make room for.
+                    while let Ok(ids) = done.try_recv() {
+                        for id in ids {
+                            self.step(Input::WriteDone(id));
+                        }
+                    }
                 }
                 Some(envelope) = inbound.recv() => {
                     if self.replica.raft().leader() == Some(envelope.msg.from) {
@@ -377,14 +388,27 @@ impl ReplicaTask {
                     }
                     self.step(Input::Message(envelope));
                 }
-                Some(command) = commands.recv() => self.command(command),
+                Some(command) = commands.recv() => {
+                    // Every request queued meanwhile goes in one batch: one
+                    // storage write and one append per follower for all of
+                    // them (see `Replica::handle_requests`).
+                    let mut batch = Vec::new();
+                    self.command(command, &mut batch);
+                    while batch.len() < MAX_BATCH {
+                        let Ok(command) = commands.try_recv() else { break };
+                        self.command(command, &mut batch);
+                    }
+                    self.step_requests(batch);
+                }
                 else => return,
             }
             self.publish();
         }
     }
 
-    fn command(&mut self, command: Command) {
+    /// Takes one command: a client request joins `batch` (handled by the
+    /// caller in one step); admin and stale reads are answered now.
+    fn command(&mut self, command: Command, batch: &mut Vec<ClientRequest>) {
         match command {
             Command::Client { op, session, reply } => {
                 let req_id = self.next_req;
@@ -397,14 +421,16 @@ impl ReplicaTask {
                     (_, None) => self.anon.lend(req_id),
                 };
                 self.pending.insert(req_id, reply);
-                self.step(Input::Request(ClientRequest {
+                batch.push(ClientRequest {
                     req_id,
                     client,
                     seq,
                     op,
-                }));
+                });
             }
             Command::Admin { op, reply } => {
+                // In arrival order: the requests before it go first.
+                self.step_requests(std::mem::take(batch));
                 let req_id = self.next_req;
                 self.next_req += 1;
                 self.pending_admin.insert(req_id, reply);
@@ -431,6 +457,18 @@ impl ReplicaTask {
     fn step(&mut self, input: Input) {
         let mut effects = Vec::new();
         if let Err(e) = self.replica.handle(input, &mut effects) {
+            fail_stop(&format!("the replica stopped: {e:?}"));
+        }
+        self.carry_out(effects);
+    }
+
+    /// Hands a batch of client requests to the replica in one step.
+    fn step_requests(&mut self, batch: Vec<ClientRequest>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut effects = Vec::new();
+        if let Err(e) = self.replica.handle_requests(batch, &mut effects) {
             fail_stop(&format!("the replica stopped: {e:?}"));
         }
         self.carry_out(effects);

@@ -629,8 +629,7 @@ impl Raft {
             // Leader Completeness (§5.4): a leader holds every committed
             // entry; with an in-memory log that is `committed <= last`.
             assert!(self.log.committed() <= self.log.last_index());
-            for id in self.tracker.peers(self.id) {
-                let pr = self.tracker.get(id).expect("a progress per voter");
+            for pr in self.tracker.peer_progress(self.id) {
                 assert!(pr.match_index < pr.next_index);
                 assert!(pr.next_index <= self.log.last_index().next());
             }

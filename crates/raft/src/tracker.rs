@@ -322,7 +322,11 @@ impl ProgressTracker {
 
     /// Whether this tracker follows `membership`.
     pub fn follows(&self, membership: &Membership) -> bool {
-        self.config == joint_config(membership) && self.learners == membership.learners
+        // Field by field rather than `== joint_config(membership)`: no
+        // allocation (this runs in `check_invariants` after every step).
+        self.config.incoming.is(&membership.voters)
+            && self.config.outgoing.is(&membership.outgoing)
+            && self.learners == membership.learners
     }
 
     /// Moves to `membership` (§4.1: a configuration takes effect as soon as
@@ -353,6 +357,15 @@ impl ProgressTracker {
     /// The progress of `id`, if it is a member.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
         self.progress.get_mut(&id)
+    }
+
+    /// The progress of every member other than `me`, in id order, without
+    /// collecting them (for checks that run after every step).
+    pub fn peer_progress(&self, me: NodeId) -> impl Iterator<Item = &Progress> {
+        self.progress
+            .iter()
+            .filter(move |&(&id, _)| id != me)
+            .map(|(_, pr)| pr)
     }
 
     /// The members other than `me` (voters and learners: everyone the

@@ -4,7 +4,7 @@
 
 use crate::admin::{AdminAccepted, AdminOp, AdminRefused, AdminReply, AdminRequest};
 use crate::effects::{Effect, EntryDigest, Input, ReplicaEvent, SnapshotDigest};
-use crate::envelope::{Envelope, WireError};
+use crate::envelope::{ClientRequest, Envelope, WireError};
 use crate::error::ReplicaError;
 use crate::snapshot_policy::{PendingSnapshot, SnapshotPolicy};
 use crate::write::{StorageLimits, WriteId, WriteQueue};
@@ -214,6 +214,26 @@ impl Replica {
             Input::Request(request) => self.request(request, effects),
             Input::Admin(request) => self.admin(request, effects),
             Input::WriteDone(id) => self.write_done(id, effects)?,
+        }
+        self.drain_ready(effects)
+    }
+
+    /// Handles client requests that arrived together, then takes what they
+    /// produced once: their proposals leave as one batch of entries (one
+    /// storage write, one append per follower) and their reads share one
+    /// ReadIndex round, where [`Replica::handle`] for each would issue a
+    /// write and a broadcast per request. The real node calls it with what
+    /// its queue holds; the outcome for each request is what `handle` would
+    /// give (raft defers its broadcast to the next ready either way). Only
+    /// requests batch: each only proposes or registers a read, and neither
+    /// depends on a drain in between.
+    pub fn handle_requests(
+        &mut self,
+        requests: impl IntoIterator<Item = ClientRequest>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), ReplicaError> {
+        for request in requests {
+            self.request(request, effects);
         }
         self.drain_ready(effects)
     }

@@ -918,3 +918,43 @@ fn an_operator_snapshot_compacts_the_log_at_once_and_only_when_there_is_somethin
         Err(AdminRefused::NothingToSnapshot { applied })
     );
 }
+
+#[test]
+fn requests_handled_as_a_batch_share_one_write_and_each_get_their_answer() {
+    let mut node = single_node(MemDisk::new());
+    node.instant = false;
+    let batch: Vec<ClientRequest> = (0..8)
+        .map(|i| ClientRequest {
+            req_id: 100 + i,
+            client: 1_000 + i,
+            seq: 1,
+            op: Op::Put {
+                key: format!("k{i}"),
+                value: format!("v{i}"),
+            },
+        })
+        .collect();
+    let mut effects = Vec::new();
+    node.replica
+        .handle_requests(batch, &mut effects)
+        .expect("handles");
+    let writes = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Write(_)))
+        .count();
+    assert_eq!(writes, 1, "one storage write for the whole batch");
+    node.carry_out(effects).expect("carries out");
+    let mut answered = replies(&node.finish_one());
+    answered.sort_by_key(|r| r.req_id);
+    assert_eq!(
+        answered.iter().map(|r| r.req_id).collect::<Vec<_>>(),
+        (100..108).collect::<Vec<_>>()
+    );
+    assert!(answered.iter().all(|r| r.result.is_ok()));
+    for i in 0..8 {
+        assert_eq!(
+            node.kv().get(&format!("k{i}")),
+            Some(format!("v{i}").as_str())
+        );
+    }
+}
