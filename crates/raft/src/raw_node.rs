@@ -191,6 +191,14 @@ impl RawNode {
         result
     }
 
+    /// Ticks since the election timer was last reset (the leader's lease, as
+    /// a follower sees it, lasts while this is below `election_tick`). For
+    /// drivers with an external election timer, which decide when the
+    /// timeout fires.
+    pub fn election_elapsed(&self) -> u32 {
+        self.raft.election_elapsed
+    }
+
     /// The voter leadership is being handed to, if a transfer is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         self.raft.lead_transferee
