@@ -70,6 +70,12 @@ pub enum Command {
     /// Start a local cluster of real `raftlab-node` processes on 127.0.0.1
     /// (node i: HTTP 8080+i, peers 9080+i) until Ctrl-C.
     Cluster(crate::cluster::ClusterArgs),
+    /// Search every interleaving of a small cluster of real replicas
+    /// (crates/model) for a violated Raft property.
+    ///
+    /// Exit status: 0 no violation within the bounds; 1 a violation (the
+    /// trace printed and written as a regression test); 64 a usage error.
+    Modelcheck(crate::modelcheck::ModelcheckArgs),
 }
 
 impl Command {
@@ -83,9 +89,11 @@ impl Command {
                 None => a.json,
             },
             Command::Check(a) => a.json,
-            Command::Bench(_) | Command::Shrink(_) | Command::Replay(_) | Command::Cluster(_) => {
-                false
-            }
+            Command::Bench(_)
+            | Command::Shrink(_)
+            | Command::Replay(_)
+            | Command::Cluster(_)
+            | Command::Modelcheck(_) => false,
         }
     }
 }
