@@ -43,11 +43,26 @@ fn violations(bounds: Bounds, steps: usize, dfs: bool) -> Vec<(&'static str, usi
             let visited = model::replay(&RaftModel::new(bounds.clone()), &actions)
                 .expect("a counterexample replays");
             assert!(visited.last().expect("a state").1.contains(&name));
+            keep(name, &bounds, &actions);
             (name, actions.len())
         })
         .collect();
     found.sort();
     found
+}
+
+/// With `MODEL_WRITE_COUNTEREXAMPLES=1`, writes the counterexample where
+/// tests/counterexamples.rs replays it (how the committed files were made).
+fn keep(name: &str, bounds: &Bounds, actions: &[model::Action]) {
+    if std::env::var_os("MODEL_WRITE_COUNTEREXAMPLES").is_none() {
+        return;
+    }
+    let planted = bounds.planted.as_deref().unwrap_or("none");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/counterexamples")
+        .join(format!("planted-{planted}.json"));
+    let text = model::Counterexample::new(name, bounds.clone(), actions.to_vec()).to_json();
+    std::fs::write(&file, text).expect("the counterexample is written");
 }
 
 #[test]
