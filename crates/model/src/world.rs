@@ -157,6 +157,9 @@ pub enum Broken {
     /// A replica stopped on an error (fail-stop): a bug in the model's
     /// executor or the replica.
     ReplicaError,
+    /// The clients' history stopped being linearizable (checked when an
+    /// operation returns: an invocation alone cannot break it).
+    NotLinearizable,
 }
 
 /// What the properties need that no single replica knows.
@@ -178,8 +181,9 @@ pub struct Ghost {
 pub struct State {
     /// The nodes, node `i` has id `i + 1`.
     pub nodes: Vec<Node>,
-    /// Messages in flight, encoded (postcard) and sorted: a multiset, so
-    /// that the order in which messages were sent does not split states.
+    /// Messages in flight, encoded (the recipient's index, then postcard)
+    /// and sorted: a multiset, so that the order in which messages were
+    /// sent does not split states.
     pub network: Vec<Vec<u8>>,
     /// The clients.
     pub clients: Vec<Client>,
@@ -324,7 +328,7 @@ impl RaftModel {
             match effect {
                 Effect::Send(envelope) => {
                     if state.network.len() < self.bounds.max_in_flight {
-                        let bytes = postcard::to_allocvec(&envelope).expect("encodes");
+                        let bytes = encode(&envelope);
                         let at = state.network.partition_point(|m| *m < bytes);
                         state.network.insert(at, bytes);
                     }
@@ -388,6 +392,9 @@ impl RaftModel {
         // The tester refuses only a return without an invocation, which
         // `pending` rules out.
         let _ = state.history.on_return(c, output);
+        if state.history.serialized_history().is_none() {
+            state.ghost.broken.insert(Broken::NotLinearizable);
+        }
         let client = &mut state.clients[c];
         client.pending = false;
         client.next += 1;
@@ -413,9 +420,23 @@ fn split_req_id(req_id: u64) -> (usize, u64) {
     ((req_id >> 32) as usize, req_id & 0xffff_ffff)
 }
 
-/// The envelope `bytes` encode.
+/// A message as the network holds it: the recipient's index (one byte,
+/// so that finding it costs no decoding), then the envelope (postcard).
+fn encode(envelope: &Envelope) -> Vec<u8> {
+    let to = u8::try_from(envelope.msg.to.0 - 1).expect("a handful of nodes");
+    let mut bytes = vec![to];
+    bytes.extend(postcard::to_allocvec(envelope).expect("an envelope encodes"));
+    bytes
+}
+
+/// The index of the node a message in the network is for.
+fn recipient(bytes: &[u8]) -> usize {
+    usize::from(bytes[0])
+}
+
+/// The envelope a message in the network carries.
 pub fn decode(bytes: &[u8]) -> Envelope {
-    postcard::from_bytes(bytes).expect("the network holds only encoded envelopes")
+    postcard::from_bytes(&bytes[1..]).expect("the network holds only encoded envelopes")
 }
 
 impl Model for RaftModel {
@@ -489,8 +510,7 @@ impl Model for RaftModel {
                 continue; // the same message twice: one choice
             }
             previous = Some(bytes);
-            let to = decode(bytes).msg.to.0 as usize - 1;
-            if state.nodes[to].replica.is_some() {
+            if state.nodes[recipient(bytes)].replica.is_some() {
                 actions.push(Action::Deliver(bytes.clone()));
                 if state.duplicates_left > 0 {
                     actions.push(Action::Duplicate(bytes.clone()));
