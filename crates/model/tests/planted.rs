@@ -22,6 +22,7 @@ fn scope(bug: &str) -> Bounds {
 /// Searches `bounds` to `steps` steps (depth-first when `dfs`) and returns
 /// the safety properties violated, with the length of each counterexample.
 fn violations(bounds: Bounds, steps: usize, dfs: bool) -> Vec<(&'static str, usize)> {
+    let start = std::time::Instant::now();
     let builder = RaftModel::new(bounds.clone())
         .checker()
         .finish_when(HasDiscoveries::AnyFailures)
@@ -29,11 +30,18 @@ fn violations(bounds: Bounds, steps: usize, dfs: bool) -> Vec<(&'static str, usi
         // at the target depth: `steps` steps need `steps + 2`.
         .target_max_depth(steps + 2)
         .threads(1);
-    let discoveries = if dfs {
-        builder.spawn_dfs().join().discoveries()
+    let (discoveries, states) = if dfs {
+        let c = builder.spawn_dfs().join();
+        (c.discoveries(), c.state_count())
     } else {
-        builder.spawn_bfs().join().discoveries()
+        let c = builder.spawn_bfs().join();
+        (c.discoveries(), c.state_count())
     };
+    println!(
+        "{:?}: {states} states in {:.1} s",
+        bounds.planted,
+        start.elapsed().as_secs_f64()
+    );
     let mut found: Vec<(&'static str, usize)> = discoveries
         .into_iter()
         .filter(|(name, _)| model::properties::SAFETY.contains(name))
