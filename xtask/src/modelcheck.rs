@@ -28,8 +28,9 @@ pub struct ModelcheckArgs {
     /// million states).
     #[arg(long, conflicts_with = "dfs")]
     pub bfs: bool,
-    /// Depth-first (the default): memory for one path per thread, and deep
-    /// counterexamples found sooner.
+    /// Depth-first (the default): little memory, and deep counterexamples
+    /// found sooner; but not exhaustive to the depth (a state first met deep
+    /// is not searched again when met nearer the start).
     #[arg(long)]
     pub dfs: bool,
     /// The scope: `default` (two clients: put then get, and a CAS; terms
@@ -120,8 +121,15 @@ pub fn modelcheck(args: &ModelcheckArgs) -> Result<u8, Error> {
                 "no property violated (stopped at the state limit: not exhaustive to {} steps)",
                 args.depth
             );
-        } else {
+        } else if args.bfs {
             println!("no property violated (exhaustive to {} steps)", args.depth);
+        } else {
+            // stateright's depth-first search does not search a state again
+            // when it meets it closer to the start than the first time.
+            println!(
+                "no property violated (depth-first to {} steps: a state first met deeper is not searched again from nearer, so not exhaustive; --bfs is)",
+                args.depth
+            );
         }
         return Ok(0);
     };

@@ -1,7 +1,8 @@
 //! Counterexamples as files: what the checker found, replayable as a
 //! regression test.
 
-use crate::world::{Action, Bounds, RaftModel, State};
+use crate::world::{Action, Bounds, RaftModel, State, decode, encode};
+use replica::Envelope;
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Model};
 
@@ -12,7 +13,9 @@ pub struct Counterexample {
     pub property: String,
     /// The scope it was found in (the planted bug, if any, included).
     pub bounds: Bounds,
-    /// The steps, as the model replays them.
+    /// The steps, as the model replays them (messages as envelopes, not
+    /// the network's encoding, so that a file outlives a change of it).
+    #[serde(with = "steps")]
     pub actions: Vec<Action>,
     /// The same steps, readable (not read back).
     pub trace: Vec<String>,
@@ -81,4 +84,62 @@ pub fn violated(model: &RaftModel, state: &State) -> Vec<&'static str> {
         .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, state))
         .map(|p| p.name)
         .collect()
+}
+
+/// [`Action`] as a file holds it: messages as envelopes.
+#[derive(Serialize, Deserialize)]
+enum Step {
+    Tick(usize),
+    Timeout(usize),
+    Deliver(Envelope),
+    Duplicate(Envelope),
+    Drop(Envelope),
+    WriteDone(usize),
+    Crash(usize),
+    Restart(usize),
+    Send { client: usize, node: usize },
+}
+
+mod steps {
+    use super::{Action, Step, decode, encode};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(actions: &[Action], s: S) -> Result<S::Ok, S::Error> {
+        let steps: Vec<Step> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Tick(i) => Step::Tick(*i),
+                Action::Timeout(i) => Step::Timeout(*i),
+                Action::Deliver(b) => Step::Deliver(decode(b)),
+                Action::Duplicate(b) => Step::Duplicate(decode(b)),
+                Action::Drop(b) => Step::Drop(decode(b)),
+                Action::WriteDone(i) => Step::WriteDone(*i),
+                Action::Crash(i) => Step::Crash(*i),
+                Action::Restart(i) => Step::Restart(*i),
+                Action::Send { client, node } => Step::Send {
+                    client: *client,
+                    node: *node,
+                },
+            })
+            .collect();
+        steps.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Action>, D::Error> {
+        let steps = Vec::<Step>::deserialize(d)?;
+        Ok(steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Tick(i) => Action::Tick(i),
+                Step::Timeout(i) => Action::Timeout(i),
+                Step::Deliver(e) => Action::Deliver(encode(&e)),
+                Step::Duplicate(e) => Action::Duplicate(encode(&e)),
+                Step::Drop(e) => Action::Drop(encode(&e)),
+                Step::WriteDone(i) => Action::WriteDone(i),
+                Step::Crash(i) => Action::Crash(i),
+                Step::Restart(i) => Action::Restart(i),
+                Step::Send { client, node } => Action::Send { client, node },
+            })
+            .collect())
+    }
 }

@@ -198,7 +198,7 @@ pub struct State {
 }
 
 /// One step the checker may choose.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Node `i` ticks.
     Tick(usize),
@@ -422,7 +422,7 @@ fn split_req_id(req_id: u64) -> (usize, u64) {
 
 /// A message as the network holds it: the recipient's index (one byte,
 /// so that finding it costs no decoding), then the envelope (postcard).
-fn encode(envelope: &Envelope) -> Vec<u8> {
+pub(crate) fn encode(envelope: &Envelope) -> Vec<u8> {
     let to = u8::try_from(envelope.msg.to.0 - 1).expect("a handful of nodes");
     let mut bytes = vec![to];
     bytes.extend(postcard::to_allocvec(envelope).expect("an envelope encodes"));
@@ -474,20 +474,29 @@ impl Model for RaftModel {
         vec![state]
     }
 
+    /// Every step possible in `state`. The order matters only to the
+    /// depth-first search, which tries the last first: progress (deliver,
+    /// complete a write, send a request) before timers, and faults last, so
+    /// that a capped depth-first run gets through elections and client
+    /// operations before it varies the faults.
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let (mut faults, mut timers, mut progress) = (Vec::new(), Vec::new(), Vec::new());
         for (i, node) in state.nodes.iter().enumerate() {
             let Some(ReplicaBox(replica)) = &node.replica else {
-                actions.push(Action::Restart(i));
+                timers.push(Action::Restart(i));
                 continue;
             };
             let raft = replica.raft();
+            if state.crashes_left > 0 {
+                faults.push(Action::Crash(i));
+            }
             // A follower's ticks matter until it leaves the leader's lease
             // (§4.2.3); later ones only move its clock, which nothing reads
             // (lease reads are off).
             if node.ticks_left > 0
                 && (raft.role() == Role::Leader || raft.election_elapsed() < ELECTION_TICK)
             {
-                actions.push(Action::Tick(i));
+                timers.push(Action::Tick(i));
             }
             // Any moment is a moment the timeout may fire: safety must not
             // depend on timing (§5.2), so the checker tries them all.
@@ -495,29 +504,10 @@ impl Model for RaftModel {
                 && raft.is_promotable()
                 && raft.term().0 < self.bounds.max_term
             {
-                actions.push(Action::Timeout(i));
+                timers.push(Action::Timeout(i));
             }
             if !node.writes.is_empty() {
-                actions.push(Action::WriteDone(i));
-            }
-            if state.crashes_left > 0 {
-                actions.push(Action::Crash(i));
-            }
-        }
-        let mut previous: Option<&Vec<u8>> = None;
-        for bytes in &state.network {
-            if previous == Some(bytes) {
-                continue; // the same message twice: one choice
-            }
-            previous = Some(bytes);
-            if state.nodes[recipient(bytes)].replica.is_some() {
-                actions.push(Action::Deliver(bytes.clone()));
-                if state.duplicates_left > 0 {
-                    actions.push(Action::Duplicate(bytes.clone()));
-                }
-            }
-            if self.bounds.drops {
-                actions.push(Action::Drop(bytes.clone()));
+                progress.push(Action::WriteDone(i));
             }
         }
         for (c, client) in state.clients.iter().enumerate() {
@@ -537,11 +527,30 @@ impl Model for RaftModel {
                         .as_ref()
                         .is_some_and(|r| r.0.raft().role() == Role::Leader)
                     {
-                        actions.push(Action::Send { client: c, node: i });
+                        progress.push(Action::Send { client: c, node: i });
                     }
                 }
             }
         }
+        let mut previous: Option<&Vec<u8>> = None;
+        for bytes in &state.network {
+            if previous == Some(bytes) {
+                continue; // the same message twice: one choice
+            }
+            previous = Some(bytes);
+            if state.nodes[recipient(bytes)].replica.is_some() {
+                progress.push(Action::Deliver(bytes.clone()));
+                if state.duplicates_left > 0 {
+                    faults.push(Action::Duplicate(bytes.clone()));
+                }
+            }
+            if self.bounds.drops {
+                faults.push(Action::Drop(bytes.clone()));
+            }
+        }
+        actions.extend(faults);
+        actions.extend(timers);
+        actions.extend(progress);
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
