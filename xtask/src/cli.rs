@@ -79,6 +79,12 @@ pub enum Command {
     /// undecided; 3 not recovered after the heal; 64 a usage error; 70 an
     /// internal error; 130 interrupted (after cleaning up).
     Jepsen(crate::jepsen::JepsenArgs),
+    /// Search every interleaving of a small cluster of real replicas
+    /// (crates/model) for a violated Raft property.
+    ///
+    /// Exit status: 0 no violation within the bounds; 1 a violation (the
+    /// trace printed and written as a regression test); 64 a usage error.
+    Modelcheck(crate::modelcheck::ModelcheckArgs),
 }
 
 impl Command {
@@ -96,7 +102,8 @@ impl Command {
             | Command::Shrink(_)
             | Command::Replay(_)
             | Command::Cluster(_)
-            | Command::Jepsen(_) => false,
+            | Command::Jepsen(_)
+            | Command::Modelcheck(_) => false,
         }
     }
 }

@@ -15,6 +15,7 @@ mod cli;
 mod cluster;
 mod error;
 mod jepsen;
+mod modelcheck;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -92,6 +93,7 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         Command::Replay(args) => scenario_cmd::replay(&args),
         Command::Cluster(args) => Ok(cluster::cluster(&args)?),
         Command::Jepsen(args) => jepsen::jepsen(&args),
+        Command::Modelcheck(args) => modelcheck::modelcheck(&args),
         Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),

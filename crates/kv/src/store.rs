@@ -60,7 +60,7 @@ pub const MAX_SESSIONS: usize = 4096;
 pub const MAX_KEYS: usize = 1 << 20;
 
 /// What the store remembers about one client (dissertation §6.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The sequence number of the client's last applied request.
     pub last_seq: u64,
@@ -87,7 +87,7 @@ pub struct Applied {
 
 /// The key-value state machine. Deterministic: replicas that apply the same
 /// entries at the same indices hold equal stores and give equal responses.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct KvStore {
     /// The map. Invariant: at most [`MAX_KEYS`] keys, every key and value
     /// within its size limit.

@@ -39,7 +39,7 @@ pub const MAX_VOTERS: usize = 64;
 pub const MAX_ELECTION_TICK: u32 = 1 << 20;
 
 /// The configuration of one node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
     /// This node's identity. Never `NodeId(0)`.
     pub id: NodeId,
@@ -84,6 +84,13 @@ pub struct Config {
     /// Seeds the ChaCha RNG that draws election timeouts. The node id is mixed
     /// in, so nodes sharing one seed still draw different timeouts.
     pub seed: u64,
+    /// The driver, not the tick count, decides when the election timeout
+    /// fires: ticks never start an election and no timeout is drawn (the
+    /// lease still lasts `election_tick` ticks); the driver calls
+    /// [`crate::RawNode::campaign`] when it decides the timeout elapsed. For
+    /// a model checker, which then explores every moment an election may
+    /// start instead of the ones a seed draws (crates/model). Off by default.
+    pub external_election_timer: bool,
 }
 
 impl Config {
@@ -105,6 +112,7 @@ impl Config {
             max_snapshot_chunk_bytes: DEFAULT_MAX_SNAPSHOT_CHUNK_BYTES,
             lease_read_ticks: 0,
             seed,
+            external_election_timer: false,
         }
     }
 

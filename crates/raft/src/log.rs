@@ -9,7 +9,7 @@
 use crate::types::{Entry, EntryPayload, LogIndex, Membership, RejectHint, Snapshot, Term};
 
 /// The in-memory log and its progress marks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct RaftLog {
     /// The last snapshot (§7): it stands for every entry up to
     /// `snapshot.meta.index` (0 and empty when there is none). Invariant:

@@ -18,7 +18,7 @@ pub enum VoteResult {
 }
 
 /// A set of voters decided by simple majority.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MajorityConfig {
     /// Sorted, without duplicates. A slice rather than a `BTreeSet`: the
     /// sets are a handful of ids, built once per configuration and read on
@@ -122,7 +122,7 @@ impl MajorityConfig {
 
 /// Two majority configurations that must both agree (joint consensus,
 /// dissertation §4.3). With `outgoing` empty this is `incoming`'s majority.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct JointConfig {
     /// The configuration being moved to (or the only one).
     pub incoming: MajorityConfig,

@@ -24,6 +24,7 @@ pub const MAX_ENTRIES_PER_MESSAGE: usize = 1 << 16;
 pub const MAX_OUTBOX_MESSAGES: usize = 1 << 16;
 
 /// One node's protocol state.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Raft {
     /// This node.
     pub id: NodeId,
@@ -53,7 +54,7 @@ pub(crate) struct Raft {
     /// 2 * election_tick)` (§5.2 randomized timeouts).
     pub randomized_election_timeout: u32,
     /// The deterministic source of election jitter.
-    rng: ChaCha8Rng,
+    pub(crate) rng: ElectionRng,
     /// Leader only: reads being confirmed.
     pub reads: ReadOnly,
     /// Messages that may be sent at once. Invariant: `len() <=
@@ -104,6 +105,21 @@ pub(crate) struct Raft {
     pub term_durable: bool,
 }
 
+/// The election-jitter RNG, hashable so that a model checker can search
+/// raft states. Hashed by what determines every future draw (seed, stream,
+/// word position): two generators equal there draw the same numbers, so
+/// states that hash alike behave alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ElectionRng(ChaCha8Rng);
+
+impl std::hash::Hash for ElectionRng {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.get_seed().hash(state);
+        self.0.get_stream().hash(state);
+        self.0.get_word_pos().hash(state);
+    }
+}
+
 /// Mixes a node id into a seed (splitmix64), so that nodes sharing one seed
 /// draw different election timeouts.
 fn mix_seed(seed: u64, id: NodeId) -> u64 {
@@ -120,7 +136,7 @@ impl Raft {
             membership_index,
             log.term_at(membership_index).unwrap_or(Term(0)),
         );
-        let rng = ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, cfg.id));
+        let rng = ElectionRng(ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, cfg.id)));
         let mut raft = Raft {
             id: cfg.id,
             term: hard_state.term,
@@ -205,8 +221,14 @@ impl Raft {
     pub fn reset_timers(&mut self) {
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
+        if self.cfg.external_election_timer {
+            // The driver decides when the timeout fires (`RawNode::campaign`);
+            // no draw, so the RNG never moves and adds nothing to the state.
+            self.randomized_election_timeout = self.cfg.election_tick;
+            return;
+        }
         let base = u64::from(self.cfg.election_tick);
-        let jitter = self.rng.next_u64() % base;
+        let jitter = self.rng.0.next_u64() % base;
         // Fits: election_tick <= MAX_ELECTION_TICK, so 2 * election_tick < u32::MAX.
         self.randomized_election_timeout = (base + jitter) as u32;
     }
@@ -316,7 +338,10 @@ impl Raft {
     /// candidate: convert to candidate".
     fn tick_election(&mut self) {
         self.election_elapsed = self.election_elapsed.saturating_add(1);
-        if self.is_promotable() && self.election_elapsed >= self.randomized_election_timeout {
+        if !self.cfg.external_election_timer
+            && self.is_promotable()
+            && self.election_elapsed >= self.randomized_election_timeout
+        {
             self.hup();
         }
     }

@@ -18,6 +18,7 @@ use crate::types::{
 
 /// One Raft node as a pure state machine. See [`Ready`] for the driver's
 /// duties and their order.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RawNode {
     raft: Raft,
     /// The soft state last handed out (or the initial one).
@@ -188,6 +189,14 @@ impl RawNode {
         let result = self.raft.transfer_leadership(to);
         self.settle();
         result
+    }
+
+    /// Ticks since the election timer was last reset (the leader's lease, as
+    /// a follower sees it, lasts while this is below `election_tick`). For
+    /// drivers with an external election timer, which decide when the
+    /// timeout fires.
+    pub fn election_elapsed(&self) -> u32 {
+        self.raft.election_elapsed
     }
 
     /// The voter leadership is being handed to, if a transfer is under way.
@@ -468,6 +477,25 @@ mod tests {
         );
         assert_eq!(n.term_at(LogIndex(0)), Some(Term(0)));
         assert_eq!(n.voters(), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    }
+
+    #[test]
+    fn with_an_external_election_timer_only_the_driver_starts_elections() {
+        let mut cfg = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)], 5);
+        cfg.external_election_timer = true;
+        let mut n = RawNode::new(cfg).expect("valid");
+        let before = n.clone();
+        for _ in 0..10 * crate::config::DEFAULT_ELECTION_TICK {
+            n.tick();
+        }
+        assert_eq!(n.role(), Role::Follower, "ticks never fire the timeout");
+        n.campaign();
+        assert_eq!(n.role(), Role::PreCandidate, "the driver fires it");
+        // No jitter was drawn: a node that ticked is, apart from its clocks,
+        // the node it was (the RNG is part of the hashed state).
+        let mut fresh = before.clone();
+        fresh.campaign();
+        assert_eq!(fresh.raft.rng, n.raft.rng);
     }
 
     #[test]

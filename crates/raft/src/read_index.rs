@@ -40,7 +40,7 @@ use crate::types::{LogIndex, NodeId, ReadState, Role};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A read with its index, waiting for its round to be confirmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct PendingRead {
     ctx: u64,
     index: LogIndex,
@@ -49,7 +49,7 @@ struct PendingRead {
 
 /// The leader's reads in flight. Cleared whenever the node stops being leader
 /// or starts a new term as leader.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct ReadOnly {
     /// The latest round started in this term. Invariant: every pending read's
     /// round is `<= round`.

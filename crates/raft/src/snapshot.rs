@@ -22,7 +22,7 @@ use crate::tracker::ProgressState;
 use crate::types::{LogIndex, MessageBody, NodeId, Snapshot, SnapshotMeta, Term};
 
 /// A snapshot being assembled on a follower.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct IncomingSnapshot {
     /// The term of the leader sending it.
     pub leader_term: Term,

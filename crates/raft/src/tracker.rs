@@ -26,7 +26,7 @@ fn joint_config(m: &Membership) -> JointConfig {
 }
 
 /// How the leader replicates to one follower.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum ProgressState {
     /// Looking for the point where the logs agree; one append at a time.
     Probe,
@@ -38,7 +38,7 @@ pub(crate) enum ProgressState {
 
 /// The appends in flight to one follower in Replicate state, by the index of
 /// their last entry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Inflights {
     /// Invariant: strictly increasing, and `len() <= cap`.
     last_indexes: VecDeque<LogIndex>,
@@ -82,7 +82,7 @@ impl Inflights {
 }
 
 /// The leader's view of one voter.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Progress {
     /// The highest index known to match the leader's log (Figure 2
     /// matchIndex). Never decreases within a term: stale or duplicated
@@ -265,7 +265,7 @@ impl Progress {
 }
 
 /// The leader's view of every member, and the votes of an election.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ProgressTracker {
     /// The voting configuration.
     config: JointConfig,

@@ -222,7 +222,7 @@ pub struct Snapshot {
 /// The state every server must persist before it answers a message (Figure 2,
 /// "Persistent state on all servers"), plus the commit index, persisted lazily
 /// so that a restarted server can re-apply what it knew was committed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HardState {
     /// The latest term this server has seen.
     pub term: Term,
@@ -261,7 +261,7 @@ impl fmt::Display for Role {
 
 /// Volatile state that an observer (tracing, metrics, the simulator's
 /// invariants) wants to know about whenever it changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SoftState {
     /// The role now played.
     pub role: Role,
@@ -274,7 +274,7 @@ pub struct SoftState {
 /// A message between two servers. Every message carries the sender's term; a
 /// receiver that sees a higher term than its own adopts it (§5.1), with the
 /// exceptions for pre-votes (dissertation §9.6) and for leases (§4.2.3).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
     /// The sender.
     pub from: NodeId,
@@ -288,7 +288,7 @@ pub struct Message {
 }
 
 /// The kinds of message the protocol exchanges.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MessageBody {
     /// Pre-vote request (dissertation §9.6): "would you vote for me in `term`?"
     PreVote {
@@ -386,7 +386,7 @@ pub enum MessageBody {
 
 /// What a follower tells a leader when an AppendEntries consistency check
 /// fails, so that the leader can skip a whole term of entries per round trip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RejectHint {
     /// The follower's last log index.
     pub last_index: LogIndex,
@@ -399,7 +399,7 @@ pub struct RejectHint {
 
 /// A linearizable read is safe to serve once the local state machine has
 /// applied `index` (dissertation §6.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReadState {
     /// The caller's identifier for the read, as given to `read_index`.
     pub ctx: u64,

@@ -29,7 +29,7 @@ pub const MAX_PENDING_READS: usize = 16 * 1024;
 const MAX_READY_CYCLES: usize = 64;
 
 /// How a replica runs: its snapshot policy and its storage bounds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ReplicaOptions {
     /// When to snapshot and compact.
     pub snapshot_policy: SnapshotPolicy,
@@ -38,7 +38,7 @@ pub struct ReplicaOptions {
 }
 
 /// A write waiting for its entry to be applied.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PendingWrite {
     pub req_id: u64,
     pub seq: u64,
@@ -53,14 +53,14 @@ pub(crate) struct PendingWrite {
 }
 
 /// A read waiting for the leader to confirm it still leads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PendingRead {
     pub req_id: u64,
     pub key: String,
 }
 
 /// A read confirmed at `index`, waiting for the state machine to reach it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ConfirmedRead {
     pub index: LogIndex,
     pub req_id: u64,
@@ -69,6 +69,10 @@ pub(crate) struct ConfirmedRead {
 
 /// One raft node with its state machine. Its log is written by the
 /// executor (see [`crate::Storage`]): the replica only says what to write.
+///
+/// `Clone + Eq + Hash` so that a model checker can search its states
+/// (crates/model).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Replica {
     pub(crate) cluster_id: u64,
     pub(crate) raft: RawNode,
@@ -235,6 +239,16 @@ impl Replica {
         for request in requests {
             self.request(request, effects);
         }
+        self.drain_ready(effects)
+    }
+
+    /// Starts an election now, as if the election timeout had elapsed (§5.2;
+    /// pre-vote first when configured). For drivers that set
+    /// `raft::Config::external_election_timer`: a model checker choosing
+    /// when each node's timeout fires. On error the replica must be
+    /// discarded, as for [`Replica::handle`].
+    pub fn campaign(&mut self, effects: &mut Vec<Effect>) -> Result<(), ReplicaError> {
+        self.raft.campaign();
         self.drain_ready(effects)
     }
 

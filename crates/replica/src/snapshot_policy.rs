@@ -20,7 +20,7 @@
 use raft::LogIndex;
 
 /// How often a replica snapshots its state machine and compacts its log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SnapshotPolicy {
     /// Take a snapshot once this many entries were applied since the last
     /// one (0: never; the log then grows until the disk's limit).
@@ -72,7 +72,7 @@ impl Default for SnapshotPolicy {
 
 /// A snapshot taken and waiting for `keep` more entries to apply before
 /// the log is compacted to it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PendingSnapshot {
     /// The applied index the state machine was at.
     pub index: LogIndex,

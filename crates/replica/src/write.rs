@@ -33,7 +33,7 @@ pub struct WriteId(pub u64);
 /// new term without the entries, never entries of a term the disk has no
 /// record of (its commit index may run past the entries; recovery clamps
 /// it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Write {
     /// This write's id, to report in [`crate::Input::WriteDone`].
     pub id: WriteId,
@@ -83,7 +83,7 @@ fn entry_bytes(e: &Entry) -> u64 {
 }
 
 /// Bounds on the storage work a replica has outstanding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StorageLimits {
     /// Writes issued to the executor and not yet reported done. Past it,
     /// storage work waits in one buffered write (group commit).
@@ -110,7 +110,7 @@ impl Default for StorageLimits {
 }
 
 /// What a write promised, kept until it completes.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Pending {
     /// The write being gathered; once issued, only what completion needs
     /// (id, hard state, compaction): the entries went to the executor, not
@@ -151,7 +151,7 @@ impl Pending {
 /// Invariant: `in_flight` ids are consecutive and below every buffered
 /// write's; `in_flight.len() <= limits.max_writes_in_flight` (the limit
 /// may drop below it only by reconfiguration, never by issuing).
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct WriteQueue {
     limits: StorageLimits,
     next_id: u64,
