@@ -18,6 +18,18 @@ pub enum FaultKind {
     Paused,
 }
 
+/// A moment worth marking on the fault timeline: a scripted fault, a clock
+/// change, a committed configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    /// When.
+    pub time_ns: u64,
+    /// The node it concerns (`None`: the whole cluster).
+    pub node: Option<u64>,
+    /// What happened, briefly.
+    pub label: String,
+}
+
 /// A fault that lasted from `start_ns` to `end_ns`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -75,6 +87,8 @@ pub struct RunFacts {
     pub reigns: Vec<Reign>,
     /// When clients stopped issuing operations, if the timeline says.
     pub end_of_workload_ns: Option<u64>,
+    /// Scripted faults, clock changes and configurations, in time order.
+    pub markers: Vec<Marker>,
 }
 
 /// A partition not yet healed: since when, its shape, its cut links.
@@ -188,6 +202,26 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
                 }
             }
             TimelineEvent::EndOfWorkload => facts.end_of_workload_ns = Some(t),
+            TimelineEvent::ClockDrift { node, ppm } => facts.markers.push(Marker {
+                time_ns: t,
+                node: Some(*node),
+                label: format!("clock {:+.1}%", *ppm as f64 / 10_000.0),
+            }),
+            TimelineEvent::ClockJumped { node, ms } => facts.markers.push(Marker {
+                time_ns: t,
+                node: Some(*node),
+                label: format!("clock jump {ms:+}ms"),
+            }),
+            TimelineEvent::Membership { config } => facts.markers.push(Marker {
+                time_ns: t,
+                node: None,
+                label: format!("config {config}"),
+            }),
+            TimelineEvent::Scripted { action } => facts.markers.push(Marker {
+                time_ns: t,
+                node: None,
+                label: format!("scripted {action}"),
+            }),
         }
     }
     for (node, since) in paused {

@@ -159,8 +159,14 @@ fn timeline_node(event: &sim::timeline::TimelineEvent) -> Option<u64> {
         | E::Leader { node, .. }
         | E::SteppedDown { node, .. }
         | E::Paused { node, .. }
-        | E::Resumed { node } => Some(*node),
-        E::Partitioned { .. } | E::Healed | E::EndOfWorkload => None,
+        | E::Resumed { node }
+        | E::ClockDrift { node, .. }
+        | E::ClockJumped { node, .. } => Some(*node),
+        E::Partitioned { .. }
+        | E::Healed
+        | E::EndOfWorkload
+        | E::Membership { .. }
+        | E::Scripted { .. } => None,
     }
 }
 
@@ -378,7 +384,7 @@ svg.chart{display:block;font:11px sans-serif}
 svg text.lane{fill:#444}svg text.tick{fill:#666;text-anchor:middle;font-size:10px}
 svg text.op{fill:#111;font-size:11px;pointer-events:none}svg text.inbar{fill:#7a3d00;pointer-events:none}
 svg text.inbarw{fill:#fff;pointer-events:none}
-svg line.ax{stroke:#888}svg line.grid{stroke:#eee}svg line.eow{stroke:#333;stroke-dasharray:4 3}
+svg line.ax{stroke:#888}svg line.grid{stroke:#eee}svg line.eow{stroke:#333;stroke-dasharray:4 3}svg line.mark{stroke:#6a3d9a;stroke-width:2}svg text.marklabel{font-size:9px;fill:#6a3d9a}
 .viol span.kind{font:600 11px ui-monospace,monospace;background:#fbe3e4;border:1px solid #e15759;border-radius:3px;padding:0 4px}svg rect.up{fill:#d9ecd5}svg rect.down{fill:#e15759}svg rect.paused{fill:#9c755f}svg rect.shz{fill:#9c755f;fill-opacity:.10}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
 svg rect.shd{fill:#e15759;fill-opacity:.10}svg rect.shp{fill:#f28e2b;fill-opacity:.10}
 svg rect.op{stroke-width:1}svg rect.ok{fill:#a8c6e5;stroke:#4e79a7}

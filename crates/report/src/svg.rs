@@ -263,6 +263,20 @@ pub fn fault_timeline(
                     title { "the window around the failure: " (fmt_time(t0)) " to " (fmt_time(t1)) }
                 }
             }
+            @for m in &facts.markers {
+                @let x = axis.x(m.time_ns);
+                // On its node's lane, or across the whole cluster's.
+                @let (y0, y1) = match m.node {
+                    Some(n) if n <= nodes => ((n - 1) as f64 * LANE_H, n as f64 * LANE_H),
+                    _ => (0.0, height),
+                };
+                line.mark x1=(r(x)) x2=(r(x)) y1=(r(y0)) y2=(r(y1)) {
+                    title { (m.label) " at " (fmt_time(m.time_ns)) }
+                }
+                @if m.node.is_some() {
+                    text.marklabel x=(r(x + 2.0)) y=(r(y0 + 9.0)) { (m.label) }
+                }
+            }
             @if let Some(t) = facts.end_of_workload_ns {
                 @let x = axis.x(t);
                 line.eow x1=(r(x)) x2=(r(x)) y1="0" y2=(r(height)) {

@@ -572,6 +572,17 @@ fn a_stale_lease_read_report_names_the_node_its_lease_and_its_clock() {
         .map(|e| e.text().collect())
         .collect();
     assert!(commands.contains(&command), "{commands:?}");
+    // The scripted clock change is on the fault timeline, labelled on the
+    // leader's lane, and each scripted fault is marked.
+    let marks: Vec<String> = doc
+        .select(&Selector::parse("text.marklabel").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(marks.iter().any(|m| m == "clock -80.0%"), "{marks:?}");
+    assert!(
+        html.contains("scripted IsolateLeader"),
+        "no scripted marker"
+    );
     if let Some(png) = screenshot("lease-violation", &html) {
         let px = pixels(&png);
         assert_not_blank(&px);

@@ -63,6 +63,31 @@ pub enum TimelineEvent {
     },
     /// Clients stopped issuing new operations; faults healed.
     EndOfWorkload,
+    /// A node's clock drift changed (a scripted fault), in parts per
+    /// million (positive: fast).
+    ClockDrift {
+        /// The node (1-based id).
+        node: u64,
+        /// Its drift from now on.
+        ppm: i64,
+    },
+    /// A node's clock jumped (forwards if positive).
+    ClockJumped {
+        /// The node (1-based id).
+        node: u64,
+        /// The jump in milliseconds.
+        ms: i64,
+    },
+    /// A configuration entry was committed (the first node to apply it).
+    Membership {
+        /// The configuration, e.g. `voters {1,2,3} learners {4}`.
+        config: String,
+    },
+    /// A scripted fault fired (what the scenario file asked for).
+    Scripted {
+        /// The action, as the scenario names it.
+        action: String,
+    },
 }
 
 /// A timeline event at a virtual time.

@@ -36,6 +36,14 @@ fn nemesis_map(t: &Timed) -> String {
             format!("{{:node \"n{node}\", :term {term}}}"),
         ),
         TimelineEvent::EndOfWorkload => ("end-of-workload", "nil".into()),
+        TimelineEvent::ClockDrift { node, ppm } => {
+            ("clock-drift", format!("{{:node \"n{node}\", :ppm {ppm}}}"))
+        }
+        TimelineEvent::ClockJumped { node, ms } => {
+            ("clock-jump", format!("{{:node \"n{node}\", :ms {ms}}}"))
+        }
+        TimelineEvent::Membership { config } => ("membership", format!("{config:?}")),
+        TimelineEvent::Scripted { action } => ("scripted", format!("{action:?}")),
     };
     format!(
         "{{:type :info, :f :{f}, :value {value}, :process :nemesis, :time {}}}",

@@ -383,6 +383,9 @@ impl World {
                 Actor::Node(node),
                 TraceEvent::Fault(format!("configuration at {index} committed: {m}")),
             );
+            self.mark(TimelineEvent::Membership {
+                config: m.to_string(),
+            });
             if !m.is_joint() {
                 self.stats.membership.completed += 1;
             }

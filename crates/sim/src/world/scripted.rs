@@ -16,6 +16,9 @@ impl World {
     /// Carries out one scripted fault. Faults on nodes that are already in
     /// the state asked for (crashing a node that is down) do nothing.
     pub(super) fn scripted(&mut self, action: Action) {
+        self.mark(TimelineEvent::Scripted {
+            action: format!("{action:?}"),
+        });
         let n = self.nodes.len();
         let founders: Vec<usize> = (0..self.config.nodes).collect();
         match action {
@@ -61,6 +64,10 @@ impl World {
                         )),
                     );
                     self.params.clock_drift_ppm[leader] = drift_ppm;
+                    self.mark(TimelineEvent::ClockDrift {
+                        node: leader as u64 + 1,
+                        ppm: drift_ppm,
+                    });
                 }
             }
             Action::ClockJump { node, ms } => self.jump_clock(node as usize - 1, ms),
@@ -137,6 +144,10 @@ impl World {
             Actor::Nemesis,
             TraceEvent::Fault(format!("clock jump n{} {sign}{ms}ms", node + 1)),
         );
+        self.mark(TimelineEvent::ClockJumped {
+            node: node as u64 + 1,
+            ms,
+        });
         if ms >= 0 {
             let ticks = (ms.unsigned_abs() / self.params.tick_ms).min(1_000);
             for _ in 0..ticks {
