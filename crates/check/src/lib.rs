@@ -8,7 +8,10 @@
 //! - [`History::operations`]: invocations paired with completions ([`Operation`]).
 //! - [`check_history`] / [`check_operations`]: split per key; a key of gets, puts and
 //!   deletes with unique written values is decided in polynomial time (Gibbons &
-//!   Korach's read-mapped register); any other key by a Porcupine-style search (Wing &
+//!   Korach's read-mapped register); a key whose writes are unique (puts, cas values,
+//!   append tokens) is often linearized from the version order its reads reveal, the
+//!   order replayed before it is trusted (the `versions` module); any other key by a
+//!   Porcupine-style search (Wing &
 //!   Gong's algorithm with Lowe's cache), bounded by a deterministic [`Budget`] of
 //!   steps and cache bytes. Keys go in [`rounds`] of growing budgets, so a key that
 //!   fails at once is reported first, deterministically.
@@ -182,6 +185,7 @@ pub mod mutate;
 mod partition;
 mod search;
 mod unique;
+mod versions;
 
 #[cfg(test)]
 mod brute;
