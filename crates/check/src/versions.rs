@@ -168,6 +168,28 @@ pub(crate) fn witness(ops: &[&Operation]) -> Option<Vec<usize>> {
             _ => {}
         }
     }
+    // A cas of unknown outcome whose value somebody saw swapped: what it expected was
+    // seen too. Until nothing new is seen.
+    loop {
+        let seen: BTreeSet<usize> = writers.resolved.values().copied().collect();
+        let mut more = false;
+        for &i in &seen {
+            if let (
+                Call::Cas {
+                    expected: Some(e), ..
+                },
+                Outcome::Unknown,
+            ) = (&ops[i].call, &ops[i].outcome)
+                && !writers.resolved.contains_key(e.as_str())
+            {
+                writers.resolve(e)?;
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
     // The writes that took effect: every completed one, and those of unknown outcome
     // whose result somebody saw (the others are left out: they never took effect).
     let observed: BTreeSet<usize> = writers.resolved.values().copied().collect();
@@ -749,6 +771,21 @@ mod tests {
             assert!(!crate::brute::linearizable(ops), "{ops:?}");
             assert_eq!(witness(&refs(ops)), None, "{ops:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_cas_that_was_seen_brings_in_the_unknown_write_it_expected() {
+        let unknown = |o: Operation| Operation {
+            outcome: Outcome::Unknown,
+            complete_ns: None,
+            ..o
+        };
+        let ops = [
+            unknown(put(0, "a", 0, 1)),
+            unknown(cas(1, Some("a"), "b", true, 2, 3)),
+            get(2, Some("b"), 10, 11),
+        ];
+        assert_eq!(witness(&refs(&ops)), Some(vec![0, 1, 2]));
     }
 
     #[test]
