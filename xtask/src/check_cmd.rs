@@ -342,8 +342,10 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         }
         eprintln!("wrote {} as Jepsen EDN", out.display());
     }
+    // Batches split per key, as the checker's own entry points do: `partition` and
+    // `explain` take operations on one key each.
     let ops = match history.operations() {
-        Ok(ops) => ops,
+        Ok(ops) => check::project_batches(&ops).into_owned(),
         Err(e) => {
             eprintln!("error: {}: {e}", args.path.display());
             return Ok(EXIT_INPUT);

@@ -55,7 +55,9 @@ pub struct Explanation {
 /// Explain `counterexample`, found by checking `ops` with `budget`.
 pub fn explain(ops: &[Operation], counterexample: &Counterexample, budget: &Budget) -> Explanation {
     let key = counterexample.key.as_str();
-    let groups = partition(ops);
+    // Batches split per key first, as the checker does (`project_batches`).
+    let projected = crate::history::project_batches(ops);
+    let groups = partition(&projected);
     let key_ops: Vec<&Operation> = groups.get(key).cloned().unwrap_or_default();
     let by_id: BTreeMap<OpId, &Operation> = key_ops.iter().map(|o| (o.id, *o)).collect();
     let op = counterexample.stuck.first().copied().unwrap_or_default();

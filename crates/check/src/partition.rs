@@ -147,6 +147,10 @@ pub struct KeyProgress {
     pub stopped_by: Option<StopReason>,
     /// Whether the polynomial decision for unique values decided the key (no search).
     pub unique_values: bool,
+    /// Whether the version order that unique writes reveal gave a linearization (no
+    /// search; see the `versions` module).
+    #[serde(default)]
+    pub version_order: bool,
 }
 
 impl KeyProgress {
@@ -341,7 +345,16 @@ fn search_key(c: &Ctx<'_>, ops: &[&Operation], progress: &mut KeyProgress) -> Ke
             progress.unique_values = true;
             unique_violation(c, ops, culprit, progress)
         }
-        Decision::NotApplicable => search_only(c, ops, progress),
+        Decision::NotApplicable => match crate::versions::witness(ops) {
+            // Replayed against the model and real time before it was returned.
+            Some(order) => {
+                progress.version_order = true;
+                KeyVerdict::Linearizable {
+                    order: order.into_iter().map(|i| ops[i].id).collect(),
+                }
+            }
+            None => search_only(c, ops, progress),
+        },
     }
 }
 

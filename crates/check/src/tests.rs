@@ -1067,6 +1067,9 @@ fn stale_reads_in_realistic_histories_are_never_missed() {
 /// was, on every fixture and on generated histories of each operation mix.
 #[test]
 fn search_step_counts_and_verdicts_are_pinned() {
+    // The search's own work is pinned: keys the version-order witness would decide
+    // go to the search here, as they did when the digest was measured.
+    crate::versions::OFF.with(|off| off.set(true));
     let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |s: &str| {
         for b in s.bytes() {
@@ -1105,6 +1108,7 @@ fn search_step_counts_and_verdicts_are_pinned() {
     }
     eprintln!("digest {digest:#x}");
     assert_eq!(digest, PINNED_SEARCH_DIGEST);
+    crate::versions::OFF.with(|off| off.set(false));
 }
 
 /// See [`search_step_counts_and_verdicts_are_pinned`]; measured before the split of
@@ -1113,8 +1117,36 @@ const PINNED_SEARCH_DIGEST: u64 = 0xf1aa_2140_ba0b_249b;
 
 /// The cache's byte limit is enforced: a search that would outgrow it stops with a
 /// clear undecided answer that says why, never an allocation failure.
+/// The version-order witness decides the 20-client key the search alone leaves
+/// undecided at the default budget (the key the two tests around this one use), with
+/// an order that replays.
+#[test]
+fn the_version_order_decides_a_key_the_search_cannot() {
+    let h = realistic_history_mix(1, 3000, 20, "ggcappx", 1000);
+    let groups = crate::partition(&h.0);
+    let (verdict, progress) =
+        crate::check_key_progress("hot", &groups["hot"], &Budget::default(), None);
+    assert!(progress.version_order, "{progress:?}");
+    let KeyVerdict::Linearizable { order } = verdict else {
+        panic!("{verdict:?}");
+    };
+    let by_id: BTreeMap<u64, usize> = groups["hot"]
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id, i))
+        .collect();
+    let order: Vec<usize> = order.iter().map(|id| by_id[id]).collect();
+    assert!(crate::versions::replays(&groups["hot"], &order));
+    crate::versions::OFF.with(|off| off.set(true));
+    let (alone, _) = crate::check_key_progress("hot", &groups["hot"], &Budget::default(), None);
+    crate::versions::OFF.with(|off| off.set(false));
+    assert_eq!(alone, KeyVerdict::Undecided);
+}
+
 #[test]
 fn a_full_cache_gives_undecided_with_the_reason() {
+    // A key the search alone finds hard (the version-order witness decides it).
+    crate::versions::OFF.with(|off| off.set(true));
     let h = realistic_history_mix(1, 3000, 20, "ggcappx", 1000);
     let groups = crate::partition(&h.0);
     let budget = Budget {
@@ -1137,6 +1169,7 @@ fn a_full_cache_gives_undecided_with_the_reason() {
     let (verdict, progress) = crate::check_key_progress("hot", &groups["hot"], &steps, None);
     assert_eq!(verdict, KeyVerdict::Undecided);
     assert_eq!(progress.stopped_by, Some(crate::StopReason::Steps));
+    crate::versions::OFF.with(|off| off.set(false));
 }
 
 #[test]
@@ -1164,6 +1197,8 @@ fn rounds_grow_tenfold_up_to_the_budget() {
 /// would exhaust its budget: it fails in an earlier round.
 #[test]
 fn a_key_that_fails_early_is_reported_before_a_hard_key() {
+    // A key the search alone finds hard (the version-order witness decides it).
+    crate::versions::OFF.with(|off| off.set(true));
     let hard = realistic_history_mix(1, 3000, 20, "ggcappx", 1000);
     let mut ops: Vec<Operation> = hard
         .0
@@ -1203,6 +1238,7 @@ fn a_key_that_fails_early_is_reported_before_a_hard_key() {
         other => panic!("{other:?}"),
     }
     eprintln!("found in {:?}", started.elapsed());
+    crate::versions::OFF.with(|off| off.set(false));
 }
 
 /// The streaming importers the command line uses give every fixture its verdict too:
