@@ -27,6 +27,9 @@ pub enum ViolationKind {
     CommitWithinLog,
     /// §4.3: a commit is held durably by a quorum of the configuration.
     CommitSafety,
+    /// §5.4.2: a leader commits by counting replicas only of an entry of
+    /// its current term.
+    CommitRule,
     /// §4.1: a leader is a voter.
     LeaderIsAVoter,
     /// Replicas at the same applied index have the same state.
@@ -61,7 +64,7 @@ pub enum ViolationKind {
 
 impl ViolationKind {
     /// Every kind.
-    pub const ALL: [ViolationKind; 24] = [
+    pub const ALL: [ViolationKind; 25] = [
         ViolationKind::ElectionSafety,
         ViolationKind::LogMatching,
         ViolationKind::LeaderCompleteness,
@@ -71,6 +74,7 @@ impl ViolationKind {
         ViolationKind::CommitIndexMonotonic,
         ViolationKind::CommitWithinLog,
         ViolationKind::CommitSafety,
+        ViolationKind::CommitRule,
         ViolationKind::LeaderIsAVoter,
         ViolationKind::StateMachineAgreement,
         ViolationKind::SnapshotOfCommittedState,
@@ -100,6 +104,7 @@ impl ViolationKind {
             ViolationKind::CommitIndexMonotonic => "commit index monotonic",
             ViolationKind::CommitWithinLog => "commit within log",
             ViolationKind::CommitSafety => "commit safety",
+            ViolationKind::CommitRule => "commit rule",
             ViolationKind::LeaderIsAVoter => "leader is a voter",
             ViolationKind::StateMachineAgreement => "state machine agreement",
             ViolationKind::SnapshotOfCommittedState => "snapshot of committed state",

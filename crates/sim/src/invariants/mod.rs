@@ -30,6 +30,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 mod commit;
+mod commit_rule;
 mod election;
 mod kind;
 mod log_matching;
@@ -90,6 +91,14 @@ pub struct Invariants {
     committed_chain: Vec<u64>,
     /// The term of each committed entry (`[0]` is term 0).
     committed_terms: Vec<Term>,
+    /// The commit term of each index: the term of the first leader seen to
+    /// commit it (`[0]` is term 0). Invariant: `commit_terms[i]` is defined
+    /// for every index some leader committed, and never changes once set.
+    /// By Leader Completeness (§5.4.3) every leader of a later term holds
+    /// the entry, so every entry at `i` of a term `>= commit_terms[i]` is
+    /// the committed one; an entry of an older term may still be written
+    /// there by a node that has not heard of that term.
+    commit_terms: Vec<Term>,
     /// Each live node's commit index in its current incarnation.
     commit: Vec<LogIndex>,
     /// Each live node's applied index in its current incarnation.
@@ -125,6 +134,7 @@ impl Invariants {
             committed: (LogIndex(0), 0),
             committed_chain: vec![0],
             committed_terms: vec![Term(0)],
+            commit_terms: vec![Term(0)],
             commit: vec![LogIndex(0); nodes],
             last_applied: vec![LogIndex(0); nodes],
             digests: BTreeMap::new(),

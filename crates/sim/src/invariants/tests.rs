@@ -75,6 +75,8 @@ fn a_conflicting_suffix_may_be_replaced_when_uncommitted() {
 fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() {
     let mut inv = Invariants::new(2);
     inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    let voters = Membership::of_voters([1].map(NodeId));
+    inv.leader_committed(0, 1, LogIndex(2), Term(1), Term(1), &voters);
     inv.applied(0, 1, digest(1, 1, 10));
     inv.applied(0, 1, digest(2, 1, 20));
     // Node 2 held a divergent entry at index 2; the committed one replaces it.
@@ -84,6 +86,54 @@ fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() 
     assert!(inv.violations().is_empty(), "{:?}", inv.violations());
     inv.persisted(0, 1, &[digest(2, 4, 40)]);
     assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+}
+
+/// Seed 585 (drawn config, pauses): n2, leader of t36, held i2228/t36 and
+/// was paused. n6 won t38 without i2228 (not committed then) and appended its
+/// own i2228/t38; n8 then won t40 holding i2228/t36 and committed it in t40.
+/// On resume n2 replayed its queued messages in arrival order, accepting
+/// n6's t38 append over i2228/t36. Legal: n2 was in term 38 < 40, not
+/// counted in the t40 commit, and n8 repaired it next. An entry of a term
+/// at or after the commit term written there is a real overwrite.
+#[test]
+fn an_entry_older_than_the_commit_term_may_replace_a_committed_one_on_a_lagging_node() {
+    let mut inv = Invariants::new(3);
+    let voters = Membership::of_voters([1, 2, 3].map(NodeId));
+    let log = [digest(1, 1, 10), digest(2, 36, 20), digest(3, 40, 30)];
+    inv.persisted(0, 1, &log[..2]);
+    inv.persisted(0, 2, &log);
+    inv.persisted(0, 3, &log);
+    inv.leader_committed(0, 3, LogIndex(3), Term(40), Term(40), &voters);
+    for entry in log {
+        inv.applied(0, 3, entry);
+    }
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Node 1 replays the append of the term-38 leader that lacked i2.
+    inv.persisted(0, 1, &[digest(2, 38, 99)]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // The same overwrite by an entry of the commit term is caught.
+    inv.persisted(0, 1, &[digest(2, 40, 98)]);
+    assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+}
+
+#[test]
+fn a_leader_committing_by_counting_an_older_term_entry_breaks_the_commit_rule() {
+    let mut inv = Invariants::new(3);
+    let voters = Membership::of_voters([1, 2, 3].map(NodeId));
+    let log = [digest(1, 2, 10), digest(2, 4, 20)];
+    inv.persisted(0, 1, &log);
+    inv.persisted(0, 2, &log);
+    // The leader of term 4 commits its own entry: fine.
+    inv.leader_committed(0, 1, LogIndex(2), Term(4), Term(4), &voters);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // The Figure 8 bug: the leader of term 4 commits index 1, of term 2,
+    // by counting its replicas.
+    let mut inv = Invariants::new(3);
+    inv.persisted(0, 1, &log[..1]);
+    inv.persisted(0, 2, &log[..1]);
+    inv.leader_committed(0, 1, LogIndex(1), Term(2), Term(4), &voters);
+    assert_eq!(inv.violations()[0].invariant, "commit rule");
+    assert_eq!(inv.violations()[0].kind, ViolationKind::CommitRule);
 }
 
 #[test]
@@ -239,7 +289,7 @@ fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
     inv.persisted(0, 1, &log);
     inv.persisted(0, 2, &log);
     let three = Membership::of_voters([1, 2, 3].map(NodeId));
-    inv.leader_committed(0, 1, LogIndex(1), Term(1), &three);
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), Term(1), &three);
     assert!(inv.violations().is_empty(), "two of three");
     // Joint {1,2,3} -> {3,4,5}: the new majority does not hold it.
     let joint = Membership {
@@ -247,7 +297,7 @@ fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
         outgoing: [1, 2, 3].map(NodeId).into(),
         learners: Default::default(),
     };
-    inv.leader_committed(0, 1, LogIndex(1), Term(1), &joint);
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), Term(1), &joint);
     assert_eq!(inv.violations()[0].invariant, "commit safety");
 }
 

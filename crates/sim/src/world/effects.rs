@@ -101,6 +101,7 @@ impl World {
             .then(|| {
                 (
                     raft.term_at(commit).unwrap_or_default(),
+                    raft.term(),
                     raft.membership().clone(),
                 )
             });
@@ -114,9 +115,9 @@ impl World {
         self.invariants
             .log_bounded(self.now, id, applied_held, snapshot_index, bound);
         self.nodes[node].applied = applied;
-        if let Some((term, membership)) = leader_commit {
+        if let Some((term, leader_term, membership)) = leader_commit {
             self.invariants
-                .leader_committed(self.now, id, commit, term, &membership);
+                .leader_committed(self.now, id, commit, term, leader_term, &membership);
         }
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
