@@ -261,6 +261,10 @@ pub struct RunShape {
     /// [default: on].
     #[arg(long, value_enum)]
     pub fast_restarts: Option<Switch>,
+    /// Hold and replay: partitions hold a share of the messages they cut
+    /// and release them 1-8 s later, in later terms [default: on].
+    #[arg(long, value_enum)]
+    pub holds: Option<Switch>,
     /// Snapshots and log compaction: drawn (thresholds drawn from the
     /// seed, often small), off, or EVERY:KEEP (a snapshot every EVERY
     /// applied entries, KEEP entries kept after it) [default: drawn].
@@ -347,6 +351,7 @@ impl RunShape {
             "fast-restarts",
             self.fast_restarts.map(|s| switch(s).into()),
         );
+        add("holds", self.holds.map(|s| switch(s).into()));
         add(
             "snapshots",
             self.snapshots.map(|s| match s {
@@ -446,6 +451,7 @@ impl RunShape {
             ("slow-disks", self.slow_disks),
             ("delays", self.delays),
             ("fast-restarts", self.fast_restarts),
+            ("holds", self.holds),
         ] {
             if let Some(switch) = switch {
                 config.allowed = config
@@ -820,6 +826,7 @@ mod tests {
             "slow-disks" => "disks",
             "delays" => "delay",
             "fast-restarts" => "restart",
+            "holds" => "hold",
             other => panic!("a family without a flag: {other}"),
         };
         let mut seen = Vec::new();

@@ -28,6 +28,8 @@ impl Invariants {
             self.commit_terms.resize(i + 1, leader_term);
         }
         self.commit_rule(at, node, commit, term, leader_term);
+        self.committed_by_own_term_acks(at, node, commit, leader_term, membership);
+        self.highest_commit_term = self.highest_commit_term.max(leader_term);
         let holds = |id: &NodeId| {
             let n = (id.0 as usize).wrapping_sub(1);
             self.terms.get(n).and_then(|t| t.get(i)) == Some(&term)

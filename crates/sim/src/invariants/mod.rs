@@ -21,7 +21,7 @@
 //! did; it checks nothing itself.
 
 use crate::queue::{MS, Nanos};
-use raft::{HardState, LogIndex, Term};
+use raft::{HardState, LogIndex, NodeId, Term};
 use replica::EntryDigest;
 use serde::Serialize;
 use stablehash::Fnv64;
@@ -29,14 +29,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+pub mod catch_up;
 mod commit;
 mod commit_rule;
 mod election;
 mod kind;
+mod lease_safety;
 mod log_matching;
 mod snapshots;
+mod stale_answers;
 mod state_machine;
 mod storage;
+pub mod term_inflation;
+mod vote_durability;
 
 /// One broken invariant: which, when, where, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -112,6 +117,16 @@ pub struct Invariants {
     /// Invariant: one payload per (index, term) (log matching, §5.3), so an
     /// entry sent with another payload is data the sender never verified.
     payloads: BTreeMap<(LogIndex, Term), u64>,
+    /// Vote durability: the last vote each node was seen to grant, as
+    /// (term, candidate). Invariant: its term never decreases.
+    granted_votes: Vec<Option<(Term, NodeId)>>,
+    /// Stale answers: the grants and acknowledgements sent to each node in
+    /// the latest term it was sent one.
+    answers: Vec<stale_answers::Answers>,
+    /// Lease safety: the highest term whose leader committed an entry.
+    highest_commit_term: Term,
+    /// Lease reads confirmed so far.
+    lease_reads: u64,
     violations: Vec<Violation>,
 }
 
@@ -140,6 +155,10 @@ impl Invariants {
             digests: BTreeMap::new(),
             hard_states: vec![HardState::default(); nodes],
             payloads: BTreeMap::new(),
+            granted_votes: vec![None; nodes],
+            answers: vec![stale_answers::Answers::default(); nodes],
+            highest_commit_term: Term(0),
+            lease_reads: 0,
             violations: Vec::new(),
         }
     }
@@ -179,6 +198,7 @@ impl Invariants {
     pub fn wiped(&mut self, node: u64) {
         let n = slot(node);
         self.hard_states[n] = HardState::default();
+        self.granted_votes[n] = None;
         self.chains[n] = vec![0];
         self.terms[n] = vec![Term(0)];
     }

@@ -178,6 +178,11 @@ impl World {
                             TraceEvent::Dropped(summary, DropReason::Partition),
                         );
                     }
+                    Fate::Held(delay) => {
+                        self.stats.messages_held += 1;
+                        self.queue
+                            .push(self.now + delay, Event::Deliver { to, envelope });
+                    }
                     Fate::Delivered(delays) => {
                         if delays.len() > 1 {
                             self.stats.messages_duplicated += 1;
@@ -222,6 +227,7 @@ impl World {
                     && self.leader_after_heal.is_none()
                 {
                     self.leader_after_heal = Some(self.now);
+                    self.term_after_heal = Some(soft.term);
                 }
                 if soft.role == raft::Role::Leader
                     && let Some(replica) = &self.nodes[node].replica
@@ -318,6 +324,12 @@ impl World {
                     },
                 );
                 self.invariants.snapshot_installed(self.now, id, snapshot);
+            }
+            Effect::Event(ReplicaEvent::LeaseReadConfirmed { term, index }) => {
+                let within = self.lease_within_drift_bound();
+                self.stats.lease_reads += 1;
+                self.invariants
+                    .lease_read(self.now, id, term, index, within);
             }
             Effect::Event(ReplicaEvent::StateMachineReplaced { snapshot }) => {
                 self.invariants
