@@ -12,6 +12,7 @@ mod check_cmd;
 mod cli;
 mod cluster;
 mod error;
+mod mutants;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -88,6 +89,7 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
         Command::Cluster(args) => Ok(cluster::cluster(&args)?),
+        Command::Mutants(args) => mutants::mutants(&args),
         Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),

@@ -160,6 +160,9 @@ struct NodeSlot {
     applied: u64,
     /// The commit index after the last step, to trace when it moves.
     commit: LogIndex,
+    /// When `commit` last moved (catch-up liveness: a member behind the
+    /// leader whose commit index stands still is stalled).
+    commit_moved_at: Nanos,
     /// The term this node leads, if it is leader (for the timeline).
     leading: Option<u64>,
     /// The node's snapshot index when its current step began: no message
@@ -391,6 +394,7 @@ impl World {
                 rng: SimRng::for_concern(seed, Concern::Node(i as u64 + 1)),
                 applied: 0,
                 commit: LogIndex(0),
+                commit_moved_at: 0,
                 leading: None,
                 snapshot_floor: LogIndex(0),
                 failed: None,

@@ -121,6 +121,7 @@ impl World {
         }
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
+            self.nodes[node].commit_moved_at = self.now;
             self.trace(Actor::Node(id), TraceEvent::Committed { index: commit });
         }
         self.invariants.commit_index(self.now, id, commit, last);

@@ -92,17 +92,23 @@ impl World {
             .collect();
         if self.now >= deadline
             && let Some((commit, lagging)) = self.lagging_members()
-            && !lagging.is_empty()
         {
             let behind: Vec<String> = lagging
                 .iter()
+                .filter(|&&(node, _)| {
+                    let moved_at = self.nodes[node as usize - 1].commit_moved_at;
+                    catch_up::stalled(moved_at, self.now)
+                })
                 .map(|(node, at)| format!("n{node} at {at}"))
                 .collect();
-            self.liveness.push(format!(
-                "members still behind the leader's commit index {commit} {}ms after the heal: {}",
-                (self.now - healed) / MS,
-                behind.join(", ")
-            ));
+            if !behind.is_empty() {
+                self.liveness.push(format!(
+                    "members stalled behind the leader's commit index {commit} {}ms after the heal (no progress for {}ms): {}",
+                    (self.now - healed) / MS,
+                    catch_up::STALL / MS,
+                    behind.join(", ")
+                ));
+            }
         }
         // Only where Raft defends against a disruptive server: pre-vote
         // (§9.6) or check-quorum's leader stickiness (§4.2.3, which raft
