@@ -52,6 +52,7 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     cmd.current_dir(workspace_root())
         .arg("mutants")
         .args(["--package", "raft"])
+        .args(["--test-package", "raft,sim"])
         .args(["--jobs", &args.jobs.to_string()])
         .env("RAFTLAB_MUTANTS_SEEDS", args.seeds.to_string());
     for file in &files {
@@ -63,8 +64,6 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     if let Some(shard) = &args.shard {
         cmd.args(["--shard", shard]);
     }
-    // The sweep is an ignored test: run it.
-    cmd.args(["--", "--include-ignored"]);
     eprintln!("running: {cmd:?}");
     let status = cmd.status().map_err(|e| {
         Error::Usage(format!(

@@ -344,6 +344,8 @@ pub struct World {
     /// A clock jumped during the run: lease reads are beyond the drift
     /// bound from then on (see `invariants::lease_safety`).
     clock_jumped: bool,
+    /// When the last message a partition held is released (0: none held).
+    held_until: Nanos,
     /// Draws pauses and fast restarts.
     process_rng: SimRng,
     /// The answer to the last admin request (same step).
@@ -435,6 +437,7 @@ impl World {
             term_after_heal: None,
             liveness: Vec::new(),
             clock_jumped: false,
+            held_until: 0,
             process_rng: SimRng::for_concern(seed, Concern::Process),
             admin_reply: None,
             disks_healed: false,

@@ -4,7 +4,9 @@
 //! disrupts a leader that is reachable (pre-vote, §9.6, and check-quorum's
 //! leader stickiness, §4.2.3, exist to prevent it). Reported with the
 //! liveness failures; checked only when one of those defences is on, over
-//! the members of the leader's configuration (with both off, raftlab, like
+//! the members of the leader's configuration, and only when no message held
+//! by a partition is replayed after the heal (a held vote request of a
+//! high term raises terms then, legitimately) (with both off, raftlab, like
 //! etcd, has no defence: drawn-config seeds 94 and 190 showed a removed
 //! server raising every member's term after the heal).
 

@@ -181,6 +181,7 @@ impl World {
                     }
                     Fate::Held(delay) => {
                         self.stats.messages_held += 1;
+                        self.held_until = self.held_until.max(self.now + delay);
                         self.queue
                             .push(self.now + delay, Event::Deliver { to, envelope });
                     }

@@ -116,7 +116,11 @@ impl World {
         // the leader's configuration count: a removed server that never
         // learnt of it may raise its own term forever without disrupting
         // anyone.
-        let defended = self.params.raft.pre_vote || self.params.raft.check_quorum;
+        // Nor while messages held during the chaos are still being replayed
+        // after the heal: a held vote request of a high term legitimately
+        // raises terms then (seed 11, swarm off, 8 s, disk faults).
+        let defended = (self.params.raft.pre_vote || self.params.raft.check_quorum)
+            && self.held_until <= healed;
         if let Some(settled) = self.term_after_heal.filter(|_| defended) {
             let members = self.leader_index().and_then(|l| {
                 Some(
