@@ -51,8 +51,7 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root())
         .arg("mutants")
-        .args(["--package", "raft"])
-        .args(["--test-package", "raft,sim"])
+        .args(["--test-package", "raft", "--test-package", "sim"])
         .args(["--jobs", &args.jobs.to_string()])
         .env("RAFTLAB_MUTANTS_SEEDS", args.seeds.to_string());
     for file in &files {
