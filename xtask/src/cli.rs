@@ -85,6 +85,15 @@ pub enum Command {
     /// Exit status: 0 no violation within the bounds; 1 a violation (the
     /// trace printed and written as a regression test); 64 a usage error.
     Modelcheck(crate::modelcheck::ModelcheckArgs),
+    /// The mutation score: cargo-mutants over raft's election.rs,
+    /// replication.rs, read_index.rs and log.rs (or --file F), each mutant
+    /// tested by raft's tests and a short sweep of the default swarm;
+    /// equivalent mutants listed with reasons in .cargo/mutants.toml.
+    ///
+    /// Exit status: cargo-mutants' (0 every mutant caught or unviable, 2
+    /// some missed, 3 some timed out, 4 the tests fail unmutated); 64 cargo
+    /// mutants is not installed.
+    Mutants(crate::mutants::MutantsArgs),
 }
 
 impl Command {
@@ -103,7 +112,8 @@ impl Command {
             | Command::Replay(_)
             | Command::Cluster(_)
             | Command::Jepsen(_)
-            | Command::Modelcheck(_) => false,
+            | Command::Modelcheck(_)
+            | Command::Mutants(_) => false,
         }
     }
 }
@@ -366,6 +376,10 @@ pub struct RunShape {
     /// [default: on].
     #[arg(long, value_enum)]
     pub fast_restarts: Option<Switch>,
+    /// Hold and replay: partitions hold a share of the messages they cut
+    /// and release them 1-8 s later, in later terms [default: on].
+    #[arg(long, value_enum)]
+    pub holds: Option<Switch>,
     /// Snapshots and log compaction: drawn (thresholds drawn from the
     /// seed, often small), off, or EVERY:KEEP (a snapshot every EVERY
     /// applied entries, KEEP entries kept after it) [default: drawn].
@@ -452,6 +466,7 @@ impl RunShape {
             "fast-restarts",
             self.fast_restarts.map(|s| switch(s).into()),
         );
+        add("holds", self.holds.map(|s| switch(s).into()));
         add(
             "snapshots",
             self.snapshots.map(|s| match s {
@@ -551,6 +566,7 @@ impl RunShape {
             ("slow-disks", self.slow_disks),
             ("delays", self.delays),
             ("fast-restarts", self.fast_restarts),
+            ("holds", self.holds),
         ] {
             if let Some(switch) = switch {
                 config.allowed = config
@@ -925,6 +941,7 @@ mod tests {
             "slow-disks" => "disks",
             "delays" => "delay",
             "fast-restarts" => "restart",
+            "holds" => "hold",
             other => panic!("a family without a flag: {other}"),
         };
         let mut seen = Vec::new();

@@ -16,6 +16,7 @@ mod cluster;
 mod error;
 mod jepsen;
 mod modelcheck;
+mod mutants;
 mod report_cmd;
 mod scenario_cmd;
 mod sweep;
@@ -94,6 +95,7 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         Command::Cluster(args) => Ok(cluster::cluster(&args)?),
         Command::Jepsen(args) => jepsen::jepsen(&args),
         Command::Modelcheck(args) => modelcheck::modelcheck(&args),
+        Command::Mutants(args) => mutants::mutants(&args),
         Command::Bench(args) => Ok(match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
             cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
@@ -283,6 +285,14 @@ pub fn print_header(config: &SimConfig) {
             p.fast_restart_every_ms
         ));
     }
+    if p.hold_share > 0.0 && p.partition_every_ms > 0 {
+        nemesis.push(format!(
+            "partitions hold {:.0}% of what they cut and replay it {}-{}ms later",
+            p.hold_share * 100.0,
+            sim::config::HOLD_MIN_MS,
+            p.hold_max_ms
+        ));
+    }
     if p.long_delay_rate > 0.0 {
         nemesis.push(format!(
             "{:.1}% of messages delayed up to {}ms",
@@ -462,10 +472,22 @@ pub fn print_verdict(s: &Summary, history: &Path) {
         st.entries_per_fsync_max,
         st.writes_in_flight_at_crashes
     );
-    if st.pauses + st.fast_restarts + st.long_delayed_messages > 0 || !st.slow_disks.is_empty() {
+    if st.pauses + st.fast_restarts + st.long_delayed_messages + s.stats.messages_held > 0
+        || !st.slow_disks.is_empty()
+    {
         println!(
-            "  process and network: {} pauses, {} fast restarts, {} long-delayed messages, slow disks {:?}",
-            st.pauses, st.fast_restarts, st.long_delayed_messages, st.slow_disks
+            "  process and network: {} pauses, {} fast restarts, {} long-delayed messages, {} held by partitions and replayed, slow disks {:?}",
+            st.pauses,
+            st.fast_restarts,
+            st.long_delayed_messages,
+            s.stats.messages_held,
+            st.slow_disks
+        );
+    }
+    if s.stats.lease_reads > 0 {
+        println!(
+            "  lease reads: {} confirmed, each checked by lease safety within the drift bound",
+            s.stats.lease_reads
         );
     }
     println!(

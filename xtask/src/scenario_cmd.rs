@@ -67,6 +67,15 @@ pub fn shrink(args: &ShrinkArgs) -> Result<u8, Error> {
         config.script.len(),
         config.clock_drift_ppm.len()
     );
+    let summary = &shrunk.outcome.summary;
+    println!(
+        "size: {} operations, {} fault events",
+        sim::shrink::operations(summary),
+        sim::shrink::fault_events(summary)
+    );
+    for line in &shrunk.report {
+        println!("  {line}");
+    }
     println!("scenario: {}", path.display());
     println!("replay: cargo xtask replay {}", path.display());
     Ok(0)

@@ -55,6 +55,13 @@ pub struct SeedResult {
     /// Removals or replacements of the leader of the moment.
     #[serde(default)]
     pub leader_removals: u64,
+    /// Messages held by partitions and replayed later (hold and replay).
+    #[serde(default)]
+    pub messages_held: u64,
+    /// Lease reads confirmed (each checked by lease safety within the
+    /// drift bound).
+    #[serde(default)]
+    pub lease_reads: u64,
     /// Writes, their latencies and group commit, and the process and
     /// network faults of asynchronous storage.
     #[serde(default)]
@@ -149,6 +156,15 @@ pub struct SweepSummary {
     /// Fast restarts, over all seeds.
     #[serde(default)]
     pub fast_restarts: u64,
+    /// Messages held by partitions and replayed later, over all seeds.
+    #[serde(default)]
+    pub messages_held: u64,
+    /// Seeds in which partitions held messages.
+    #[serde(default)]
+    pub seeds_with_held_messages: u64,
+    /// Lease reads confirmed, over all seeds.
+    #[serde(default)]
+    pub lease_reads: u64,
     /// Writes in flight when their node crashed, over all seeds.
     #[serde(default)]
     pub writes_in_flight_at_crashes: u64,
@@ -226,6 +242,9 @@ impl SweepSummary {
             total.membership_changes += r.membership_changes;
             total.seeds_with_several_membership_changes += u64::from(r.membership_changes >= 2);
             total.leader_removals += r.leader_removals;
+            total.messages_held += r.messages_held;
+            total.seeds_with_held_messages += u64::from(r.messages_held > 0);
+            total.lease_reads += r.lease_reads;
             if let Some(kind) = &r.kind {
                 *total.failures_by_kind.entry(kind.clone()).or_insert(0) += 1;
             }
@@ -313,6 +332,8 @@ fn error_result(seed: u64, e: String) -> SeedResult {
         snapshots_installed: 0,
         membership_changes: 0,
         leader_removals: 0,
+        messages_held: 0,
+        lease_reads: 0,
         storage: Default::default(),
         trace_hash: String::new(),
         replay: String::new(),
@@ -403,6 +424,8 @@ fn run_seed_inner(
         snapshots_installed: s.stats.snapshots_installed,
         membership_changes: s.stats.membership.completed,
         leader_removals: s.stats.membership.leader_removals,
+        messages_held: s.stats.messages_held,
+        lease_reads: s.stats.lease_reads,
         storage: s.storage.clone(),
         trace_hash: s.trace_hash.clone(),
         replay: s.replay.clone(),
@@ -776,6 +799,10 @@ fn print_summary(total: &SweepSummary, jobs: Option<usize>) {
         total.fast_restarts
     );
     println!(
+        "  hold and replay: {} messages held by partitions and replayed ({} seeds); {} lease reads checked",
+        total.messages_held, total.seeds_with_held_messages, total.lease_reads
+    );
+    println!(
         "  {:.1}s wall, {:.2} seeds/s",
         total.wall_time_s, total.seeds_per_second
     );
@@ -802,6 +829,8 @@ mod tests {
             snapshots_installed: seed % 2,
             membership_changes: seed % 4,
             leader_removals: seed % 2,
+            messages_held: seed % 3,
+            lease_reads: seed % 2,
             storage: sim::world::StorageSummary {
                 writes: seed * 10,
                 pauses: seed % 3,

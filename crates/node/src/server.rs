@@ -603,6 +603,7 @@ impl ReplicaTask {
                 m.snapshots.get_or_create(&label("kind", "installed")).inc();
                 tracing::info!(index = snapshot.index.0, "snapshot installed");
             }
+            ReplicaEvent::LeaseReadConfirmed { .. } => {}
         }
     }
 

@@ -153,6 +153,7 @@ impl Raft {
             self.read_states.push(ReadState {
                 ctx,
                 index: self.log.committed(),
+                lease: true,
             });
             return Ok(());
         }
@@ -256,6 +257,7 @@ impl Raft {
             self.read_states.push(ReadState {
                 ctx: read.ctx,
                 index: read.index,
+                lease: false,
             });
         }
     }

@@ -134,6 +134,8 @@ impl Raft {
             // `maybe_send_commit` from asking for heartbeat after heartbeat.
             let proven = if prev.0 == 0 { pr.match_index } else { prev };
             pr.commit_sent = pr.commit_sent.max(committed.min(proven));
+            // Its answer may re-arm the probe (see `Progress::probe_rearm`).
+            pr.probe_rearm = true;
         }
         self.send(
             to,
@@ -319,10 +321,19 @@ impl Raft {
                 self.maybe_send_timeout_now(from);
             }
         } else {
-            if pr.state == ProgressState::Probe {
-                // A heartbeat answer: one more probe per heartbeat, so a lost
-                // probe never stalls the follower for good.
+            // An answer at or below the match index: a heartbeat's answer, a
+            // duplicate, or one overtaken by a later answer. One such answer
+            // per heartbeat re-arms the probe, so a lost probe never stalls
+            // the follower for good. Re-arming on every one re-sent the same
+            // append for every stale answer, and duplicated answers
+            // multiplied into a message storm (found once appends carried
+            // one entry with 64 in flight, sweep seed 827). Telling a
+            // heartbeat's answer apart by its index instead missed answers
+            // that name the follower's own commit index (seeds 230, 288,
+            // 752, 1577, 1916 then stalled a follower below the snapshot).
+            if pr.state == ProgressState::Probe && pr.probe_rearm {
                 pr.probe_sent = false;
+                pr.probe_rearm = false;
             }
             self.send_appends(from);
             self.maybe_send_commit(from);

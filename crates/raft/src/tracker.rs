@@ -96,6 +96,14 @@ pub(crate) struct Progress {
     /// In Probe: an append was sent and neither its answer nor a heartbeat
     /// answer has come back yet.
     pub probe_sent: bool,
+    /// A heartbeat was sent since an answer last re-armed the probe. An
+    /// answer that proves nothing new (at or below the match index) re-arms
+    /// the probe only while this is set, and clears it: one re-sent probe
+    /// per heartbeat at most, however many stale or duplicated answers
+    /// arrive (sweep seed 827), and never fewer (a lost probe is re-sent at
+    /// the next heartbeat's answer: seeds 230, 288, 752, 1577, 1916, whose
+    /// heartbeat answers name an index that is neither the match index nor 0).
+    pub probe_rearm: bool,
     /// In Replicate: the appends not yet acknowledged.
     pub inflights: Inflights,
     /// Heard from in the current check-quorum window (dissertation §6.2).
@@ -126,6 +134,7 @@ impl Progress {
             next_index,
             state: ProgressState::Probe,
             probe_sent: false,
+            probe_rearm: false,
             inflights: Inflights::new(max_inflight),
             recent_active: false,
             match_at_last_heartbeat: LogIndex(0),

@@ -405,6 +405,9 @@ pub struct ReadState {
     pub ctx: u64,
     /// The commit index at the time the read was confirmed.
     pub index: LogIndex,
+    /// Answered from the leader's lease (§6.4.1), without a quorum round of
+    /// its own: safe only within the clock drift bound.
+    pub lease: bool,
 }
 
 /// Everything the node asks its driver to do, handed out by

@@ -106,6 +106,14 @@ pub enum ReplicaEvent {
         /// The entries the log still holds after it.
         log_entries: u64,
     },
+    /// As leader of `term`, raft confirmed a read at `index` from its lease
+    /// (§6.4.1): it will be answered once `index` is applied, as of now.
+    LeaseReadConfirmed {
+        /// The leader's term.
+        term: Term,
+        /// The commit index the read observes.
+        index: LogIndex,
+    },
 }
 
 /// A compact fingerprint of a snapshot: where it sits in the log and the

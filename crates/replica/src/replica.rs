@@ -390,6 +390,12 @@ impl Replica {
         }
 
         for read in read_states {
+            if read.lease {
+                effects.push(Effect::Event(ReplicaEvent::LeaseReadConfirmed {
+                    term: self.raft.term(),
+                    index: read.index,
+                }));
+            }
             if let Some(pending) = self.pending_reads.remove(&read.ctx) {
                 // Kept sorted by index. Confirmations need not come in index
                 // order: a lease read answered at once (§6.4.1) can carry a

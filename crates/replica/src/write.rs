@@ -11,7 +11,7 @@
 //! sync costs one more sync, not one per input).
 
 use crate::effects::{EntryDigest, SnapshotDigest};
-use raft::{Entry, HardState, LogIndex, Message, Snapshot};
+use raft::{Entry, HardState, LogIndex, Message, MessageBody, Snapshot};
 use std::collections::VecDeque;
 
 /// Identifies a write; ids increase by one per write issued.
@@ -223,10 +223,29 @@ impl WriteQueue {
             last.held_messages.extend(held_messages);
             return;
         }
-        let rewrites = |last: &Pending| {
+        // The end of what a pending write vouches for: its own entries, and
+        // the entries its held answers acknowledge (those may have been
+        // written by an earlier write: an answer with nothing new to write
+        // waits for the last outstanding write, see above).
+        let vouched_end = |last: &Pending| {
             let gathered_end = last.write.entries.last().map(|e| e.index);
+            let acked_end = last
+                .held_messages
+                .iter()
+                .filter_map(|m| match m.body {
+                    MessageBody::AppendEntriesResponse {
+                        success: true,
+                        index,
+                        ..
+                    } => Some(index),
+                    _ => None,
+                })
+                .max();
+            gathered_end.max(acked_end)
+        };
+        let rewrites = |last: &Pending| {
             let new_start = entries.first().map(|e| e.index);
-            matches!((gathered_end, new_start), (Some(end), Some(start)) if start <= end)
+            matches!((vouched_end(last), new_start), (Some(end), Some(start)) if start <= end)
         };
         let mergeable = self
             .buffered
@@ -238,7 +257,11 @@ impl WriteQueue {
             // them, and stay true only if those entries reach the disk
             // first (found by a 300-seed sweep, seed 343: a follower
             // acknowledged to a deposed leader entries that a gathered
-            // conflict had replaced before they were ever written).
+            // conflict had replaced before they were ever written). The
+            // same holds for entries an earlier write made durable and a
+            // held answer acknowledges (seed 250 of the drawn-config sweep:
+            // a duplicate append's answer waited on a hard-state write that
+            // then gathered a new leader's conflicting suffix).
             .is_some_and(|last| {
                 install.is_none() && last.write.compact.is_none() && !rewrites(last)
             });
@@ -426,6 +449,42 @@ mod tests {
         q.complete(WriteId(1)).unwrap();
         let w = q.issue().pop().unwrap();
         assert_eq!(w.entries, gathered, "written as acknowledged");
+        let done = q.complete(w.id).unwrap();
+        assert_eq!(done.held_messages, vec![ack]);
+        let rewrite = q.issue().pop().unwrap();
+        assert_eq!(rewrite.entries, vec![entry(3, 2)]);
+    }
+
+    /// Seed 250 of the drawn-config sweep: a duplicate append's answer (it
+    /// writes nothing) waited on a buffered hard-state write; a new leader's
+    /// conflicting suffix then merged into that write, so the answer left
+    /// after the entries it acknowledged were replaced.
+    #[test]
+    fn work_that_rewrites_entries_a_held_answer_acknowledges_waits_in_a_write_of_its_own() {
+        let mut q = queue(1);
+        q.add(None, None, (1..=4).map(|i| entry(i, 1)).collect(), vec![]);
+        q.issue();
+        let hs = |term| HardState {
+            term: Term(term),
+            ..HardState::default()
+        };
+        q.add(None, Some(hs(1)), vec![], vec![]);
+        let ack = Message {
+            from: raft::NodeId(1),
+            to: raft::NodeId(2),
+            term: Term(1),
+            body: MessageBody::AppendEntriesResponse {
+                success: true,
+                index: LogIndex(4),
+                reject_hint: None,
+                read_round: 0,
+            },
+        };
+        q.add(None, None, vec![], vec![ack.clone()]);
+        q.add(None, Some(hs(2)), vec![entry(3, 2)], vec![]);
+        q.complete(WriteId(1)).unwrap();
+        let w = q.issue().pop().unwrap();
+        assert!(w.entries.is_empty(), "the rewrite is not gathered here");
         let done = q.complete(w.id).unwrap();
         assert_eq!(done.held_messages, vec![ack]);
         let rewrite = q.issue().pop().unwrap();

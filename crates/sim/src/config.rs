@@ -337,6 +337,11 @@ pub struct Params {
     /// Mean virtual time between two fast restarts (0: none): a crash
     /// whose node is back before one network delay.
     pub fast_restart_every_ms: u64,
+    /// Hold and replay: the share of the messages a partition cuts that it
+    /// holds and releases later instead of dropping (0: none).
+    pub hold_share: f64,
+    /// The longest a held message is held (at least one second).
+    pub hold_max_ms: u64,
     /// Raft's own settings for this run.
     pub raft: RaftKnobs,
 }
@@ -381,6 +386,11 @@ impl RaftKnobs {
     }
 }
 
+/// The shortest time a held message is held (see [`Families::holds`]):
+/// longer than any election timeout the run draws, so that what it carries
+/// arrives in a later term.
+pub const HOLD_MIN_MS: u64 = 1_000;
+
 /// The largest clock drift a run may set (90%: a clock at 10% speed, or
 /// 1.9 times as fast).
 pub const MAX_DRIFT_PPM: i64 = 900_000;
@@ -411,12 +421,19 @@ impl Params {
         config.max_bytes_per_append = knobs.max_bytes_per_append;
         config.max_inflight_appends = knobs.max_inflight_appends;
         config.max_snapshot_chunk_bytes = knobs.max_snapshot_chunk_bytes;
-        if knobs.lease_reads {
-            // A lease of 4/5 of the election timeout: safe while no voter's
-            // clock runs more than 25% faster than the leader's.
-            config.lease_read_ticks = self.election_ticks * 4 / 5;
-        }
+        config.lease_read_ticks = self.lease_read_ticks();
         config
+    }
+
+    /// The lease reads' length in ticks, 0 when lease reads are off: 4/5 of
+    /// the election timeout, safe while no voter's clock runs more than 25%
+    /// faster than the leader's.
+    pub fn lease_read_ticks(&self) -> u32 {
+        if self.raft.lease_reads {
+            self.election_ticks * 4 / 5
+        } else {
+            0
+        }
     }
 
     /// The replicas' snapshot policy.
@@ -490,6 +507,8 @@ impl Params {
             pause_max_ms: 0,
             long_delay_rate: 0.0,
             long_delay_max_ms: 0,
+            hold_share: 0.0,
+            hold_max_ms: 0,
             fast_restart_every_ms: 0,
             raft: RaftKnobs::defaults(),
         };
@@ -564,6 +583,14 @@ impl Params {
             max_inflight_appends: [1, 2, 8, 64][rng.range(0, 4) as usize],
             max_snapshot_chunk_bytes: [256, 4 << 10, 64 << 10][rng.range(0, 3) as usize],
         };
+        // Hold and replay (issue 20): drawn after everything above.
+        let holds_drawn = rng.chance(0.5);
+        params.hold_share = rng.range(100, 1_001) as f64 / 1000.0;
+        params.hold_max_ms = rng.range(HOLD_MIN_MS, 8_001);
+        let drawn = Families {
+            holds: holds_drawn,
+            ..drawn
+        };
         if config.vary_raft {
             params.election_ticks = election_ticks;
             params.heartbeat_ticks = heartbeat_ticks;
@@ -626,6 +653,9 @@ impl Params {
         }
         if !families.fast_restarts {
             params.fast_restart_every_ms = 0;
+        }
+        if !families.holds {
+            params.hold_share = 0.0;
         }
         for &(node, ppm) in &config.clock_drift_ppm {
             params.clock_drift_ppm[node as usize - 1] = ppm;

@@ -40,6 +40,12 @@ pub struct Families {
     /// Fast restarts: a crashed node is back before one network delay, so
     /// messages sent to its previous incarnation reach the new one.
     pub fast_restarts: bool,
+    /// Hold and replay: a partition buffers a share of the messages it
+    /// cuts instead of dropping them, and releases each one to 8 seconds
+    /// later, after elections, restarts and membership changes (votes and
+    /// acknowledgements reach nodes in later terms). Acts only with
+    /// partitions.
+    pub holds: bool,
 }
 
 impl Default for Families {
@@ -61,6 +67,7 @@ impl Families {
         slow_disks: true,
         delays: true,
         fast_restarts: true,
+        holds: true,
     };
 
     /// No family: a clean world.
@@ -75,6 +82,7 @@ impl Families {
         slow_disks: false,
         delays: false,
         fast_restarts: false,
+        holds: false,
     };
 
     /// The families in both sets.
@@ -90,11 +98,12 @@ impl Families {
             slow_disks: self.slow_disks && other.slow_disks,
             delays: self.delays && other.delays,
             fast_restarts: self.fast_restarts && other.fast_restarts,
+            holds: self.holds && other.holds,
         }
     }
 
     /// The families as (name, on) pairs, in a fixed order.
-    pub fn list(&self) -> [(&'static str, bool); 10] {
+    pub fn list(&self) -> [(&'static str, bool); 11] {
         [
             ("network", self.network),
             ("partitions", self.partitions),
@@ -106,6 +115,7 @@ impl Families {
             ("slow-disks", self.slow_disks),
             ("delays", self.delays),
             ("fast-restarts", self.fast_restarts),
+            ("holds", self.holds),
         ]
     }
 
@@ -123,6 +133,7 @@ impl Families {
             "slow-disks" | "slow_disks" => &mut self.slow_disks,
             "delays" => &mut self.delays,
             "fast-restarts" | "fast_restarts" => &mut self.fast_restarts,
+            "holds" => &mut self.holds,
             _ => return None,
         };
         *slot = on;

@@ -55,6 +55,13 @@ pub struct Summary {
     /// The rule each of `violations` broke, in the same order.
     #[serde(default, skip_deserializing)]
     pub violation_kinds: Vec<invariants::ViolationKind>,
+    /// Virtual time of the first invariant violation, in ms (rounded up),
+    /// if one broke; else, for a history that is not linearizable, when
+    /// the last operation of its counterexample (the linearizable prefix
+    /// and the stuck operations) completed. A run cut just after it fails
+    /// the same way (the shrinker's first cut).
+    #[serde(default)]
+    pub first_violation_ms: Option<u64>,
     /// Liveness failures: after the chaos, with the cluster healed, what
     /// did not happen within the bound (a leader, every pending operation).
     /// Reported apart from safety violations.
@@ -233,6 +240,12 @@ pub fn run_with_params(
         .iter()
         .map(|v| v.kind)
         .collect();
+    let mut first_violation_ms = output
+        .invariants
+        .violations()
+        .iter()
+        .map(|v| v.time_ns.div_ceil(MS))
+        .min();
     let verdict = check::check_history(&output.history, budget)
         .map_err(|e| format!("the simulator wrote an invalid history: {e:?}"))?;
     let linearizable = match &verdict {
@@ -245,6 +258,21 @@ pub fn run_with_params(
                 counterexample.longest_prefix.len()
             ));
             violation_kinds.push(invariants::ViolationKind::NotLinearizable);
+            if first_violation_ms.is_none()
+                && let Ok(ops) = output.history.operations()
+            {
+                let involved: std::collections::BTreeSet<_> = counterexample
+                    .longest_prefix
+                    .iter()
+                    .chain(&counterexample.stuck)
+                    .collect();
+                first_violation_ms = ops
+                    .iter()
+                    .filter(|op| involved.contains(&op.id))
+                    .filter_map(|op| op.complete_ns)
+                    .max()
+                    .map(|t| t.div_ceil(MS));
+            }
             Some(false)
         }
         Verdict::Undecided { .. } => None,
@@ -255,6 +283,7 @@ pub fn run_with_params(
         linearizable,
         violations,
         violation_kinds,
+        first_violation_ms,
         liveness: output.liveness,
         stats: output.stats,
         elections: output.invariants.elections() as u64,

@@ -1,5 +1,6 @@
 //! The simulated network between replicas: latency (whose spread reorders
-//! messages), loss, duplication, and partitions by shape.
+//! messages), loss, duplication, partitions by shape, and partitions that
+//! hold messages and replay them seconds later.
 
 use crate::queue::Nanos;
 use crate::rng::SimRng;
@@ -14,6 +15,9 @@ pub enum Fate {
     Partitioned,
     /// Delivered after each of these delays (two of them: duplicated).
     Delivered(Vec<Nanos>),
+    /// Cut by a partition that holds it, and delivered after this delay
+    /// whatever the network is like then (hold and replay).
+    Held(Nanos),
 }
 
 /// A partition: which directed links are cut.
@@ -149,6 +153,21 @@ pub struct Network {
     long_delay_rate: f64,
     long_delay_max: Nanos,
     partition: Partition,
+    /// Hold and replay: what holds a share of the partitioned messages.
+    hold: Option<Hold>,
+}
+
+/// Hold and replay (see `Families::holds`): a partition that buffers a
+/// share of what it cuts and releases each message later. Draws from a
+/// stream of its own, and only for cut messages, so that runs without it
+/// draw as before.
+struct Hold {
+    rng: SimRng,
+    /// The share of cut messages held, in 0..=1.
+    share: f64,
+    /// How long a held message is held: within `min..=max`.
+    min: Nanos,
+    max: Nanos,
 }
 
 impl Network {
@@ -169,7 +188,22 @@ impl Network {
             long_delay_rate: 0.0,
             long_delay_max: 0,
             partition: Partition::none(nodes),
+            hold: None,
         }
+    }
+
+    /// Holds a share `share` of the messages a partition cuts, each for
+    /// `min..=max`, drawing from `rng` (see `Families::holds`).
+    pub fn with_holds(mut self, rng: SimRng, share: f64, min: Nanos, max: Nanos) -> Network {
+        if share > 0.0 {
+            self.hold = Some(Hold {
+                rng,
+                share,
+                min,
+                max: max.max(min),
+            });
+        }
+        self
     }
 
     /// Delays a share `rate` of messages by up to `max` (at least
@@ -194,7 +228,18 @@ impl Network {
         let first = self.latency() + if long { extra } else { 0 };
         let second = self.latency();
         if self.partition.is_cut(from, to) {
-            Fate::Partitioned
+            match &mut self.hold {
+                Some(hold) => {
+                    let held = hold.rng.chance(hold.share);
+                    let delay = hold.rng.range(hold.min, hold.max + 1);
+                    if held {
+                        Fate::Held(delay)
+                    } else {
+                        Fate::Partitioned
+                    }
+                }
+                None => Fate::Partitioned,
+            }
         } else if lost {
             Fate::Lost
         } else if duplicated {

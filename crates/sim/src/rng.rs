@@ -32,6 +32,8 @@ pub enum Concern {
     DiskLatency(u64),
     /// Process pauses and fast restarts: when, which node, how long.
     Process,
+    /// Hold and replay: which partitioned messages are held, how long.
+    Hold,
 }
 
 impl Concern {
@@ -46,6 +48,7 @@ impl Concern {
             Concern::Churn => 5,
             Concern::Clock => 6,
             Concern::Process => 7,
+            Concern::Hold => 8,
             Concern::DiskLatency(n) => 3_000 + n,
         }
     }

@@ -1,11 +1,17 @@
-//! Shrinking a failing run: turn fault families off, use fewer clients, a
-//! shorter run, fewer nodes, fewer scripted faults and clock settings,
+//! Shrinking a failing run. It knows what fired: first it drops every
+//! fault family that never acted in the failing run (no crash, no
+//! partition, ...), then it cuts the run in time just after the first
+//! violation (the shortest failing prefix: the run is identical up to
+//! there), and only then tries, greedily, each family off, fewer scripted
+//! faults, a shorter run, fewer clients, fewer nodes and clock settings,
 //! re-running each candidate and keeping it when it still fails the same
-//! way, until nothing more can go (greedy, like QuickCheck's shrinking but
-//! over the run's configuration). Deterministic: the same failing run
-//! always shrinks to the same result.
+//! way, until nothing more can go (like QuickCheck's shrinking, over the
+//! run's configuration). It reports what it kept and why
+//! ([`Shrunk::report`]). Deterministic: the same failing run always
+//! shrinks to the same result.
 
 use crate::config::{MIN_NODES, SimConfig};
+use crate::families::Families;
 use crate::invariants::ViolationKind;
 use crate::queue::MS;
 use crate::{Outcome, Summary, Tracer, run};
@@ -49,6 +55,47 @@ pub struct Shrunk {
     pub kind: FailureKind,
     /// Runs it took.
     pub runs: usize,
+    /// What the shrink dropped and kept, and why, one line each.
+    pub report: Vec<String>,
+}
+
+/// The families that acted in a run: a family on whose faults never
+/// happened did not fire (clock drift and slow disks act all run long
+/// once drawn).
+pub fn fired(s: &Summary) -> Families {
+    let p = &s.params;
+    let st = &s.stats;
+    Families {
+        network: st.messages_duplicated > 0 || (p.drop_rate > 0.0 && st.messages_dropped > 0),
+        partitions: st.partitions > 0,
+        crashes: st.crashes > 0,
+        disk: s.disk_faults.values().any(|&n| n > 0),
+        churn: st.membership.completed > 0 || st.membership.transfers > 0,
+        clocks: p.clock_drift_ppm.iter().any(|&d| d != 0) || p.clock_jump_every_ms > 0,
+        pauses: s.storage.pauses > 0,
+        slow_disks: !s.storage.slow_disks.is_empty(),
+        delays: s.storage.long_delayed_messages > 0,
+        fast_restarts: s.storage.fast_restarts > 0,
+        holds: st.messages_held > 0,
+    }
+}
+
+/// The fault events of a run: crashes, partitions, pauses, fast restarts,
+/// disk faults and membership changes (the sizes a shrink is judged by,
+/// with the operations).
+pub fn fault_events(s: &Summary) -> u64 {
+    let st = &s.stats;
+    st.crashes
+        + st.partitions
+        + s.storage.pauses
+        + s.storage.fast_restarts
+        + s.disk_faults.values().sum::<u64>()
+        + st.membership.completed
+}
+
+/// The operations a run's clients completed or gave up.
+pub fn operations(s: &Summary) -> u64 {
+    s.stats.ops_ok + s.stats.ops_failed + s.stats.ops_unknown
 }
 
 fn run_quiet(config: &SimConfig, budget: &Budget) -> Result<Outcome, String> {
@@ -107,15 +154,47 @@ pub fn shrink_or_refuse(
         best.scenario = None;
         best_outcome = first;
     }
+    let mut report = Vec::new();
+    // What never fired goes first, all at once.
+    let fired_families = fired(&best_outcome.summary);
+    let unfired: Vec<&str> = best
+        .allowed
+        .list()
+        .iter()
+        .zip(fired_families.list())
+        .filter(|((_, on), (_, fired))| *on && !fired)
+        .map(|((name, _), _)| *name)
+        .collect();
+    if best.faults && !unfired.is_empty() {
+        let candidate = SimConfig {
+            allowed: best.allowed.and(fired_families),
+            ..best.clone()
+        };
+        runs += 1;
+        let outcome = run_quiet(&candidate, budget)?;
+        if failure_kind(&outcome.summary) == Some(kind) {
+            report.push(format!("dropped, never fired: {}", unfired.join(", ")));
+            best = candidate;
+            best_outcome = outcome;
+        } else {
+            report.push(format!(
+                "kept families that never fired ({}): without them the run no longer failed the same way (their draws shift others)",
+                unfired.join(", ")
+            ));
+        }
+    }
     loop {
         let mut progressed = false;
-        for candidate in candidates(&best) {
+        for (candidate, why) in candidates(&best, &best_outcome.summary) {
             if candidate.validate().is_err() {
                 continue;
             }
             runs += 1;
             let outcome = run_quiet(&candidate, budget)?;
             if failure_kind(&outcome.summary) == Some(kind) {
+                if let Some(why) = why {
+                    report.push(why);
+                }
                 best = candidate;
                 best_outcome = outcome;
                 progressed = true;
@@ -123,52 +202,111 @@ pub fn shrink_or_refuse(
             }
         }
         if !progressed {
+            report.extend(kept(&best, &best_outcome.summary));
             return Ok(Ok(Shrunk {
                 config: best,
                 outcome: best_outcome,
                 kind,
                 runs,
+                report,
             }));
         }
     }
 }
 
-/// Smaller variants of `c`, most promising first.
-fn candidates(c: &SimConfig) -> Vec<SimConfig> {
+/// Why each thing left in the shrunk run `c` stayed: every smaller
+/// candidate was tried last round and did not fail the same way.
+fn kept(c: &SimConfig, s: &Summary) -> Vec<String> {
+    let fired = fired(s);
+    let mut out: Vec<String> = c
+        .allowed
+        .list()
+        .iter()
+        .zip(fired.list())
+        .filter(|((_, on), _)| *on && c.faults)
+        .map(|((name, _), (_, fired))| {
+            format!(
+                "kept family {name} ({}): without it the run no longer fails the same way",
+                if fired { "fired" } else { "never fired" }
+            )
+        })
+        .collect();
+    out.push(format!(
+        "kept {} clients, {} nodes, {}ms of workload ({} operations, {} fault events): each smaller one tried no longer fails the same way",
+        c.clients,
+        c.nodes,
+        c.duration / MS,
+        operations(s),
+        fault_events(s)
+    ));
+    out
+}
+
+/// Smaller variants of `c` (whose run gave `last`), most promising first,
+/// each with what to report if it is taken (`None`: nothing worth a line).
+/// The run is cut in time before anything else: just after the first
+/// violation, else in halves; then families, scripted faults, clients,
+/// nodes and clock settings.
+fn candidates(c: &SimConfig, last: &Summary) -> Vec<(SimConfig, Option<String>)> {
     let mut out = Vec::new();
+    let time_cut = |duration: u64, out: &mut Vec<(SimConfig, Option<String>)>, why: String| {
+        let mut smaller = SimConfig {
+            duration,
+            ..c.clone()
+        };
+        // Without the scripted faults that would now fall after its end (a
+        // scenario file refuses those).
+        smaller.script.retain(|f| f.at_ms * MS < duration);
+        out.push((smaller, Some(why)));
+    };
+    if let Some(at) = last.first_violation_ms
+        && (at + 1) * MS < c.duration
+    {
+        time_cut(
+            (at + 1) * MS,
+            &mut out,
+            format!(
+                "cut the run at {}ms, just after the first violation",
+                at + 1
+            ),
+        );
+    }
+    if c.duration > 100 * MS {
+        for duration in [c.duration / 2, c.duration * 3 / 4, c.duration * 7 / 8] {
+            time_cut(
+                duration,
+                &mut out,
+                format!("cut the run to {}ms", duration / MS),
+            );
+        }
+    }
     for (name, on) in c.allowed.list() {
         if on && c.faults {
             let mut smaller = c.clone();
             smaller.allowed = c.allowed.with(name, false).expect("a family name");
-            out.push(smaller);
+            out.push((
+                smaller,
+                Some(format!(
+                    "turned family {name} off: the failure does not need it"
+                )),
+            ));
         }
     }
+    let mut rest = Vec::new();
     for i in 0..c.script.len() {
         let mut smaller = c.clone();
         smaller.script.remove(i);
-        out.push(smaller);
+        rest.push(smaller);
     }
     if c.clients > 1 {
-        out.push(SimConfig {
+        rest.push(SimConfig {
             clients: c.clients / 2,
             ..c.clone()
         });
-        out.push(SimConfig {
+        rest.push(SimConfig {
             clients: c.clients - 1,
             ..c.clone()
         });
-    }
-    if c.duration > 1_000 * MS {
-        // A shorter run, without the scripted faults that would now fall
-        // after its end (a scenario file refuses those).
-        for duration in [c.duration / 2, c.duration * 3 / 4] {
-            let mut smaller = SimConfig {
-                duration,
-                ..c.clone()
-            };
-            smaller.script.retain(|f| f.at_ms * MS < duration);
-            out.push(smaller);
-        }
     }
     if c.nodes > MIN_NODES {
         // One node fewer, and whatever named the node that went.
@@ -178,13 +316,14 @@ fn candidates(c: &SimConfig) -> Vec<SimConfig> {
             .clock_drift_ppm
             .retain(|&(node, _)| node <= nodes as u64);
         smaller.script.retain(|f| f.validate(nodes).is_ok());
-        out.push(smaller);
+        rest.push(smaller);
     }
     for i in 0..c.clock_drift_ppm.len() {
         let mut smaller = c.clone();
         smaller.clock_drift_ppm.remove(i);
-        out.push(smaller);
+        rest.push(smaller);
     }
+    out.extend(rest.into_iter().map(|c| (c, None)));
     out
 }
 

@@ -54,6 +54,11 @@ const STORM_WINDOW: Nanos = 100 * MS;
 /// operation in flight within this much virtual time (liveness).
 pub const LIVENESS_BOUND: Nanos = 10_000 * MS;
 
+/// After the first leader of the healed cluster, the run goes on at least
+/// this long once the clients are done, so that a follower left behind
+/// and terms that keep rising have time to show (see `liveness`).
+pub const SETTLE_WINDOW: Nanos = 1_000 * MS;
+
 /// Pause before retrying once the chaos is over: longer, so that a client's
 /// attempts span the whole liveness bound.
 const LIVENESS_BACKOFF: (Nanos, Nanos) = (40 * MS, 80 * MS);
@@ -156,6 +161,9 @@ struct NodeSlot {
     applied: u64,
     /// The commit index after the last step, to trace when it moves.
     commit: LogIndex,
+    /// When `commit` last moved (catch-up liveness: a member behind the
+    /// leader whose commit index stands still is stalled).
+    commit_moved_at: Nanos,
     /// The term this node leads, if it is leader (for the timeline).
     leading: Option<u64>,
     /// The node's snapshot index when its current step began: no message
@@ -223,6 +231,11 @@ pub struct Stats {
     pub messages_dropped: u64,
     /// Messages delivered twice.
     pub messages_duplicated: u64,
+    /// Messages a partition held and released later (hold and replay).
+    pub messages_held: u64,
+    /// Lease reads confirmed by leaders (each checked by lease safety
+    /// while the clocks are within the drift bound).
+    pub lease_reads: u64,
     /// Replicas that stopped on an internal error (each is also a
     /// violation, so the summary's JSON leaves the count out).
     #[serde(skip)]
@@ -333,8 +346,16 @@ pub struct World {
     healed_at: Option<Nanos>,
     /// When a leader first emerged after the heal.
     leader_after_heal: Option<Nanos>,
+    /// The term of that leader (terms settle from there: see
+    /// `invariants::term_inflation`).
+    term_after_heal: Option<raft::Term>,
     /// Liveness failures found after the heal.
     liveness: Vec<String>,
+    /// A clock jumped during the run: lease reads are beyond the drift
+    /// bound from then on (see `invariants::lease_safety`).
+    clock_jumped: bool,
+    /// When the last message a partition held is released (0: none held).
+    held_until: Nanos,
     /// Draws pauses and fast restarts.
     process_rng: SimRng,
     /// The answer to the last admin request (same step).
@@ -355,7 +376,13 @@ impl World {
             params.drop_rate,
             params.duplicate_rate,
         )
-        .with_long_delays(params.long_delay_rate, params.long_delay_max_ms * MS);
+        .with_long_delays(params.long_delay_rate, params.long_delay_max_ms * MS)
+        .with_holds(
+            SimRng::for_concern(seed, Concern::Hold),
+            params.hold_share,
+            crate::config::HOLD_MIN_MS * MS,
+            params.hold_max_ms * MS,
+        );
         let nodes = (0..slots)
             .map(|i| NodeSlot {
                 id: NodeId(i as u64 + 1),
@@ -379,6 +406,7 @@ impl World {
                 rng: SimRng::for_concern(seed, Concern::Node(i as u64 + 1)),
                 applied: 0,
                 commit: LogIndex(0),
+                commit_moved_at: 0,
                 leading: None,
                 snapshot_floor: LogIndex(0),
                 failed: None,
@@ -416,7 +444,10 @@ impl World {
             applied_memberships: std::collections::BTreeSet::new(),
             healed_at: None,
             leader_after_heal: None,
+            term_after_heal: None,
             liveness: Vec::new(),
+            clock_jumped: false,
+            held_until: 0,
             process_rng: SimRng::for_concern(seed, Concern::Process),
             admin_reply: None,
             disks_healed: false,

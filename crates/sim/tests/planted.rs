@@ -73,3 +73,42 @@ fn without_a_planted_bug_the_same_seeds_pass() {
         assert!(s.ok, "seed {seed}: {:?}", s.violations);
     }
 }
+
+/// The shrinker reduces each planted bug's first failure to at most 30
+/// operations and 5 fault events, keeping no family that never fired
+/// (issue 20). Sizes measured are printed (`--nocapture`).
+#[test]
+fn planted_bug_failures_shrink_small_and_keep_only_families_that_fired() {
+    for bug in PlantedBug::ALL {
+        let (seed, _) = seeds_to_detection(bug, 10).expect("caught");
+        let config = SimConfig {
+            planted: Some(bug),
+            ..SimConfig::new(seed)
+        };
+        let shrunk = sim::shrink::shrink(&config, &Budget::default())
+            .expect("runs")
+            .expect("a failure to shrink");
+        let s = &shrunk.outcome.summary;
+        let (ops, faults) = (sim::shrink::operations(s), sim::shrink::fault_events(s));
+        println!(
+            "{} (seed {seed}): {} in {} runs -> {ops} operations, {faults} fault events, {} clients, {}ms, families: {}; {:?}",
+            bug.name(),
+            shrunk.kind,
+            shrunk.runs,
+            shrunk.config.clients,
+            shrunk.config.duration / sim::queue::MS,
+            s.params.families,
+            shrunk.report
+        );
+        assert!(ops <= 30, "{}: {ops} operations", bug.name());
+        assert!(faults <= 5, "{}: {faults} fault events", bug.name());
+        let fired = sim::shrink::fired(s);
+        for ((name, on), (_, fired)) in s.params.families.list().iter().zip(fired.list()) {
+            assert!(
+                !on || fired,
+                "{}: kept family {name}, which never fired",
+                bug.name()
+            );
+        }
+    }
+}

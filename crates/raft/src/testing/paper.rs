@@ -808,7 +808,8 @@ fn read_index_waits_for_a_commit_in_the_leaders_term_6_4() {
         net.read_states[&NodeId(1)],
         vec![ReadState {
             ctx: 7,
-            index: LogIndex(1)
+            index: LogIndex(1),
+            lease: false
         }]
     );
 }
@@ -841,7 +842,8 @@ fn read_index_needs_a_quorum_to_answer_a_round_started_after_the_read_6_4() {
         net.read_states[&NodeId(1)],
         vec![ReadState {
             ctx: 9,
-            index: LogIndex(1)
+            index: LogIndex(1),
+            lease: false
         }]
     );
 }
@@ -877,7 +879,8 @@ fn read_index_on_a_single_voter_confirms_at_once() {
         net.read_states[&NodeId(1)],
         vec![ReadState {
             ctx: 3,
-            index: LogIndex(1)
+            index: LogIndex(1),
+            lease: false
         }]
     );
 }

@@ -10,16 +10,26 @@ impl Invariants {
     /// leader's commit index moves to `commit` (whose entry has `term`), a
     /// quorum of the configuration in force at that leader holds the entry
     /// durably: a majority of its voters, and while joint, a majority of the
-    /// outgoing voters too. Learners never count.
+    /// outgoing voters too. Learners never count. `leader_term` is the
+    /// leader's current term: it is recorded as the commit term of every
+    /// index not committed before (see `commit_terms`), and checked against
+    /// the commit rule (§5.4.2, `commit_rule`).
     pub fn leader_committed(
         &mut self,
         at: Nanos,
         node: u64,
         commit: LogIndex,
         term: Term,
+        leader_term: Term,
         membership: &Membership,
     ) {
         let i = commit.0 as usize;
+        if self.commit_terms.len() <= i {
+            self.commit_terms.resize(i + 1, leader_term);
+        }
+        self.commit_rule(at, node, commit, term, leader_term);
+        self.committed_by_own_term_acks(at, node, commit, leader_term, membership);
+        self.highest_commit_term = self.highest_commit_term.max(leader_term);
         let holds = |id: &NodeId| {
             let n = (id.0 as usize).wrapping_sub(1);
             self.terms.get(n).and_then(|t| t.get(i)) == Some(&term)

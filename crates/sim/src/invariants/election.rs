@@ -42,7 +42,9 @@ impl Invariants {
 
     /// Only a voter leads (§4.1): of the configuration in force, or of the
     /// one before while the latest is not known committed (see raft's
-    /// membership module). `promotable` is the leader's own view.
+    /// membership module). `promotable` is the leader's own view. Also
+    /// checks that a quorum of `membership` voted for it in `term`
+    /// (`stale_answers`).
     pub fn leader_is_voter(
         &mut self,
         at: Nanos,
@@ -51,6 +53,7 @@ impl Invariants {
         promotable: bool,
         membership: &Membership,
     ) {
+        self.elected_by_own_term_votes(at, node, term, membership);
         if !promotable {
             self.violate(
                 ViolationKind::LeaderIsAVoter,

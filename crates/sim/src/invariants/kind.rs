@@ -27,8 +27,20 @@ pub enum ViolationKind {
     CommitWithinLog,
     /// §4.3: a commit is held durably by a quorum of the configuration.
     CommitSafety,
+    /// §5.4.2: a leader commits by counting replicas only of an entry of
+    /// its current term.
+    CommitRule,
     /// §4.1: a leader is a voter.
     LeaderIsAVoter,
+    /// §5.2: after recovery a node's vote for its term is the one it last
+    /// granted.
+    VoteDurability,
+    /// Figure 2: a leader counts only the votes and acknowledgements of its
+    /// own term.
+    StaleAnswers,
+    /// §6.4.1: no lease read after a leader of a higher term committed
+    /// (within the clock drift bound).
+    LeaseSafety,
     /// Replicas at the same applied index have the same state.
     StateMachineAgreement,
     /// §7: a snapshot stands for committed state.
@@ -61,7 +73,7 @@ pub enum ViolationKind {
 
 impl ViolationKind {
     /// Every kind.
-    pub const ALL: [ViolationKind; 24] = [
+    pub const ALL: [ViolationKind; 28] = [
         ViolationKind::ElectionSafety,
         ViolationKind::LogMatching,
         ViolationKind::LeaderCompleteness,
@@ -71,7 +83,11 @@ impl ViolationKind {
         ViolationKind::CommitIndexMonotonic,
         ViolationKind::CommitWithinLog,
         ViolationKind::CommitSafety,
+        ViolationKind::CommitRule,
         ViolationKind::LeaderIsAVoter,
+        ViolationKind::VoteDurability,
+        ViolationKind::StaleAnswers,
+        ViolationKind::LeaseSafety,
         ViolationKind::StateMachineAgreement,
         ViolationKind::SnapshotOfCommittedState,
         ViolationKind::NothingReadBelowTheSnapshot,
@@ -100,7 +116,11 @@ impl ViolationKind {
             ViolationKind::CommitIndexMonotonic => "commit index monotonic",
             ViolationKind::CommitWithinLog => "commit within log",
             ViolationKind::CommitSafety => "commit safety",
+            ViolationKind::CommitRule => "commit rule",
             ViolationKind::LeaderIsAVoter => "leader is a voter",
+            ViolationKind::VoteDurability => "vote durability",
+            ViolationKind::StaleAnswers => "stale answers counted",
+            ViolationKind::LeaseSafety => "lease safety",
             ViolationKind::StateMachineAgreement => "state machine agreement",
             ViolationKind::SnapshotOfCommittedState => "snapshot of committed state",
             ViolationKind::NothingReadBelowTheSnapshot => "nothing read below the snapshot",

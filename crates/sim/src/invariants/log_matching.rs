@@ -3,6 +3,7 @@
 
 use super::{Invariants, ViolationKind, chain_hash, slot};
 use crate::queue::Nanos;
+use raft::Term;
 use replica::EntryDigest;
 
 impl Invariants {
@@ -25,15 +26,21 @@ impl Invariants {
             );
             return;
         }
-        // §5.4: a committed entry is never replaced, so a node that holds
-        // the entry applied at an index never persists another one there.
-        // (A node that never held it, such as a deposed leader appending its
-        // own proposals, may: those entries will never commit.)
+        // §5.4.3 (Leader Completeness): an entry committed by the leader of
+        // term T is in the log of every leader of a term after T, and the
+        // leader of T never replaces its own entries; so every entry of a
+        // term >= T written at its index is that entry. An entry of an
+        // older term may still replace it on a node that has not yet heard
+        // of term T (a deposed leader appending its own proposals, or a
+        // paused ex-leader replaying queued messages of a leader elected
+        // before the commit: seed 585). Such a node was not counted in the
+        // commit, and the leader of T or a later one will repair it.
         for entry in entries {
             let i = entry.index.0 as usize;
-            if let (Some(committed), Some(&held)) =
-                (self.applied.get(&entry.index), self.terms[n].get(i))
-                && held == committed.term
+            if let (Some(committed), Some(&commit_term)) =
+                (self.applied.get(&entry.index), self.commit_terms.get(i))
+                && commit_term != Term(0)
+                && entry.term >= commit_term
                 && committed != entry
             {
                 self.violate(
@@ -41,7 +48,7 @@ impl Invariants {
                     at,
                     node,
                     format!(
-                        "persisted {} of {} over the committed {} of {}",
+                        "persisted {} of {} over the committed {} of {} (committed in {commit_term})",
                         entry.index, entry.term, committed.index, committed.term
                     ),
                 );

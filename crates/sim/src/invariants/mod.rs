@@ -21,7 +21,7 @@
 //! did; it checks nothing itself.
 
 use crate::queue::{MS, Nanos};
-use raft::{HardState, LogIndex, Term};
+use raft::{HardState, LogIndex, NodeId, Term};
 use replica::EntryDigest;
 use serde::Serialize;
 use stablehash::Fnv64;
@@ -29,13 +29,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+pub mod catch_up;
 mod commit;
+mod commit_rule;
 mod election;
 mod kind;
+mod lease_safety;
 mod log_matching;
 mod snapshots;
+mod stale_answers;
 mod state_machine;
 mod storage;
+pub mod term_inflation;
+mod vote_durability;
 
 /// One broken invariant: which, when, where, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -90,6 +96,14 @@ pub struct Invariants {
     committed_chain: Vec<u64>,
     /// The term of each committed entry (`[0]` is term 0).
     committed_terms: Vec<Term>,
+    /// The commit term of each index: the term of the first leader seen to
+    /// commit it (`[0]` is term 0). Invariant: `commit_terms[i]` is defined
+    /// for every index some leader committed, and never changes once set.
+    /// By Leader Completeness (§5.4.3) every leader of a later term holds
+    /// the entry, so every entry at `i` of a term `>= commit_terms[i]` is
+    /// the committed one; an entry of an older term may still be written
+    /// there by a node that has not heard of that term.
+    commit_terms: Vec<Term>,
     /// Each live node's commit index in its current incarnation.
     commit: Vec<LogIndex>,
     /// Each live node's applied index in its current incarnation.
@@ -103,6 +117,16 @@ pub struct Invariants {
     /// Invariant: one payload per (index, term) (log matching, §5.3), so an
     /// entry sent with another payload is data the sender never verified.
     payloads: BTreeMap<(LogIndex, Term), u64>,
+    /// Vote durability: the last vote each node was seen to grant, as
+    /// (term, candidate). Invariant: its term never decreases.
+    granted_votes: Vec<Option<(Term, NodeId)>>,
+    /// Stale answers: the grants and acknowledgements sent to each node in
+    /// the latest term it was sent one.
+    answers: Vec<stale_answers::Answers>,
+    /// Lease safety: the highest term whose leader committed an entry.
+    highest_commit_term: Term,
+    /// Lease reads confirmed so far.
+    lease_reads: u64,
     violations: Vec<Violation>,
 }
 
@@ -125,11 +149,16 @@ impl Invariants {
             committed: (LogIndex(0), 0),
             committed_chain: vec![0],
             committed_terms: vec![Term(0)],
+            commit_terms: vec![Term(0)],
             commit: vec![LogIndex(0); nodes],
             last_applied: vec![LogIndex(0); nodes],
             digests: BTreeMap::new(),
             hard_states: vec![HardState::default(); nodes],
             payloads: BTreeMap::new(),
+            granted_votes: vec![None; nodes],
+            answers: vec![stale_answers::Answers::default(); nodes],
+            highest_commit_term: Term(0),
+            lease_reads: 0,
             violations: Vec::new(),
         }
     }
@@ -169,6 +198,7 @@ impl Invariants {
     pub fn wiped(&mut self, node: u64) {
         let n = slot(node);
         self.hard_states[n] = HardState::default();
+        self.granted_votes[n] = None;
         self.chains[n] = vec![0];
         self.terms[n] = vec![Term(0)];
     }

@@ -21,6 +21,10 @@ impl Invariants {
     /// that turns it into a double vote or a lost commit.
     pub fn answer_sent(&mut self, at: Nanos, node: u64, msg: &Message) {
         let n = slot(node);
+        self.answer_recorded(msg);
+        if let MessageBody::RequestVoteResponse { granted: true } = msg.body {
+            self.vote_granted(node, msg.term, msg.to);
+        }
         match msg.body {
             MessageBody::RequestVoteResponse { granted: true } => {
                 // A disk already past the vote's term cannot vote again in
@@ -90,6 +94,7 @@ impl Invariants {
         entries: &[EntryDigest],
     ) {
         let n = slot(node);
+        self.vote_recovered(at, node, hard_state);
         let before = self.hard_states[n];
         let vote_lost = hard_state.term == before.term
             && before.vote.is_some()

@@ -2,7 +2,7 @@
 //! through what is allowed.
 
 use super::*;
-use raft::{Membership, NodeId, Role, SoftState};
+use raft::{Membership, Message, NodeId, Role, SoftState};
 use replica::SnapshotDigest;
 
 fn digest(index: u64, term: u64, payload: u64) -> EntryDigest {
@@ -75,6 +75,8 @@ fn a_conflicting_suffix_may_be_replaced_when_uncommitted() {
 fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() {
     let mut inv = Invariants::new(2);
     inv.persisted(0, 1, &[digest(1, 1, 10), digest(2, 1, 20)]);
+    let voters = Membership::of_voters([1].map(NodeId));
+    inv.leader_committed(0, 1, LogIndex(2), Term(1), Term(1), &voters);
     inv.applied(0, 1, digest(1, 1, 10));
     inv.applied(0, 1, digest(2, 1, 20));
     // Node 2 held a divergent entry at index 2; the committed one replaces it.
@@ -84,6 +86,56 @@ fn replacing_a_committed_entry_is_caught_but_replacing_a_divergent_one_is_not() 
     assert!(inv.violations().is_empty(), "{:?}", inv.violations());
     inv.persisted(0, 1, &[digest(2, 4, 40)]);
     assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+}
+
+/// Seed 585 (drawn config, pauses): n2, leader of t36, held i2228/t36 and
+/// was paused. n6 won t38 without i2228 (not committed then) and appended its
+/// own i2228/t38; n8 then won t40 holding i2228/t36 and committed it in t40.
+/// On resume n2 replayed its queued messages in arrival order, accepting
+/// n6's t38 append over i2228/t36. Legal: n2 was in term 38 < 40, not
+/// counted in the t40 commit, and n8 repaired it next. An entry of a term
+/// at or after the commit term written there is a real overwrite.
+#[test]
+fn an_entry_older_than_the_commit_term_may_replace_a_committed_one_on_a_lagging_node() {
+    let mut inv = Invariants::new(3);
+    let voters = Membership::of_voters([1, 2, 3].map(NodeId));
+    let log = [digest(1, 1, 10), digest(2, 36, 20), digest(3, 40, 30)];
+    inv.persisted(0, 1, &log[..2]);
+    inv.persisted(0, 2, &log);
+    inv.persisted(0, 3, &log);
+    inv.answer_sent(0, 2, &ack(2, 3, 40, 3));
+    inv.leader_committed(0, 3, LogIndex(3), Term(40), Term(40), &voters);
+    for entry in log {
+        inv.applied(0, 3, entry);
+    }
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Node 1 replays the append of the term-38 leader that lacked i2.
+    inv.persisted(0, 1, &[digest(2, 38, 99)]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // The same overwrite by an entry of the commit term is caught.
+    inv.persisted(0, 1, &[digest(2, 40, 98)]);
+    assert_eq!(inv.violations()[0].invariant, "committed entry overwritten");
+}
+
+#[test]
+fn a_leader_committing_by_counting_an_older_term_entry_breaks_the_commit_rule() {
+    let mut inv = Invariants::new(3);
+    let voters = Membership::of_voters([1, 2, 3].map(NodeId));
+    let log = [digest(1, 2, 10), digest(2, 4, 20)];
+    inv.persisted(0, 1, &log);
+    inv.persisted(0, 2, &log);
+    inv.answer_sent(0, 2, &ack(2, 1, 4, 2));
+    // The leader of term 4 commits its own entry: fine.
+    inv.leader_committed(0, 1, LogIndex(2), Term(4), Term(4), &voters);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // The Figure 8 bug: the leader of term 4 commits index 1, of term 2,
+    // by counting its replicas.
+    let mut inv = Invariants::new(3);
+    inv.persisted(0, 1, &log[..1]);
+    inv.persisted(0, 2, &log[..1]);
+    inv.leader_committed(0, 1, LogIndex(1), Term(2), Term(4), &voters);
+    assert_eq!(inv.violations()[0].invariant, "commit rule");
+    assert_eq!(inv.violations()[0].kind, ViolationKind::CommitRule);
 }
 
 #[test]
@@ -238,8 +290,9 @@ fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
     let mut inv = Invariants::new(5);
     inv.persisted(0, 1, &log);
     inv.persisted(0, 2, &log);
+    inv.answer_sent(0, 2, &ack(2, 1, 1, 1));
     let three = Membership::of_voters([1, 2, 3].map(NodeId));
-    inv.leader_committed(0, 1, LogIndex(1), Term(1), &three);
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), Term(1), &three);
     assert!(inv.violations().is_empty(), "two of three");
     // Joint {1,2,3} -> {3,4,5}: the new majority does not hold it.
     let joint = Membership {
@@ -247,8 +300,14 @@ fn a_commit_without_a_quorum_of_the_configuration_in_force_is_caught() {
         outgoing: [1, 2, 3].map(NodeId).into(),
         learners: Default::default(),
     };
-    inv.leader_committed(0, 1, LogIndex(1), Term(1), &joint);
-    assert_eq!(inv.violations()[0].invariant, "commit safety");
+    inv.leader_committed(0, 1, LogIndex(1), Term(1), Term(1), &joint);
+    assert!(
+        inv.violations()
+            .iter()
+            .any(|v| v.kind == ViolationKind::CommitSafety),
+        "{:?}",
+        inv.violations()
+    );
 }
 
 #[test]
@@ -287,4 +346,124 @@ fn an_uncommitted_synced_entry_replaced_before_a_crash_is_not_a_lost_write() {
     inv.restarted(1);
     inv.recovered(0, 1, HardState::default(), None, &[]);
     assert_eq!(inv.violations()[0].invariant, "acknowledged write lost");
+}
+
+/// An append's answer: `from` acknowledges to `to` entries up to `index`
+/// in `term`.
+fn ack(from: u64, to: u64, term: u64, index: u64) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(term),
+        body: raft::MessageBody::AppendEntriesResponse {
+            success: true,
+            index: LogIndex(index),
+            reject_hint: None,
+            read_round: 0,
+        },
+    }
+}
+
+fn vote(from: u64, to: u64, term: u64) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(term),
+        body: raft::MessageBody::RequestVoteResponse { granted: true },
+    }
+}
+
+#[test]
+fn a_recovered_vote_other_than_the_one_granted_breaks_vote_durability() {
+    let mut inv = Invariants::new(3);
+    // The vote reached the disk before it left, as it must.
+    inv.persisted_hard_state(1, hs(5, Some(2)));
+    inv.answer_sent(0, 1, &vote(1, 2, 5));
+    inv.recovered(0, 1, hs(5, Some(2)), None, &[]);
+    inv.recovered(0, 1, hs(6, None), None, &[]);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Planted: a recovery that reads back another candidate in that term
+    // (a disk that lost the vote's record and an older one in its place).
+    let mut inv = Invariants::new(3);
+    inv.answer_sent(0, 1, &vote(1, 2, 5));
+    inv.recovered(0, 1, hs(5, Some(3)), None, &[]);
+    assert!(
+        inv.violations()
+            .iter()
+            .any(|v| v.kind == ViolationKind::VoteDurability),
+        "{:?}",
+        inv.violations()
+    );
+    // And one that forgot the term altogether.
+    let mut inv = Invariants::new(3);
+    inv.persisted_hard_state(1, hs(5, Some(2)));
+    inv.answer_sent(0, 1, &vote(1, 2, 5));
+    inv.recovered(0, 1, hs(4, None), None, &[]);
+    assert_eq!(inv.violations()[0].kind, ViolationKind::VoteDurability);
+}
+
+#[test]
+fn a_leader_elected_by_votes_of_an_older_term_is_caught() {
+    let three = Membership::of_voters([1, 2, 3].map(NodeId));
+    let mut inv = Invariants::new(3);
+    inv.persisted_hard_state(2, hs(4, Some(1)));
+    inv.answer_sent(0, 2, &vote(2, 1, 4));
+    inv.leader_is_voter(0, 1, Term(4), true, &three);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Planted: node 1 counts node 2's vote of term 3 to lead term 4.
+    let mut inv = Invariants::new(3);
+    inv.persisted_hard_state(2, hs(3, Some(1)));
+    inv.answer_sent(0, 2, &vote(2, 1, 3));
+    inv.leader_is_voter(0, 1, Term(4), true, &three);
+    assert_eq!(inv.violations()[0].kind, ViolationKind::StaleAnswers);
+}
+
+#[test]
+fn a_leader_committing_on_acknowledgements_of_an_older_term_is_caught() {
+    let three = Membership::of_voters([1, 2, 3].map(NodeId));
+    let log = [digest(1, 4, 10)];
+    let mut inv = Invariants::new(3);
+    inv.persisted(0, 1, &log);
+    inv.persisted(0, 2, &log);
+    // Node 2 acknowledged i1 to node 1 while node 1 led term 3; a rejection
+    // of term 5 does not erase what term 4 recorded.
+    inv.answer_sent(0, 2, &ack(2, 1, 3, 1));
+    inv.leader_committed(0, 1, LogIndex(1), Term(4), Term(4), &three);
+    assert_eq!(inv.violations()[0].kind, ViolationKind::StaleAnswers);
+    let mut inv = Invariants::new(3);
+    inv.persisted(0, 1, &log);
+    inv.persisted(0, 2, &log);
+    inv.answer_sent(0, 2, &ack(2, 1, 4, 1));
+    let mut rejection = ack(3, 1, 5, 0);
+    rejection.body = raft::MessageBody::AppendEntriesResponse {
+        success: false,
+        index: LogIndex(0),
+        reject_hint: None,
+        read_round: 0,
+    };
+    inv.answer_sent(0, 3, &rejection);
+    inv.leader_committed(0, 1, LogIndex(1), Term(4), Term(4), &three);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+}
+
+#[test]
+fn a_lease_read_after_a_higher_term_committed_breaks_lease_safety_within_the_drift_bound() {
+    let one = Membership::of_voters([2].map(NodeId));
+    let mut inv = Invariants::new(2);
+    inv.persisted(0, 2, &[digest(1, 3, 10)]);
+    inv.lease_read(0, 1, Term(2), LogIndex(0), true);
+    assert!(inv.violations().is_empty(), "nothing committed yet");
+    // A single-voter configuration: node 2 commits in term 3 on its own.
+    inv.leader_committed(0, 2, LogIndex(1), Term(3), Term(3), &one);
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    inv.lease_read(0, 1, Term(2), LogIndex(0), false);
+    assert!(
+        inv.violations().is_empty(),
+        "beyond the drift bound: not checked"
+    );
+    inv.lease_read(0, 2, Term(3), LogIndex(1), true);
+    assert!(inv.violations().is_empty(), "the current leader may");
+    inv.lease_read(0, 1, Term(2), LogIndex(0), true);
+    assert_eq!(inv.violations()[0].kind, ViolationKind::LeaseSafety);
+    assert_eq!(inv.lease_reads(), 4);
 }

@@ -101,6 +101,7 @@ impl World {
             .then(|| {
                 (
                     raft.term_at(commit).unwrap_or_default(),
+                    raft.term(),
                     raft.membership().clone(),
                 )
             });
@@ -114,12 +115,13 @@ impl World {
         self.invariants
             .log_bounded(self.now, id, applied_held, snapshot_index, bound);
         self.nodes[node].applied = applied;
-        if let Some((term, membership)) = leader_commit {
+        if let Some((term, leader_term, membership)) = leader_commit {
             self.invariants
-                .leader_committed(self.now, id, commit, term, &membership);
+                .leader_committed(self.now, id, commit, term, leader_term, &membership);
         }
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
+            self.nodes[node].commit_moved_at = self.now;
             self.trace(Actor::Node(id), TraceEvent::Committed { index: commit });
         }
         self.invariants.commit_index(self.now, id, commit, last);
@@ -176,6 +178,12 @@ impl World {
                             Actor::Node(id),
                             TraceEvent::Dropped(summary, DropReason::Partition),
                         );
+                    }
+                    Fate::Held(delay) => {
+                        self.stats.messages_held += 1;
+                        self.held_until = self.held_until.max(self.now + delay);
+                        self.queue
+                            .push(self.now + delay, Event::Deliver { to, envelope });
                     }
                     Fate::Delivered(delays) => {
                         if delays.len() > 1 {
@@ -254,6 +262,7 @@ impl World {
                     && self.leader_after_heal.is_none()
                 {
                     self.leader_after_heal = Some(self.now);
+                    self.term_after_heal = Some(soft.term);
                 }
                 if soft.role == raft::Role::Leader
                     && let Some(replica) = &self.nodes[node].replica
@@ -350,6 +359,12 @@ impl World {
                     },
                 );
                 self.invariants.snapshot_installed(self.now, id, snapshot);
+            }
+            Effect::Event(ReplicaEvent::LeaseReadConfirmed { term, index }) => {
+                let within = self.lease_within_drift_bound();
+                self.stats.lease_reads += 1;
+                self.invariants
+                    .lease_read(self.now, id, term, index, within);
             }
             Effect::Event(ReplicaEvent::StateMachineReplaced { snapshot }) => {
                 self.invariants

@@ -1,10 +1,15 @@
 //! The liveness check: after the chaos the cluster is healed and must elect
-//! a leader and finish every pending operation within [`LIVENESS_BOUND`];
-//! what it does not do is reported apart from safety violations.
+//! a leader and finish every pending operation within [`LIVENESS_BOUND`],
+//! bring every live member up to the leader's commit index
+//! (`invariants::catch_up`), and settle its terms
+//! (`invariants::term_inflation`); what it does not do is reported apart
+//! from safety violations.
 
-use super::{LIVENESS_BOUND, World};
+use super::{LIVENESS_BOUND, SETTLE_WINDOW, World};
+use crate::invariants::{catch_up, term_inflation};
 use crate::queue::MS;
 use crate::workload::describe;
+use raft::LogIndex;
 
 impl World {
     /// Whether the run may stop once every client is done: without the
@@ -14,9 +19,35 @@ impl World {
         let Some(healed) = self.healed_at else {
             return true;
         };
-        !self.config.liveness
-            || self.leader_index().is_some()
-            || self.now >= healed + LIVENESS_BOUND
+        if !self.config.liveness || self.now >= healed + LIVENESS_BOUND {
+            return true;
+        }
+        let Some(leader_at) = self.leader_after_heal else {
+            return false;
+        };
+        self.now >= leader_at + SETTLE_WINDOW
+            && self
+                .lagging_members()
+                .is_some_and(|(_, lagging)| lagging.is_empty())
+    }
+
+    /// The current leader's commit index and the live members of its
+    /// configuration below it; `None` without a leader.
+    fn lagging_members(&self) -> Option<(LogIndex, Vec<(u64, LogIndex)>)> {
+        let leader = self.leader_index()?;
+        let raft = self.nodes[leader].replica.as_ref()?.raft();
+        let members: Vec<(u64, LogIndex)> = raft
+            .membership()
+            .members()
+            .iter()
+            .filter_map(|&id| {
+                let node = self.node_index(id)?;
+                let replica = self.nodes[node].replica.as_ref()?;
+                Some((id.0, replica.raft().commit_index()))
+            })
+            .collect();
+        let commit = raft.commit_index();
+        Some((commit, catch_up::lagging(commit, &members)))
     }
 
     /// Liveness after the heal (when asked): a leader emerged, and every
@@ -59,6 +90,58 @@ impl World {
                     .map(|op| format!("client {c} op {} ({})", op.op_id, describe(&op.op)))
             })
             .collect();
+        if self.now >= deadline
+            && let Some((commit, lagging)) = self.lagging_members()
+        {
+            let behind: Vec<String> = lagging
+                .iter()
+                .filter(|&&(node, _)| {
+                    let moved_at = self.nodes[node as usize - 1].commit_moved_at;
+                    catch_up::stalled(moved_at, self.now)
+                })
+                .map(|(node, at)| format!("n{node} at {at}"))
+                .collect();
+            if !behind.is_empty() {
+                self.liveness.push(format!(
+                    "members stalled behind the leader's commit index {commit} {}ms after the heal (no progress for {}ms): {}",
+                    (self.now - healed) / MS,
+                    catch_up::STALL / MS,
+                    behind.join(", ")
+                ));
+            }
+        }
+        // Only where Raft defends against a disruptive server: pre-vote
+        // (§9.6) or check-quorum's leader stickiness (§4.2.3, which raft
+        // applies with check-quorum only, as etcd does). Only the members of
+        // the leader's configuration count: a removed server that never
+        // learnt of it may raise its own term forever without disrupting
+        // anyone.
+        // Nor while messages held during the chaos are still being replayed
+        // after the heal: a held vote request of a high term legitimately
+        // raises terms then (seed 11, swarm off, 8 s, disk faults).
+        let defended = (self.params.raft.pre_vote || self.params.raft.check_quorum)
+            && self.held_until <= healed;
+        if let Some(settled) = self.term_after_heal.filter(|_| defended) {
+            let members = self.leader_index().and_then(|l| {
+                Some(
+                    self.nodes[l]
+                        .replica
+                        .as_ref()?
+                        .raft()
+                        .membership()
+                        .members(),
+                )
+            });
+            let terms: Vec<(u64, raft::Term)> = self
+                .nodes
+                .iter()
+                .filter(|n| members.as_ref().is_none_or(|m| m.contains(&n.id)))
+                .filter_map(|n| Some((n.id.0, n.replica.as_ref()?.raft().term())))
+                .collect();
+            if let Some(report) = term_inflation::inflation(settled, &terms) {
+                self.liveness.push(report);
+            }
+        }
         if !pending.is_empty() && self.now >= deadline {
             self.liveness.push(format!(
                 "{} operations still pending {}ms after the heal: {}",

@@ -139,6 +139,7 @@ impl World {
         if self.nodes[node].replica.is_none() {
             return;
         }
+        self.clock_jumped = true;
         let sign = if ms >= 0 { "+" } else { "" };
         self.trace(
             Actor::Nemesis,
@@ -170,5 +171,21 @@ impl World {
         self.trace(Actor::Nemesis, TraceEvent::Fault(format!("crash n{id}")));
         self.take_down(node);
         self.mark(TimelineEvent::Crashed { node: id });
+    }
+
+    /// Whether the clocks are within the bound lease reads assume (see
+    /// `raft::Config::lease_read_ticks`): the leader's lease, on the slowest
+    /// clock, ends before the shortest election timeout on the fastest
+    /// one, and no clock ever jumped.
+    pub(super) fn lease_within_drift_bound(&self) -> bool {
+        let lease = u128::from(self.params.lease_read_ticks());
+        let election = u128::from(self.params.election_ticks);
+        let rates = self
+            .params
+            .clock_drift_ppm
+            .iter()
+            .map(|&ppm| (1_000_000 + ppm).max(1) as u128);
+        let (fastest, slowest) = rates.fold((0, u128::MAX), |(f, s), r| (f.max(r), s.min(r)));
+        !self.clock_jumped && (fastest == 0 || lease * fastest <= election * slowest)
     }
 }
