@@ -1,5 +1,5 @@
 //! `cargo xtask mutants`: the mutation score (issue 20), as the Rust
-//! ecosystem measures one: cargo-mutants (https://mutants.rs) mutates the
+//! ecosystem measures one: cargo-mutants (<https://mutants.rs>) mutates the
 //! raft crate and runs, for each mutant, raft's tests and a short sweep of
 //! the default swarm (`crates/sim/tests/mutants_sweep.rs`). The settings,
 //! and the equivalent mutants it skips with a reason each, live in

@@ -24,7 +24,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 /// Asks the cluster, through `via` (a member's HTTP address), to add this
 /// node; returns the members' addresses. Retries what may pass (no leader
-/// yet, a member unreachable) for [`JOIN_PATIENCE`]; a refusal (another
+/// yet, a member unreachable) for `JOIN_PATIENCE` (30 s); a refusal (another
 /// node has this id, a wrong token) ends it with the member's reason.
 pub async fn join(config: &Config, via: &str) -> Result<BTreeMap<u64, MemberAddrs>, String> {
     let body = serde_json::json!({
