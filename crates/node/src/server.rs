@@ -306,14 +306,19 @@ impl AnonSessions {
         let Some(session) = self.lent.remove(&req_id) else {
             return;
         };
-        let forgotten = matches!(
-            result,
+        match result {
+            // The state machine no longer knows this session.
             Err(ReplyError::Kv(
-                kv::KvError::SessionExpired { .. } | kv::KvError::StaleSequence { .. }
-            ))
-        );
-        if !forgotten {
-            self.free.push(session);
+                kv::KvError::SessionExpired { .. } | kv::KvError::StaleSequence { .. },
+            )) => {}
+            // Refused before it reached the log (not leader, busy,
+            // invalid): the sequence number was never used, so the next
+            // write reuses it (a session's first write must be number 1).
+            Err(e) if e.is_definite() && !matches!(e, ReplyError::Kv(_)) => {
+                let (client, seq) = session;
+                self.free.push((client, seq - 1));
+            }
+            _ => self.free.push(session),
         }
     }
 }
@@ -677,5 +682,30 @@ impl SplitMix {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pooled_session_reuses_a_sequence_number_that_never_reached_the_log() {
+        let mut pool = AnonSessions::new(7);
+        let (client, first) = pool.lend(1);
+        assert_eq!(first, 1, "a new session starts at 1");
+        pool.give_back(1, &Err(ReplyError::Busy));
+        assert_eq!(pool.lend(2), (client, 1), "Busy: number 1 was never used");
+        pool.give_back(2, &Ok(Output::Done));
+        assert_eq!(pool.lend(3), (client, 2), "applied: the next number");
+        pool.give_back(3, &Err(ReplyError::LeadershipLost));
+        assert_eq!(pool.lend(4), (client, 3), "maybe applied: never reused");
+        pool.give_back(
+            4,
+            &Err(ReplyError::Kv(kv::KvError::SessionExpired { client })),
+        );
+        let (other, seq) = pool.lend(5);
+        assert_ne!(other, client, "a forgotten session is not lent again");
+        assert_eq!(seq, 1);
     }
 }
