@@ -138,7 +138,12 @@ impl World {
                 .filter(|n| members.as_ref().is_none_or(|m| m.contains(&n.id)))
                 .filter_map(|n| Some((n.id.0, n.replica.as_ref()?.raft().term())))
                 .collect();
-            if let Some(report) = term_inflation::inflation(settled, &terms) {
+            let leader_term = self
+                .leader_index()
+                .and_then(|l| Some(self.nodes[l].replica.as_ref()?.raft().term()));
+            let pre_vote = self.params.raft.pre_vote;
+            if let Some(report) = term_inflation::inflation(settled, leader_term, pre_vote, &terms)
+            {
                 self.liveness.push(report);
             }
         }
