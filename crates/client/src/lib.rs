@@ -89,6 +89,30 @@ pub enum BatchWrite {
     },
 }
 
+/// A session id no other client has: the clock and the process id alone
+/// are not enough (two clients made in the same nanosecond, which a busy
+/// process with several client threads does, got the same id, and one's
+/// first write was answered with the other's cached result, never applied:
+/// found by `cargo xtask jepsen`). So a per-process counter and the OS's
+/// per-process random hash keys are mixed in too.
+fn fresh_client_id() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let random = std::collections::hash_map::RandomState::new().hash_one(n);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    // Top bit clear: the node draws its own sessions with it set.
+    ((z ^ random ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 1).max(1)
+}
+
 /// A client with one session.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -113,15 +137,17 @@ impl Client {
     /// A client of the cluster whose members' HTTP addresses
     /// (`host:port`) are `endpoints`, with a fresh session.
     pub fn new<S: Into<String>>(endpoints: impl IntoIterator<Item = S>) -> Client {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let mut z = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        // Top bit clear: the node draws its own sessions with it set.
-        let client_id = ((z ^ (z >> 31)) >> 1).max(1);
+        Client::with_session(endpoints, fresh_client_id())
+    }
+
+    /// A client with a given session id (a positive integer below 2^63):
+    /// to resume a session, or for a test that needs a known id. Two
+    /// clients must never share an id: the second's writes would be taken
+    /// for retries of the first's and answered from its cache, unapplied.
+    pub fn with_session<S: Into<String>>(
+        endpoints: impl IntoIterator<Item = S>,
+        client_id: u64,
+    ) -> Client {
         Client {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             current: 0,
@@ -374,6 +400,28 @@ pub fn encode_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_made_at_once_on_many_threads_never_share_a_session() {
+        let ids: Vec<u64> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..5_000)
+                            .map(|_| Client::new(["127.0.0.1:1"]).client_id())
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let distinct: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "two clients share a session id");
+        assert!(ids.iter().all(|&id| (1..1 << 63).contains(&id)));
+    }
 
     #[test]
     fn keys_are_encoded_and_locations_parsed() {
