@@ -41,6 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::history::{Call, Operation, Outcome, Ret};
+use crate::versions::{replays, ret_of};
 
 /// What the decision found for one key's operations (indices into the input).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,15 +57,6 @@ pub(crate) enum Decision {
         /// The get (or, for a cycle without one, the writer) to blame.
         culprit: usize,
     },
-}
-
-/// Return time as the search sees it: `u64::MAX` for an unknown outcome or an ok
-/// without completion, never before the call.
-fn ret_of(op: &Operation) -> u64 {
-    match op.outcome {
-        Outcome::Ok(_) => op.complete_ns.unwrap_or(u64::MAX).max(op.invoke_ns),
-        _ => u64::MAX,
-    }
 }
 
 /// One block: a writer (none for the initial block) and the gets of its value.
@@ -205,39 +197,6 @@ fn blocks(ops: &[&Operation]) -> Option<Vec<Block>> {
             .is_none_or(|w| !b.reads.is_empty() || matches!(ops[w].outcome, Outcome::Ok(_)))
     });
     Some(blocks)
-}
-
-/// Whether `order` is a linearization of `ops`: every known operation in it once, each
-/// unknown at most once, real time respected, and every get seeing the register's value.
-fn replays(ops: &[&Operation], order: &[usize]) -> bool {
-    let mut seen = vec![false; ops.len()];
-    for &i in order {
-        if std::mem::replace(&mut seen[i], true) {
-            return false;
-        }
-    }
-    if (0..ops.len()).any(|i| matches!(ops[i].outcome, Outcome::Ok(_)) && !seen[i]) {
-        return false;
-    }
-    // Real time: no operation later in the order returned before an earlier one was
-    // called.
-    let mut min_ret_after = u64::MAX;
-    for &i in order.iter().rev() {
-        if min_ret_after < ops[i].invoke_ns {
-            return false;
-        }
-        min_ret_after = min_ret_after.min(ret_of(ops[i]));
-    }
-    let mut state: Option<&str> = None;
-    for &i in order {
-        match (&ops[i].call, &ops[i].outcome) {
-            (Call::Put { value, .. }, _) => state = Some(value),
-            (Call::Delete { .. }, _) => state = None,
-            (Call::Get { .. }, Outcome::Ok(Ret::Value(v))) if v.as_deref() == state => {}
-            _ => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

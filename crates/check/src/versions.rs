@@ -37,7 +37,7 @@ use crate::history::{Call, Operation, Outcome, Ret};
 
 /// Return time as the search sees it: `u64::MAX` for an unknown outcome or an ok
 /// without completion, never before the call.
-fn ret_of(op: &Operation) -> u64 {
+pub(crate) fn ret_of(op: &Operation) -> u64 {
     match op.outcome {
         Outcome::Ok(_) => op.complete_ns.unwrap_or(u64::MAX).max(op.invoke_ns),
         _ => u64::MAX,
