@@ -131,11 +131,10 @@ impl Workload {
                 Op::Put { key, value }
             }
             r if r < appends => {
-                // Short tokens, so values stay small even after many appends.
                 let n = self.bump(process);
                 Op::Append {
                     key,
-                    value: format!("{process}.{n} "),
+                    value: append_token(process, n),
                 }
             }
             r if r < cas => {
@@ -176,7 +175,7 @@ impl Workload {
                         let n = self.bump(process);
                         Op::Append {
                             key,
-                            value: format!("{process}.{n} "),
+                            value: append_token(process, n),
                         }
                     }
                     2 => {
@@ -213,6 +212,18 @@ impl Workload {
         recent.push(value.clone());
         value
     }
+}
+
+/// The token `process` appends as its `n`th value: short, so values stay small after
+/// many appends, and bracketed, so that no token is a suffix of another (`1.158 ` is
+/// one of `41.158 `) and no written value ends like a token. Then every value a get
+/// returns splits one way only into the write it started from and the appends after
+/// it, which is what lets the checker read the order of versions off it
+/// (`check`'s version-order witness); with bare `{process}.{n} ` tokens, a value like
+/// `p39v1641.158 ` was read as `p39v16` + `41.158 ` instead of `p39v164` + `1.158 `,
+/// and the witness gave up on the key (seed 1 at 50 clients).
+fn append_token(process: u64, n: u64) -> String {
+    format!("[{process}.{n}]")
 }
 
 /// The checker's view of a client call.
@@ -281,6 +292,40 @@ mod tests {
             kinds[i] += 1;
         }
         assert!(kinds.iter().all(|&k| k > 20), "{kinds:?}");
+    }
+
+    /// No token is a suffix of another (as `1.158 ` was of `41.158 `), and no put or
+    /// cas value ends like a token: every value splits one way only into its first
+    /// write and its appends.
+    #[test]
+    fn append_tokens_are_suffix_free_and_values_do_not_end_like_them() {
+        let mut w = Workload::new(SimRng::for_concern(3, Concern::Workload), 1);
+        let (mut tokens, mut values) = (Vec::new(), Vec::new());
+        for p in 0..60 {
+            for _ in 0..200 {
+                let writes = match w.next_op(p) {
+                    Op::Batch { ops } => ops,
+                    single => vec![single],
+                };
+                for write in writes {
+                    match write {
+                        Op::Append { value, .. } => tokens.push(value),
+                        Op::Put { value, .. } | Op::Cas { new: value, .. } => values.push(value),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert!(tokens.len() > 1_000, "{} tokens", tokens.len());
+        for t in &tokens {
+            assert!(t.starts_with('[') && t.ends_with(']') && t.matches('[').count() == 1);
+        }
+        for v in &values {
+            assert!(!v.contains('[') && !v.contains(']'), "{v}");
+        }
+        let a = append_token(1, 158);
+        let b = append_token(41, 158);
+        assert!(!b.ends_with(&a), "{a} is a suffix of {b}");
     }
 
     #[test]
