@@ -92,7 +92,7 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         },
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
-        Command::Cluster(args) => Ok(cluster::cluster(&args)?),
+        Command::Cluster(args) => cluster::cluster(&args),
         Command::Jepsen(args) => jepsen::jepsen(&args),
         Command::Modelcheck(args) => modelcheck::modelcheck(&args),
         Command::Mutants(args) => mutants::mutants(&args),
@@ -102,13 +102,14 @@ fn dispatch(command: Command) -> Result<u8, Error> {
             cli::BenchWhat::Cluster(a) => bench_cluster::bench_cluster(a),
             cli::BenchWhat::Sim(a) => bench_sim::bench_sim(a),
         }?),
-        Command::Check(args) => Ok(check_cmd::check(&args).and_then(|code| {
+        Command::Check(args) => {
+            let code = check_cmd::check(&args)?;
             if args.report {
                 let path = report_cmd::write_check_report(&args)?;
                 eprintln!("report: {}", path.display());
             }
             Ok(code)
-        })?),
+        }
     }
 }
 
