@@ -3,8 +3,9 @@
 //!
 //! The page, top to bottom: the verdict and the replay command; on a failure,
 //! why (the operations that cannot be linearized, the value the model holds
-//! there, and a window of the failing key's client timeline around them); the
-//! run's parameters; the fault timeline (a lane per node: up, down, cut off
+//! there, a window of the failing key's client timeline around them, and a
+//! step-through of the longest linearizable prefix with the value after each
+//! step); the run's parameters; the fault timeline (a lane per node: up, down, cut off
 //! from whom; a lane for the leader and its term); every key's client
 //! timeline, failing keys first, the rest collapsed; the latency distribution
 //! and throughput over time. Fault intervals are shaded in every chart that
@@ -20,6 +21,7 @@
 
 pub mod facts;
 pub mod plots;
+pub mod steps;
 pub mod svg;
 
 use check::{Budget, History, OpId, Operation, Outcome, Record, Verdict};
@@ -398,6 +400,9 @@ svg rect:hover{stroke:#000;stroke-width:2}
 details{margin:6px 0}summary{cursor:pointer;font-weight:500}
 .muted{color:#777;font-size:12px}
 code{font:12px ui-monospace,monospace}
+table.steps{border-collapse:collapse;font-size:12px;margin:4px 0}table.steps th,table.steps td{border-bottom:1px solid #eee;padding:1px 8px;text-align:left;vertical-align:top}
+table.steps tr:target{background:#ffe9a8;outline:2px solid #edc948}table.steps tr.stuck{background:#fde4e4}table.steps tr.start{color:#777}
+table.steps td.nav a{text-decoration:none;font-size:14px}table.steps td.state{max-width:40em}
 "#;
 
 /// SVG definitions shared by every chart (the fade of an open-ended bar).
@@ -771,7 +776,7 @@ fn why(
             @for (text, command) in &served {
                 p.why.served { (text) }
                 @if let Some(c) = command {
-                    div { code.replay { (c) } }
+                    div { code.replay.trace { (c) } }
                 }
             }
             @for (id, leaders, commands) in &traces {
@@ -794,6 +799,7 @@ fn why(
                 (svg::fmt_time(t0)) " to " (svg::fmt_time(t1)) "; "
                 (stuck.len()) " operation(s) that cannot be linearized in red. The whole key is below."
             }
+            (steps::render(&steps::step_through(e, &ops.iter().map(|o| (o.id, *o)).collect())))
         }
     }
 }
