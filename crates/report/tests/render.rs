@@ -706,3 +706,94 @@ fn a_failing_report_steps_through_the_longest_prefix_with_the_value_after_each_s
     // The stepping needs no script: the current row is the :target one.
     assert!(html.contains("table.steps tr:target"));
 }
+
+/// Membership drawn truthfully: a node churn added is drawn only from when
+/// it joined (its lane's bar starts after the axis's start), and a node churn
+/// removed is drawn grey and labelled "removed", not red and "halted".
+#[test]
+fn a_churn_report_draws_nodes_from_when_they_joined_and_removal_apart_from_failure() {
+    let config = SimConfig {
+        duration: 20_000 * MS,
+        swarm: false,
+        ..SimConfig::new(7)
+    };
+    let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).unwrap();
+    let m = &outcome.summary.stats.membership;
+    assert!(m.nodes_added > 0 && m.retired > 0, "{m:?}");
+    let joined: Vec<u64> = outcome
+        .timeline
+        .iter()
+        .filter_map(|t| match t.event {
+            TimelineEvent::Joined { node } => Some(node),
+            _ => None,
+        })
+        .collect();
+    let removed: Vec<u64> = outcome
+        .timeline
+        .iter()
+        .filter_map(|t| match t.event {
+            TimelineEvent::Removed { node, .. } => Some(node),
+            _ => None,
+        })
+        .collect();
+    assert!(!joined.is_empty() && !removed.is_empty());
+    let report = Report::from_outcome(&outcome);
+    let html = render(&report);
+    let doc = Html::parse_document(&html);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+    let chart = doc
+        .select(&sel(r#"svg[aria-label="fault timeline"]"#))
+        .next()
+        .expect("a fault timeline");
+    let titles = |class: &str| -> Vec<(f64, String)> {
+        chart
+            .select(&sel(&format!("rect.{class}")))
+            .map(|r| {
+                let x: f64 = r.value().attr("x").unwrap().parse().unwrap();
+                let title: String = r.select(&sel("title")).flat_map(|t| t.text()).collect();
+                (x, title)
+            })
+            .collect()
+    };
+    let up = titles("up");
+    for n in &joined {
+        let (x, title) = up
+            .iter()
+            .find(|(_, t)| t.starts_with(&format!("node {n} ")))
+            .unwrap_or_else(|| panic!("no lane for node {n}"));
+        assert!(title.contains("joined at"), "{title}");
+        assert!(*x > report::svg::LABEL_W, "node {n} drawn from t=0");
+        // Nor is it drawn cut off by a partition before it existed.
+        for (cut_x, cut) in titles("cut") {
+            if cut.starts_with(&format!("node {n}:")) {
+                assert!(cut_x >= *x, "node {n} cut before it joined: {cut}");
+            }
+        }
+    }
+    let founders = up
+        .iter()
+        .filter(|(x, _)| *x == report::svg::LABEL_W)
+        .count();
+    assert_eq!(founders, config.nodes, "founding members from t=0");
+    let removals = titles("removed");
+    for n in &removed {
+        assert!(
+            removals
+                .iter()
+                .any(|(_, t)| t.starts_with(&format!("node {n} removed from the cluster"))),
+            "node {n}: {removals:?}"
+        );
+    }
+    for (_, title) in titles("down") {
+        assert!(
+            !title.contains("removed"),
+            "a removal drawn as a failure: {title}"
+        );
+    }
+    let labels: Vec<String> = chart
+        .select(&sel("text.inbarrm"))
+        .map(|t| t.text().collect())
+        .collect();
+    assert!(labels.iter().any(|l| l == "removed"), "{labels:?}");
+    assert!(html.contains("svg rect.removed{"), "its own style");
+}
