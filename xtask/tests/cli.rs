@@ -145,3 +145,25 @@ fn cluster_usage_errors_exit_64_before_starting_anything() {
         assert!(!stderr.contains("building"), "{args:?} built: {stderr}");
     }
 }
+
+/// `bench` refuses bad flag values with 64 before measuring anything (they
+/// were internal errors, 70), and `bench cluster --json` reports them as a
+/// JSON object on stdout.
+#[test]
+fn bench_usage_errors_exit_64_and_bench_cluster_json_reports_them() {
+    for args in [
+        &["bench", "cluster", "--connections", "0"][..],
+        &["bench", "cluster", "--keys", "0"],
+        &["bench", "cluster", "--duration", "0s"],
+        &["bench", "check", "--case", "no-such-case"],
+    ] {
+        let (code, _, stderr) = xtask(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+    let (code, stdout, _) = xtask(&["bench", "cluster", "--keys", "0", "--json"]);
+    assert_eq!(code, 64);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["kind"], "usage");
+    assert!(v["error"].as_str().unwrap().contains("--keys"), "{v}");
+}
