@@ -352,15 +352,22 @@ fn a_longer_history_draws_a_bounded_part_of_each_key_and_says_so() {
     check_page(&report, &html);
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser: `$RAFTLAB_CHROMIUM`, else Debian's `/usr/bin/chromium`
+/// (which `.ci/ensure-chromium` installs in CI).
+fn chromium() -> PathBuf {
+    std::env::var_os("RAFTLAB_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
 
 /// Renders `html` headless at 1280×900 and returns the screenshot's path, or
 /// `None` (with a message) where chromium is not installed.
 fn screenshot(name: &str, html: &str) -> Option<PathBuf> {
-    if !Path::new(CHROMIUM).exists() {
+    let browser = chromium();
+    if !browser.exists() {
         println!(
-            "SKIPPED: {CHROMIUM} is not installed, so {name} was not rendered \
-             (apt-get install chromium to run this check)"
+            "SKIPPED: {} is not installed, so {name} was not rendered \
+             (bash .ci/ensure-chromium installs it as root on Debian)",
+            browser.display()
         );
         return None;
     }
@@ -371,7 +378,7 @@ fn screenshot(name: &str, html: &str) -> Option<PathBuf> {
     std::fs::write(&page, html).unwrap();
     let _ = std::fs::remove_file(&png);
     let profile = dir.join(format!("profile-{name}"));
-    let mut child = Command::new(CHROMIUM)
+    let mut child = Command::new(&browser)
         .args([
             "--headless",
             "--no-sandbox",
