@@ -509,8 +509,18 @@ fn bar(v: &OpView, axis: &Axis, y: f64, end_ns: u64) -> Markup {
     let tail = open_ended(op).then(|| (axis.x(solid_end), axis.x(end_ns)));
     html! {
         @if solid_end >= axis.t0 && op.invoke_ns <= axis.t1 {
-            rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
-                title { (title) }
+            @if stuck {
+                // A click on the failing bar lands on the step-through's
+                // last row: the prefix it could not follow.
+                a href=(format!("#{}", crate::steps::STUCK_ROW)) {
+                    rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
+                        title { (title) }
+                    }
+                }
+            } @else {
+                rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
+                    title { (title) }
+                }
             }
             @if let Some(label) = label {
                 text.op x=(r(x0 + 3.0)) y=(r(y + 14.0)) { (label) }

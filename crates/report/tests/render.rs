@@ -712,6 +712,13 @@ fn a_failing_report_steps_through_the_longest_prefix_with_the_value_after_each_s
     assert!(cells[6].starts_with("cannot be placed: "), "{cells:?}");
     // The stepping needs no script: the current row is the :target one.
     assert!(html.contains("table.steps tr:target"));
+    // The failing bar links to the step it could not follow.
+    assert!(
+        doc.select(&sel(r##"a[href="#step-stuck"] rect.st"##))
+            .next()
+            .is_some(),
+        "the red bar links to the step-through"
+    );
 }
 
 /// Membership drawn truthfully: a node churn added is drawn only from when
