@@ -17,6 +17,7 @@
 
 use crate::check_cmd::check_parallel;
 use crate::cli::BenchCheckArgs;
+use crate::error::Error;
 use check::{Budget, Call, Operation, Outcome, Ret, Verdict};
 use std::process::Command;
 use std::time::Instant;
@@ -336,7 +337,7 @@ fn child(case: &Case, budget: &Budget) -> Result<u8, String> {
 }
 
 /// `cargo xtask bench check`.
-pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
+pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, Error> {
     let budget = Budget {
         max_steps: args.max_steps.unwrap_or(Budget::DEFAULT_MAX_STEPS),
         ..Budget::default()
@@ -346,14 +347,14 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
         .filter(|c| args.case.as_deref().is_none_or(|n| n == c.name))
         .collect();
     if selected.is_empty() {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "no case {:?}; cases: {}",
-            args.case,
+            args.case.as_deref().unwrap_or_default(),
             CASES.map(|c| c.name).join(", ")
-        ));
+        )));
     }
     if args.child {
-        return child(selected[0], &budget);
+        return Ok(child(selected[0], &budget)?);
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     println!(
@@ -372,11 +373,11 @@ pub fn bench_check(args: &BenchCheckArgs) -> Result<u8, String> {
                 .output()
                 .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
             if !out.status.success() {
-                return Err(format!(
+                return Err(Error::Internal(format!(
                     "case {} failed: {}",
                     case.name,
                     String::from_utf8_lossy(&out.stderr)
-                ));
+                )));
             }
             let line: serde_json::Value =
                 serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;

@@ -35,6 +35,7 @@
 //!   revision of every key (MVCC), raftlab the latest value only.
 
 use crate::cli::{BenchClusterArgs, Target};
+use crate::error::Error;
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -563,14 +564,32 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
 }
 
-/// `cargo xtask bench cluster`.
-pub fn bench_cluster(args: &BenchClusterArgs) -> Result<u8, String> {
+/// Flag values `bench cluster` cannot run with: usage errors (exit 64),
+/// found before any node is built or started.
+pub fn validate(args: &BenchClusterArgs) -> Result<(), Error> {
     if !(0.0..=1.0).contains(&args.read_fraction) {
-        return Err("--read-fraction must be within 0..=1".into());
+        return Err(Error::Usage("--read-fraction must be within 0..=1".into()));
     }
     if args.connections.is_empty() || args.connections.contains(&0) {
-        return Err("--connections needs counts >= 1".into());
+        return Err(Error::Usage("--connections needs counts >= 1".into()));
     }
+    if args.keys == 0 {
+        return Err(Error::Usage("--keys must be at least 1".into()));
+    }
+    if args.duration.is_zero() {
+        return Err(Error::Usage("--duration must be positive".into()));
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench cluster`.
+pub fn bench_cluster(args: &BenchClusterArgs) -> Result<u8, Error> {
+    validate(args)?;
+    Ok(measure(args)?)
+}
+
+/// Runs the benchmark of valid `args`.
+fn measure(args: &BenchClusterArgs) -> Result<u8, String> {
     let root = crate::workspace_root();
     // On the real disk (the workspace's), not a tmpfs.
     let data = root.join("target/bench/cluster-data");

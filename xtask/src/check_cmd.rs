@@ -6,6 +6,7 @@
 //! cancellation flags.
 
 use crate::cli::{CheckArgs, FailMeans, HistoryFormat};
+use crate::error::Error;
 use check::{Budget, Counterexample, History, KeyProgress, KeyVerdict, Operation, Verdict};
 use std::fs;
 use std::path::Path;
@@ -19,10 +20,6 @@ pub const EXIT_LINEARIZABLE: u8 = 0;
 pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
 /// Exit status: undecided (budget or timeout).
 pub const EXIT_UNDECIDED: u8 = 2;
-/// Exit status: usage error (sysexits' EX_USAGE).
-pub const EXIT_USAGE: u8 = 64;
-/// Exit status: the input could not be read or is malformed (EX_DATAERR).
-pub const EXIT_INPUT: u8 = 65;
 
 /// The format of a file: `format` if given, else from the extension (`.log`
 /// jepsen, `.edn` edn, `.jsonl`/`.json` jsonl), else from the first line that
@@ -305,13 +302,14 @@ fn check_round(
 
 /// Reads the history at `args.path`, checks it and prints the verdict; the
 /// exit status is 0 linearizable, 1 not, 2 undecided, 64 usage, 65 bad input.
-pub fn check(args: &CheckArgs) -> Result<u8, String> {
+pub fn check(args: &CheckArgs) -> Result<u8, Error> {
     let timeout = match args.timeout {
         None => None,
         Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
         Some(secs) => {
-            eprintln!("error: --timeout {secs}: expected a positive number of seconds");
-            return Ok(EXIT_USAGE);
+            return Err(Error::Usage(format!(
+                "--timeout {secs}: expected a positive number of seconds"
+            )));
         }
     };
     let started = Instant::now();
@@ -320,13 +318,7 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         format,
         notes,
         fail_means,
-    } = match load_with(&args.path, args.format, args.fail_means) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_INPUT);
-        }
-    };
+    } = load_with(&args.path, args.format, args.fail_means).map_err(Error::Input)?;
     if !args.json {
         for note in &notes {
             eprintln!("note: {}: {note}", args.path.display());
@@ -336,20 +328,15 @@ pub fn check(args: &CheckArgs) -> Result<u8, String> {
         }
     }
     if let Some(out) = &args.export_edn {
-        if let Err(e) = fs::write(out, check::export::jepsen_edn(&history)) {
-            eprintln!("error: cannot write {}: {e}", out.display());
-            return Ok(EXIT_INPUT);
-        }
+        fs::write(out, check::export::jepsen_edn(&history))
+            .map_err(|e| Error::Internal(format!("cannot write {}: {e}", out.display())))?;
         eprintln!("wrote {} as Jepsen EDN", out.display());
     }
     // Batches split per key, as the checker's own entry points do: `partition` and
     // `explain` take operations on one key each.
     let ops = match history.operations() {
         Ok(ops) => check::project_batches(&ops).into_owned(),
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.path.display());
-            return Ok(EXIT_INPUT);
-        }
+        Err(e) => return Err(Error::Input(format!("{}: {e}", args.path.display()))),
     };
     let mut budget = Budget::default();
     if let Some(steps) = args.max_steps {
@@ -499,6 +486,12 @@ fn print_failure(c: &Counterexample, e: Option<&check::Explanation>, summary: &s
 mod tests {
     use super::*;
     use crate::bench::{CASES, generate};
+    use crate::error::{EXIT_INPUT, EXIT_USAGE};
+
+    /// The exit status a result maps to, as `main` would exit.
+    fn code(result: Result<u8, Error>) -> u8 {
+        result.unwrap_or_else(|e| e.exit_code())
+    }
 
     #[test]
     fn formats_are_inferred_from_the_extension_then_the_first_line() {
@@ -557,13 +550,13 @@ mod tests {
         fs::create_dir_all(&dir).expect("temp dir");
         let malformed = dir.join("bad.jsonl");
         fs::write(&malformed, "{\"type\":\"invoke\"}\n").expect("write");
-        assert_eq!(check(&args(malformed)), Ok(EXIT_INPUT));
-        assert_eq!(check(&args(dir.join("missing.jsonl"))), Ok(EXIT_INPUT));
+        assert_eq!(code(check(&args(malformed))), EXIT_INPUT);
+        assert_eq!(code(check(&args(dir.join("missing.jsonl")))), EXIT_INPUT);
         let negative = CheckArgs {
             timeout: Some(-1.0),
             ..args(fixtures.join("kv/c10-ok.txt"))
         };
-        assert_eq!(check(&negative), Ok(EXIT_USAGE));
+        assert_eq!(code(check(&negative)), EXIT_USAGE);
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -584,7 +577,7 @@ mod tests {
             ("empty.log", &b"INFO jepsen.core - starting\n"[..]),
             ("binary.edn", &b"{:process 0 \xff\xfe}"[..]),
         ] {
-            assert_eq!(check(&args(write(name, bytes))), Ok(EXIT_INPUT), "{name}");
+            assert_eq!(code(check(&args(write(name, bytes)))), EXIT_INPUT, "{name}");
         }
         let cas = write(
             "cas.edn",

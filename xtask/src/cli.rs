@@ -107,8 +107,11 @@ impl Command {
                 None => a.json,
             },
             Command::Check(a) => a.json,
-            Command::Bench(_)
-            | Command::Shrink(_)
+            Command::Bench(b) => match &b.what {
+                BenchWhat::Cluster(a) => a.json,
+                BenchWhat::Check(_) | BenchWhat::Raft(_) | BenchWhat::Sim(_) => false,
+            },
+            Command::Shrink(_)
             | Command::Replay(_)
             | Command::Cluster(_)
             | Command::Jepsen(_)

@@ -6,6 +6,7 @@
 //! exits). A node whose data dir already holds a log restarts; the others
 //! bootstrap. Without `--keep`, the nodes' data is removed on exit.
 
+use crate::error::Error;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,8 +36,62 @@ pub struct ClusterArgs {
     pub peer_base: u16,
 }
 
+/// Lowest port a base may give: ports below 1024 need privileges a user
+/// rarely means to use for a test cluster, and 0 is not a port.
+const MIN_PORT: u32 = 1024;
+
+/// Checks the flags before anything is built or started, so that a bad
+/// value is a usage error (exit 64) with what to change, not a panic or a
+/// cluster that never elects a leader: `--dir` must be creatable, every
+/// port must exist and be unprivileged, HTTP and peer ports must not
+/// collide, and each must be free on 127.0.0.1 now.
+pub fn validate(args: &ClusterArgs) -> Result<(), Error> {
+    if let Some(dir) = &args.dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return Err(Error::Usage(format!(
+            "--dir {}: cannot create it: {e}",
+            dir.display()
+        )));
+    }
+    let nodes = u32::from(args.nodes);
+    let range = |flag: &str, base: u16| -> Result<(u32, u32), Error> {
+        let (first, last) = (u32::from(base) + 1, u32::from(base) + nodes);
+        if first < MIN_PORT || last > u32::from(u16::MAX) {
+            return Err(Error::Usage(format!(
+                "{flag} {base}: with {nodes} node(s) the ports would be {first}..={last}; \
+                 they must lie in {MIN_PORT}..=65535"
+            )));
+        }
+        Ok((first, last))
+    };
+    let http = range("--http-base", args.http_base)?;
+    let peer = range("--peer-base", args.peer_base)?;
+    if http.0 <= peer.1 && peer.0 <= http.1 {
+        return Err(Error::Usage(format!(
+            "--http-base {} and --peer-base {} give overlapping ports ({}..={} and {}..={}) \
+             for {nodes} node(s); choose bases at least {nodes} apart",
+            args.http_base, args.peer_base, http.0, http.1, peer.0, peer.1
+        )));
+    }
+    for port in (http.0..=http.1).chain(peer.0..=peer.1) {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            let flag = if port <= http.1 && port >= http.0 {
+                "--http-base"
+            } else {
+                "--peer-base"
+            };
+            return Err(Error::Usage(format!(
+                "port {port} on 127.0.0.1 is not free ({e}); choose another {flag}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the cluster until Ctrl-C.
-pub fn cluster(args: &ClusterArgs) -> Result<u8, String> {
+pub fn cluster(args: &ClusterArgs) -> Result<u8, Error> {
+    validate(args)?;
     let root = crate::workspace_root();
     eprintln!("building raftlab-node ...");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -45,7 +100,7 @@ pub fn cluster(args: &ClusterArgs) -> Result<u8, String> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("building raftlab-node failed".into());
+        return Err(Error::Internal("building raftlab-node failed".into()));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -68,7 +123,7 @@ pub fn cluster(args: &ClusterArgs) -> Result<u8, String> {
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
 
     let mut children: Vec<(u16, Child)> = Vec::new();
-    let mut result = Ok(0);
+    let mut result: Result<u8, String> = Ok(0);
     for &id in &ids {
         match start_node(&binary, &dir, id, &http(id), &peer(id), &peers) {
             Ok(child) => children.push((id, child)),
@@ -97,7 +152,7 @@ pub fn cluster(args: &ClusterArgs) -> Result<u8, String> {
             let _ = std::fs::remove_dir(&dir);
         }
     }
-    result
+    Ok(result?)
 }
 
 fn start_node(
@@ -197,5 +252,54 @@ fn serve(
             }
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(nodes: u16, http_base: u16, peer_base: u16) -> ClusterArgs {
+        ClusterArgs {
+            nodes,
+            dir: None,
+            keep: false,
+            http_base,
+            peer_base,
+        }
+    }
+
+    /// Ports that do not exist, privileged ports and colliding ranges are
+    /// usage errors, named by the flag to change, and so is a port in use.
+    #[test]
+    fn bad_ports_are_usage_errors_naming_the_flag() {
+        for (a, flag) in [
+            (args(3, 65535, 9080), "--http-base"),
+            (args(9, 8080, 65530), "--peer-base"),
+            (args(3, 0, 9080), "--http-base"),
+            (args(3, 9000, 9001), "overlapping"),
+        ] {
+            let e = validate(&a).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{e}");
+            assert!(e.message().contains(flag), "{e}");
+        }
+        // A port in use is refused before anything starts.
+        let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        if port > 1025 {
+            let e = validate(&args(1, port - 1, 1100)).unwrap_err();
+            assert!(e.message().contains(&format!("port {port}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_dir_that_cannot_be_created_is_a_usage_error() {
+        let a = ClusterArgs {
+            dir: Some(PathBuf::from("/proc/raftlab-no-such-dir")),
+            ..args(1, 20000, 21000)
+        };
+        let e = validate(&a).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert!(e.message().contains("--dir"), "{e}");
     }
 }

@@ -92,23 +92,24 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         },
         Command::Shrink(args) => scenario_cmd::shrink(&args),
         Command::Replay(args) => scenario_cmd::replay(&args),
-        Command::Cluster(args) => Ok(cluster::cluster(&args)?),
+        Command::Cluster(args) => cluster::cluster(&args),
         Command::Jepsen(args) => jepsen::jepsen(&args),
         Command::Modelcheck(args) => modelcheck::modelcheck(&args),
         Command::Mutants(args) => mutants::mutants(&args),
-        Command::Bench(args) => Ok(match &args.what {
+        Command::Bench(args) => match &args.what {
             cli::BenchWhat::Check(a) => bench::bench_check(a),
-            cli::BenchWhat::Raft(a) => bench_raft::bench_raft(a),
+            cli::BenchWhat::Raft(a) => Ok(bench_raft::bench_raft(a)?),
             cli::BenchWhat::Cluster(a) => bench_cluster::bench_cluster(a),
-            cli::BenchWhat::Sim(a) => bench_sim::bench_sim(a),
-        }?),
-        Command::Check(args) => Ok(check_cmd::check(&args).and_then(|code| {
+            cli::BenchWhat::Sim(a) => Ok(bench_sim::bench_sim(a)?),
+        },
+        Command::Check(args) => {
+            let code = check_cmd::check(&args)?;
             if args.report {
                 let path = report_cmd::write_check_report(&args)?;
                 eprintln!("report: {}", path.display());
             }
             Ok(code)
-        })?),
+        }
     }
 }
 

@@ -76,6 +76,18 @@ pub struct Reign {
     pub end_ns: u64,
 }
 
+/// A node taken out of the cluster by a membership change (churn, or an
+/// operator): drawn apart from a failure, from `time_ns` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// The node.
+    pub node: u64,
+    /// When it was removed and stopped.
+    pub time_ns: u64,
+    /// Why, as the run said it.
+    pub reason: String,
+}
+
 /// Everything drawn on the run-wide time axis.
 #[derive(Clone, Debug, Default)]
 pub struct RunFacts {
@@ -89,6 +101,12 @@ pub struct RunFacts {
     pub end_of_workload_ns: Option<u64>,
     /// Scripted faults, clock changes and configurations, in time order.
     pub markers: Vec<Marker>,
+    /// Nodes that joined during the run, with when: before that they were
+    /// not part of it (a node absent here was there from the start).
+    pub joined: BTreeMap<u64, u64>,
+    /// Nodes removed from the cluster, in time order: not failures, so not
+    /// among `faults` (and not shaded in every chart).
+    pub removals: Vec<Removal>,
 }
 
 /// A partition not yet healed: since when, its shape, its cut links.
@@ -168,6 +186,37 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
                 if let Some((term, since)) = leading.remove(node) {
                     end_reign(&mut facts, *node, term, since, t);
                 }
+            }
+            TimelineEvent::Joined { node } => {
+                facts.joined.entry(*node).or_insert(t);
+                facts.markers.push(Marker {
+                    time_ns: t,
+                    node: Some(*node),
+                    label: "joined".into(),
+                });
+            }
+            TimelineEvent::Removed { node, reason } => {
+                // Whatever it was doing ends here, and is not a failure.
+                if let Some(since) = paused.remove(node) {
+                    end_pause(&mut facts, *node, since, t);
+                }
+                if let Some((since, label)) = down.remove(node) {
+                    facts.faults.push(Fault {
+                        start_ns: since,
+                        end_ns: t,
+                        kind: FaultKind::Down,
+                        node: Some(*node),
+                        label,
+                    });
+                }
+                if let Some((term, since)) = leading.remove(node) {
+                    end_reign(&mut facts, *node, term, since, t);
+                }
+                facts.removals.push(Removal {
+                    node: *node,
+                    time_ns: t,
+                    reason: reason.clone(),
+                });
             }
             TimelineEvent::Restarted { node } => {
                 if let Some((since, label)) = down.remove(node) {
@@ -467,6 +516,52 @@ mod tests {
             .map(|f| (f.node, f.start_ns, f.end_ns))
             .collect();
         assert_eq!(down, vec![(Some(2), 50, 80), (Some(3), 90, 100)]);
+    }
+
+    /// A node that joined starts there; a removal is recorded apart from
+    /// failures and ends the node's outage and reign at the removal.
+    #[test]
+    fn a_join_starts_a_node_and_a_removal_is_not_a_failure() {
+        let timeline = vec![
+            at(10, TimelineEvent::Leader { node: 2, term: 1 }),
+            at(40, TimelineEvent::Joined { node: 4 }),
+            at(60, TimelineEvent::Crashed { node: 3 }),
+            at(
+                70,
+                TimelineEvent::Removed {
+                    node: 2,
+                    reason: "removed from the cluster".into(),
+                },
+            ),
+            at(
+                80,
+                TimelineEvent::Removed {
+                    node: 3,
+                    reason: "removed from the cluster".into(),
+                },
+            ),
+        ];
+        let facts = run_facts(&timeline, 100);
+        assert_eq!(facts.joined, BTreeMap::from([(4, 40)]));
+        let removed: Vec<(u64, u64)> = facts.removals.iter().map(|m| (m.node, m.time_ns)).collect();
+        assert_eq!(removed, vec![(2, 70), (3, 80)]);
+        assert_eq!(facts.reigns[0].end_ns, 70, "a removed leader stops leading");
+        let down: Vec<_> = facts
+            .faults
+            .iter()
+            .map(|f| (f.node, f.start_ns, f.end_ns, f.kind))
+            .collect();
+        assert_eq!(
+            down,
+            vec![(Some(3), 60, 80, FaultKind::Down)],
+            "the outage ends at the removal; the removals are no faults"
+        );
+        assert!(
+            facts
+                .markers
+                .iter()
+                .any(|m| m.node == Some(4) && m.label == "joined")
+        );
     }
 
     #[test]

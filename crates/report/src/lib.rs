@@ -3,12 +3,13 @@
 //!
 //! The page, top to bottom: the verdict and the replay command; on a failure,
 //! why (the operations that cannot be linearized, the value the model holds
-//! there, and a window of the failing key's client timeline around them); the
-//! run's parameters; the fault timeline (a lane per node: up, down, cut off
-//! from whom; a lane for the leader and its term); every key's client
-//! timeline, failing keys first, the rest collapsed; the latency distribution
-//! and throughput over time. Fault intervals are shaded in every chart that
-//! has a time axis.
+//! there, a window of the failing key's client timeline around them, and a
+//! step-through of the longest linearizable prefix with the value after each
+//! step); the run's parameters; the fault timeline (a lane per node: a
+//! member from when it joined, down, removed, cut off from whom; a lane for
+//! the leader and its term); every key's client timeline, failing keys
+//! first, the rest collapsed; the latency distribution and throughput over
+//! time. Fault intervals are shaded in every chart that has a time axis.
 //!
 //! Everything is inline (CSS, SVG, no script): nothing is fetched, so the file
 //! can be attached to a bug. Rendering is a pure function of a [`Report`];
@@ -20,6 +21,7 @@
 
 pub mod facts;
 pub mod plots;
+pub mod steps;
 pub mod svg;
 
 use check::{Budget, History, OpId, Operation, Outcome, Record, Verdict};
@@ -156,6 +158,8 @@ fn timeline_node(event: &sim::timeline::TimelineEvent) -> Option<u64> {
         E::Crashed { node }
         | E::Restarted { node }
         | E::Halted { node, .. }
+        | E::Joined { node }
+        | E::Removed { node, .. }
         | E::Leader { node, .. }
         | E::SteppedDown { node, .. }
         | E::Paused { node, .. }
@@ -385,7 +389,7 @@ svg text.lane{fill:#444}svg text.tick{fill:#666;text-anchor:middle;font-size:10p
 svg text.op{fill:#111;font-size:11px;pointer-events:none}svg text.inbar{fill:#7a3d00;pointer-events:none}
 svg text.inbarw{fill:#fff;pointer-events:none}
 svg line.ax{stroke:#888}svg line.grid{stroke:#eee}svg line.eow{stroke:#333;stroke-dasharray:4 3}svg line.mark{stroke:#6a3d9a;stroke-width:2}svg text.marklabel{font-size:9px;fill:#6a3d9a}
-.viol span.kind{font:600 11px ui-monospace,monospace;background:#fbe3e4;border:1px solid #e15759;border-radius:3px;padding:0 4px}svg rect.up{fill:#d9ecd5}svg rect.down{fill:#e15759}svg rect.paused{fill:#9c755f}svg rect.shz{fill:#9c755f;fill-opacity:.10}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
+.viol span.kind{font:600 11px ui-monospace,monospace;background:#fbe3e4;border:1px solid #e15759;border-radius:3px;padding:0 4px}svg rect.up{fill:#d9ecd5}svg rect.removed{fill:#eee;stroke:#999;stroke-dasharray:4 2}svg text.inbarrm{fill:#555;font-style:italic;pointer-events:none}svg rect.down{fill:#e15759}svg rect.paused{fill:#9c755f}svg rect.shz{fill:#9c755f;fill-opacity:.10}svg rect.cut{fill:#f7c08a;stroke:#f28e2b}
 svg rect.shd{fill:#e15759;fill-opacity:.10}svg rect.shp{fill:#f28e2b;fill-opacity:.10}
 svg rect.op{stroke-width:1}svg rect.ok{fill:#a8c6e5;stroke:#4e79a7}
 svg rect.fl{fill:#fff;stroke:#999;stroke-dasharray:3 2}
@@ -398,6 +402,9 @@ svg rect:hover{stroke:#000;stroke-width:2}
 details{margin:6px 0}summary{cursor:pointer;font-weight:500}
 .muted{color:#777;font-size:12px}
 code{font:12px ui-monospace,monospace}
+table.steps{border-collapse:collapse;font-size:12px;margin:4px 0}table.steps th,table.steps td{border-bottom:1px solid #eee;padding:1px 8px;text-align:left;vertical-align:top}
+table.steps tr:target{background:#ffe9a8;outline:2px solid #edc948}table.steps tr.stuck{background:#fde4e4}table.steps tr.start{color:#777}
+table.steps td.nav a{text-decoration:none;font-size:14px}table.steps td.state{max-width:40em}
 "#;
 
 /// SVG definitions shared by every chart (the fade of an open-ended bar).
@@ -561,7 +568,8 @@ pub fn render(report: &Report) -> String {
                         (svg::fault_timeline(&d.facts, report.nodes, &Axis::new(0, d.end_ns, CHART_W), window))
                     }
                     p.muted {
-                        "Red: a node down. Orange: cut off by a partition (hover for whom). "
+                        "Green: a member (from when it joined). Red: a node down. Grey, dashed: removed from the cluster (a membership change, not a failure). "
+                        "Orange: cut off by a partition (hover for whom). "
                         "Coloured bars in the last lane: the leader, nN tT = node N in term T. "
                         "Dashed line: end of the workload. Red dashed box: the window around the failure shown above."
                     }
@@ -771,7 +779,7 @@ fn why(
             @for (text, command) in &served {
                 p.why.served { (text) }
                 @if let Some(c) = command {
-                    div { code.replay { (c) } }
+                    div { code.replay.trace { (c) } }
                 }
             }
             @for (id, leaders, commands) in &traces {
@@ -794,6 +802,7 @@ fn why(
                 (svg::fmt_time(t0)) " to " (svg::fmt_time(t1)) "; "
                 (stuck.len()) " operation(s) that cannot be linearized in red. The whole key is below."
             }
+            (steps::render(&steps::step_through(e, &ops.iter().map(|o| (o.id, *o)).collect())))
         }
     }
 }

@@ -192,7 +192,9 @@ fn cut_title(c: &Cut) -> String {
     )
 }
 
-/// The fault timeline: a lane per node (up, down, cut off from whom), a lane
+/// The fault timeline: a lane per node (a member from when it joined until
+/// it was removed, removed drawn grey and apart from down, which is red; cut
+/// off from whom), a lane
 /// for the leader and its term, fault intervals shaded, the end of the
 /// workload marked, and the window around a failure boxed.
 pub fn fault_timeline(
@@ -213,11 +215,35 @@ pub fn fault_timeline(
             @for n in 1..=nodes {
                 @let y = (n - 1) as f64 * LANE_H;
                 text.lane x="4" y=(r(y + 14.0)) { "node " (n) }
-                rect.up x=(r(axis.left)) y=(r(y + 6.0)) width=(r(axis.width)) height="8" {
-                    title { "node " (n) " up" }
+                @let (member_from, member_until) = membership_span(facts, n, axis);
+                @let (x0, x1) = (axis.x(member_from), axis.x(member_until));
+                rect.up x=(r(x0)) y=(r(y + 6.0)) width=(r((x1 - x0).max(1.0))) height="8" {
+                    title {
+                        "node " (n) " a member"
+                        @if let Some(t) = facts.joined.get(&n) { ": joined at " (fmt_time(*t)) }
+                    }
                 }
-                @for c in facts.cuts.iter().filter(|c| c.node == n) {
-                    @let (x0, x1) = (axis.x(c.start_ns), axis.x(c.end_ns));
+                @for m in facts.removals.iter().filter(|m| m.node == n) {
+                    @let (x0, x1) = (axis.x(m.time_ns), axis.x(axis.t1));
+                    rect.removed x=(r(x0)) y=(r(y + 4.0)) width=(r((x1 - x0).max(2.0))) height="12" {
+                        title {
+                            "node " (n) " removed from the cluster at " (fmt_time(m.time_ns))
+                            " (a membership change, not a failure): " (m.reason)
+                        }
+                    }
+                    @if x1 - x0 > 50.0 {
+                        text.inbarrm x=(r(x0 + 3.0)) y=(r(y + 14.0)) { "removed" }
+                    }
+                }
+                // A partition's shape names every node, members or not: a
+                // cut is drawn only while the node is a member.
+                @for c in facts.cuts.iter().filter(|c| {
+                    c.node == n && c.end_ns > member_from && c.start_ns < member_until
+                }) {
+                    @let (x0, x1) = (
+                        axis.x(c.start_ns.max(member_from)),
+                        axis.x(c.end_ns.min(member_until)),
+                    );
                     rect.cut x=(r(x0)) y=(r(y + 3.0)) width=(r((x1 - x0).max(1.0))) height="14" {
                         title { (cut_title(c)) }
                     }
@@ -285,6 +311,20 @@ pub fn fault_timeline(
             }
         }
     }
+}
+
+/// The stretch of `axis` node `n` is a member for: from when it joined (the
+/// axis's start for a founding member) to its first removal (else the end).
+fn membership_span(facts: &RunFacts, n: u64, axis: &Axis) -> (u64, u64) {
+    let from = facts.joined.get(&n).copied().unwrap_or(axis.t0);
+    let until = facts
+        .removals
+        .iter()
+        .filter(|m| m.node == n && m.time_ns >= from)
+        .map(|m| m.time_ns)
+        .min()
+        .unwrap_or(axis.t1);
+    (from, until)
 }
 
 /// Whether `op` may still take effect after its client gave up: a write of
@@ -469,8 +509,18 @@ fn bar(v: &OpView, axis: &Axis, y: f64, end_ns: u64) -> Markup {
     let tail = open_ended(op).then(|| (axis.x(solid_end), axis.x(end_ns)));
     html! {
         @if solid_end >= axis.t0 && op.invoke_ns <= axis.t1 {
-            rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
-                title { (title) }
+            @if stuck {
+                // A click on the failing bar lands on the step-through's
+                // last row: the prefix it could not follow.
+                a href=(format!("#{}", crate::steps::STUCK_ROW)) {
+                    rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
+                        title { (title) }
+                    }
+                }
+            } @else {
+                rect class=(class) x=(r(x0)) y=(r(y + 2.0)) width=(r(w)) height="16" {
+                    title { (title) }
+                }
             }
             @if let Some(label) = label {
                 text.op x=(r(x0 + 3.0)) y=(r(y + 14.0)) { (label) }

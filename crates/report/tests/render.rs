@@ -352,15 +352,22 @@ fn a_longer_history_draws_a_bounded_part_of_each_key_and_says_so() {
     check_page(&report, &html);
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser: `$RAFTLAB_CHROMIUM`, else Debian's `/usr/bin/chromium`
+/// (which `.ci/ensure-chromium` installs in CI).
+fn chromium() -> PathBuf {
+    std::env::var_os("RAFTLAB_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
 
 /// Renders `html` headless at 1280×900 and returns the screenshot's path, or
 /// `None` (with a message) where chromium is not installed.
 fn screenshot(name: &str, html: &str) -> Option<PathBuf> {
-    if !Path::new(CHROMIUM).exists() {
+    let browser = chromium();
+    if !browser.exists() {
         println!(
-            "SKIPPED: {CHROMIUM} is not installed, so {name} was not rendered \
-             (apt-get install chromium to run this check)"
+            "SKIPPED: {} is not installed, so {name} was not rendered \
+             (bash .ci/ensure-chromium installs it as root on Debian)",
+            browser.display()
         );
         return None;
     }
@@ -371,7 +378,7 @@ fn screenshot(name: &str, html: &str) -> Option<PathBuf> {
     std::fs::write(&page, html).unwrap();
     let _ = std::fs::remove_file(&png);
     let profile = dir.join(format!("profile-{name}"));
-    let mut child = Command::new(CHROMIUM)
+    let mut child = Command::new(&browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -583,9 +590,224 @@ fn a_stale_lease_read_report_names_the_node_its_lease_and_its_clock() {
         html.contains("scripted IsolateLeader"),
         "no scripted marker"
     );
+    // The step-through ends at the stale read.
+    let stuck_row: String = doc
+        .select(&Selector::parse("#step-stuck td.op").unwrap())
+        .flat_map(|e| e.text())
+        .collect();
+    assert_eq!(stuck_row, format!("#{stuck}"));
     if let Some(png) = screenshot("lease-violation", &html) {
         let px = pixels(&png);
         assert_not_blank(&px);
         assert!(shows(&px, [0xfd, 0xe4, 0xe4]), "the red verdict banner");
+        // Visible without hovering or scrolling: the paragraph naming the
+        // node, its lease and its clock, and the command tracing that node,
+        // painted in colours of their own, show in the first 1280×900.
+        // (Tooltips are never painted, so a painted element is one a reader
+        // sees as is.)
+        const SERVED: [u8; 3] = [0x00, 0xfe, 0x01];
+        const TRACE: [u8; 3] = [0xfe, 0x00, 0xfd];
+        let marked = html.replacen(
+            "</style>",
+            "p.served{background:#00fe01!important}             code.trace{background:#fe00fd!important}</style>",
+            1,
+        );
+        let png = screenshot("lease-violation-marked", &marked).unwrap();
+        let px = pixels(&png);
+        let painted = |c: [u8; 3]| px.iter().filter(|p| **p == c).count();
+        println!(
+            "above the fold: served paragraph {} px, trace command {} px",
+            painted(SERVED),
+            painted(TRACE)
+        );
+        assert!(
+            painted(SERVED) > 5_000,
+            "the served paragraph is not on screen"
+        );
+        assert!(
+            painted(TRACE) > 1_000,
+            "the --trace-node command is not on screen"
+        );
     }
+}
+
+/// The value of `key` after each operation of `order`, replayed on a plain
+/// sequential key-value model written here (independently of the report's).
+/// A batch's writes share its id, so operations are looked up on `key` only.
+fn replayed_states(ops: &[check::Operation], key: &str, order: &[OpId]) -> Vec<Option<String>> {
+    let by_id: BTreeMap<OpId, &check::Operation> = ops
+        .iter()
+        .filter(|o| o.call.key() == key)
+        .map(|o| (o.id, o))
+        .collect();
+    let mut value: Option<String> = None;
+    order
+        .iter()
+        .map(|id| {
+            match &by_id[id].call {
+                Call::Put { value: v, .. } => value = Some(v.clone()),
+                Call::Delete { .. } => value = None,
+                Call::Append { value: v, .. } => {
+                    value = Some(value.take().unwrap_or_default() + v);
+                }
+                Call::Cas { expected, new, .. } if *expected == value => {
+                    value = Some(new.clone());
+                }
+                _ => {}
+            }
+            value.clone()
+        })
+        .collect()
+}
+
+/// Porcupine-style step-through: the failing report lists the longest
+/// linearizable prefix in order, one row per operation (op id first, its
+/// place Ln second) with the key's value after it, each row linking to the
+/// next, and ends at the operation that cannot be placed, with why.
+#[test]
+fn a_failing_report_steps_through_the_longest_prefix_with_the_value_after_each_step() {
+    let report = failing_report();
+    let Verdict::NotLinearizable(c) = &report.verdict else {
+        unreachable!("failing_report asserts it")
+    };
+    assert!(!c.longest_prefix.is_empty());
+    let ops = check::project_batches(&report.history.operations().unwrap()).into_owned();
+    let states = replayed_states(&ops, &c.key, &c.longest_prefix);
+    let html = render(&report);
+    let doc = Html::parse_document(&html);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+    let cells = |row: scraper::ElementRef| -> Vec<String> {
+        row.select(&sel("td"))
+            .map(|td| td.text().collect::<String>())
+            .collect()
+    };
+    let rows: Vec<scraper::ElementRef> = doc.select(&sel("#steps tbody tr[id]")).collect();
+    let listed = c.longest_prefix.len().min(report::steps::MAX_LISTED_STEPS);
+    let skip = c.longest_prefix.len() - listed;
+    assert_eq!(rows.len(), listed + 1, "every listed step and the failure");
+    for (i, row) in rows[..listed].iter().enumerate() {
+        let place = skip + i + 1;
+        let id = c.longest_prefix[place - 1];
+        assert_eq!(row.value().id(), Some(format!("step-{place}").as_str()));
+        let cells = cells(*row);
+        assert_eq!(cells[1], format!("#{id}"), "the op id leads");
+        assert_eq!(cells[2], format!("L{place}"), "the place is second");
+        let shown = report::steps::state_cell(&states[place - 1]);
+        assert_eq!(cells[6], shown, "the value after op {id}");
+        let next = if i + 1 < listed {
+            format!("#step-{}", place + 1)
+        } else {
+            "#step-stuck".to_string()
+        };
+        let links: Vec<&str> = row
+            .select(&sel("td.nav a"))
+            .filter_map(|a| a.value().attr("href"))
+            .collect();
+        assert!(links.contains(&next.as_str()), "{links:?}");
+    }
+    let last = rows[listed];
+    assert_eq!(last.value().id(), Some("step-stuck"));
+    let cells = cells(last);
+    assert_eq!(cells[1], format!("#{}", c.stuck[0]));
+    assert!(cells[6].starts_with("cannot be placed: "), "{cells:?}");
+    // The stepping needs no script: the current row is the :target one.
+    assert!(html.contains("table.steps tr:target"));
+    // The failing bar links to the step it could not follow.
+    assert!(
+        doc.select(&sel(r##"a[href="#step-stuck"] rect.st"##))
+            .next()
+            .is_some(),
+        "the red bar links to the step-through"
+    );
+}
+
+/// Membership drawn truthfully: a node churn added is drawn only from when
+/// it joined (its lane's bar starts after the axis's start), and a node churn
+/// removed is drawn grey and labelled "removed", not red and "halted".
+#[test]
+fn a_churn_report_draws_nodes_from_when_they_joined_and_removal_apart_from_failure() {
+    let config = SimConfig {
+        duration: 20_000 * MS,
+        swarm: false,
+        ..SimConfig::new(7)
+    };
+    let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).unwrap();
+    let m = &outcome.summary.stats.membership;
+    assert!(m.nodes_added > 0 && m.retired > 0, "{m:?}");
+    let joined: Vec<u64> = outcome
+        .timeline
+        .iter()
+        .filter_map(|t| match t.event {
+            TimelineEvent::Joined { node } => Some(node),
+            _ => None,
+        })
+        .collect();
+    let removed: Vec<u64> = outcome
+        .timeline
+        .iter()
+        .filter_map(|t| match t.event {
+            TimelineEvent::Removed { node, .. } => Some(node),
+            _ => None,
+        })
+        .collect();
+    assert!(!joined.is_empty() && !removed.is_empty());
+    let report = Report::from_outcome(&outcome);
+    let html = render(&report);
+    let doc = Html::parse_document(&html);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+    let chart = doc
+        .select(&sel(r#"svg[aria-label="fault timeline"]"#))
+        .next()
+        .expect("a fault timeline");
+    let titles = |class: &str| -> Vec<(f64, String)> {
+        chart
+            .select(&sel(&format!("rect.{class}")))
+            .map(|r| {
+                let x: f64 = r.value().attr("x").unwrap().parse().unwrap();
+                let title: String = r.select(&sel("title")).flat_map(|t| t.text()).collect();
+                (x, title)
+            })
+            .collect()
+    };
+    let up = titles("up");
+    for n in &joined {
+        let (x, title) = up
+            .iter()
+            .find(|(_, t)| t.starts_with(&format!("node {n} ")))
+            .unwrap_or_else(|| panic!("no lane for node {n}"));
+        assert!(title.contains("joined at"), "{title}");
+        assert!(*x > report::svg::LABEL_W, "node {n} drawn from t=0");
+        // Nor is it drawn cut off by a partition before it existed.
+        for (cut_x, cut) in titles("cut") {
+            if cut.starts_with(&format!("node {n}:")) {
+                assert!(cut_x >= *x, "node {n} cut before it joined: {cut}");
+            }
+        }
+    }
+    let founders = up
+        .iter()
+        .filter(|(x, _)| *x == report::svg::LABEL_W)
+        .count();
+    assert_eq!(founders, config.nodes, "founding members from t=0");
+    let removals = titles("removed");
+    for n in &removed {
+        assert!(
+            removals
+                .iter()
+                .any(|(_, t)| t.starts_with(&format!("node {n} removed from the cluster"))),
+            "node {n}: {removals:?}"
+        );
+    }
+    for (_, title) in titles("down") {
+        assert!(
+            !title.contains("removed"),
+            "a removal drawn as a failure: {title}"
+        );
+    }
+    let labels: Vec<String> = chart
+        .select(&sel("text.inbarrm"))
+        .map(|t| t.text().collect())
+        .collect();
+    assert!(labels.iter().any(|l| l == "removed"), "{labels:?}");
+    assert!(html.contains("svg rect.removed{"), "its own style");
 }

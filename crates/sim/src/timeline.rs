@@ -26,6 +26,20 @@ pub enum TimelineEvent {
         /// Why.
         reason: String,
     },
+    /// A node that was not part of the run started, to join the cluster
+    /// (churn adding a member): it exists on the timeline only from here.
+    Joined {
+        /// The node (1-based id).
+        node: u64,
+    },
+    /// A node was removed from the cluster's configuration and stopped for
+    /// good: a membership change, not a failure.
+    Removed {
+        /// The node (1-based id).
+        node: u64,
+        /// Why, e.g. "removed from the cluster".
+        reason: String,
+    },
     /// A partition took effect (replacing any other).
     Partitioned {
         /// What it looks like.

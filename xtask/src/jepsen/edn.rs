@@ -16,7 +16,9 @@ fn nemesis_map(t: &Timed) -> String {
         TimelineEvent::Restarted { node } => ("start", format!("\"n{node}\"")),
         TimelineEvent::Paused { node, .. } => ("pause", format!("\"n{node}\"")),
         TimelineEvent::Resumed { node } => ("resume", format!("\"n{node}\"")),
-        TimelineEvent::Halted { node, .. } => ("remove", format!("\"n{node}\"")),
+        TimelineEvent::Halted { node, .. } => ("halt", format!("\"n{node}\"")),
+        TimelineEvent::Joined { node } => ("join", format!("\"n{node}\"")),
+        TimelineEvent::Removed { node, .. } => ("remove", format!("\"n{node}\"")),
         TimelineEvent::Partitioned { shape, cut } => {
             let pairs: Vec<String> = cut
                 .iter()

@@ -313,7 +313,7 @@ impl<'a> Nemesis<'a> {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|e| *e != http);
-        self.event(TimelineEvent::Halted {
+        self.event(TimelineEvent::Removed {
             node: id,
             reason: format!("removed from the cluster (DELETE /admin/nodes/{id})"),
         });
@@ -343,7 +343,7 @@ impl<'a> Nemesis<'a> {
             self.cluster.nodes[i].removed = true;
             return;
         }
-        self.event(TimelineEvent::Restarted { node: id });
+        self.event(TimelineEvent::Joined { node: id });
         let voter = wait(Instant::now() + Duration::from_secs(10), || {
             self.cluster.leader().is_some_and(|l| {
                 self.cluster

@@ -225,7 +225,7 @@ impl World {
                             Actor::Nemesis,
                             TraceEvent::Fault(format!("start new node n{}", node + 1)),
                         );
-                        self.mark(TimelineEvent::Restarted {
+                        self.mark(TimelineEvent::Joined {
                             node: node as u64 + 1,
                         });
                         self.start_node(node);
@@ -369,7 +369,7 @@ impl World {
         }
         self.nodes[node].retired = true;
         self.stats.membership.retired += 1;
-        self.mark(TimelineEvent::Halted {
+        self.mark(TimelineEvent::Removed {
             node: id,
             reason: why.to_string(),
         });
