@@ -24,6 +24,11 @@
 //!   block placed that has an operation called after the cas returned (between two
 //!   of the block's operations where real time and the state allow), and a block it
 //!   fits nowhere in or before is not placed;
+//! - a write that may never have taken effect (a delete or a put or append nobody
+//!   saw, of unknown outcome) is tried only where it brings what the most urgent item
+//!   needs (a refused cas something other than the value it expected, an "absent"
+//!   get a delete), or at the end: anywhere else it is a choice that changes nothing
+//!   anyone saw;
 //! - of the blocks of one kind that may go next (a delete; a block that needs the key
 //!   absent; any other), only the one with the earliest return is tried: swapping it
 //!   into the place of another of its kind keeps every real-time constraint (those
@@ -39,11 +44,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Pred, Unlike, ret_of};
-use crate::history::{Call, Operation};
+use crate::history::{Call, Operation, Outcome};
 
 /// Steps the search may take per item, beyond a fixed allowance: enough for
 /// backtracking around a few hundred misplaced deletes, small beside the full search.
-const STEPS_PER_ITEM: usize = 64;
+const STEPS_PER_ITEM: usize = 16;
 /// Steps any search may take, however small the history.
 const MIN_STEPS: usize = 100_000;
 
@@ -60,10 +65,13 @@ enum Kind {
     Value,
     /// A cas that did not swap: needs anything but what it expected, leaves it.
     Refused,
+    /// A put or append of unknown outcome nobody saw: needs nothing, leaves a value
+    /// nobody reads; it may also never take effect (then it goes last, harmlessly).
+    Unseen,
 }
 
 /// The kinds, as indices.
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 
 /// One entry of the order being built.
 #[derive(Clone, Copy, Debug)]
@@ -175,10 +183,13 @@ impl Search {
         let mut unlike = Vec::new();
         for chain in chains {
             let head = chain[0];
+            let alone = chain.len() == 1 && !reads.contains_key(&head);
             kind.push(if pred[head] == Some(Pred::Absent) {
                 Kind::FromAbsent
             } else if chain.len() == 1 && matches!(ops[head].call, Call::Delete { .. }) {
                 Kind::Delete
+            } else if alone && ops[head].outcome == Outcome::Unknown {
+                Kind::Unseen
             } else {
                 Kind::Value
             });
@@ -394,7 +405,7 @@ impl Search {
             }
         }
         match self.kind[i] {
-            Kind::Delete | Kind::FromAbsent | Kind::Value => {
+            Kind::Delete | Kind::FromAbsent | Kind::Value | Kind::Unseen => {
                 self.state = *self.after[i].last().expect("a block has a write");
             }
             Kind::AbsentRead | Kind::Refused => {}
@@ -454,17 +465,29 @@ impl Search {
             _ => None,
         });
         let rank = |leaves_absent: bool| u8::from(wants_absent.is_some_and(|w| w != leaves_absent));
-        let mut moves: Vec<(u8, u64, usize)> = Vec::with_capacity(3);
+        let mut moves: Vec<(u8, u64, usize)> = Vec::with_capacity(4);
         let mut add = |i: Option<usize>, rank: u8| {
             if let Some(i) = i {
                 moves.push((rank, self.lo[i], i));
             }
         };
+        // A write that may never have taken effect (a delete or a write nobody saw, of
+        // unknown outcome) is tried only where it brings what the urgent item needs,
+        // or when nothing else is left: anywhere else it would only multiply the
+        // search's choices, and leaving it out (or last) loses nothing.
+        let only_these_left = self.by_lo.iter().all(|&(lo, _)| lo == u64::MAX);
+        let useful = |i: usize, leaves_absent: bool| {
+            self.lo[i] < u64::MAX || only_these_left || (wants_absent == Some(leaves_absent))
+        };
         if self.state.is_none() {
             add(self.next_of(Kind::FromAbsent, |_| true), rank(false));
         }
-        add(self.next_of(Kind::Delete, |_| true), rank(true));
+        add(self.next_of(Kind::Delete, |i| useful(i, true)), rank(true));
         add(self.next_of(Kind::Value, |_| true), rank(false));
+        add(
+            self.next_of(Kind::Unseen, |i| useful(i, false)),
+            rank(false),
+        );
         moves.sort_unstable();
         moves.into_iter().map(|(_, _, i)| i).collect()
     }
