@@ -1,10 +1,10 @@
 //! Pruning rule: operations of unknown outcome that could matter only to a refused cas
 //! are interchangeable "excuses", merged into one opaque value.
 
-use crate::model::{Model, Step, ValueId};
+use crate::model::{Model, Step};
 
 use super::SearchOp;
-use super::unobservable::{UNOBSERVABLE_APPEND_WORK, UNOBSERVABLE_PREFIX_WORK};
+use super::unobservable::{UNOBSERVABLE_APPEND_WORK, UNOBSERVABLE_PREFIX_WORK, compared_values};
 
 /// Which unknown operations are interchangeable "excuses": puts of unknown outcome (and
 /// kept by [`unobservable_unknowns`]) whose value no read returns and no cas expects,
@@ -22,18 +22,7 @@ use super::unobservable::{UNOBSERVABLE_APPEND_WORK, UNOBSERVABLE_PREFIX_WORK};
 /// different configuration.
 pub(super) fn excuses(ops: &[SearchOp], unobservable: &[bool], model: &mut Model) -> Vec<bool> {
     let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
-    let mut compared: Vec<ValueId> = ops
-        .iter()
-        .filter_map(|op| match op.step {
-            Step::Read(v) => Some(v),
-            Step::CasSwapped { expected, .. }
-            | Step::CasRefused { expected }
-            | Step::CasMaybe { expected, .. } => Some(expected),
-            _ => None,
-        })
-        .collect();
-    compared.sort_unstable();
-    compared.dedup();
+    let compared = compared_values(ops);
     let puts = ops
         .iter()
         .zip(unobservable)

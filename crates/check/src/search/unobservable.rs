@@ -13,6 +13,24 @@ pub(super) const UNOBSERVABLE_APPEND_WORK: usize = 1 << 26;
 /// prefix on a key with appends; past it, unknown operations there are all kept.
 pub(super) const UNOBSERVABLE_PREFIX_WORK: usize = 1 << 22;
 
+/// Every value some operation compares the state with (a read's, a cas's expected),
+/// sorted, without repeats.
+pub(super) fn compared_values(ops: &[SearchOp]) -> Vec<ValueId> {
+    let mut compared: Vec<ValueId> = ops
+        .iter()
+        .filter_map(|op| match op.step {
+            Step::Read(v) => Some(v),
+            Step::CasSwapped { expected, .. }
+            | Step::CasRefused { expected }
+            | Step::CasMaybe { expected, .. } => Some(expected),
+            _ => None,
+        })
+        .collect();
+    compared.sort_unstable();
+    compared.dedup();
+    compared
+}
+
 /// Which operations of unknown outcome can be left out of the search: those whose
 /// effect no operation could observe. Each left in may be linearized at any point after
 /// its call, which multiplies the configurations to explore, and a history from a
@@ -35,18 +53,7 @@ pub(super) const UNOBSERVABLE_PREFIX_WORK: usize = 1 << 22;
 pub(super) fn unobservable_unknowns(ops: &[SearchOp], model: &mut Model) -> Vec<bool> {
     let mut out = vec![false; ops.len()];
     let has_appends = ops.iter().any(|op| matches!(op.step, Step::Append(_)));
-    let mut compared: Vec<ValueId> = ops
-        .iter()
-        .filter_map(|op| match op.step {
-            Step::Read(v) => Some(v),
-            Step::CasSwapped { expected, .. }
-            | Step::CasRefused { expected }
-            | Step::CasMaybe { expected, .. } => Some(expected),
-            _ => None,
-        })
-        .collect();
-    compared.sort_unstable();
-    compared.dedup();
+    let compared = compared_values(ops);
     let written: std::collections::BTreeSet<ValueId> =
         ops.iter().filter_map(|op| op.step.reset_value()).collect();
     let writable = |v: ValueId| v == ABSENT || has_appends || written.contains(&v);

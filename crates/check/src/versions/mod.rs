@@ -271,7 +271,14 @@ pub(crate) fn witness(ops: &[&Operation]) -> Option<Vec<usize>> {
             _ => None,
         })
         .collect();
-    let order = order::order(ops, &chains, &pred, &read_of, &absent_reads, &refused)?;
+    let order = order::order(&order::Pieces {
+        ops,
+        chains: &chains,
+        pred: &pred,
+        read_of: &read_of,
+        absent_reads: &absent_reads,
+        refused: &refused,
+    })?;
     replays(ops, &order).then_some(order)
 }
 

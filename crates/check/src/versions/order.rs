@@ -133,17 +133,25 @@ struct Frame {
     tried: usize,
 }
 
+/// What the search orders: operation indices into `ops`.
+pub(super) struct Pieces<'a, 'o> {
+    pub ops: &'a [&'o Operation],
+    /// The writes that took effect, in chains (see [`super::chains`]).
+    pub chains: &'a [Vec<usize>],
+    /// What each write must follow.
+    pub pred: &'a [Option<Pred>],
+    /// The write each get of a value read.
+    pub read_of: &'a [Option<usize>],
+    /// The gets that returned "absent".
+    pub absent_reads: &'a [usize],
+    /// The cas that did not swap, with what each did not see.
+    pub refused: &'a [(usize, Unlike)],
+}
+
 /// An order of the chains' blocks, the "absent" gets and the refused cas (operation
 /// indices); `None` if the search found none within its bound.
-pub(super) fn order(
-    ops: &[&Operation],
-    chains: &[Vec<usize>],
-    pred: &[Option<Pred>],
-    read_of: &[Option<usize>],
-    absent_reads: &[usize],
-    refused: &[(usize, Unlike)],
-) -> Option<Vec<usize>> {
-    let mut search = Search::new(ops, chains, pred, read_of, absent_reads, refused)?;
+pub(super) fn order(pieces: &Pieces<'_, '_>) -> Option<Vec<usize>> {
+    let mut search = Search::new(pieces)?;
     let items = search.members.len();
     let entries = search.run(MIN_STEPS.max(items.saturating_mul(STEPS_PER_ITEM)))?;
     Some(search.flatten(&entries))
@@ -158,16 +166,17 @@ fn mix(i: u64) -> u64 {
 }
 
 impl Search {
-    /// The search over `chains` (as blocks), `absent_reads` and `refused`; `None` if a
-    /// get reads a write that never took effect.
-    fn new(
-        ops: &[&Operation],
-        chains: &[Vec<usize>],
-        pred: &[Option<Pred>],
-        read_of: &[Option<usize>],
-        absent_reads: &[usize],
-        refused: &[(usize, Unlike)],
-    ) -> Option<Search> {
+    /// The search over the chains (as blocks), "absent" gets and refused cas; `None`
+    /// if a get reads a write that never took effect.
+    fn new(pieces: &Pieces<'_, '_>) -> Option<Search> {
+        let Pieces {
+            ops,
+            chains,
+            pred,
+            read_of,
+            absent_reads,
+            refused,
+        } = *pieces;
         let mut reads: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (r, w) in read_of.iter().enumerate() {
             if let Some(w) = w {
