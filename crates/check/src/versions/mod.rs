@@ -529,6 +529,29 @@ mod tests {
         assert_eq!(witness(&refs(&known_only)), None);
     }
 
+    /// An "absent" get that only a delete of unknown outcome explains, while the most
+    /// urgent item is a put whose block must wait for it (from a one-hour run that the
+    /// search, offering such deletes only to an urgent "absent" get, ran out of steps
+    /// on).
+    #[test]
+    fn an_absent_read_is_explained_by_a_delete_of_unknown_outcome() {
+        let ops = [
+            put(0, "a", 0, 1),
+            get(1, Some("a"), 2, 3),
+            Operation {
+                outcome: Outcome::Unknown,
+                complete_ns: None,
+                ..delete(2, 4, 5)
+            },
+            put(3, "b", 10, 12),
+            get(4, None, 11, 13),
+            get(5, Some("b"), 20, 21),
+        ];
+        assert!(crate::brute::linearizable(&ops));
+        let order = witness(&refs(&ops)).expect("decided");
+        assert_eq!(order, vec![0, 1, 2, 4, 3, 5]);
+    }
+
     #[test]
     fn the_replay_rejects_wrong_orders() {
         let ops = [

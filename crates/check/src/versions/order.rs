@@ -49,6 +49,8 @@ use crate::history::{Call, Operation, Outcome};
 /// Steps the search may take per item, beyond a fixed allowance: enough for
 /// backtracking around a few hundred misplaced deletes, small beside the full search.
 const STEPS_PER_ITEM: usize = 16;
+/// How many of the earliest refused cas left may call for a write nobody saw.
+const REFUSED_LOOKAHEAD: usize = 8;
 /// Steps any search may take, however small the history.
 const MIN_STEPS: usize = 100_000;
 
@@ -108,6 +110,10 @@ struct Search {
     by_hi: [BTreeSet<(u64, usize)>; KINDS],
     /// Refused cas left, by return.
     refused_by_ret: BTreeSet<(u64, usize)>,
+    /// Items left that need the key absent ("absent" gets, blocks that start from an
+    /// absent key), by kind and earliest return: their deadlines, for
+    /// [`Search::doomed`].
+    needs_by_lo: [BTreeSet<(u64, usize)>; KINDS],
     /// The order so far.
     placed: Vec<Entry>,
     /// The write whose value the key holds after it (`None`: absent).
@@ -252,7 +258,11 @@ impl Search {
         let mut by_hi: [BTreeSet<(u64, usize)>; KINDS] = Default::default();
         let mut by_lo = BTreeSet::new();
         let mut refused_by_ret = BTreeSet::new();
+        let mut needs_by_lo: [BTreeSet<(u64, usize)>; KINDS] = Default::default();
         for (i, k) in kind.iter().enumerate() {
+            if Self::needs(*k) {
+                needs_by_lo[*k as usize].insert((lo[i], i));
+            }
             by_hi[*k as usize].insert((hi[i], i));
             if *k == Kind::Refused {
                 refused_by_ret.insert((lo[i], i));
@@ -273,11 +283,17 @@ impl Search {
             by_lo,
             by_hi,
             refused_by_ret,
+            needs_by_lo,
             placed: Vec::new(),
             state: None,
             hash: 0,
             dead: BTreeSet::new(),
         })
+    }
+
+    /// Whether an item of this kind needs the key absent (see `needs_by_lo`).
+    fn needs(kind: Kind) -> bool {
+        matches!(kind, Kind::AbsentRead | Kind::FromAbsent)
     }
 
     /// Whether every item is placed.
@@ -293,6 +309,9 @@ impl Search {
             self.by_lo.remove(&(self.lo[i], i));
         }
         self.by_hi[self.kind[i] as usize].remove(&(self.hi[i], i));
+        if Self::needs(self.kind[i]) {
+            self.needs_by_lo[self.kind[i] as usize].remove(&(self.lo[i], i));
+        }
         self.placed.push(entry);
         self.hash ^= self.zobrist[i];
     }
@@ -309,6 +328,9 @@ impl Search {
             self.by_lo.insert((self.lo[i], i));
         }
         self.by_hi[self.kind[i] as usize].insert((self.hi[i], i));
+        if Self::needs(self.kind[i]) {
+            self.needs_by_lo[self.kind[i] as usize].insert((self.lo[i], i));
+        }
         self.hash ^= self.zobrist[i];
     }
 
@@ -457,6 +479,26 @@ impl Search {
         n
     }
 
+    /// Whether the configuration is hopeless for a reason seen at once: the key holds
+    /// a value, and an item that needs it absent (an "absent" get, a block that starts
+    /// from an absent key) returned before every delete left was called, so no delete
+    /// can come between. Without this, the search would find out only when that item
+    /// became the most urgent, often hundreds of blocks later, and backtrack through
+    /// all of them (a one-hour run ran out of steps so).
+    fn doomed(&self) -> bool {
+        if self.state.is_none() {
+            return false;
+        }
+        let deadline = [Kind::AbsentRead, Kind::FromAbsent]
+            .iter()
+            .filter_map(|&k| self.needs_by_lo[k as usize].first().map(|&(l, _)| l))
+            .min();
+        let first_delete = self.by_hi[Kind::Delete as usize]
+            .first()
+            .map_or(u64::MAX, |&(call, _)| call);
+        deadline.is_some_and(|d| first_delete > d)
+    }
+
     /// The blocks worth trying next, best first: one per kind (see the module
     /// documentation). When the most urgent item left (the earliest return) needs a
     /// state the key does not hold, the blocks that may bring it first.
@@ -481,22 +523,38 @@ impl Search {
             }
         };
         // A write that may never have taken effect (a delete or a write nobody saw, of
-        // unknown outcome) is tried only where it brings what the urgent item needs,
-        // or when nothing else is left: anywhere else it would only multiply the
-        // search's choices, and leaving it out (or last) loses nothing.
+        // unknown outcome) is tried only where it may bring what an item left needs (a
+        // delete while the key holds a value and something left needs it absent; a
+        // write nobody saw while one of the next refused cas cannot see the state), or
+        // when nothing else is left: anywhere else it would only multiply the search's
+        // choices, and leaving it out (or last) loses nothing. It comes after the
+        // others unless the urgent item needs what it brings.
         let only_these_left = self.by_lo.iter().all(|&(lo, _)| lo == u64::MAX);
-        let useful = |i: usize, leaves_absent: bool| {
-            self.lo[i] < u64::MAX || only_these_left || (wants_absent == Some(leaves_absent))
+        let absent_needed = self.state.is_some()
+            && [Kind::AbsentRead, Kind::FromAbsent]
+                .iter()
+                .any(|&k| !self.needs_by_lo[k as usize].is_empty());
+        let change_needed = self
+            .refused_by_ret
+            .iter()
+            .take(REFUSED_LOOKAHEAD)
+            .any(|&(_, c)| !self.unlike[c].fits(self.state));
+        let maybe = |i: usize, needed: bool| self.lo[i] < u64::MAX || only_these_left || needed;
+        let late = |i: usize, leaves_absent: bool| {
+            if self.lo[i] == u64::MAX && wants_absent != Some(leaves_absent) {
+                2
+            } else {
+                rank(leaves_absent)
+            }
         };
         if self.state.is_none() {
             add(self.next_of(Kind::FromAbsent, |_| true), rank(false));
         }
-        add(self.next_of(Kind::Delete, |i| useful(i, true)), rank(true));
+        let delete = self.next_of(Kind::Delete, |i| maybe(i, absent_needed));
+        add(delete, delete.map_or(0, |d| late(d, true)));
         add(self.next_of(Kind::Value, |_| true), rank(false));
-        add(
-            self.next_of(Kind::Unseen, |i| useful(i, false)),
-            rank(false),
-        );
+        let unseen = self.next_of(Kind::Unseen, |i| maybe(i, change_needed));
+        add(unseen, unseen.map_or(0, |u| late(u, false)));
         moves.sort_unstable();
         moves.into_iter().map(|(_, _, i)| i).collect()
     }
@@ -515,7 +573,10 @@ impl Search {
             if steps > max_steps {
                 return None;
             }
-            let moves = if self.by_lo.is_empty() || self.dead.contains(&(self.hash, self.state)) {
+            let moves = if self.by_lo.is_empty()
+                || self.doomed()
+                || self.dead.contains(&(self.hash, self.state))
+            {
                 // Only refused cas are left, and the state fits none of them.
                 Vec::new()
             } else {
