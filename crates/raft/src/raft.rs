@@ -595,19 +595,26 @@ impl Raft {
     /// appends, while the leader (in its lease) ignores the node's votes;
     /// only this answer, whose higher term the leader does adopt, breaks the
     /// deadlock (the etcd approach). Stale responses are dropped.
+    ///
+    /// The answer carries our term, so it counts as an answer in that term
+    /// if its sender has since come to lead it: it must acknowledge no
+    /// ReadIndex round (§6.4: only an answer to a message of the leader's
+    /// own leadership confirms it). Echoing the old append's round did: a
+    /// leader of term 15 re-elected in term 16 (rounds restart at each
+    /// leadership) took a follower's answer to its held and replayed
+    /// term-15 append (round 581) as confirming its term-16 round 152, and
+    /// served reads while cut off from the majority that had since
+    /// committed newer writes (stale reads: sweep `--nodes 3 --clients 30
+    /// --swarm off`, seed 236).
     fn answer_stale(&mut self, m: Message) {
         match m.body {
-            MessageBody::AppendEntries {
-                prev_log_index,
-                read_round,
-                ..
-            } => self.send(
+            MessageBody::AppendEntries { prev_log_index, .. } => self.send(
                 m.from,
                 MessageBody::AppendEntriesResponse {
                     success: false,
                     index: prev_log_index,
                     reject_hint: None,
-                    read_round,
+                    read_round: 0,
                 },
             ),
             MessageBody::PreVote { .. } => {

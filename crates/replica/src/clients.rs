@@ -25,6 +25,24 @@ impl Replica {
             self.start_read(request.req_id, key.clone(), effects);
             return;
         }
+        // A retry of the write this client already waits on here (same
+        // session and sequence number, §6.3): its entry is in this leader's
+        // log, which a leader never truncates (Leader Append-Only, Figure
+        // 3), and it commits under this leader or the wait ends with
+        // `LeadershipLost`. The retry waits on that entry instead of
+        // proposing another copy. Proposing again was safe (the session
+        // table applies a (client, seq) once) but cost a log slot per
+        // retry: with clients whose timeout is shorter than the queue
+        // ahead of them, retries outgrew what replication could commit and
+        // the backlog never drained (sweep at 50 clients, seeds 13 and 46:
+        // 2,996 entries committed for 920 writes, ops pending 10 s after
+        // the heal).
+        if let Some(pending) = self.pending_writes.get_mut(&request.client)
+            && pending.seq == request.seq
+        {
+            pending.req_id = request.req_id;
+            return;
+        }
         let replaces = self.pending_writes.contains_key(&request.client);
         if !replaces && self.pending_writes.len() >= MAX_PENDING_WRITES {
             effects.push(reply(Err(ReplyError::Busy)));

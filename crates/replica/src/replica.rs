@@ -80,7 +80,10 @@ pub struct Replica {
     /// Storage work issued to the executor or waiting to be.
     pub(crate) writes: WriteQueue,
     /// Writes waiting to apply, by client. Invariant: at most one per client
-    /// (clients have one operation outstanding; a retry replaces the entry).
+    /// (clients have one operation outstanding). A retry of the same
+    /// sequence number waits on the entry already proposed (its `req_id`
+    /// replaces the earlier attempt's); a new sequence number replaces the
+    /// entry.
     pub(crate) pending_writes: BTreeMap<ClientId, PendingWrite>,
     /// Reads waiting for ReadIndex confirmation, by read context.
     pub(crate) pending_reads: BTreeMap<u64, PendingRead>,

@@ -853,6 +853,48 @@ fn appends_too_small_for_the_largest_command_are_refused_with_a_reason() {
 }
 
 #[test]
+fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer() {
+    let mut c = Cluster::three();
+    c.elect_node_1();
+    let before = c.node(1).raft().last_index();
+    c.step(1, client_request(1, 1, append("x")));
+    // The appends are held back: the write waits, uncommitted.
+    let held = c.take(|m| matches!(m.body, MessageBody::AppendEntries { .. }));
+    assert!(c.replies.is_empty());
+    let proposed = c.node(1).raft().last_index();
+    assert_eq!(proposed.0, before.0 + 1, "the first attempt is proposed");
+    // The client timed out and retries, twice, with the same session and
+    // sequence number.
+    c.step(1, client_request(2, 1, append("x")));
+    c.step(1, client_request(3, 1, append("x")));
+    assert_eq!(
+        c.node(1).raft().last_index(),
+        proposed,
+        "a retry of a write already in the leader's log adds no entry"
+    );
+    assert!(
+        c.replies.is_empty(),
+        "nothing is answered before it applies"
+    );
+    for msg in held {
+        c.deliver(msg);
+    }
+    c.pump();
+    assert_eq!(
+        c.replies,
+        vec![ClientReply {
+            req_id: 3,
+            result: Ok(Output::Done)
+        }],
+        "the entry's answer goes to the latest attempt, once"
+    );
+    assert_eq!(c.node(1).kv().get("k"), Some("x"), "appended once");
+    // A new sequence number is a new write: it is proposed.
+    c.step(1, client_request(4, 2, append("y")));
+    assert_eq!(c.node(1).raft().last_index().0, proposed.0 + 1);
+}
+
+#[test]
 fn a_leader_that_steps_down_answers_its_waiting_writes_as_indefinite() {
     let mut c = Cluster::three();
     c.elect_node_1();

@@ -69,11 +69,13 @@ fn runs_with_churn_are_deterministic() {
 /// remaining voters elected a leader, and the liveness check reported "no
 /// leader". A run with the liveness check now goes on until a node leads
 /// (or the bound passes). Seed 1970 no longer removes its leader since the
-/// probe re-arm change of issue 20 moved its schedule; seed 1989 retires a
-/// removed node at 29.3 s of the 30 s workload, one of them the leader.
+/// probe re-arm change of issue 20 moved its schedule, nor seed 1989 since
+/// retried writes stopped re-proposing (their schedules moved again); in
+/// seed 1916 the leader n6 is asked to remove itself at 29.9 s of the 30 s
+/// workload.
 #[test]
 fn a_leader_that_removes_itself_at_the_end_is_followed_by_a_new_one_before_the_run_stops() {
-    let s = run(&SimConfig::new(1989));
+    let s = run(&SimConfig::new(1916));
     assert!(
         s.stats.membership.leader_removals > 0,
         "the scenario of the bug"

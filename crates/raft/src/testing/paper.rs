@@ -849,6 +849,112 @@ fn read_index_needs_a_quorum_to_answer_a_round_started_after_the_read_6_4() {
 }
 
 #[test]
+fn the_answer_to_an_older_terms_append_acknowledges_no_read_round_6_4() {
+    let mut node = restored(2, 5, &[1], 1);
+    let mut stale = append(1, 2, 3, (1, 1), vec![], 1);
+    if let MessageBody::AppendEntries { read_round, .. } = &mut stale.body {
+        *read_round = 581;
+    }
+    node.step(stale).unwrap();
+    let rd = node.ready();
+    let answers: Vec<&Message> = rd.messages.iter().chain(&rd.persisted_messages).collect();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(
+        answers[0].term,
+        Term(5),
+        "our term, so the sender steps down"
+    );
+    match answers[0].body {
+        MessageBody::AppendEntriesResponse {
+            success,
+            read_round,
+            ..
+        } => {
+            assert!(!success);
+            assert_eq!(read_round, 0, "it answers no round of term 5");
+        }
+        ref other => panic!("expected an append response, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_re_elected_leader_is_not_confirmed_by_answers_to_its_old_terms_rounds_6_4() {
+    // Seed 236 of the sweep at 30 clients, swarm off: node 1 leads a term
+    // and runs read rounds; an append of that leadership is held up. Node 1
+    // leads again in a later term, where rounds start over. The held append
+    // reaches a follower of the new term, whose answer (in the new term)
+    // must not confirm the new leadership's read: only the follower's
+    // answers to the new leadership's own messages can (§6.4).
+    let mut net = Network::new(3);
+    assert!(net.elect(1));
+    for ctx in 1..=3 {
+        net.read_index(1, ctx).unwrap();
+        net.deliver_all();
+        net.tick_all(1);
+    }
+    assert_eq!(
+        net.read_states[&NodeId(1)].len(),
+        3,
+        "three rounds answered"
+    );
+    // A heartbeat of the first leadership, carrying its latest round, is
+    // held up on its way to node 2.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        net.tick(1);
+        held.extend(net.take_where(|m| {
+            m.to == NodeId(2) && matches!(m.body, MessageBody::AppendEntries { .. })
+        }));
+        net.deliver_all();
+        if !held.is_empty() {
+            break;
+        }
+    }
+    let held = held.pop().expect("a heartbeat to node 2");
+    let old_round = match held.body {
+        MessageBody::AppendEntries { read_round, .. } => read_round,
+        _ => unreachable!(),
+    };
+    assert!(old_round >= 3, "round {old_round}");
+    let old_term = held.term;
+    // Node 1 leads again, in a later term: it restarts, another node
+    // leads, and hands leadership back (§3.10).
+    net.crash(1);
+    net.restart(1);
+    net.tick_all(60);
+    let other = net.leader().expect("a leader");
+    if other != 1 {
+        net.node_mut(other).transfer_leadership(NodeId(1)).unwrap();
+        net.process(NodeId(other));
+        net.deliver_all();
+        net.tick_all(2);
+    }
+    assert_eq!(net.leader(), Some(1));
+    assert!(net.node(1).term() > old_term);
+    net.deliver_all();
+    net.tick_all(2);
+    // Cut off from both followers, it takes a read.
+    net.isolate(1);
+    net.read_index(1, 9).unwrap();
+    net.tick(1);
+    net.deliver_all();
+    assert!(!net.read_states[&NodeId(1)].iter().any(|r| r.ctx == 9));
+    // The held append reaches node 2, whose answer reaches node 1.
+    net.heal();
+    net.cut(1, 3);
+    let _ = net.take_where(|m| m.from == NodeId(1));
+    net.deliver(held);
+    let answers = net.take_where(|m| m.from == NodeId(2) && m.to == NodeId(1));
+    assert_eq!(answers.len(), 1, "node 2 answers the stale append");
+    assert_eq!(answers[0].term, net.node(1).term(), "in node 1's new term");
+    net.deliver(answers[0].clone());
+    assert!(
+        !net.read_states[&NodeId(1)].iter().any(|r| r.ctx == 9),
+        "an answer to the old leadership's round confirmed the new one's read"
+    );
+}
+
+#[test]
 fn read_index_is_never_confirmed_by_a_leader_cut_off_from_the_majority() {
     let mut net = Network::new(3);
     assert!(net.elect(1));
