@@ -20,8 +20,9 @@ use crate::unique::{self, Decision};
 /// on the machine. Memory grows with the steps taken too, so the budget bounds both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
-    /// Most search steps per key. A history with `k` keys takes at most `k * max_steps`
-    /// steps.
+    /// Most search steps per key, for each method that searches (the version-order
+    /// witness's search over blocks, then the search over operations). A history with
+    /// `k` keys takes at most `2 * k * max_steps` steps.
     pub max_steps: u64,
     /// Most bytes the search's cache of visited configurations may hold, per key (the
     /// dominance cache gets a quarter more, then stops learning). Past
@@ -345,7 +346,7 @@ fn search_key(c: &Ctx<'_>, ops: &[&Operation], progress: &mut KeyProgress) -> Ke
             progress.unique_values = true;
             unique_violation(c, ops, culprit, progress)
         }
-        Decision::NotApplicable => match crate::versions::witness(ops) {
+        Decision::NotApplicable => match crate::versions::witness_within(ops, c.budget.max_steps) {
             // Replayed against the model and real time before it was returned.
             Some(order) => {
                 progress.version_order = true;

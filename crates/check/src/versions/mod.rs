@@ -174,7 +174,15 @@ thread_local! {
 /// A linearization of one key's operations (indices into `ops`) built from the version
 /// order, replayed before it is returned; `None` if none was found this way (the
 /// search decides then). See the module documentation.
+#[cfg(test)]
 pub(crate) fn witness(ops: &[&Operation]) -> Option<Vec<usize>> {
+    witness_within(ops, u64::MAX)
+}
+
+/// [`witness`] within a budget of `max_steps` steps of its search (see [`order`]),
+/// which has its own bound too, proportional to the history's size: a caller that
+/// grants one search step (to show an undecided run, say) gets no witness either.
+pub(crate) fn witness_within(ops: &[&Operation], max_steps: u64) -> Option<Vec<usize>> {
     #[cfg(test)]
     if OFF.with(std::cell::Cell::get) {
         return None;
@@ -271,14 +279,17 @@ pub(crate) fn witness(ops: &[&Operation]) -> Option<Vec<usize>> {
             _ => None,
         })
         .collect();
-    let order = order::order(&order::Pieces {
-        ops,
-        chains: &chains,
-        pred: &pred,
-        read_of: &read_of,
-        absent_reads: &absent_reads,
-        refused: &refused,
-    })?;
+    let order = order::order(
+        &order::Pieces {
+            ops,
+            chains: &chains,
+            pred: &pred,
+            read_of: &read_of,
+            absent_reads: &absent_reads,
+            refused: &refused,
+        },
+        max_steps,
+    )?;
     replays(ops, &order).then_some(order)
 }
 

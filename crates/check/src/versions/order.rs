@@ -155,11 +155,14 @@ pub(super) struct Pieces<'a, 'o> {
 }
 
 /// An order of the chains' blocks, the "absent" gets and the refused cas (operation
-/// indices); `None` if the search found none within its bound.
-pub(super) fn order(pieces: &Pieces<'_, '_>) -> Option<Vec<usize>> {
+/// indices); `None` if the search found none within its bound (a number of steps
+/// proportional to the items, and at most `max_steps`).
+pub(super) fn order(pieces: &Pieces<'_, '_>, max_steps: u64) -> Option<Vec<usize>> {
     let mut search = Search::new(pieces)?;
     let items = search.members.len();
-    let entries = search.run(MIN_STEPS.max(items.saturating_mul(STEPS_PER_ITEM)))?;
+    let bound = MIN_STEPS.max(items.saturating_mul(STEPS_PER_ITEM));
+    let bound = bound.min(usize::try_from(max_steps).unwrap_or(usize::MAX));
+    let entries = search.run(bound)?;
     Some(search.flatten(&entries))
 }
 
