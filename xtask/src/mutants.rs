@@ -51,8 +51,10 @@ pub struct MutantsArgs {
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Mutate the working tree itself and build in its target/ (no copy, no
-    /// first build from scratch; with one job only). cargo-mutants restores
-    /// each file after its mutant: do not edit or build the tree meanwhile.
+    /// first build from scratch; one job, --jobs is ignored). cargo-mutants
+    /// restores each file after its mutant: do not edit or build the tree
+    /// meanwhile, and discard what a mutant's failing proptest case adds to
+    /// crates/raft/proptest-regressions.
     #[arg(long)]
     pub in_place: bool,
     /// Where the results go: <out>/phase1/mutants.out and
@@ -133,13 +135,15 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     let (p1, p2) = (out.join("phase1"), out.join("phase2"));
     let base = |cmd: &mut Command| {
         cmd.current_dir(&root)
-            .args(["mutants", "--package", "raft", "--jobs"])
-            .arg(args.jobs.to_string());
+            .args(["mutants", "--package", "raft"]);
         for file in &files {
             cmd.args(["--file", file]);
         }
         if args.in_place {
+            // One tree, one job: cargo-mutants refuses --jobs with it.
             cmd.arg("--in-place");
+        } else {
+            cmd.arg("--jobs").arg(args.jobs.to_string());
         }
     };
     if args.list {
@@ -160,6 +164,10 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
         // Build and run the lib test target only (the scenarios and the
         // proptest are unit tests of the lib).
         cmd.arg("--cargo-arg=--lib");
+        // A mutant is caught at its first failing proptest case: shrinking
+        // it (each case up to the test network's 200,000-delivery storm
+        // bound) ran past the timeout on the maybe_send_commit mutants.
+        cmd.env("PROPTEST_MAX_SHRINK_ITERS", "0");
         let code = run(&mut cmd)?;
         if code == 4 || code == 1 || code > 4 {
             eprintln!("phase 1 did not run its mutants (cargo mutants exited {code})");
