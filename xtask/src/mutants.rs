@@ -57,8 +57,8 @@ pub struct MutantsArgs {
     /// crates/raft/proptest-regressions.
     #[arg(long)]
     pub in_place: bool,
-    /// Where the results go: <out>/phase1/mutants.out and
-    /// <out>/phase2/mutants.out.
+    /// Where the results go: `OUT/phase1/mutants.out` and
+    /// `OUT/phase2/mutants.out`.
     #[arg(long, default_value = "target/mutants")]
     pub out: PathBuf,
 }
