@@ -54,9 +54,7 @@ pub struct MutantsArgs {
     /// first build from scratch; one job, --jobs is ignored). cargo-mutants
     /// restores each file after its mutant: do not edit or build the tree
     /// meanwhile, and discard what a mutant's failing proptest case adds to
-    /// crates/raft/proptest-regressions. Its misses are suspect (a run saw
-    /// 3 s builds for mutants that must rebuild sim): confirm them without
-    /// it.
+    /// crates/raft/proptest-regressions.
     #[arg(long)]
     pub in_place: bool,
     /// Where the results go: `OUT/phase1/mutants.out` and
