@@ -86,12 +86,13 @@ pub enum Command {
     /// trace printed and written as a regression test); 64 a usage error.
     Modelcheck(crate::modelcheck::ModelcheckArgs),
     /// The mutation score: cargo-mutants over raft's election.rs,
-    /// replication.rs, read_index.rs and log.rs (or --file F), each mutant
-    /// tested by raft's tests and a short sweep of the default swarm;
-    /// equivalent mutants listed with reasons in .cargo/mutants.toml.
+    /// replication.rs, read_index.rs and log.rs (or --file F), every mutant
+    /// tested by raft's tests, and those that survive by a short sweep of
+    /// the default swarm; equivalent mutants listed with reasons in
+    /// .cargo/mutants.toml.
     ///
-    /// Exit status: cargo-mutants' (0 every mutant caught or unviable, 2
-    /// some missed, 3 some timed out, 4 the tests fail unmutated); 64 cargo
+    /// Exit status: 0 every mutant caught or unviable, 2 some missed by
+    /// both phases, 3 some timed out, 4 the tests fail unmutated; 64 cargo
     /// mutants is not installed.
     Mutants(crate::mutants::MutantsArgs),
 }

@@ -57,8 +57,9 @@ pub struct Config {
     /// Run a pre-vote round before a real election (dissertation §9.6).
     pub pre_vote: bool,
     /// A leader steps down when it has not heard from a majority within an
-    /// election timeout, and followers honour the leader's lease
-    /// (dissertation §6.2, §4.2.3).
+    /// election timeout (dissertation §6.2). Followers honour a leader's
+    /// lease (§4.2.3: no vote, no new term within the minimum election
+    /// timeout of hearing from it) whether this is on or off.
     pub check_quorum: bool,
     /// Bound on the entries of one AppendEntries.
     pub max_entries_per_append: usize,

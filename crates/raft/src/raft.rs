@@ -207,7 +207,8 @@ impl Raft {
 
     /// §4.2.3 (leases) and §9.6: whether this node heard from a current
     /// leader within the minimum election timeout. A leader is always in its
-    /// own lease; with check-quorum it steps down when the lease is gone.
+    /// own lease; with check-quorum it steps down when the lease is gone,
+    /// without it only a higher term (an append or an answer) deposes it.
     pub fn in_lease(&self) -> bool {
         match self.role {
             Role::Leader => true,
@@ -475,10 +476,14 @@ impl Raft {
                     // §4.2.3: "if a server receives a RequestVote request
                     // within the minimum election timeout of hearing from a
                     // current leader, it does not update its term or grant
-                    // its vote" (with check-quorum, the leader's lease holds),
-                    // unless the leader itself asked for the election by
-                    // transferring leadership (§3.10).
-                    if self.cfg.check_quorum && self.in_lease() && !transfer {
+                    // its vote", unless the leader itself asked for the
+                    // election by transferring leadership (§3.10). Applied
+                    // with check-quorum off too (a leader then counts as in
+                    // its own lease until a higher term deposes it): without
+                    // it, and without pre-vote, a removed server's vote
+                    // requests raise every member's term (drawn-config sim
+                    // seeds 94 and 190).
+                    if self.in_lease() && !transfer {
                         return Ok(());
                     }
                     self.become_follower(m.term, None);

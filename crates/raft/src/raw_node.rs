@@ -199,6 +199,17 @@ impl RawNode {
         self.raft.election_elapsed
     }
 
+    /// Tests only: as if a minimum election timeout passed without word from
+    /// the leader, so the leader's lease (§4.2.3) is over here, without
+    /// firing the election timer. A leader is unaffected.
+    #[cfg(test)]
+    pub(crate) fn expire_lease(&mut self) {
+        if self.raft.role != crate::Role::Leader {
+            let r = &mut self.raft;
+            r.election_elapsed = r.election_elapsed.max(r.cfg.election_tick);
+        }
+    }
+
     /// The voter leadership is being handed to, if a transfer is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         self.raft.lead_transferee

@@ -1,9 +1,9 @@
-//! The short sweep that `cargo xtask mutants` runs as the test of each
-//! mutant (issue 20's mutation score): the default swarm (every fault
-//! family and Raft's own settings drawn per seed) over seeds
-//! 1..=`RAFTLAB_MUTANTS_SEEDS` (default 20). Ignored in a plain `cargo
-//! test` (the sweeps cover it); cargo-mutants runs it with
-//! `--include-ignored` (see .cargo/mutants.toml).
+//! The short sweep that `cargo xtask mutants` runs, in its phase 2, as the
+//! test of each mutant of raft that raft's own tests missed (issue 20's
+//! mutation score): the default swarm (every fault family and Raft's own
+//! settings drawn per seed) over seeds 1..=`RAFTLAB_MUTANTS_SEEDS` (default
+//! 20). Ignored in a plain `cargo test` (the sweeps cover it); the xtask
+//! runs it with `--include-ignored` (see xtask/src/mutants.rs).
 
 use check::Budget;
 use sim::{SimConfig, Tracer};

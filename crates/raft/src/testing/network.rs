@@ -523,6 +523,16 @@ impl Network {
         }
     }
 
+    /// A minimum election timeout passes on every live follower and
+    /// candidate with no word from a leader: their leases (§4.2.3) end, so
+    /// they answer vote requests again, but no election timer fires. What
+    /// an election after a leader's crash needs in real time.
+    pub fn expire_leases(&mut self) {
+        for node in self.nodes.values_mut() {
+            node.expire_lease();
+        }
+    }
+
     /// Restores every link.
     pub fn heal(&mut self) {
         self.cut.clear();

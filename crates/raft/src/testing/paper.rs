@@ -143,7 +143,9 @@ fn a_candidate_with_a_stale_log_never_wins_5_4_1() {
     assert_eq!(net.node(2).commit_index(), LogIndex(4));
     net.crash(1);
     net.heal();
-    // Node 3 lacks the committed entries 2..=4: node 2 refuses its vote.
+    // An election timeout later (node 2's lease of node 1 is over, §4.2.3),
+    // node 3 lacks the committed entries 2..=4: node 2 refuses its vote.
+    net.expire_leases();
     net.node_mut(3).campaign();
     net.process(NodeId(3));
     net.deliver_all();
@@ -216,6 +218,34 @@ fn without_pre_vote_a_rejoining_node_deposes_the_leader() {
     assert!(net.node(1).term() > term, "the old term ended");
 }
 
+#[test]
+fn within_a_leader_lease_a_vote_request_raises_no_term_even_without_check_quorum_4_2_3() {
+    // Pre-vote and check-quorum both off: only §4.2.3 stands between a
+    // removed server (node 9, outside the configuration, with a long log)
+    // and the cluster's terms.
+    let mut net = Network::with_config(3, |c| {
+        c.pre_vote = false;
+        c.check_quorum = false;
+    });
+    assert!(net.elect(1));
+    let term = net.node(1).term().0;
+    for id in [1, 2] {
+        net.node_mut(id)
+            .step(request_vote(9, id, term + 5, (9, term)))
+            .unwrap();
+        assert_eq!(net.node(id).term(), Term(term), "node {id} kept its term");
+        assert!(!net.node(id).has_ready(), "node {id} did not answer");
+    }
+    assert_eq!(net.node(1).role(), Role::Leader);
+    // Once node 2's lease has run out, the same request is an election.
+    net.node_mut(2).expire_lease();
+    net.node_mut(2)
+        .step(request_vote(9, 2, term + 5, (9, term)))
+        .unwrap();
+    assert_eq!(net.node(2).term(), Term(term + 5));
+    assert_eq!(net.node(2).hard_state().vote, Some(NodeId(9)));
+}
+
 fn pre_vote(from: u64, to: u64, term: u64, last: (u64, u64)) -> Message {
     Message {
         from: NodeId(from),
@@ -256,6 +286,96 @@ fn a_pre_vote_for_a_stale_log_is_refused_with_our_term_9_6() {
     let mut node = restored(2, 3, &[1, 3], 0);
     node.step(pre_vote(1, 2, 4, (5, 2))).unwrap();
     assert_eq!(pre_vote_answer(&mut node), (Term(3), false));
+}
+
+/// Node 2 (term 3, log [1, 2], no leader known) after voting for node 1 in
+/// term 3.
+fn voted_for_1_in_term_3() -> RawNode {
+    let mut node = restored(2, 3, &[1, 2], 0);
+    node.step(request_vote(1, 2, 3, (2, 2))).unwrap();
+    assert_eq!(node.hard_state().vote, Some(NodeId(1)));
+    let _ = node.ready();
+    node
+}
+
+#[test]
+fn a_pre_vote_in_our_own_term_is_refused_to_all_but_our_candidate_9_6() {
+    // A pre-vote asking about our current term (its sender is a term
+    // behind, so its last log term is below 3) is a question about the vote we may already have cast: the
+    // one-vote rule of §5.2 answers it.
+    let mut node = voted_for_1_in_term_3();
+    node.step(pre_vote(3, 2, 3, (2, 2))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(3), false), "node 3");
+    node.step(pre_vote(1, 2, 3, (2, 2))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(3), true), "node 1");
+    // In the next term our vote is free again.
+    node.step(pre_vote(3, 2, 4, (2, 2))).unwrap();
+    assert_eq!(
+        pre_vote_answer(&mut node),
+        (Term(4), true),
+        "node 3, term 4"
+    );
+    assert_eq!(
+        (node.term(), node.hard_state().vote),
+        (Term(3), Some(NodeId(1)))
+    );
+}
+
+#[test]
+fn a_pre_vote_in_our_term_is_granted_when_we_have_not_voted_9_6() {
+    let mut node = restored(2, 3, &[1, 2], 0);
+    node.step(pre_vote(3, 2, 3, (2, 2))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(3), true));
+}
+
+#[test]
+fn a_pre_vote_for_a_later_term_is_granted_once_the_lease_is_over_9_6() {
+    // Node 2 knows a leader (node 1, term 3) but has not heard from it for
+    // an election timeout: its lease is over, and a later term's vote is
+    // free whoever led this one.
+    let mut node = restored(2, 3, &[1, 3], 0);
+    node.step(append(1, 2, 3, (2, 3), vec![], 0)).unwrap();
+    assert_eq!(node.leader(), Some(NodeId(1)));
+    node.expire_lease();
+    let _ = node.ready();
+    node.step(pre_vote(3, 2, 4, (2, 3))).unwrap();
+    assert_eq!(pre_vote_answer(&mut node), (Term(4), true));
+    assert_eq!(node.leader(), Some(NodeId(1)), "a pre-vote changes nothing");
+}
+
+fn pre_vote_response(from: u64, term: u64, granted: bool) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(1),
+        term: Term(term),
+        body: MessageBody::PreVoteResponse { granted },
+    }
+}
+
+#[test]
+fn a_pre_candidate_counts_only_grants_of_its_own_round_9_6() {
+    // Node 1 of 3, term 3: its pre-votes ask about term 4.
+    let mut node = restored(1, 3, &[1, 3], 0);
+    node.campaign();
+    assert_eq!(node.role(), Role::PreCandidate);
+    // A grant for term 3 answers a round of term 2: it does not count.
+    node.step(pre_vote_response(2, 3, true)).unwrap();
+    assert_eq!((node.role(), node.term()), (Role::PreCandidate, Term(3)));
+    // A grant for term 4 does: with its own, a quorum of 2. It campaigns.
+    node.step(pre_vote_response(3, 4, true)).unwrap();
+    assert_eq!((node.role(), node.term()), (Role::Candidate, Term(4)));
+}
+
+#[test]
+fn a_pre_candidate_that_a_quorum_refuses_returns_to_follower_9_6() {
+    let mut node = restored(1, 3, &[1, 3], 0);
+    node.campaign();
+    assert_eq!(node.role(), Role::PreCandidate);
+    // Refusals carry the refuser's term: ours, so they answer this round.
+    node.step(pre_vote_response(2, 3, false)).unwrap();
+    assert_eq!(node.role(), Role::PreCandidate);
+    node.step(pre_vote_response(3, 3, false)).unwrap();
+    assert_eq!((node.role(), node.term()), (Role::Follower, Term(3)));
 }
 
 #[test]
@@ -452,6 +572,7 @@ fn log_matching_holds_after_a_leader_change_with_divergent_logs_5_3() {
     net.heal();
     net.crash(1);
     net.restart(1);
+    net.expire_leases();
     assert!(net.elect(2));
     net.propose(2, b"new").unwrap();
     net.deliver_all();
@@ -563,6 +684,55 @@ fn probe_sends_one_append_until_the_follower_answers() {
 }
 
 #[test]
+fn stale_answers_re_arm_a_probe_at_most_once_per_heartbeat() {
+    // Node 3 is cut off: its progress stays in Probe with the first probe
+    // (the no-op) unanswered. Answers at or below its match index (a
+    // heartbeat's, duplicates) may re-send the probe once per heartbeat
+    // sent, never once per answer (that multiplied duplicated answers into
+    // a message storm: sweep seed 827).
+    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
+    net.isolate(3);
+    net.record_sent = true;
+    assert!(net.elect(1));
+    net.propose(1, b"x").unwrap();
+    net.deliver_all();
+    let probes_to_3 = |net: &Network| {
+        net.sent_log
+            .iter()
+            .filter(|(m, _)| {
+                m.to == NodeId(3)
+                    && matches!(&m.body, MessageBody::AppendEntries { entries, .. } if !entries.is_empty())
+            })
+            .count()
+    };
+    assert_eq!(probes_to_3(&net), 1);
+    let stale = Message {
+        from: NodeId(3),
+        to: NodeId(1),
+        term: net.node(1).term(),
+        body: MessageBody::AppendEntriesResponse {
+            success: true,
+            index: LogIndex(0),
+            reject_hint: None,
+            read_round: 0,
+        },
+    };
+    let answer = |net: &mut Network| {
+        net.node_mut(1).step(stale.clone()).unwrap();
+        net.process(NodeId(1));
+    };
+    // No heartbeat went out yet: the probe stays paused.
+    answer(&mut net);
+    assert_eq!(probes_to_3(&net), 1, "before any heartbeat");
+    for _ in 0..crate::config::DEFAULT_HEARTBEAT_TICK {
+        net.tick(1);
+    }
+    answer(&mut net);
+    answer(&mut net);
+    assert_eq!(probes_to_3(&net), 2, "one heartbeat, one re-sent probe");
+}
+
+#[test]
 fn replicate_pipelines_at_most_max_inflight_appends() {
     let mut net = Network::with_config(3, |c| {
         c.max_entries_per_append = 1;
@@ -636,6 +806,7 @@ fn figure_8_a_leader_does_not_commit_an_old_term_entry_by_counting_5_4_2() {
     net.crash(1);
     net.take_where(|m| m.from == NodeId(1));
     net.restart(5);
+    net.expire_leases();
     net.node_mut(5).campaign();
     net.process(NodeId(5));
     net.deliver_all();
@@ -663,6 +834,8 @@ fn figure_8_an_old_term_entry_commits_together_with_one_of_the_current_term_5_4_
     net.crash(1);
     net.restart(5);
     for _ in 0..3 {
+        // Refused on its log (§5.4.1), not for S1's lease (§4.2.3).
+        net.expire_leases();
         net.elect(5);
         assert_ne!(net.node(5).role(), Role::Leader);
     }
@@ -683,6 +856,7 @@ fn figure_8_until_c() -> Network {
     // (a) Term 2: S1 leads again; its no-op at index 2 reaches only S2.
     net.crash(1);
     net.restart(1);
+    net.expire_leases();
     net.node_mut(1).campaign();
     net.process(NodeId(1));
     net.deliver_all_dropping(|m| m.from == NodeId(1) && m.to.0 >= 3 && carries(m, 2));
@@ -692,6 +866,7 @@ fn figure_8_until_c() -> Network {
     // (b) S1 crashes; S5 wins term 3 with S3 and S4; its no-op (index 2,
     // term 3) reaches nobody.
     net.crash(1);
+    net.expire_leases();
     net.node_mut(5).campaign();
     net.process(NodeId(5));
     net.deliver_all_dropping(|m| m.from == NodeId(5) && carries(m, 2));
@@ -703,6 +878,7 @@ fn figure_8_until_c() -> Network {
     net.restart(1);
     let mut held = Vec::new();
     for _ in 0..2 {
+        net.expire_leases();
         net.node_mut(1).campaign();
         net.process(NodeId(1));
         keep_index_3_off_the_followers(&mut net, &mut held);
@@ -719,7 +895,12 @@ fn figure_8_until_c() -> Network {
 /// Delivers everything, except that an append of index 3 to a node that
 /// would accept it (it holds index 2 of term 2) is set aside in `held`.
 fn keep_index_3_off_the_followers(net: &mut Network, held: &mut Vec<Message>) {
-    while let Some(m) = net.queue.pop_front() {
+    // Bounded as `Network::deliver_all` is: a message storm fails the test
+    // instead of hanging it.
+    for _ in 0..200_000 {
+        let Some(m) = net.queue.pop_front() else {
+            return;
+        };
         let accepts = net
             .nodes
             .get(&m.to)
@@ -730,6 +911,7 @@ fn keep_index_3_off_the_followers(net: &mut Network, held: &mut Vec<Message>) {
             net.deliver(m);
         }
     }
+    panic!("the network never goes quiet");
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! (a partition, a crash, a pause); a node that keeps raising its term
 //! disrupts a leader that is reachable (pre-vote, §9.6, and check-quorum's
 //! leader stickiness, §4.2.3, exist to prevent it). Reported with the
-//! liveness failures; checked only when one of those defences is on, over
-//! the members of the leader's configuration, and only when no message held
-//! by a partition is replayed after the heal (a held vote request of a
-//! high term raises terms then, legitimately) (with both off, raftlab, like
-//! etcd, has no defence: drawn-config seeds 94 and 190 showed a removed
-//! server raising every member's term after the heal).
+//! liveness failures; checked in every Raft configuration (raft applies
+//! §4.2.3 with check-quorum off too: before it did, with both defences off,
+//! drawn-config seeds 94 and 190 showed a removed server raising every
+//! member's term after the heal), over the members of the leader's
+//! configuration, and only when no message held by a partition is replayed
+//! after the heal (a held vote request of a high term raises terms then,
+//! legitimately).
 
 use raft::Term;
 

@@ -110,18 +110,19 @@ impl World {
                 ));
             }
         }
-        // Only where Raft defends against a disruptive server: pre-vote
-        // (§9.6) or check-quorum's leader stickiness (§4.2.3, which raft
-        // applies with check-quorum only, as etcd does). Only the members of
+        // Raft defends against a disruptive server in every configuration:
+        // pre-vote (§9.6) when on, and always the leader's lease (§4.2.3,
+        // which raft applies with check-quorum off too; before it did, a
+        // removed server raised every member's term with both off:
+        // drawn-config seeds 94 and 190). Only the members of
         // the leader's configuration count: a removed server that never
         // learnt of it may raise its own term forever without disrupting
         // anyone.
         // Nor while messages held during the chaos are still being replayed
         // after the heal: a held vote request of a high term legitimately
         // raises terms then (seed 11, swarm off, 8 s, disk faults).
-        let defended = (self.params.raft.pre_vote || self.params.raft.check_quorum)
-            && self.held_until <= healed;
-        if let Some(settled) = self.term_after_heal.filter(|_| defended) {
+        let replaying = self.held_until > healed;
+        if let Some(settled) = self.term_after_heal.filter(|_| !replaying) {
             let members = self.leader_index().and_then(|l| {
                 Some(
                     self.nodes[l]
