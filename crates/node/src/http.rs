@@ -22,8 +22,10 @@ use crate::metrics::Labels;
 use crate::server::{Answer, Command, StaleAnswer};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, Request, State,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header, request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -162,7 +164,7 @@ struct CasBody {
     value: String,
 }
 
-/// What every key route receives.
+/// What every key and admin route receives.
 struct Call {
     shared: Arc<Shared>,
     method: Method,
@@ -172,21 +174,58 @@ struct Call {
     body: Bytes,
 }
 
-type Q = Query<HashMap<String, String>>;
-
-async fn kv_get(
-    State(shared): State<Arc<Shared>>,
-    Path(key): Path<String>,
-    Query(query): Q,
+/// A [`Call`] before its body is read: one extractor for what every route
+/// takes from the request's head (the node, the method, the address, the
+/// headers, the query), so each handler names only what differs.
+struct Head {
+    shared: Arc<Shared>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    match query.get("consistency").map(String::as_str) {
+    query: HashMap<String, String>,
+}
+
+impl Head {
+    /// The call, with its body.
+    fn with_body(self, body: Bytes) -> Call {
+        Call {
+            shared: self.shared,
+            method: self.method,
+            uri: self.uri,
+            headers: self.headers,
+            query: self.query,
+            body,
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Head {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut request::Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Head, Response> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Head {
+            shared: Arc::clone(shared),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            query,
+        })
+    }
+}
+
+async fn kv_get(Path(key): Path<String>, head: Head) -> Response {
+    let shared = &head.shared;
+    match head.query.get("consistency").map(String::as_str) {
         // UNSAFE (--unsafe-local-reads): what a "linearizable" read must
         // never be, so that a test can prove it notices.
         None | Some("linearizable") if shared.config.unsafe_local_reads => {
-            return stale_read(&shared, key).await;
+            return stale_read(shared, key).await;
         }
         None | Some("linearizable") => {}
         Some("lease") if shared.config.lease_read_ticks > 0 => {}
@@ -197,7 +236,7 @@ async fn kv_get(
                 true,
             );
         }
-        Some("stale") => return stale_read(&shared, key).await,
+        Some("stale") => return stale_read(shared, key).await,
         Some(level) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -206,47 +245,21 @@ async fn kv_get(
             );
         }
     }
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: Bytes::new(),
-    };
+    let call = head.with_body(Bytes::new());
     run(call, Op::Get { key }).await
 }
 
-async fn kv_delete(
-    State(shared): State<Arc<Shared>>,
-    Path(key): Path<String>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: Bytes::new(),
-    };
+async fn kv_delete(Path(key): Path<String>, head: Head) -> Response {
+    let call = head.with_body(Bytes::new());
     run(call, Op::Delete { key }).await
 }
 
 async fn kv_put(
-    State(shared): State<Arc<Shared>>,
     Path(key): Path<String>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let call = (shared, query, method, uri, headers);
-    write_with_body(call, body, |b: ValueBody| Op::Put {
+    write_with_body(head, body, |b: ValueBody| Op::Put {
         key,
         value: b.value,
     })
@@ -254,16 +267,11 @@ async fn kv_put(
 }
 
 async fn kv_append(
-    State(shared): State<Arc<Shared>>,
     Path(key): Path<String>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let call = (shared, query, method, uri, headers);
-    write_with_body(call, body, |b: ValueBody| Op::Append {
+    write_with_body(head, body, |b: ValueBody| Op::Append {
         key,
         value: b.value,
     })
@@ -271,16 +279,11 @@ async fn kv_append(
 }
 
 async fn kv_cas(
-    State(shared): State<Arc<Shared>>,
     Path(key): Path<String>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let call = (shared, query, method, uri, headers);
-    write_with_body(call, body, |b: CasBody| Op::Cas {
+    write_with_body(head, body, |b: CasBody| Op::Cas {
         key,
         expected: b.expected,
         new: b.value,
@@ -320,14 +323,7 @@ struct BatchBody {
 /// compare-and-swap aborts them all: 409 naming it). Refused before it
 /// reaches the log if empty, past `kv::MAX_BATCH_OPS`, touching a key
 /// twice (400) or past the size limits (413).
-async fn batch(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn batch(head: Head, body: Result<Bytes, BytesRejection>) -> Response {
     let (raw, parsed) = match read_body::<BatchBody>(body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -359,27 +355,14 @@ async fn batch(
         Err(KvError::Malformed(why)) => return error(StatusCode::BAD_REQUEST, &why, true),
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string(), true),
     }
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: raw,
-    };
+    let call = head.with_body(raw);
     run(call, op).await
 }
 
 /// A write whose body is JSON `B`: the body read and parsed (413, 400),
 /// then the op `make` builds from it run like any other.
 async fn write_with_body<B: for<'de> Deserialize<'de>>(
-    (shared, query, method, uri, headers): (
-        Arc<Shared>,
-        HashMap<String, String>,
-        Method,
-        Uri,
-        HeaderMap,
-    ),
+    head: Head,
     body: Result<Bytes, BytesRejection>,
     make: impl FnOnce(B) -> Op,
 ) -> Response {
@@ -387,14 +370,7 @@ async fn write_with_body<B: for<'de> Deserialize<'de>>(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: raw,
-    };
+    let call = head.with_body(raw);
     run(call, make(parsed)).await
 }
 
@@ -770,29 +746,18 @@ struct TransferBody {
 
 /// `POST /admin/transfer-leader` `{"to": ID}`.
 async fn transfer_leader(
-    State(shared): State<Arc<Shared>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(e) = authorize(&shared, &headers, remote) {
+    if let Err(e) = authorize(&head.shared, &head.headers, remote) {
         return e.into_response();
     }
     let (raw, body) = match read_body::<TransferBody>(body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: raw,
-    };
+    let call = head.with_body(raw);
     admin(call, AdminOp::TransferLeadership(NodeId(body.to))).await
 }
 
@@ -813,15 +778,11 @@ struct AddNodeBody {
 /// same address answers 200 (a retried join); an id already in use at
 /// another address is refused (ids are never reused).
 async fn add_node(
-    State(shared): State<Arc<Shared>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(e) = authorize(&shared, &headers, remote) {
+    if let Err(e) = authorize(&head.shared, &head.headers, remote) {
         return e.into_response();
     }
     let (raw, body) = match read_body::<AddNodeBody>(body) {
@@ -831,6 +792,7 @@ async fn add_node(
     if body.id == 0 {
         return error(StatusCode::BAD_REQUEST, "node ids are positive", true);
     }
+    let shared = Arc::clone(&head.shared);
     let Ok(peer) = body.address.parse::<SocketAddr>() else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -885,14 +847,7 @@ async fn add_node(
         Ok(false) => {}
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e, true),
     }
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: raw,
-    };
+    let call = head.with_body(raw);
     admin(
         call,
         AdminOp::ChangeMembership(ConfChange::AddLearner(NodeId(body.id))),
@@ -908,25 +863,14 @@ fn members_json(shared: &Shared) -> serde_json::Value {
 /// `DELETE /admin/nodes/{id}`: removes a member (a voter through joint
 /// consensus).
 async fn remove_node(
-    State(shared): State<Arc<Shared>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(id): Path<u64>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
 ) -> Response {
-    if let Err(e) = authorize(&shared, &headers, remote) {
+    if let Err(e) = authorize(&head.shared, &head.headers, remote) {
         return e.into_response();
     }
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: Bytes::new(),
-    };
+    let call = head.with_body(Bytes::new());
     admin(
         call,
         AdminOp::ChangeMembership(ConfChange::Remove(NodeId(id))),
@@ -938,25 +882,11 @@ async fn remove_node(
 /// compacts its log to it (each member compacts its own log, so this is not
 /// forwarded). 200 with the snapshot's index; 409 when nothing was applied
 /// since the last one.
-async fn snapshot(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Query(query): Q,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(e) = authorize(&shared, &headers, remote) {
+async fn snapshot(ConnectInfo(remote): ConnectInfo<SocketAddr>, head: Head) -> Response {
+    if let Err(e) = authorize(&head.shared, &head.headers, remote) {
         return e.into_response();
     }
-    let call = Call {
-        shared,
-        method,
-        uri,
-        headers,
-        query,
-        body: Bytes::new(),
-    };
+    let call = head.with_body(Bytes::new());
     admin(call, AdminOp::Snapshot).await
 }
 
