@@ -82,6 +82,9 @@ const DEFAULT_FILES: [&str; 4] = [
     "crates/raft/src/log.rs",
 ];
 
+/// The seed of raft's proptest in every mutants run: CI's (.ci/run).
+const PROPTEST_RNG_SEED: &str = "20261123";
+
 /// cargo-mutants' outcome files, in the order the score prints them.
 const OUTCOMES: [&str; 4] = ["caught", "missed", "timeout", "unviable"];
 
@@ -134,7 +137,12 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     let out = root.join(&args.out);
     let (p1, p2) = (out.join("phase1"), out.join("phase2"));
     let base = |cmd: &mut Command| {
+        // raft's proptest draws its cases from this seed, as in CI
+        // (.ci/run), so that a score reproduces: with a random seed each
+        // run, a mutant only some draws catch is caught in one run and
+        // missed in the next.
         cmd.current_dir(&root)
+            .env("PROPTEST_RNG_SEED", PROPTEST_RNG_SEED)
             .args(["mutants", "--package", "raft"]);
         for file in &files {
             cmd.args(["--file", file]);
