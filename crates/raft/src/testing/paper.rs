@@ -1062,6 +1062,33 @@ fn leader_counts_itself_only_up_to_what_it_persisted() {
 }
 
 #[test]
+fn a_single_voter_sends_appends_before_its_own_write_once_its_term_is_durable_10_2_1() {
+    // §10.2.1: a leader may send AppendEntries in parallel with writing its
+    // own log, once its term is durable (a candidate's vote for itself must
+    // be). A single voter wins with no vote response to tell it that; the
+    // report that its no-op, an entry of its term, is durable does.
+    let mut net = Network::new(1);
+    assert!(net.elect(1));
+    net.add_node(2);
+    net.record_sent = true;
+    net.node_mut(1)
+        .propose_membership(crate::ConfChange::AddLearner(NodeId(2)))
+        .expect("adds the learner");
+    net.process(NodeId(1));
+    let after_write: Vec<bool> = net
+        .sent_log
+        .iter()
+        .filter(|(m, _)| m.to == NodeId(2) && matches!(m.body, MessageBody::AppendEntries { .. }))
+        .map(|&(_, persisted)| persisted)
+        .collect();
+    assert!(!after_write.is_empty(), "an append goes to the learner");
+    assert!(
+        after_write.iter().all(|&p| !p),
+        "appends wait for the leader's write: {after_write:?}"
+    );
+}
+
+#[test]
 fn single_voter_commits_once_it_persisted() {
     let mut net = Network::new(1);
     assert!(net.elect(1));
