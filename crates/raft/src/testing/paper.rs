@@ -784,6 +784,67 @@ fn a_stream_with_nothing_in_flight_is_not_reset_to_probing_5_3() {
 }
 
 #[test]
+fn a_commit_heartbeat_below_the_snapshot_is_sent_once_not_on_every_answer_7() {
+    // §7: entries below the leader's snapshot are gone, so a heartbeat to a
+    // follower whose match index lies there cannot prove the commit index
+    // to it (it checks at 0); the snapshot transfer will. Sent once, that
+    // heartbeat counts as done, or every answer would ask for another and
+    // the two would ping-pong for ever.
+    let mut net = Network::with_config(3, |c| {
+        c.max_entries_per_append = 1;
+        c.max_inflight_appends = 1;
+    });
+    assert!(net.elect(1));
+    net.deliver_all();
+    // Node 3 stores index 2, but its answer is held back; node 2's commits 2.
+    net.propose(1, b"a").unwrap();
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let Some(m) = net.queue.pop_front() else {
+            break;
+        };
+        if m.from == NodeId(3) && m.to == NodeId(1) {
+            held.push(m);
+        } else {
+            net.deliver(m);
+        }
+    }
+    assert_eq!(held.len(), 1, "{held:?}");
+    // Node 3's one append in flight pauses it; 3 and 4 commit through 2.
+    net.propose(1, b"b").unwrap();
+    net.propose(1, b"c").unwrap();
+    net.deliver_all();
+    assert_eq!(net.node(1).commit_index(), LogIndex(4));
+    // The leader compacts up to 3: index 2 is below its snapshot.
+    assert_eq!(net.compact(1, 1), Some(LogIndex(3)));
+    net.record_sent = true;
+    net.deliver(held.pop().unwrap());
+    // The held answer raises node 3's match to 2: one heartbeat checking
+    // at 0. Snapshots to node 3 are dropped, so nothing raises it further.
+    let mut delivered = 0;
+    while let Some(m) = net.queue.pop_front() {
+        delivered += 1;
+        assert!(delivered < 100, "the network never goes quiet");
+        if !matches!(m.body, MessageBody::InstallSnapshot { .. }) {
+            net.deliver(m);
+        }
+    }
+    let heartbeats_at_0 = net
+        .sent_log
+        .iter()
+        .filter(|(m, _)| {
+            m.to == NodeId(3)
+                && matches!(
+                    &m.body,
+                    MessageBody::AppendEntries { prev_log_index, entries, .. }
+                        if prev_log_index.0 == 0 && entries.is_empty()
+                )
+        })
+        .count();
+    assert_eq!(heartbeats_at_0, 1);
+}
+
+#[test]
 fn probe_sends_one_append_until_the_follower_answers() {
     let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
     net.isolate(3);
