@@ -1182,6 +1182,33 @@ fn leader_completeness_a_new_leader_holds_every_committed_entry_5_4() {
 // ---------------------------------------------------------------- ReadIndex
 
 #[test]
+fn without_lease_reads_heartbeats_open_no_read_round_6_4() {
+    // §6.4: a read round is what a ReadIndex request waits on; only with
+    // lease reads (§6.4.1) does every heartbeat renew one. With leases off
+    // and no read asked, heartbeats carry no round (0).
+    let mut net = Network::with_config(3, |c| c.lease_read_ticks = 0);
+    assert!(net.elect(1));
+    net.deliver_all();
+    net.record_sent = true;
+    for _ in 0..3 * crate::config::DEFAULT_HEARTBEAT_TICK {
+        net.tick(1);
+        net.deliver_all();
+    }
+    let rounds: Vec<u64> = net
+        .sent_log
+        .iter()
+        .filter_map(|(m, _)| match m.body {
+            MessageBody::AppendEntries { read_round, .. } if m.from == NodeId(1) => {
+                Some(read_round)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(rounds.len() >= 6, "three heartbeats to two followers");
+    assert!(rounds.iter().all(|&r| r == 0), "{rounds:?}");
+}
+
+#[test]
 fn read_index_waits_for_a_commit_in_the_leaders_term_6_4() {
     let mut net = Network::new(3);
     net.node_mut(1).campaign();
