@@ -13,6 +13,11 @@
 //! 2. only the mutants phase 1 missed, against the sweep
 //!    (`cargo test -p sim --test mutants_sweep -- --include-ignored`).
 //!
+//! Both phases run with raft's proptest seed pinned (CI's,
+//! `PROPTEST_RNG_SEED`) and its shrinking off, so that a score reproduces:
+//! with a fresh seed per run, a mutant only some drawn cases catch was
+//! caught in one run and missed in the next.
+//!
 //! This is sound: a mutant phase 1 caught fails a test whatever phase 2
 //! says, and every mutant phase 1 missed faces the sweep. Phase 2's
 //! baseline is run here, unmutated, before cargo-mutants (whose own
