@@ -13,6 +13,11 @@
 //! 2. only the mutants phase 1 missed, against the sweep
 //!    (`cargo test -p sim --test mutants_sweep -- --include-ignored`).
 //!
+//! Both phases run with raft's proptest seed pinned (CI's,
+//! `PROPTEST_RNG_SEED`) and its shrinking off, so that a score reproduces:
+//! with a fresh seed per run, a mutant only some drawn cases catch was
+//! caught in one run and missed in the next.
+//!
 //! This is sound: a mutant phase 1 caught fails a test whatever phase 2
 //! says, and every mutant phase 1 missed faces the sweep. Phase 2's
 //! baseline is run here, unmutated, before cargo-mutants (whose own
@@ -82,6 +87,9 @@ const DEFAULT_FILES: [&str; 4] = [
     "crates/raft/src/log.rs",
 ];
 
+/// The seed of raft's proptest in every mutants run: CI's (.ci/run).
+const PROPTEST_RNG_SEED: &str = "20261123";
+
 /// cargo-mutants' outcome files, in the order the score prints them.
 const OUTCOMES: [&str; 4] = ["caught", "missed", "timeout", "unviable"];
 
@@ -134,7 +142,16 @@ pub fn mutants(args: &MutantsArgs) -> Result<u8, Error> {
     let out = root.join(&args.out);
     let (p1, p2) = (out.join("phase1"), out.join("phase2"));
     let base = |cmd: &mut Command| {
+        // raft's proptest draws its cases from this seed, as in CI
+        // (.ci/run), so that a score reproduces: with a random seed each
+        // run, a mutant only some draws catch is caught in one run and
+        // missed in the next.
         cmd.current_dir(&root)
+            .env("PROPTEST_RNG_SEED", PROPTEST_RNG_SEED)
+            // A failing case fails the test whether or not it is shrunk;
+            // shrinking one that storms the test network (200,000
+            // deliveries per try) outlasted the timeout (381:46).
+            .env("PROPTEST_MAX_SHRINK_ITERS", "0")
             .args(["mutants", "--package", "raft"]);
         for file in &files {
             cmd.args(["--file", file]);

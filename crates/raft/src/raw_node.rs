@@ -210,6 +210,13 @@ impl RawNode {
         }
     }
 
+    /// Tests only: how the leader replicates to `peer` (probing one append
+    /// at a time, streaming, or sending a snapshot), if it tracks `peer`.
+    #[cfg(test)]
+    pub(crate) fn progress_state(&self, peer: NodeId) -> Option<crate::tracker::ProgressState> {
+        self.raft.tracker.get(peer).map(|p| p.state)
+    }
+
     /// The voter leadership is being handed to, if a transfer is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         self.raft.lead_transferee

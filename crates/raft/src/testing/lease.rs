@@ -48,6 +48,23 @@ fn an_expired_lease_falls_back_to_a_read_index_round() {
 }
 
 #[test]
+fn a_lease_ends_exactly_lease_read_ticks_after_its_round_was_sent_6_4_1() {
+    // §6.4.1: the lease counts from when the confirming round was sent, not
+    // from when it was confirmed. In `leased`, the last round a quorum
+    // confirmed left with the heartbeat at tick 2: a lease of 8 ticks holds
+    // while now < 10, so of reads asked at ticks 3, 4, ... the ones at
+    // ticks 3..=9 are answered and the one at tick 10 is not.
+    let mut net = leased(8);
+    net.isolate(1);
+    for tick in 3..=10 {
+        net.read_index(1, tick).unwrap();
+        net.tick(1);
+    }
+    let answered_at: Vec<u64> = (3..=10).filter(|&t| answered(&net, t)).collect();
+    assert_eq!(answered_at, (3..=9).collect::<Vec<_>>());
+}
+
+#[test]
 fn without_lease_reads_every_read_waits_for_its_round() {
     let mut net = leased(0);
     for _ in 0..3 {

@@ -656,6 +656,194 @@ fn fast_backtracking_skips_to_the_end_of_the_leaders_entries_of_the_conflict_ter
     assert_eq!(terms_of(net.node(2)), vec![1, 2, 2, 4, 5]);
 }
 
+/// Node 1 (log `leader`, term 5) is elected with `follower`'s log on node 2
+/// (term of its last entry, commit 1) and node 1's on node 3; returns the
+/// network (recording what was sent) with the logs reconciled.
+fn backtrack(leader: &[u64], follower: &[u64]) -> Network {
+    let mut net = Network::with_config(3, |c| c.pre_vote = false);
+    for (id, terms) in [(1, leader), (2, follower), (3, leader)] {
+        let s = net.storage.get_mut(&NodeId(id)).unwrap();
+        s.entries = log_of(terms);
+        s.hard_state = HardState {
+            term: Term(*terms.last().unwrap()),
+            vote: None,
+            commit: LogIndex(1),
+        };
+        net.crash(id);
+        net.restart(id);
+    }
+    net.record_sent = true;
+    assert!(net.elect(1));
+    net
+}
+
+/// The prev index of each append with entries node 1 sent node 2, and the
+/// index of each rejection node 2 answered.
+fn probes_and_rejections(net: &Network) -> (Vec<u64>, Vec<u64>) {
+    let mut probes = Vec::new();
+    let mut rejections = Vec::new();
+    for (m, _) in &net.sent_log {
+        match &m.body {
+            MessageBody::AppendEntries {
+                prev_log_index,
+                entries,
+                ..
+            } if m.to == NodeId(2) && !entries.is_empty() => probes.push(prev_log_index.0),
+            MessageBody::AppendEntriesResponse {
+                success: false,
+                index,
+                ..
+            } if m.from == NodeId(2) => rejections.push(index.0),
+            _ => {}
+        }
+    }
+    (probes, rejections)
+}
+
+#[test]
+fn fast_backtracking_resumes_after_the_leaders_last_entry_of_the_conflict_term_5_3() {
+    // Leader [1, 2, 2, 5, 5, 5]; follower [1, 2, 2, 2, 2, 2, 2]. The
+    // follower rejects prev 6 naming term 2 (its first index of it above the
+    // commit: 2). The leader's last entry of term 2 is at 3, so the logs
+    // agree up to 3 (Log Matching): it probes with prev 3, not 1.
+    let net = backtrack(&[1, 2, 2, 5, 5, 5], &[1, 2, 2, 2, 2, 2, 2]);
+    assert_eq!(probes_and_rejections(&net), (vec![6, 3], vec![6]));
+    assert_eq!(terms_of(net.node(2)), vec![1, 2, 2, 5, 5, 5, 6]);
+}
+
+#[test]
+fn fast_backtracking_resumes_at_the_followers_first_entry_of_a_term_the_leader_lacks_5_3() {
+    // Leader [1, 2, 2, 2, 5, 5]; follower [1, 2, 2, 3, 3, 3, 3]. The
+    // follower rejects prev 6 naming term 3, first held at 4. The leader has
+    // no term 3: everything from 4 on conflicts, so it probes with prev 3,
+    // which matches; its own last entry of a lower term (at 4, term 2) is no
+    // match point (the follower holds term 3 there).
+    let net = backtrack(&[1, 2, 2, 2, 5, 5], &[1, 2, 2, 3, 3, 3, 3]);
+    assert_eq!(probes_and_rejections(&net), (vec![6, 3], vec![6]));
+    assert_eq!(terms_of(net.node(2)), vec![1, 2, 2, 2, 5, 5, 6]);
+}
+
+/// Ticks the leader, node 1, through one heartbeat interval without running
+/// its ready loop.
+fn heartbeat_interval_unprocessed(net: &mut Network) {
+    for _ in 0..crate::config::DEFAULT_HEARTBEAT_TICK {
+        net.node_mut(1).tick();
+    }
+}
+
+#[test]
+fn a_stream_whose_match_index_advanced_within_the_heartbeat_keeps_streaming_5_3() {
+    // §5.3: the leader retries appends that are lost. A Replicate stream is
+    // reset to probing only when its match index stalled for a whole
+    // heartbeat interval with appends outstanding; one that advanced keeps
+    // streaming although appends are in flight.
+    use crate::tracker::ProgressState;
+    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
+    assert!(net.elect(1));
+    heartbeat_interval_unprocessed(&mut net);
+    net.process(NodeId(1));
+    net.deliver_all();
+    net.propose(1, b"a").unwrap();
+    net.deliver_all();
+    // The match index of node 2 moved (1 -> 2) since that heartbeat; three
+    // appends are now in flight to it.
+    for data in [b"b", b"c", b"d"] {
+        net.propose(1, data).unwrap();
+    }
+    heartbeat_interval_unprocessed(&mut net);
+    assert_eq!(
+        net.node(1).progress_state(NodeId(2)),
+        Some(ProgressState::Replicate)
+    );
+    net.process(NodeId(1));
+    net.deliver_all();
+    assert_eq!(net.applied_commands(2).len(), 4);
+}
+
+#[test]
+fn a_stream_with_nothing_in_flight_is_not_reset_to_probing_5_3() {
+    // Entries proposed but not yet sent (they leave at the next ready) are
+    // no lost append: with nothing in flight the stream stays Replicate at a
+    // heartbeat, although its match index did not move.
+    use crate::tracker::ProgressState;
+    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
+    assert!(net.elect(1));
+    heartbeat_interval_unprocessed(&mut net);
+    net.process(NodeId(1));
+    net.deliver_all();
+    net.node_mut(1).propose(b"a".to_vec()).unwrap();
+    net.node_mut(1).propose(b"b".to_vec()).unwrap();
+    heartbeat_interval_unprocessed(&mut net);
+    assert_eq!(
+        net.node(1).progress_state(NodeId(2)),
+        Some(ProgressState::Replicate)
+    );
+    net.process(NodeId(1));
+    net.deliver_all();
+    assert_eq!(net.applied_commands(2).len(), 2);
+}
+
+#[test]
+fn a_commit_heartbeat_below_the_snapshot_is_sent_once_not_on_every_answer_7() {
+    // §7: entries below the leader's snapshot are gone, so a heartbeat to a
+    // follower whose match index lies there cannot prove the commit index
+    // to it (it checks at 0); the snapshot transfer will. Sent once, that
+    // heartbeat counts as done, or every answer would ask for another and
+    // the two would ping-pong for ever.
+    let mut net = Network::with_config(3, |c| {
+        c.max_entries_per_append = 1;
+        c.max_inflight_appends = 1;
+    });
+    assert!(net.elect(1));
+    net.deliver_all();
+    // Node 3 stores index 2, but its answer is held back; node 2's commits 2.
+    net.propose(1, b"a").unwrap();
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let Some(m) = net.queue.pop_front() else {
+            break;
+        };
+        if m.from == NodeId(3) && m.to == NodeId(1) {
+            held.push(m);
+        } else {
+            net.deliver(m);
+        }
+    }
+    assert_eq!(held.len(), 1, "{held:?}");
+    // Node 3's one append in flight pauses it; 3 and 4 commit through 2.
+    net.propose(1, b"b").unwrap();
+    net.propose(1, b"c").unwrap();
+    net.deliver_all();
+    assert_eq!(net.node(1).commit_index(), LogIndex(4));
+    // The leader compacts up to 3: index 2 is below its snapshot.
+    assert_eq!(net.compact(1, 1), Some(LogIndex(3)));
+    net.record_sent = true;
+    net.deliver(held.pop().unwrap());
+    // The held answer raises node 3's match to 2: one heartbeat checking
+    // at 0. Snapshots to node 3 are dropped, so nothing raises it further.
+    let mut delivered = 0;
+    while let Some(m) = net.queue.pop_front() {
+        delivered += 1;
+        assert!(delivered < 100, "the network never goes quiet");
+        if !matches!(m.body, MessageBody::InstallSnapshot { .. }) {
+            net.deliver(m);
+        }
+    }
+    let heartbeats_at_0 = net
+        .sent_log
+        .iter()
+        .filter(|(m, _)| {
+            m.to == NodeId(3)
+                && matches!(
+                    &m.body,
+                    MessageBody::AppendEntries { prev_log_index, entries, .. }
+                        if prev_log_index.0 == 0 && entries.is_empty()
+                )
+        })
+        .count();
+    assert_eq!(heartbeats_at_0, 1);
+}
+
 #[test]
 fn probe_sends_one_append_until_the_follower_answers() {
     let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
@@ -935,6 +1123,33 @@ fn leader_counts_itself_only_up_to_what_it_persisted() {
 }
 
 #[test]
+fn a_single_voter_sends_appends_before_its_own_write_once_its_term_is_durable_10_2_1() {
+    // §10.2.1: a leader may send AppendEntries in parallel with writing its
+    // own log, once its term is durable (a candidate's vote for itself must
+    // be). A single voter wins with no vote response to tell it that; the
+    // report that its no-op, an entry of its term, is durable does.
+    let mut net = Network::new(1);
+    assert!(net.elect(1));
+    net.add_node(2);
+    net.record_sent = true;
+    net.node_mut(1)
+        .propose_membership(crate::ConfChange::AddLearner(NodeId(2)))
+        .expect("adds the learner");
+    net.process(NodeId(1));
+    let after_write: Vec<bool> = net
+        .sent_log
+        .iter()
+        .filter(|(m, _)| m.to == NodeId(2) && matches!(m.body, MessageBody::AppendEntries { .. }))
+        .map(|&(_, persisted)| persisted)
+        .collect();
+    assert!(!after_write.is_empty(), "an append goes to the learner");
+    assert!(
+        after_write.iter().all(|&p| !p),
+        "appends wait for the leader's write: {after_write:?}"
+    );
+}
+
+#[test]
 fn single_voter_commits_once_it_persisted() {
     let mut net = Network::new(1);
     assert!(net.elect(1));
@@ -965,6 +1180,33 @@ fn leader_completeness_a_new_leader_holds_every_committed_entry_5_4() {
 }
 
 // ---------------------------------------------------------------- ReadIndex
+
+#[test]
+fn without_lease_reads_heartbeats_open_no_read_round_6_4() {
+    // §6.4: a read round is what a ReadIndex request waits on; only with
+    // lease reads (§6.4.1) does every heartbeat renew one. With leases off
+    // and no read asked, heartbeats carry no round (0).
+    let mut net = Network::with_config(3, |c| c.lease_read_ticks = 0);
+    assert!(net.elect(1));
+    net.deliver_all();
+    net.record_sent = true;
+    for _ in 0..3 * crate::config::DEFAULT_HEARTBEAT_TICK {
+        net.tick(1);
+        net.deliver_all();
+    }
+    let rounds: Vec<u64> = net
+        .sent_log
+        .iter()
+        .filter_map(|(m, _)| match m.body {
+            MessageBody::AppendEntries { read_round, .. } if m.from == NodeId(1) => {
+                Some(read_round)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(rounds.len() >= 6, "three heartbeats to two followers");
+    assert!(rounds.iter().all(|&r| r == 0), "{rounds:?}");
+}
 
 #[test]
 fn read_index_waits_for_a_commit_in_the_leaders_term_6_4() {
@@ -1218,6 +1460,9 @@ fn proposals_are_refused_with_a_reason() {
         net.propose(1, &[0; 9]),
         Err(ProposeError::TooLarge { size: 9, max: 8 })
     );
+    // The limit itself is allowed: a command of exactly 8 bytes fits.
+    assert!(net.propose(1, &[0; 8]).is_ok());
+    net.deliver_all();
     net.isolate(1);
     for i in 0..3 {
         net.propose(1, &[i]).unwrap();
