@@ -68,8 +68,10 @@ pub(crate) struct ReadOnly {
     /// Reads with an index, waiting for confirmation. Invariant: rounds are
     /// non-decreasing from front to back.
     pending: VecDeque<PendingRead>,
-    /// Lease reads: the tick each unconfirmed round was first sent at.
-    /// Invariant: keys are rounds above the last one a quorum confirmed.
+    /// Lease reads: the tick each round was first sent at, for the last
+    /// round a quorum confirmed and every round after it. Invariant: no key
+    /// is below the last confirmed round (kept so that a message sent later
+    /// in that round cannot record a later first send).
     round_ticks: BTreeMap<u64, u64>,
     /// Lease reads: the tick (on the leader's clock) before which the
     /// lease holds. 0: no lease.
@@ -239,8 +241,12 @@ impl Raft {
             let until = sent + u64::from(self.cfg.lease_read_ticks);
             self.reads.lease_until = self.reads.lease_until.max(until);
         }
-        // Older rounds can no longer extend anything.
-        self.reads.round_ticks = self.reads.round_ticks.split_off(&(confirmed + 1));
+        // Older rounds can no longer extend anything. The confirmed round
+        // itself is kept: messages sent later in the same round (a
+        // proposal's appends before the next heartbeat opens a round) must
+        // not record a later first send, or a late answer to its first
+        // message would date the lease from after that message (§6.4.1).
+        self.reads.round_ticks = self.reads.round_ticks.split_off(&confirmed);
     }
 
     /// Hands out every read whose round a quorum has confirmed.

@@ -64,6 +64,66 @@ fn a_lease_ends_exactly_lease_read_ticks_after_its_round_was_sent_6_4_1() {
     assert_eq!(answered_at, (3..=9).collect::<Vec<_>>());
 }
 
+/// Node 1 (lease of 4 ticks, well inside check-quorum's election timeout,
+/// so its end is the lease's) after its lease ran out: a read opens a round,
+/// the next heartbeat carries it, node 2's answer confirms it and node 3's
+/// answer is held back; one more heartbeat of the same round follows (lost);
+/// then node 3's held answer is delivered or not. Returns how many reads,
+/// asked at each of the next 10 ticks with node 1 cut off, the lease
+/// answered.
+fn lease_reads_after_a_late_answer(deliver_late_answer: bool) -> usize {
+    let mut net = leased(4);
+    net.isolate(1);
+    for _ in 0..9 {
+        net.tick(1);
+    }
+    net.heal();
+    net.deliver_all();
+    net.read_index(1, 50).unwrap();
+    assert!(!answered(&net, 50), "the lease had run out");
+    net.tick(1);
+    for m in net.take_where(|m| m.from == NodeId(1)) {
+        net.deliver(m);
+    }
+    let late = net.take_where(|m| m.from == NodeId(3) && m.to == NodeId(1));
+    assert!(!late.is_empty(), "node 3 answered the round's heartbeat");
+    net.deliver_all();
+    assert!(answered(&net, 50), "node 2's answer made a quorum");
+    // A tick after the round went out (heartbeats go every other tick, so
+    // no new round has opened), a proposal's appends carry the same round
+    // again; they are lost.
+    net.propose(1, b"x").unwrap();
+    let resent = net.take_where(|_| true);
+    assert!(!resent.is_empty(), "the proposal's appends went out");
+    if deliver_late_answer {
+        for m in late {
+            net.deliver(m);
+        }
+    }
+    net.take_where(|_| true);
+    net.isolate(1);
+    let mut count = 0;
+    for k in 0..10 {
+        net.read_index(1, 100 + k).unwrap();
+        count += usize::from(answered(&net, 100 + k));
+        net.tick(1);
+    }
+    count
+}
+
+#[test]
+fn a_late_answer_to_a_confirmed_round_does_not_move_the_lease_later_6_4_1() {
+    // §6.4.1: a lease runs from when its round was first sent, because the
+    // answers that confirmed it may answer that first message. Node 3's
+    // answer to the round's first heartbeat, arriving after a second
+    // heartbeat of the same round went out, must not date the lease from
+    // the second: node 3 promised nothing about the later message.
+    let on_time = lease_reads_after_a_late_answer(false);
+    let late = lease_reads_after_a_late_answer(true);
+    assert!(on_time > 0, "the lease answered reads at first");
+    assert_eq!(late, on_time, "the late answer lengthened the lease");
+}
+
 #[test]
 fn without_lease_reads_every_read_waits_for_its_round() {
     let mut net = leased(0);
