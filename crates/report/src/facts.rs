@@ -128,6 +128,15 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
             label: "paused".into(),
         });
     };
+    let end_down = |facts: &mut RunFacts, node: u64, (since, label): (u64, String), t: u64| {
+        facts.faults.push(Fault {
+            start_ns: since,
+            end_ns: t,
+            kind: FaultKind::Down,
+            node: Some(node),
+            label,
+        });
+    };
     // The partition in force.
     let mut partition: Option<OpenPartition> = None;
     let mut leading: BTreeMap<u64, (u64, u64)> = BTreeMap::new(); // node -> (term, since)
@@ -200,14 +209,8 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
                 if let Some(since) = paused.remove(node) {
                     end_pause(&mut facts, *node, since, t);
                 }
-                if let Some((since, label)) = down.remove(node) {
-                    facts.faults.push(Fault {
-                        start_ns: since,
-                        end_ns: t,
-                        kind: FaultKind::Down,
-                        node: Some(*node),
-                        label,
-                    });
+                if let Some(was) = down.remove(node) {
+                    end_down(&mut facts, *node, was, t);
                 }
                 if let Some((term, since)) = leading.remove(node) {
                     end_reign(&mut facts, *node, term, since, t);
@@ -219,14 +222,8 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
                 });
             }
             TimelineEvent::Restarted { node } => {
-                if let Some((since, label)) = down.remove(node) {
-                    facts.faults.push(Fault {
-                        start_ns: since,
-                        end_ns: t,
-                        kind: FaultKind::Down,
-                        node: Some(*node),
-                        label,
-                    });
+                if let Some(was) = down.remove(node) {
+                    end_down(&mut facts, *node, was, t);
                 }
             }
             TimelineEvent::Partitioned { shape, cut } => {
@@ -276,14 +273,9 @@ pub fn run_facts(timeline: &[Timed], end_ns: u64) -> RunFacts {
     for (node, since) in paused {
         end_pause(&mut facts, node, since, end_ns.max(since));
     }
-    for (node, (since, label)) in down {
-        facts.faults.push(Fault {
-            start_ns: since,
-            end_ns: end_ns.max(since),
-            kind: FaultKind::Down,
-            node: Some(node),
-            label,
-        });
+    for (node, was) in down {
+        let t = end_ns.max(was.0);
+        end_down(&mut facts, node, was, t);
     }
     if let Some(p) = partition.take() {
         let since = p.0;

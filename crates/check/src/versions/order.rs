@@ -411,7 +411,7 @@ impl Search {
                     })
                 }
             };
-            let at = (from..=first_after.min(n)).find(|&at| unlike.fits(state_at(at)))?;
+            let at = (from..=first_after).find(|&at| unlike.fits(state_at(at)))?;
             spots.push((c, at));
             // Refused cas keep their order of return among themselves.
             earliest_spot = at;

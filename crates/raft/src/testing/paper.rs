@@ -731,6 +731,17 @@ fn heartbeat_interval_unprocessed(net: &mut Network) {
     }
 }
 
+/// Node 1 leads three nodes with one entry per append, one heartbeat
+/// interval already past and answered.
+fn streaming_leader() -> Network {
+    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
+    assert!(net.elect(1));
+    heartbeat_interval_unprocessed(&mut net);
+    net.process(NodeId(1));
+    net.deliver_all();
+    net
+}
+
 #[test]
 fn a_stream_whose_match_index_advanced_within_the_heartbeat_keeps_streaming_5_3() {
     // §5.3: the leader retries appends that are lost. A Replicate stream is
@@ -738,11 +749,7 @@ fn a_stream_whose_match_index_advanced_within_the_heartbeat_keeps_streaming_5_3(
     // heartbeat interval with appends outstanding; one that advanced keeps
     // streaming although appends are in flight.
     use crate::tracker::ProgressState;
-    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
-    assert!(net.elect(1));
-    heartbeat_interval_unprocessed(&mut net);
-    net.process(NodeId(1));
-    net.deliver_all();
+    let mut net = streaming_leader();
     net.propose(1, b"a").unwrap();
     net.deliver_all();
     // The match index of node 2 moved (1 -> 2) since that heartbeat; three
@@ -766,11 +773,7 @@ fn a_stream_with_nothing_in_flight_is_not_reset_to_probing_5_3() {
     // no lost append: with nothing in flight the stream stays Replicate at a
     // heartbeat, although its match index did not move.
     use crate::tracker::ProgressState;
-    let mut net = Network::with_config(3, |c| c.max_entries_per_append = 1);
-    assert!(net.elect(1));
-    heartbeat_interval_unprocessed(&mut net);
-    net.process(NodeId(1));
-    net.deliver_all();
+    let mut net = streaming_leader();
     net.node_mut(1).propose(b"a".to_vec()).unwrap();
     net.node_mut(1).propose(b"b".to_vec()).unwrap();
     heartbeat_interval_unprocessed(&mut net);
