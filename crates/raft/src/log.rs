@@ -744,6 +744,78 @@ mod tests {
     }
 
     #[test]
+    fn commit_to_only_raises_and_says_whether_it_moved() {
+        let mut log = log_with_terms(&[1, 1, 1]);
+        assert!(log.commit_to(LogIndex(2)));
+        assert!(!log.commit_to(LogIndex(2)), "the same index moves nothing");
+        assert!(!log.commit_to(LogIndex(1)), "never lowered (§5.4.2)");
+        assert_eq!(log.committed(), LogIndex(2));
+        assert!(log.commit_to(LogIndex(3)));
+        assert_eq!(log.committed(), LogIndex(3));
+    }
+
+    #[test]
+    fn last_index_with_term_at_most_answers_at_and_below_the_snapshot() {
+        // Snapshot at 3 (term 2); entries 4 and 5 of term 3.
+        let mut log = applied_log(&[1, 1, 2, 3, 3]);
+        log.compact(LogIndex(3), vec![]).unwrap();
+        let at_most = |log: &RaftLog, term: u64, index: u64| {
+            log.last_index_with_term_at_most(Term(term), LogIndex(index))
+        };
+        // No entry after the snapshot qualifies, but the snapshot's own
+        // last entry does: its term equals the one asked for.
+        assert_eq!(at_most(&log, 2, 5), LogIndex(3));
+        // Bounded exactly at the snapshot's index.
+        assert_eq!(at_most(&log, 2, 3), LogIndex(3));
+        assert_eq!(at_most(&log, 3, 3), LogIndex(3));
+        // Below the snapshot: compacted away, unknown.
+        assert_eq!(at_most(&log, 2, 2), LogIndex(0));
+        // A term below the snapshot's: unknown too.
+        assert_eq!(at_most(&log, 1, 5), LogIndex(0));
+        assert_eq!(at_most(&log, 3, 5), LogIndex(5));
+        // Snapshot at 3 of term 1, entries of term 3: asked for term 2, the
+        // snapshot's entry (term 1 <= 2) is the answer.
+        let mut log = applied_log(&[1, 1, 1, 3, 3]);
+        log.compact(LogIndex(3), vec![]).unwrap();
+        assert_eq!(at_most(&log, 2, 5), LogIndex(3));
+    }
+
+    #[test]
+    fn entries_for_append_fills_its_byte_bound_exactly() {
+        let mut log = RaftLog::new(Membership::default());
+        for n in [10usize, 10, 10] {
+            log.append_new(Term(1), EntryPayload::Command(vec![0; n]));
+        }
+        assert_eq!(log.entries_for_append(LogIndex(1), 10, 20).len(), 2);
+        assert_eq!(log.entries_for_append(LogIndex(1), 10, 19).len(), 1);
+        assert_eq!(log.entries_for_append(LogIndex(1), 10, 30).len(), 3);
+    }
+
+    #[test]
+    fn new_entries_are_unstable_until_handed_out() {
+        let mut log = RaftLog::new(Membership::default());
+        assert!(!log.has_unstable());
+        log.append_new(Term(1), EntryPayload::Noop);
+        assert!(log.has_unstable());
+        assert_eq!(log.take_unstable().len(), 1);
+        assert!(!log.has_unstable());
+        log.append_from_leader(&[e(1, 2)]).unwrap();
+        assert!(log.has_unstable(), "a leader's entries too");
+    }
+
+    #[test]
+    fn stable_to_says_whether_the_durable_mark_moved() {
+        let mut log = RaftLog::new(Membership::default());
+        log.append_new(Term(1), EntryPayload::Noop);
+        log.append_new(Term(1), EntryPayload::Noop);
+        log.take_unstable();
+        assert!(log.stable_to(Term(1), LogIndex(2)));
+        assert!(!log.stable_to(Term(1), LogIndex(2)), "a repeated report");
+        assert!(!log.stable_to(Term(1), LogIndex(1)), "an older report");
+        assert_eq!(log.persisted(), LogIndex(2));
+    }
+
+    #[test]
     fn entries_for_append_respects_count_and_bytes_but_sends_one_oversized() {
         let mut log = RaftLog::new(Membership::default());
         for n in [10usize, 10, 10, 100] {
@@ -844,12 +916,41 @@ mod tests {
         );
         assert_eq!(log.committed(), LogIndex(9));
         assert!(!log.has_next_committed(), "the snapshot replaces applying");
+        assert!(log.has_unstable_snapshot());
         assert_eq!(
             log.take_unstable_snapshot().map(|s| s.meta.index),
             Some(LogIndex(9))
         );
+        assert!(!log.has_unstable_snapshot(), "handed out once");
         assert_eq!(log.applied(), LogIndex(3), "until the driver reports it");
         log.snapshot_installed(LogIndex(9));
+        assert_eq!(log.applied(), LogIndex(9));
+        log.debug_check();
+    }
+
+    #[test]
+    fn a_snapshot_reported_installed_moves_applied_only_forward_and_within_what_was_handed_out() {
+        let snap = |index: u64| Snapshot {
+            meta: crate::SnapshotMeta {
+                index: LogIndex(index),
+                term: Term(2),
+                membership: Membership::default(),
+            },
+            data: vec![],
+        };
+        let mut log = applied_log(&[1, 1, 1]);
+        assert!(log.install_snapshot(snap(9)));
+        log.take_unstable_snapshot();
+        assert_eq!(log.installing, Some(LogIndex(9)));
+        // A report past what was handed out: the driver cannot have
+        // installed it.
+        log.snapshot_installed(LogIndex(12));
+        assert_eq!(log.applied(), LogIndex(3));
+        log.snapshot_installed(LogIndex(9));
+        assert_eq!(log.applied(), LogIndex(9));
+        assert_eq!(log.installing, None, "no longer installing");
+        // A late report of an older snapshot moves nothing back.
+        log.snapshot_installed(LogIndex(2));
         assert_eq!(log.applied(), LogIndex(9));
         log.debug_check();
     }

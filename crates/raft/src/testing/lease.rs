@@ -125,6 +125,40 @@ fn a_late_answer_to_a_confirmed_round_does_not_move_the_lease_later_6_4_1() {
 }
 
 #[test]
+fn a_new_leaders_lease_rests_on_a_quorum_answering_one_of_its_rounds_6_4_1() {
+    // §6.4.1: a lease starts when a quorum answered a round, and runs from
+    // when that round was sent. A new leader's first appends carry no round
+    // (round 0): their answers commit its no-op (§6.4 step 1) but confirm
+    // no round, so they start no lease. Of five nodes, only node 2 answers
+    // the first heartbeat's round: with node 1, two of five, no quorum.
+    let mut net = Network::with_config(5, |c| c.lease_read_ticks = 8);
+    assert!(net.elect(1));
+    net.deliver_all();
+    assert_eq!(net.node(1).commit_index(), net.node(1).last_index());
+    // The read opens round 1, whose heartbeat reaches only node 2.
+    net.read_index(1, 7).unwrap();
+    assert!(!answered(&net, 7), "no lease before any round was answered");
+    assert!(
+        net.queue.iter().any(|m| m.from == NodeId(1)),
+        "round 1 went out"
+    );
+    net.deliver_all_dropping(|m| m.to != NodeId(1) && m.to != NodeId(2));
+    net.read_index(1, 8).unwrap();
+    assert!(
+        !answered(&net, 7) && !answered(&net, 8),
+        "one answer of four is no quorum, and round 0 confirms nothing"
+    );
+    // Everyone answers the next heartbeat: the rounds are confirmed.
+    for _ in 0..4 {
+        net.tick(1);
+    }
+    net.deliver_all();
+    assert!(answered(&net, 7) && answered(&net, 8));
+    net.read_index(1, 9).unwrap();
+    assert!(answered(&net, 9), "now within a lease");
+}
+
+#[test]
 fn without_lease_reads_every_read_waits_for_its_round() {
     let mut net = leased(0);
     for _ in 0..3 {

@@ -1106,6 +1106,131 @@ fn keep_index_3_off_the_followers(net: &mut Network, held: &mut Vec<Message>) {
 }
 
 #[test]
+fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
+    // Only a leader counts replicas (§5.3: a follower sets its commit index
+    // from leaderCommit). A deposed leader keeps the match indexes it
+    // learned while it led; they describe its old log, not the one its new
+    // leader rewrote. Counted after the rewrite, they would commit an entry
+    // nobody else holds.
+    let mut net = Network::with_config(5, |c| {
+        c.pre_vote = false;
+        c.check_quorum = false;
+        c.max_entries_per_append = 1;
+    });
+    let held_from = |net: &mut Network, from: u64, indexes: &[u64]| {
+        net.deliver_all_dropping(|m| {
+            m.from == NodeId(from) && indexes.iter().any(|&i| carries(m, i))
+        })
+    };
+    // Term 1: S1 leads, index 1 committed everywhere.
+    assert!(net.elect(1));
+    net.tick_all(1);
+    // Term 2: S1 leads again; its no-op (2) and a proposal (3) reach nobody.
+    net.crash(1);
+    net.restart(1);
+    net.expire_leases();
+    net.node_mut(1).campaign();
+    net.process(NodeId(1));
+    held_from(&mut net, 1, &[2, 3]);
+    assert_eq!(net.node(1).role(), Role::Leader);
+    net.propose(1, b"t2").unwrap();
+    held_from(&mut net, 1, &[2, 3]);
+    // Term 3: S5 leads with S2, S3, S4; its no-op (2, term 3) reaches nobody.
+    net.crash(1);
+    net.expire_leases();
+    net.node_mut(5).campaign();
+    net.process(NodeId(5));
+    held_from(&mut net, 5, &[2]);
+    assert_eq!(
+        (net.node(5).role(), net.node(5).term()),
+        (Role::Leader, Term(3))
+    );
+    net.crash(5);
+    // Term 4: S1 leads again and puts indexes 2 and 3 (term 2) on S2, S3
+    // and S4, but not its own no-op (4). Older-term entries: not committed
+    // by counting (§5.4.2), but S1 now records matches of 3.
+    net.restart(1);
+    for _ in 0..2 {
+        net.expire_leases();
+        net.node_mut(1).campaign();
+        net.process(NodeId(1));
+        deliver_unless_it_would_append(&mut net, 4);
+    }
+    assert_eq!(
+        (net.node(1).role(), net.node(1).term()),
+        (Role::Leader, Term(4))
+    );
+    for _ in 0..4 {
+        net.tick(1);
+        deliver_unless_it_would_append(&mut net, 4);
+    }
+    for id in 2..=4 {
+        assert_eq!(terms_of(net.node(id)), vec![1, 2, 2], "node {id}");
+    }
+    assert_eq!(net.node(1).commit_index(), LogIndex(1));
+    // Term 5: S1 is cut off; S5 (last term 3) wins S2, S3 and S4. Its no-op
+    // (3, term 5) and its index 2 reach only S1, once S1 is back.
+    net.isolate(1);
+    net.restart(5);
+    for _ in 0..3 {
+        if net.node(5).role() == Role::Leader {
+            break;
+        }
+        net.expire_leases();
+        net.node_mut(5).campaign();
+        net.process(NodeId(5));
+        held_from(&mut net, 5, &[2, 3]);
+    }
+    assert_eq!(
+        (net.node(5).role(), net.node(5).term()),
+        (Role::Leader, Term(5))
+    );
+    net.heal();
+    net.take_where(|_| true);
+    let between_1_and_5 = |m: &Message| {
+        (m.from, m.to) == (NodeId(5), NodeId(1)) || (m.from, m.to) == (NodeId(1), NodeId(5))
+    };
+    for _ in 0..6 {
+        net.tick(5);
+        net.deliver_all_dropping(|m| !between_1_and_5(m));
+    }
+    assert_eq!(terms_of(net.node(1)), vec![1, 3, 5], "S5 rewrote S1's log");
+    assert_eq!(net.node(1).role(), Role::Follower);
+    // S1's old matches (3 on S2, S3, S4) would make index 3 a majority,
+    // but index 3 is now S5's, held by S1 and S5 alone.
+    assert_eq!(net.node(5).commit_index(), LogIndex(1));
+    assert_eq!(net.node(1).commit_index(), LogIndex(1));
+}
+
+/// Delivers everything, except that an append carrying `index` to a node
+/// that would accept it (its log matches the append's previous entry) is
+/// lost: a node that would refuse it still refuses, so the leader probes
+/// back.
+fn deliver_unless_it_would_append(net: &mut Network, index: u64) {
+    // Bounded as `Network::deliver_all` is.
+    for _ in 0..200_000 {
+        let Some(m) = net.queue.pop_front() else {
+            return;
+        };
+        let accepts = match &m.body {
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                ..
+            } => net
+                .nodes
+                .get(&m.to)
+                .is_some_and(|n| n.term_at(*prev_log_index) == Some(*prev_log_term)),
+            _ => false,
+        };
+        if !(carries(&m, index) && accepts) {
+            net.deliver(m);
+        }
+    }
+    panic!("the network never goes quiet");
+}
+
+#[test]
 fn leader_counts_itself_only_up_to_what_it_persisted() {
     let mut net = Network::new(3);
     assert!(net.elect(1));
