@@ -208,11 +208,13 @@ impl Raft {
         // A round we never started cannot have been answered.
         let round = round.min(self.reads.round);
         let ack = self.reads.acks.entry(from).or_insert(0);
-        if round > *ack {
-            *ack = round;
-            self.confirm_reads();
-            self.extend_lease();
-        }
+        *ack = (*ack).max(round);
+        // Every answer re-counts, not only one that raises a round: the
+        // quorum may have changed since the rounds were answered (§4.3, a
+        // joint configuration left), and rounds already answered may now be
+        // a quorum of the new one (§6.4).
+        self.confirm_reads();
+        self.extend_lease();
     }
 
     /// The highest round a quorum (this node included, at the current

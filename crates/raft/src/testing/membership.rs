@@ -4,7 +4,8 @@
 
 use super::network::Network;
 use crate::{
-    ConfChange, LogIndex, Membership, MembershipError, NodeId, ProposeError, Role, TransferError,
+    ConfChange, LogIndex, Membership, MembershipError, Message, NodeId, ProposeError, Role,
+    TransferError,
 };
 use std::collections::BTreeSet;
 
@@ -148,6 +149,55 @@ fn remove_two_of_five() {
     let i = net.propose(1, b"z").unwrap();
     net.deliver_all();
     assert!(net.node(1).commit_index() >= i, "two of three commit");
+}
+
+#[test]
+fn a_read_is_confirmed_by_the_first_answer_after_its_quorum_shrank_6_4() {
+    // Five voters shrink to {1, 2, 3}. A read's round is answered by node 2
+    // while the joint configuration is in force: 1 and 2 are a majority of
+    // C_new but not of C_old, so the read waits (§4.3: both must agree).
+    // The answer that commits the joint configuration (node 4's, to an
+    // append sent before the read's round) puts C_new in force, where 1 and
+    // 2 suffice (§6.4): that answer confirms the read, though it raises no
+    // round.
+    let mut net = settled(5);
+    change(
+        &mut net,
+        1,
+        ConfChange::Set {
+            voters: set(&[1, 2, 3]),
+            learners: BTreeSet::new(),
+        },
+    )
+    .unwrap();
+    let mut joint_appends = net.take_where(|_| true);
+    net.read_index(1, 7).unwrap();
+    let heartbeats = net.take_where(|_| true);
+    assert!(!heartbeats.is_empty(), "the read's round went out");
+    let answered = |net: &Network| {
+        net.read_states
+            .get(&NodeId(1))
+            .is_some_and(|states| states.iter().any(|r| r.ctx == 7))
+    };
+    // Delivers node 1's queued messages to `to` and `to`'s answers back.
+    let exchange = |net: &mut Network, msgs: &mut Vec<Message>, to: u64| {
+        for m in msgs.iter().filter(|m| m.to == NodeId(to)).cloned() {
+            net.deliver(m);
+        }
+        msgs.retain(|m| m.to != NodeId(to));
+        for m in net.take_where(|m| m.from == NodeId(to)) {
+            net.deliver(m);
+        }
+        net.take_where(|_| true);
+    };
+    exchange(&mut net, &mut heartbeats.clone(), 2);
+    assert!(!answered(&net), "two of five are no majority of C_old");
+    exchange(&mut net, &mut joint_appends, 3);
+    assert!(net.node(1).membership().is_joint());
+    assert!(!answered(&net), "node 3 answered an older round");
+    exchange(&mut net, &mut joint_appends, 4);
+    assert!(!net.node(1).membership().is_joint(), "C_new is in force");
+    assert!(answered(&net), "1 and 2 are a majority of C_new");
 }
 
 #[test]
