@@ -515,7 +515,7 @@ fn respond(answer: Answer) -> Response {
                 }
                 ReplyError::Kv(KvError::Malformed(_)) => StatusCode::BAD_REQUEST,
                 ReplyError::Kv(KvError::StoreFull { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-                ReplyError::Kv(_) => StatusCode::CONFLICT,
+                ReplyError::Kv(_) | ReplyError::Superseded => StatusCode::CONFLICT,
             };
             let definite = match &e {
                 ReplyError::Kv(KvError::SessionExpired { .. }) => false,

@@ -37,10 +37,18 @@ impl Replica {
         // the backlog never drained (sweep at 50 clients, seeds 13 and 46:
         // 2,996 entries committed for 920 writes, ops pending 10 s after
         // the heal).
+        //
+        // The attempt it replaces is answered `Superseded` at once: its
+        // waiter (an HTTP request in the real node) must not wait for an
+        // answer that now goes to the retry, nor stay in a table for good.
         if let Some(pending) = self.pending_writes.get_mut(&request.client)
             && pending.seq == request.seq
         {
-            pending.req_id = request.req_id;
+            let superseded = std::mem::replace(&mut pending.req_id, request.req_id);
+            effects.push(Effect::Reply(ClientReply {
+                req_id: superseded,
+                result: Err(ReplyError::Superseded),
+            }));
             return;
         }
         let replaces = self.pending_writes.contains_key(&request.client);
@@ -65,7 +73,7 @@ impl Replica {
         };
         match self.raft.propose(command.encode()) {
             Ok(index) => {
-                self.pending_writes.insert(
+                let replaced = self.pending_writes.insert(
                     request.client,
                     PendingWrite {
                         req_id: request.req_id,
@@ -74,6 +82,15 @@ impl Replica {
                         answer_is_done,
                     },
                 );
+                // The client moved on to a newer sequence number while an
+                // older write still waited here: that write may yet apply,
+                // but its answer now has nowhere to go.
+                if let Some(older) = replaced {
+                    effects.push(Effect::Reply(ClientReply {
+                        req_id: older.req_id,
+                        result: Err(ReplyError::Superseded),
+                    }));
+                }
             }
             Err(ProposeError::NotLeader { leader }) => {
                 effects.push(reply(Err(ReplyError::NotLeader { leader })))

@@ -92,6 +92,10 @@ pub enum ReplyError {
     /// entry may still commit under the next leader. Retry with the same
     /// sequence number to learn the outcome (it takes effect at most once).
     LeadershipLost,
+    /// A later request of the same session (a retry of this write, or the
+    /// session's next write) now waits where this one did, and gets the
+    /// outcome. Indefinite: this write may still apply (at most once).
+    Superseded,
 }
 
 impl ReplyError {
@@ -106,7 +110,7 @@ impl ReplyError {
             | ReplyError::Invalid(_)
             | ReplyError::Kv(_)
             | ReplyError::ReadAborted => true,
-            ReplyError::LeadershipLost => false,
+            ReplyError::LeadershipLost | ReplyError::Superseded => false,
         }
     }
 }
@@ -126,6 +130,10 @@ impl fmt::Display for ReplyError {
                     "leadership lost before the write applied: outcome unknown"
                 )
             }
+            ReplyError::Superseded => write!(
+                f,
+                "superseded by a later request of the same session, which gets the outcome"
+            ),
         }
     }
 }

@@ -853,7 +853,7 @@ fn appends_too_small_for_the_largest_command_are_refused_with_a_reason() {
 }
 
 #[test]
-fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer() {
+fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer_in_its_place() {
     let mut c = Cluster::three();
     c.elect_node_1();
     let before = c.node(1).raft().last_index();
@@ -872,10 +872,17 @@ fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer
         proposed,
         "a retry of a write already in the leader's log adds no entry"
     );
-    assert!(
-        c.replies.is_empty(),
-        "nothing is answered before it applies"
+    let superseded = |req_id| ClientReply {
+        req_id,
+        result: Err(ReplyError::Superseded),
+    };
+    assert_eq!(
+        c.replies,
+        vec![superseded(1), superseded(2)],
+        "each replaced attempt is told at once, with an indefinite answer"
     );
+    assert!(!ReplyError::Superseded.is_definite());
+    c.replies.clear();
     for msg in held {
         c.deliver(msg);
     }
@@ -892,6 +899,24 @@ fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer
     // A new sequence number is a new write: it is proposed.
     c.step(1, client_request(4, 2, append("y")));
     assert_eq!(c.node(1).raft().last_index().0, proposed.0 + 1);
+}
+
+#[test]
+fn a_sessions_next_write_replaces_its_waiting_one_and_that_one_is_answered_superseded() {
+    let mut c = Cluster::three();
+    c.elect_node_1();
+    c.step(1, client_request(1, 1, append("x")));
+    c.take(|m| matches!(m.body, MessageBody::AppendEntries { .. }));
+    // The client gave up on sequence number 1 and moved on.
+    c.step(1, client_request(2, 2, append("y")));
+    assert_eq!(
+        c.replies,
+        vec![ClientReply {
+            req_id: 1,
+            result: Err(ReplyError::Superseded)
+        }],
+        "the first write's waiter is not left waiting for good"
+    );
 }
 
 #[test]

@@ -170,6 +170,12 @@ impl World {
                 );
                 self.retry_or_give_up(client, RETRY_BACKOFF);
             }
+            Err(ReplyError::Superseded) => {
+                // Another attempt of this write now waits on its entry and
+                // gets the outcome; this one keeps waiting, as if unanswered
+                // (an older attempt that arrived late may have superseded
+                // the latest one: its timeout still stands).
+            }
             Err(e) => {
                 debug_assert!(e.is_definite());
                 if !latest_outstanding {
