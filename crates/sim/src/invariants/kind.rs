@@ -41,6 +41,9 @@ pub enum ViolationKind {
     /// §6.4.1: no lease read after a leader of a higher term committed
     /// (within the clock drift bound).
     LeaseSafety,
+    /// §6.4: a read round is confirmed only by an answer to a message the
+    /// leader sent in that term with that round (or a later one).
+    ReadRounds,
     /// Replicas at the same applied index have the same state.
     StateMachineAgreement,
     /// §7: a snapshot stands for committed state.
@@ -73,7 +76,7 @@ pub enum ViolationKind {
 
 impl ViolationKind {
     /// Every kind.
-    pub const ALL: [ViolationKind; 28] = [
+    pub const ALL: [ViolationKind; 29] = [
         ViolationKind::ElectionSafety,
         ViolationKind::LogMatching,
         ViolationKind::LeaderCompleteness,
@@ -88,6 +91,7 @@ impl ViolationKind {
         ViolationKind::VoteDurability,
         ViolationKind::StaleAnswers,
         ViolationKind::LeaseSafety,
+        ViolationKind::ReadRounds,
         ViolationKind::StateMachineAgreement,
         ViolationKind::SnapshotOfCommittedState,
         ViolationKind::NothingReadBelowTheSnapshot,
@@ -121,6 +125,7 @@ impl ViolationKind {
             ViolationKind::VoteDurability => "vote durability",
             ViolationKind::StaleAnswers => "stale answers counted",
             ViolationKind::LeaseSafety => "lease safety",
+            ViolationKind::ReadRounds => "read rounds",
             ViolationKind::StateMachineAgreement => "state machine agreement",
             ViolationKind::SnapshotOfCommittedState => "snapshot of committed state",
             ViolationKind::NothingReadBelowTheSnapshot => "nothing read below the snapshot",

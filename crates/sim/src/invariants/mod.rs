@@ -17,7 +17,7 @@
 //! One module per property, each adding its checks to [`Invariants`] (the
 //! shared memory of the run): `election` safety and leader completeness,
 //! `log_matching`, `commit` safety and monotonicity, `state_machine` safety,
-//! `snapshots` and `storage` durability. The world reports what each node
+//! `snapshots` and `storage` durability, `read_rounds` (§6.4). The world reports what each node
 //! did; it checks nothing itself.
 
 use crate::queue::{MS, Nanos};
@@ -36,6 +36,7 @@ mod election;
 mod kind;
 mod lease_safety;
 mod log_matching;
+mod read_rounds;
 mod snapshots;
 mod stale_answers;
 mod state_machine;
@@ -123,6 +124,10 @@ pub struct Invariants {
     /// Stale answers: the grants and acknowledgements sent to each node in
     /// the latest term it was sent one.
     answers: Vec<stale_answers::Answers>,
+    /// Read rounds (§6.4): per node, the read rounds it sent to each peer
+    /// as leader of the latest term it was seen to lead; an answer echoes
+    /// only a round its leader sent it in the answer's term.
+    read_rounds: BTreeMap<NodeId, read_rounds::SentRounds>,
     /// Lease safety: the highest term whose leader committed an entry.
     highest_commit_term: Term,
     /// Lease reads confirmed so far.
@@ -157,6 +162,7 @@ impl Invariants {
             payloads: BTreeMap::new(),
             granted_votes: vec![None; nodes],
             answers: vec![stale_answers::Answers::default(); nodes],
+            read_rounds: BTreeMap::new(),
             highest_commit_term: Term(0),
             lease_reads: 0,
             violations: Vec::new(),

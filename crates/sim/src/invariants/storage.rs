@@ -19,9 +19,15 @@ impl Invariants {
     /// the replica holds answers until their write completes; checked
     /// directly, a break shows at once instead of only after the rare crash
     /// that turns it into a double vote or a lost commit.
+    ///
+    /// Every message leaving a node comes here (requests too): the read
+    /// rounds of appends are recorded and those of their answers checked
+    /// (`read_rounds`), and grants and acknowledgements recorded
+    /// (`stale_answers`).
     pub fn answer_sent(&mut self, at: Nanos, node: u64, msg: &Message) {
         let n = slot(node);
         self.answer_recorded(msg);
+        self.read_round_observed(at, node, msg);
         if let MessageBody::RequestVoteResponse { granted: true } = msg.body {
             self.vote_granted(node, msg.term, msg.to);
         }

@@ -467,3 +467,106 @@ fn a_lease_read_after_a_higher_term_committed_breaks_lease_safety_within_the_dri
     assert_eq!(inv.violations()[0].kind, ViolationKind::LeaseSafety);
     assert_eq!(inv.lease_reads(), 4);
 }
+
+/// An AppendEntries (a heartbeat) from `from` to `to` in `term` carrying
+/// read round `round`.
+fn heartbeat(from: u64, to: u64, term: u64, round: u64) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(term),
+        body: raft::MessageBody::AppendEntries {
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            entries: Vec::new(),
+            leader_commit: LogIndex(0),
+            read_round: round,
+        },
+    }
+}
+
+/// The answer `from` sends `to` in `term`, echoing read round `round`.
+fn answer(from: u64, to: u64, term: u64, round: u64, success: bool) -> Message {
+    Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(term),
+        body: raft::MessageBody::AppendEntriesResponse {
+            success,
+            index: LogIndex(0),
+            reject_hint: None,
+            read_round: round,
+        },
+    }
+}
+
+/// Seed 236: node 2 led term 15 (rounds up to 581) and again term 16
+/// (rounds restarted, up to 152); node 3, in term 16, answered a held
+/// term-15 append echoing its round 581.
+#[test]
+fn an_answer_echoing_a_round_of_an_older_leadership_breaks_read_rounds() {
+    let mut inv = Invariants::new(3);
+    for round in [1, 300, 581] {
+        inv.answer_sent(0, 2, &heartbeat(2, 3, 15, round));
+        inv.answer_sent(0, 3, &answer(3, 2, 15, round, true));
+    }
+    for round in [0, 1, 152] {
+        inv.answer_sent(0, 2, &heartbeat(2, 3, 16, round));
+        inv.answer_sent(0, 3, &answer(3, 2, 16, round, true));
+    }
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    inv.answer_sent(7, 3, &answer(3, 2, 16, 581, false));
+    assert_eq!(inv.violations().len(), 1, "{:?}", inv.violations());
+    let v = &inv.violations()[0];
+    assert_eq!(v.kind, ViolationKind::ReadRounds);
+    assert_eq!((v.node, v.time_ns), (3, 7));
+    assert_eq!(
+        v.detail,
+        "read round 581 answered in t16 but n2 sent at most round 152 to n3 in t16 \
+         (§6.4: only an answer to the leader's own message of its term confirms a round)"
+    );
+    // Before the leader of 16 sent anything, the same answer is caught too.
+    let mut inv = Invariants::new(3);
+    inv.answer_sent(0, 2, &heartbeat(2, 3, 15, 581));
+    inv.answer_sent(0, 3, &answer(3, 2, 16, 581, false));
+    assert_eq!(inv.violations()[0].kind, ViolationKind::ReadRounds);
+    assert!(inv.violations()[0].detail.contains("sent at most round 0"));
+    // And a round sent to another peer only is no round sent to this one.
+    let mut inv = Invariants::new(3);
+    inv.answer_sent(0, 2, &heartbeat(2, 1, 16, 5));
+    inv.answer_sent(0, 3, &answer(3, 2, 16, 5, true));
+    assert_eq!(inv.violations()[0].kind, ViolationKind::ReadRounds);
+}
+
+#[test]
+fn answers_to_a_leaders_own_rounds_and_older_terms_rounds_as_zero_are_legal() {
+    let mut inv = Invariants::new(3);
+    // Node 2 leads term 15; node 3 answers late and out of order.
+    for round in [1, 2, 581] {
+        inv.answer_sent(0, 2, &heartbeat(2, 3, 15, round));
+    }
+    inv.answer_sent(0, 3, &answer(3, 2, 15, 581, true));
+    inv.answer_sent(0, 3, &answer(3, 2, 15, 2, true));
+    // Re-elected in 16, rounds restart.
+    inv.answer_sent(0, 2, &heartbeat(2, 3, 16, 1));
+    inv.answer_sent(0, 2, &heartbeat(2, 3, 16, 152));
+    // The answer to a held term-15 append, sent in 16, carries no round.
+    inv.answer_sent(0, 3, &answer(3, 2, 16, 0, false));
+    inv.answer_sent(0, 3, &answer(3, 2, 16, 152, true));
+    // A late answer in 15 to 15's own round: not checked once node 2 leads
+    // a newer term (it drops answers of an older term).
+    inv.answer_sent(0, 3, &answer(3, 2, 15, 581, true));
+    // A held term-15 append leaving node 2 after it leads 16 changes nothing.
+    inv.answer_sent(0, 2, &heartbeat(2, 3, 15, 600));
+    inv.answer_sent(0, 3, &answer(3, 2, 16, 152, true));
+    // Node 1 leads 17; node 2 leads again in 18, rounds from 1.
+    inv.answer_sent(0, 1, &heartbeat(1, 3, 17, 4));
+    inv.answer_sent(0, 3, &answer(3, 1, 17, 4, true));
+    inv.answer_sent(0, 2, &heartbeat(2, 3, 18, 1));
+    inv.answer_sent(0, 3, &answer(3, 2, 18, 1, true));
+    inv.answer_sent(0, 3, &answer(3, 2, 18, 0, false));
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    // Memory: one term per leader.
+    assert_eq!(inv.read_rounds.len(), 2);
+    assert_eq!(inv.read_rounds[&NodeId(2)].term, Term(18));
+}
