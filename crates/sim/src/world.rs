@@ -40,7 +40,7 @@ const CLUSTER_ID: u64 = 0x7261_6674; // "raft"
 
 /// After the workload ends, the run goes on at most this long for clients to
 /// finish their last operations.
-const DRAIN_LIMIT: Nanos = 30_000 * MS;
+pub const DRAIN_LIMIT: Nanos = 30_000 * MS;
 
 /// A run stops as a "message storm" when more than [`STORM_EVENTS`] events
 /// fall within [`STORM_WINDOW`] of virtual time: a healthy 5-node run has
@@ -51,7 +51,9 @@ const STORM_EVENTS: u64 = 200_000;
 const STORM_WINDOW: Nanos = 100 * MS;
 
 /// After the chaos, a healed cluster must elect a leader and finish every
-/// operation in flight within this much virtual time (liveness).
+/// operation in flight within this much virtual time (liveness), plus the
+/// time its members need to copy what they lag by at the drawn replication
+/// pace (`World::catch_up_allowance`).
 pub const LIVENESS_BOUND: Nanos = 10_000 * MS;
 
 /// After the first leader of the healed cluster, the run goes on at least
@@ -260,6 +262,10 @@ pub struct Stats {
     pub recoveries_from_snapshot_only: u64,
     /// Membership churn: changes asked for, completed and refused.
     pub membership: ChurnStats,
+    /// How long after the heal the cluster had to recover, in ms: the
+    /// liveness bound plus the catch-up time the drawn replication pace
+    /// needs (0 when the run never healed).
+    pub liveness_bound_ms: u64,
     /// Process pauses injected. (The summary's `storage` section reports it.)
     #[serde(skip)]
     pub pauses: u64,
@@ -344,6 +350,12 @@ pub struct World {
     applied_memberships: std::collections::BTreeSet<LogIndex>,
     /// When the chaos ended and the cluster was healed, if it has.
     healed_at: Option<Nanos>,
+    /// How long after the heal the cluster has to recover:
+    /// [`LIVENESS_BOUND`], plus the time to copy at the drawn replication
+    /// pace the log a live node lags by at the heal (see
+    /// `catch_up_allowance`). Invariant: at most `DRAIN_LIMIT -
+    /// SETTLE_WINDOW`, so the run lasts long enough to see it kept.
+    liveness_bound: Nanos,
     /// When a leader first emerged after the heal.
     leader_after_heal: Option<Nanos>,
     /// The term of that leader (terms settle from there: see
@@ -443,6 +455,7 @@ impl World {
             churn_plan: None,
             applied_memberships: std::collections::BTreeSet::new(),
             healed_at: None,
+            liveness_bound: LIVENESS_BOUND,
             leader_after_heal: None,
             term_after_heal: None,
             liveness: Vec::new(),
@@ -829,6 +842,8 @@ impl World {
         for node in 0..self.nodes.len() {
             self.restart(node);
         }
+        self.liveness_bound = LIVENESS_BOUND + self.catch_up_allowance();
+        self.stats.liveness_bound_ms = self.liveness_bound / MS;
         for client in 0..self.clients.len() {
             if self.clients[client].current.is_none() {
                 self.clients[client].done = true;

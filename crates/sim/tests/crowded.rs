@@ -92,3 +92,34 @@ fn seed_236_answers_to_a_held_append_of_an_older_term_confirm_no_read() {
     assert_eq!(s.linearizable, Some(true), "{:?}", s.violations);
     assert!(s.ok, "{:?} {:?}", s.violations, s.liveness);
 }
+
+/// Seed 11 of `cargo xtask sweep --seeds 1..=100 --clients 30 --swarm off`:
+/// a liveness failure with no bug behind it. Raft drew one entry per append
+/// and one append in flight (stop-and-wait); two of the five founding
+/// voters halted on corrupt logs, so the healed quorum needed a member
+/// (behind a slow disk during the chaos) 730 entries behind, and each entry
+/// cost a round trip: about 15 s of copying against a 10 s bound. The bound
+/// now allows for the catch-up at the drawn pace (`catch_up_allowance`),
+/// and the clients' retries are spaced to span it.
+#[test]
+fn seed_11_stop_and_wait_replication_gets_the_time_its_catch_up_needs() {
+    let mut config = SimConfig::new(11);
+    config.clients = 30;
+    config.swarm = false;
+    let outcome = sim::run(&config, Tracer::silent(), &Budget::default()).expect("valid");
+    let s = &outcome.summary;
+    let raft = &s.params.raft;
+    assert_eq!(
+        (raft.max_entries_per_append, raft.max_inflight_appends),
+        (1, 1),
+        "stop-and-wait was drawn"
+    );
+    assert_eq!(s.failed_nodes.len(), 2, "two voters halted on corrupt logs");
+    assert!(
+        s.stats.liveness_bound_ms > 20_000,
+        "the catch-up was allowed for: bound {} ms",
+        s.stats.liveness_bound_ms
+    );
+    assert!(s.liveness.is_empty(), "{:?}", s.liveness);
+    assert!(s.ok, "{:?}", s.violations);
+}

@@ -231,7 +231,14 @@ impl World {
         // rather than its own deadline: giving up would hide a stuck cluster.
         let (out_of_time, backoff) = match self.healed_at {
             Some(healed) if self.config.liveness => {
-                (self.now >= healed + LIVENESS_BOUND, LIVENESS_BACKOFF)
+                // A longer bound (a slow catch-up allowed for) spaces the
+                // attempts out by as much, so they still span it.
+                let stretch = |pause: Nanos| pause * self.liveness_bound / LIVENESS_BOUND;
+                let (lo, hi) = LIVENESS_BACKOFF;
+                (
+                    self.now >= healed + self.liveness_bound,
+                    (stretch(lo), stretch(hi)),
+                )
             }
             _ => (elapsed >= self.params.op_deadline_ms * MS, backoff),
         };
@@ -240,10 +247,11 @@ impl World {
                 && self.config.liveness
             {
                 self.liveness.push(format!(
-                    "client {client}'s op {} ({}) gave up {}ms after the heal",
+                    "client {client}'s op {} ({}) gave up {}ms after the heal (bound {}ms)",
                     op.op_id,
                     describe(&op.op),
-                    (self.now - healed) / MS
+                    (self.now - healed) / MS,
+                    self.liveness_bound / MS
                 ));
             }
             self.give_up(client, "gave up after retries");
