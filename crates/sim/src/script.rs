@@ -102,6 +102,10 @@ pub enum Action {
         /// How many times slower.
         factor: u64,
     },
+    /// The operator asks whichever node leads now to remove itself from the
+    /// cluster (§4.2.2: it steps down once C_new commits), as churn's
+    /// removal plan does, carried on by the churn events that follow.
+    RemoveLeader,
 }
 
 impl ScriptedFault {
@@ -130,6 +134,7 @@ impl ScriptedFault {
             | Action::LeaderClockDrift { .. }
             | Action::PauseLeader { .. }
             | Action::SlowLeaderDisk { .. }
+            | Action::RemoveLeader
             | Action::Heal => Vec::new(),
         };
         if let Some(node) = named.iter().find(|&&n| n == 0 || n > nodes as u64) {

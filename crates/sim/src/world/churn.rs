@@ -202,6 +202,16 @@ impl World {
         }
     }
 
+    /// A scripted removal of the leader: replaces any plan under way with
+    /// removing `leader`, and takes its first step now.
+    pub(super) fn remove_leader(&mut self, leader: usize) {
+        self.churn_plan = Some(Plan {
+            goal: Goal::Remove { node: leader },
+            attempts: 0,
+        });
+        self.churn_step(leader, Goal::Remove { node: leader });
+    }
+
     /// Works towards `goal` through `leader`: one proposal, or the
     /// observation that the goal holds (the plan is then done).
     fn churn_step(&mut self, leader: usize, goal: Goal) {

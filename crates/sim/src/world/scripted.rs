@@ -84,6 +84,11 @@ impl World {
                     self.pause_node(leader, ms * MS);
                 }
             }
+            Action::RemoveLeader => {
+                if let Some(leader) = self.leader_index() {
+                    self.remove_leader(leader);
+                }
+            }
             Action::SlowLeaderDisk { factor } => {
                 if let Some(leader) = self.leader_index() {
                     let id = self.nodes[leader].id.0;
