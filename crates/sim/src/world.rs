@@ -769,7 +769,8 @@ impl World {
                     self.carry_out(node, effect);
                 }
                 if self.nodes[node].incarnation == incarnation {
-                    self.check_replica(node);
+                    // A recovered node is a follower.
+                    self.check_replica(node, false);
                 }
             }
             Err(e) => {

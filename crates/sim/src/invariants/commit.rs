@@ -55,6 +55,32 @@ impl Invariants {
         }
     }
 
+    /// Commit from a leader (§5.3, Figure 2: a follower sets its commit
+    /// index from the leader's `leaderCommit`; a snapshot it installs is of
+    /// a leader's applied, so committed, state): `node`'s commit index moved
+    /// to `commit`, which no leader has committed. Only a leader counts
+    /// replicas; a node that counts anything else, such as the match
+    /// indexes a deposed leader kept from its term, commits an entry a
+    /// quorum may not hold. Called after [`Invariants::leader_committed`]
+    /// for the same step, so a leader's own commit passes.
+    pub fn commit_from_a_leader(&mut self, at: Nanos, node: u64, commit: LogIndex) {
+        // `commit_terms` covers every index some leader was seen to commit;
+        // appends carry what their leader committed, even one that halted
+        // in the step that committed it.
+        let highest =
+            LogIndex(self.commit_terms.len() as u64 - 1).max(self.highest_leader_commit_sent);
+        if commit > highest {
+            self.violate(
+                ViolationKind::CommitFromALeader,
+                at,
+                node,
+                format!(
+                    "commit index moved to {commit}, but no leader has committed past {highest} (§5.3: only a leader counts replicas; others learn the commit index from it)"
+                ),
+            );
+        }
+    }
+
     /// Commit index monotonicity: a live node's commit index never goes back,
     /// and never passes its log.
     pub fn commit_index(&mut self, at: Nanos, node: u64, commit: LogIndex, last: LogIndex) {

@@ -30,6 +30,10 @@ pub enum ViolationKind {
     /// §5.4.2: a leader commits by counting replicas only of an entry of
     /// its current term.
     CommitRule,
+    /// §5.3, Figure 2: only a leader counts replicas; any other node's
+    /// commit index comes from a leader's, so it never passes the highest
+    /// index a leader has committed.
+    CommitFromALeader,
     /// §4.1: a leader is a voter.
     LeaderIsAVoter,
     /// §5.2: after recovery a node's vote for its term is the one it last
@@ -76,7 +80,7 @@ pub enum ViolationKind {
 
 impl ViolationKind {
     /// Every kind.
-    pub const ALL: [ViolationKind; 29] = [
+    pub const ALL: [ViolationKind; 30] = [
         ViolationKind::ElectionSafety,
         ViolationKind::LogMatching,
         ViolationKind::LeaderCompleteness,
@@ -87,6 +91,7 @@ impl ViolationKind {
         ViolationKind::CommitWithinLog,
         ViolationKind::CommitSafety,
         ViolationKind::CommitRule,
+        ViolationKind::CommitFromALeader,
         ViolationKind::LeaderIsAVoter,
         ViolationKind::VoteDurability,
         ViolationKind::StaleAnswers,
@@ -121,6 +126,7 @@ impl ViolationKind {
             ViolationKind::CommitWithinLog => "commit within log",
             ViolationKind::CommitSafety => "commit safety",
             ViolationKind::CommitRule => "commit rule",
+            ViolationKind::CommitFromALeader => "commit from a leader",
             ViolationKind::LeaderIsAVoter => "leader is a voter",
             ViolationKind::VoteDurability => "vote durability",
             ViolationKind::StaleAnswers => "stale answers counted",

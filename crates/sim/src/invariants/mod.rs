@@ -128,6 +128,11 @@ pub struct Invariants {
     /// as leader of the latest term it was seen to lead; an answer echoes
     /// only a round its leader sent it in the answer's term.
     read_rounds: BTreeMap<NodeId, read_rounds::SentRounds>,
+    /// Commit from a leader: the highest `leader_commit` any AppendEntries
+    /// carried. With `commit_terms`, it bounds every commit index a
+    /// non-leader may reach: a leader that commits, sends, and halts in one
+    /// step (a failed write) is never seen committing, but its messages are.
+    highest_leader_commit_sent: LogIndex,
     /// Lease safety: the highest term whose leader committed an entry.
     highest_commit_term: Term,
     /// Lease reads confirmed so far.
@@ -163,6 +168,7 @@ impl Invariants {
             granted_votes: vec![None; nodes],
             answers: vec![stale_answers::Answers::default(); nodes],
             read_rounds: BTreeMap::new(),
+            highest_leader_commit_sent: LogIndex(0),
             highest_commit_term: Term(0),
             lease_reads: 0,
             violations: Vec::new(),

@@ -22,12 +22,16 @@ impl Invariants {
     ///
     /// Every message leaving a node comes here (requests too): the read
     /// rounds of appends are recorded and those of their answers checked
-    /// (`read_rounds`), and grants and acknowledgements recorded
+    /// (`read_rounds`), the commit indexes appends carry recorded
+    /// (`commit_from_a_leader`), and grants and acknowledgements recorded
     /// (`stale_answers`).
     pub fn answer_sent(&mut self, at: Nanos, node: u64, msg: &Message) {
         let n = slot(node);
         self.answer_recorded(msg);
         self.read_round_observed(at, node, msg);
+        if let MessageBody::AppendEntries { leader_commit, .. } = msg.body {
+            self.highest_leader_commit_sent = self.highest_leader_commit_sent.max(leader_commit);
+        }
         if let MessageBody::RequestVoteResponse { granted: true } = msg.body {
             self.vote_granted(node, msg.term, msg.to);
         }

@@ -570,3 +570,34 @@ fn answers_to_a_leaders_own_rounds_and_older_terms_rounds_as_zero_are_legal() {
     assert_eq!(inv.read_rounds.len(), 2);
     assert_eq!(inv.read_rounds[&NodeId(2)].term, Term(18));
 }
+
+#[test]
+fn a_follower_committing_past_every_leaders_commit_breaks_commit_from_a_leader() {
+    // The deposed-leader bug (raft's
+    // a_deposed_leader_commits_only_what_its_new_leader_says_5_3): a
+    // follower counts the match indexes it kept from its own leadership and
+    // commits index 3, which no leader has committed.
+    let mut inv = Invariants::new(5);
+    let voters = Membership::of_voters([1, 2, 3, 4, 5].map(NodeId));
+    let log = [digest(1, 1, 10), digest(2, 5, 20), digest(3, 5, 30)];
+    for node in [1, 5] {
+        inv.persisted(0, node, &log);
+    }
+    for node in [2, 3] {
+        inv.persisted(0, node, &log[..2]);
+        inv.answer_sent(0, node, &ack(node, 5, 5, 2));
+    }
+    // The leader of term 5 commits index 2, its own entry, on n2, n3, n5.
+    inv.leader_committed(0, 5, LogIndex(2), Term(5), Term(5), &voters);
+    // What a leader committed, a follower may commit.
+    inv.commit_from_a_leader(0, 1, LogIndex(2));
+    assert!(inv.violations().is_empty(), "{:?}", inv.violations());
+    inv.commit_from_a_leader(0, 1, LogIndex(3));
+    let v = inv.violations();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].invariant, "commit from a leader");
+    assert!(
+        v[0].detail.contains("no leader has committed past i2"),
+        "{v:?}"
+    );
+}

@@ -24,6 +24,9 @@ impl World {
         let slot = &mut self.nodes[node];
         let replica = slot.replica.as_mut().expect("step only live replicas");
         slot.snapshot_floor = replica.raft().snapshot_meta().index;
+        // A leader that commits and steps down in one step (one that
+        // removed itself: §4.2.2) still committed as leader.
+        let led = slot.leading.is_some();
         let result = f(replica, &mut effects);
         let incarnation = self.nodes[node].incarnation;
         for effect in effects.drain(..) {
@@ -40,7 +43,7 @@ impl World {
         }
         match result {
             Ok(value) => {
-                self.check_replica(node);
+                self.check_replica(node, led);
                 Some(value)
             }
             Err(e) => {
@@ -83,7 +86,9 @@ impl World {
     #[cfg(not(feature = "planted-bugs"))]
     pub(super) fn plant(&self, _replica: &mut Replica) {}
 
-    pub(super) fn check_replica(&mut self, node: usize) {
+    /// Checks the invariants on `node`'s state after a step; `led` says
+    /// whether it led when the step began.
+    pub(super) fn check_replica(&mut self, node: usize, led: bool) {
         let id = self.nodes[node].id.0;
         let replica = self.nodes[node].replica.as_ref().expect("checked live");
         let raft = replica.raft();
@@ -97,7 +102,8 @@ impl World {
         let snapshot_index = replica.compacting_to();
         // Commit safety against the configuration in force at the leader
         // when it committed (joint: both majorities).
-        let leader_commit = (commit > self.nodes[node].commit && raft.role() == raft::Role::Leader)
+        let leader_commit = (commit > self.nodes[node].commit
+            && (led || raft.role() == raft::Role::Leader))
             .then(|| {
                 (
                     raft.term_at(commit).unwrap_or_default(),
@@ -118,6 +124,9 @@ impl World {
         if let Some((term, leader_term, membership)) = leader_commit {
             self.invariants
                 .leader_committed(self.now, id, commit, term, leader_term, &membership);
+        }
+        if commit > self.nodes[node].commit {
+            self.invariants.commit_from_a_leader(self.now, id, commit);
         }
         if commit != self.nodes[node].commit {
             self.nodes[node].commit = commit;
