@@ -131,6 +131,9 @@ fn a_new_leaders_lease_rests_on_a_quorum_answering_one_of_its_rounds_6_4_1() {
     // (round 0): their answers commit its no-op (§6.4 step 1) but confirm
     // no round, so they start no lease. Of five nodes, only node 2 answers
     // the first heartbeat's round: with node 1, two of five, no quorum.
+    // (Dating a lease from round 0 would be a policy change rather than a
+    // safety bug: the no-op's commit already took a quorum's answers to
+    // messages sent at or after it. This test pins the policy.)
     let mut net = Network::with_config(5, |c| c.lease_read_ticks = 8);
     assert!(net.elect(1));
     net.deliver_all();
