@@ -770,7 +770,7 @@ impl World {
                 }
                 if self.nodes[node].incarnation == incarnation {
                     // A recovered node is a follower.
-                    self.check_replica(node, false);
+                    self.check_replica(node, None);
                 }
             }
             Err(e) => {

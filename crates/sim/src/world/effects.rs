@@ -25,8 +25,9 @@ impl World {
         let replica = slot.replica.as_mut().expect("step only live replicas");
         slot.snapshot_floor = replica.raft().snapshot_meta().index;
         // A leader that commits and steps down in one step (one that
-        // removed itself: §4.2.2) still committed as leader.
-        let led = slot.leading.is_some();
+        // removed itself: §4.2.2) still committed as leader: the term it
+        // led in, checked against its term after the step.
+        let led = slot.leading;
         let result = f(replica, &mut effects);
         let incarnation = self.nodes[node].incarnation;
         for effect in effects.drain(..) {
@@ -86,9 +87,9 @@ impl World {
     #[cfg(not(feature = "planted-bugs"))]
     pub(super) fn plant(&self, _replica: &mut Replica) {}
 
-    /// Checks the invariants on `node`'s state after a step; `led` says
-    /// whether it led when the step began.
-    pub(super) fn check_replica(&mut self, node: usize, led: bool) {
+    /// Checks the invariants on `node`'s state after a step; `led` is the
+    /// term it led in when the step began, if it led.
+    pub(super) fn check_replica(&mut self, node: usize, led: Option<u64>) {
         let id = self.nodes[node].id.0;
         let replica = self.nodes[node].replica.as_ref().expect("checked live");
         let raft = replica.raft();
@@ -101,9 +102,11 @@ impl World {
         // the write completes.
         let snapshot_index = replica.compacting_to();
         // Commit safety against the configuration in force at the leader
-        // when it committed (joint: both majorities).
+        // when it committed (joint: both majorities). A leader deposed by a
+        // higher term's append moves its commit index in the same step as
+        // that leader's follower, not as a leader.
         let leader_commit = (commit > self.nodes[node].commit
-            && (led || raft.role() == raft::Role::Leader))
+            && (led == Some(raft.term().0) || raft.role() == raft::Role::Leader))
             .then(|| {
                 (
                     raft.term_at(commit).unwrap_or_default(),
