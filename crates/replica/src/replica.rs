@@ -9,7 +9,7 @@ use crate::error::ReplicaError;
 use crate::snapshot_policy::{PendingSnapshot, SnapshotPolicy};
 use crate::write::{StorageLimits, WriteId, WriteQueue};
 use kv::{ClientId, KvStore};
-use raft::{Config, HardState, LogIndex, Message, RawNode, Ready, Snapshot};
+use raft::{Config, HardState, LogIndex, Message, RawNode, Ready, Snapshot, Term};
 use std::collections::BTreeMap;
 use wal::Recovered;
 
@@ -52,6 +52,25 @@ pub(crate) struct PendingWrite {
     pub answer_is_done: bool,
 }
 
+/// The client writes a leader found uncommitted in its log from earlier
+/// terms (proposed by former leaders), by session and sequence number:
+/// where a retry that reaches this leader waits instead of proposing again
+/// (see `Replica::request`). Built on the first write request of a term
+/// (`InheritedWrites::scan`), dropped when leadership is lost; emptied once
+/// the commit index passes them, which happens all at once (a leader
+/// commits only by counting entries of its own term, §5.4.2, and its no-op
+/// follows every inherited entry).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct InheritedWrites {
+    /// The term this leader leads in; the table is stale in any other.
+    pub term: Term,
+    /// The last entry of an earlier term in the log (the one before the
+    /// no-op); 0 when none is uncommitted.
+    pub through: LogIndex,
+    /// The first entry for each `(client, seq)` among those inherited.
+    pub by_session: BTreeMap<(ClientId, u64), LogIndex>,
+}
+
 /// A read waiting for the leader to confirm it still leads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PendingRead {
@@ -82,9 +101,14 @@ pub struct Replica {
     /// Writes waiting to apply, by client. Invariant: at most one per client
     /// (clients have one operation outstanding). A retry of the same
     /// sequence number waits on the entry already proposed (its `req_id`
-    /// replaces the earlier attempt's); a new sequence number replaces the
-    /// entry.
+    /// replaces the earlier attempt's), or on a copy inherited uncommitted
+    /// from an earlier term (`inherited_writes`); a new sequence number
+    /// replaces the entry.
     pub(crate) pending_writes: BTreeMap<ClientId, PendingWrite>,
+    /// While leading: the writes of earlier terms uncommitted in the log,
+    /// where retries of them wait. `None` until first needed in a term,
+    /// and once leadership is lost.
+    pub(crate) inherited_writes: Option<InheritedWrites>,
     /// Reads waiting for ReadIndex confirmation, by read context.
     pub(crate) pending_reads: BTreeMap<u64, PendingRead>,
     /// Reads confirmed, waiting for the state machine to reach their index.
@@ -159,6 +183,7 @@ impl Replica {
             kv,
             writes: WriteQueue::new(options.storage),
             pending_writes: BTreeMap::new(),
+            inherited_writes: None,
             pending_reads: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             next_read_ctx: 1,
@@ -336,6 +361,7 @@ impl Replica {
             if soft.role != raft::Role::Leader {
                 self.abort_unconfirmed_reads(effects);
                 self.abandon_pending_writes(effects);
+                self.inherited_writes = None;
             }
         }
 

@@ -902,6 +902,96 @@ fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer
 }
 
 #[test]
+fn a_retry_at_a_new_leader_waits_on_the_copy_it_inherited_uncommitted_instead_of_proposing_another()
+{
+    let mut c = Cluster::three();
+    c.elect_node_1();
+    c.step(1, client_request(1, 1, append("x")));
+    let index = c.node(1).raft().last_index();
+    // The appends reach node 2 only, and its answer is lost: the entry is
+    // in two logs, committed in neither.
+    let appends = c.take(|m| matches!(m.body, MessageBody::AppendEntries { .. }));
+    for msg in appends.into_iter().filter(is_append_to(2)) {
+        c.deliver(msg);
+    }
+    c.take(is_ack);
+    assert!(c.outbox.is_empty());
+    assert!(
+        c.node(2).raft().entry(index).is_some(),
+        "node 2 holds the entry"
+    );
+    assert!(c.node(2).raft().commit_index() < index);
+    // Node 1 hears no more from anyone but candidates; node 2 times out and
+    // is elected (node 3 cannot be: its log lacks the entry). Node 2's
+    // appends are held once it leads.
+    let mut leads = false;
+    for _ in 0..500 {
+        c.step(2, Input::Tick);
+        c.step(3, Input::Tick);
+        while !leads && let Some(msg) = c.outbox.pop_front() {
+            if matches!(msg.body, MessageBody::AppendEntries { .. }) && msg.from == NodeId(1) {
+                continue;
+            }
+            c.deliver(msg);
+            leads = c.node(2).raft().role() == Role::Leader;
+        }
+        if leads {
+            break;
+        }
+    }
+    assert!(leads, "node 2 did not become leader");
+    // What node 2 sent node 1 (its vote request, its appends) deposes it;
+    // node 1's answers are lost.
+    for msg in c.take(|m| m.to == NodeId(1)) {
+        c.deliver(msg);
+    }
+    c.take(|m| m.from == NodeId(1));
+    assert_ne!(c.node(1).raft().role(), Role::Leader);
+    assert_eq!(
+        c.replies,
+        vec![ClientReply {
+            req_id: 1,
+            result: Err(ReplyError::LeadershipLost)
+        }],
+        "the deposed leader answers its waiting write as indefinite"
+    );
+    c.replies.clear();
+    let noop = index.next();
+    assert_eq!(c.node(2).raft().last_index(), noop);
+    assert!(matches!(
+        c.node(2).raft().entry(noop).map(|e| &e.payload),
+        Some(EntryPayload::Noop)
+    ));
+    assert!(c.node(2).raft().commit_index() < index, "still uncommitted");
+    // The client retries at the new leader, with the same session and
+    // sequence number.
+    c.step(2, client_request(2, 1, append("x")));
+    assert!(c.replies.is_empty(), "the retry waits");
+    assert_eq!(
+        c.node(2).raft().last_index(),
+        noop,
+        "a retry of a write inherited uncommitted adds no entry"
+    );
+    c.pump();
+    assert!(
+        c.node(2).raft().commit_index() >= noop,
+        "the no-op committed"
+    );
+    assert_eq!(
+        c.replies,
+        vec![ClientReply {
+            req_id: 2,
+            result: Ok(Output::Done)
+        }],
+        "the inherited entry's answer goes to the retry, once"
+    );
+    assert_eq!(c.node(2).kv().get("k"), Some("x"), "appended once");
+    // A new sequence number is a new write: it is proposed.
+    c.step(2, client_request(3, 2, append("y")));
+    assert_eq!(c.node(2).raft().last_index(), noop.next());
+}
+
+#[test]
 fn a_sessions_next_write_replaces_its_waiting_one_and_that_one_is_answered_superseded() {
     let mut c = Cluster::three();
     c.elect_node_1();

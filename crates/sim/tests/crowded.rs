@@ -14,7 +14,9 @@ use sim::{SimConfig, Tracer};
 /// 920 writes, 1,213 entries in a log; seed 46: 4,108 entries in a log),
 /// so the backlog at the heal outlasted the 10 s bound. A retry of a write
 /// the leader already holds now waits on that entry (replica
-/// `a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer`).
+/// `a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer`),
+/// and so does one whose write a new leader inherited uncommitted (replica
+/// `a_retry_at_a_new_leader_waits_on_the_copy_it_inherited_uncommitted_instead_of_proposing_another`).
 #[test]
 fn retries_under_a_backlog_do_not_grow_the_log_so_fifty_clients_stay_live() {
     for seed in [13, 46] {
@@ -34,12 +36,20 @@ fn retries_under_a_backlog_do_not_grow_the_log_so_fifty_clients_stay_live() {
                 |r| matches!(r, Record::Invoke { call, .. } if !matches!(call, Call::Get { .. })),
             )
             .count() as u64;
-        // About one entry per write: a retry re-proposes only at a new
-        // leader (which does not know the old one's waiting writes), plus a
-        // no-op per election and the membership entries. Measured with the
-        // fix: 2,132 for 2,042 writes (seed 13), 1,636 for 1,366 (seed 46).
+        // About one entry per write, plus a no-op per election and the
+        // membership entries. A retry proposes no copy where a copy is
+        // already uncommitted in the leader's log: the one it proposed
+        // itself, or one it inherited from the leader before it. It still
+        // proposes one where the old leader's entry did not reach the new
+        // one, and where the write already applied and only its answer
+        // was lost (most of what is left: on these two seeds, leaders
+        // proposed 242 writes their session table had already applied).
+        // Measured: 2,110 entries committed for 2,036 writes
+        // (seed 13), 1,614 for 1,443 (seed 46); while a new leader still
+        // proposed copies of what it inherited, 2,138 for 2,044 and 1,584
+        // for 1,325.
         assert!(
-            s.commits * 2 <= writes * 3,
+            s.commits * 5 <= writes * 6,
             "seed {seed}: {} entries committed for {writes} writes",
             s.commits
         );
@@ -47,8 +57,9 @@ fn retries_under_a_backlog_do_not_grow_the_log_so_fifty_clients_stay_live() {
         // what is not yet applied: on a leader about one entry per client
         // (two across a change of leader), on a follower behind a slow disk
         // what it received and has not made durable; not one per retry.
-        // Measured with the fix: 183 (seed 13) and 115 (seed 46); before
-        // it, 1,213 and 4,108.
+        // Measured: 180 (seed 13) and 71 (seed 46); 181 and 110 while a
+        // new leader proposed copies of what it inherited; 1,213 and 4,108
+        // while every retry proposed a copy.
         let bound = s.params.snapshot_every + s.params.snapshot_keep + 4 * config.clients as u64;
         assert!(
             s.stats.max_log_entries <= bound,
@@ -101,6 +112,14 @@ fn seed_236_answers_to_a_held_append_of_an_older_term_confirm_no_read() {
 /// cost a round trip: about 15 s of copying against a 10 s bound. The bound
 /// now allows for the catch-up at the drawn pace (`catch_up_allowance`),
 /// and the clients' retries are spaced to span it.
+///
+/// The schedule has since moved (a retry at a new leader now waits on the
+/// copy of its write already in that leader's log instead of proposing
+/// another): seed 11 still draws stop-and-wait, but one voter halts on a
+/// corrupt log, not two, and the run stays live even with the allowance
+/// turned off. No seed of 1..=500 under these settings now needs it, so
+/// this test checks that the allowance is made and the run is live, no
+/// longer that the allowance is what keeps it live.
 #[test]
 fn seed_11_stop_and_wait_replication_gets_the_time_its_catch_up_needs() {
     let mut config = SimConfig::new(11);
@@ -114,7 +133,7 @@ fn seed_11_stop_and_wait_replication_gets_the_time_its_catch_up_needs() {
         (1, 1),
         "stop-and-wait was drawn"
     );
-    assert_eq!(s.failed_nodes.len(), 2, "two voters halted on corrupt logs");
+    assert_eq!(s.failed_nodes.len(), 1, "a voter halted on a corrupt log");
     assert!(
         s.stats.liveness_bound_ms > 20_000,
         "the catch-up was allowed for: bound {} ms",
@@ -122,4 +141,34 @@ fn seed_11_stop_and_wait_replication_gets_the_time_its_catch_up_needs() {
     );
     assert!(s.liveness.is_empty(), "{:?}", s.liveness);
     assert!(s.ok, "{:?}", s.violations);
+}
+
+/// Seeds 40 and 226 of `cargo xtask sweep --seeds 1..=300 --nodes 3
+/// --clients 50` (found once a retry at a new leader stopped proposing a
+/// copy, which moved their schedules): a false alarm of the checker, "commit
+/// rule broken ... the leader of t5 moved its commit index to i2168, an
+/// entry of t3" and "stale answers counted". Node 2 led term 4; an append
+/// of term 5 from node 1 deposed it and, in the same step, moved its commit
+/// index to node 1's. The checker counted any commit moved in a step that
+/// began as leader as that leader's (meant for a leader that removes itself
+/// and steps down in its own term, §4.2.2), and checked it against the term
+/// after the step. It now counts it only if the node's term did not change.
+#[test]
+fn seeds_40_and_226_a_leader_deposed_by_an_append_moves_its_commit_as_a_follower() {
+    for seed in [40, 226] {
+        let mut config = SimConfig::new(seed);
+        config.nodes = 3;
+        config.clients = 50;
+        let s = sim::run(&config, Tracer::silent(), &Budget::default())
+            .expect("valid")
+            .summary;
+        for kind in [ViolationKind::CommitRule, ViolationKind::StaleAnswers] {
+            assert!(
+                !s.violation_kinds.contains(&kind),
+                "seed {seed}: {:?}",
+                s.violations
+            );
+        }
+        assert!(s.ok, "seed {seed}: {:?} {:?}", s.violations, s.liveness);
+    }
 }

@@ -102,7 +102,9 @@ impl World {
         // the write completes.
         let snapshot_index = replica.compacting_to();
         // Commit safety against the configuration in force at the leader
-        // when it committed (joint: both majorities).
+        // when it committed (joint: both majorities). A leader deposed by a
+        // higher term's append moves its commit index in the same step as
+        // that leader's follower, not as a leader.
         let leader_commit = (commit > self.nodes[node].commit
             && (raft.role() == raft::Role::Leader || led == Some(raft.term().0)))
         .then(|| {
