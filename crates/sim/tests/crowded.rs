@@ -119,9 +119,11 @@ fn seed_236_answers_to_a_held_append_of_an_older_term_confirm_no_read() {
 /// corrupt log, not two, and the run stays live even with the allowance
 /// turned off. No seed of 1..=500 under these settings now needs it, so
 /// this test checks that the allowance is made and the run is live, no
-/// longer that the allowance is what keeps it live.
+/// longer that the allowance is what keeps it live; the arithmetic is
+/// unit-tested in `world::liveness`
+/// (`catch_up_time_is_a_round_trip_per_batch_of_entries_capped`).
 #[test]
-fn seed_11_stop_and_wait_replication_gets_the_time_its_catch_up_needs() {
+fn seed_11_stop_and_wait_replication_is_allowed_its_catch_up_time_and_stays_live() {
     let mut config = SimConfig::new(11);
     config.clients = 30;
     config.swarm = false;

@@ -16,6 +16,14 @@ use raft::LogIndex;
 /// before that.
 const MAX_CATCH_UP_ALLOWANCE: Nanos = DRAIN_LIMIT - LIVENESS_BOUND - SETTLE_WINDOW;
 
+/// How long copying `lag` entries takes at `per_round_trip` entries per
+/// round trip of `round_trip`, at most [`MAX_CATCH_UP_ALLOWANCE`].
+fn catch_up_time(lag: u64, per_round_trip: u64, round_trip: Nanos) -> Nanos {
+    lag.div_ceil(per_round_trip.max(1))
+        .saturating_mul(round_trip)
+        .min(MAX_CATCH_UP_ALLOWANCE)
+}
+
 impl World {
     /// Time, beyond [`LIVENESS_BOUND`], that the healed cluster needs to
     /// copy the log a live node lags by at the heal, at the pace the drawn
@@ -37,13 +45,10 @@ impl World {
             return 0;
         }
         let knobs = &self.params.raft;
-        let per_round_trip = (knobs.max_entries_per_append * knobs.max_inflight_appends).max(1);
-        let round_trips = (hi - lo).div_ceil(per_round_trip as u64);
+        let per_round_trip = (knobs.max_entries_per_append * knobs.max_inflight_appends) as u64;
         let round_trip =
             2 * self.params.latency_max_us * 1_000 + 2 * self.params.disk_latency_us * 1_000;
-        round_trips
-            .saturating_mul(round_trip)
-            .min(MAX_CATCH_UP_ALLOWANCE)
+        catch_up_time(hi - lo, per_round_trip, round_trip)
     }
 
     /// Whether the run may stop once every client is done: without the
@@ -191,5 +196,28 @@ impl World {
                 pending.join(", ")
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_time_is_a_round_trip_per_batch_of_entries_capped() {
+        // Seed 11's settings: stop-and-wait, 10.9 ms latency at most, 2 ms
+        // writes: a round trip of 25.8 ms per entry.
+        let round_trip = 2 * 10_900_000 + 2 * 2_000_000;
+        assert_eq!(catch_up_time(730, 1, round_trip), 730 * round_trip);
+        assert!(catch_up_time(730, 1, round_trip) > 18_000 * MS);
+        // 64 entries per append, 8 in flight: two round trips.
+        assert_eq!(catch_up_time(730, 64 * 8, round_trip), 2 * round_trip);
+        assert_eq!(catch_up_time(0, 1, round_trip), 0);
+        // Never more than the run has room to check.
+        assert_eq!(
+            catch_up_time(1_000_000, 1, round_trip),
+            MAX_CATCH_UP_ALLOWANCE
+        );
+        assert_eq!(MAX_CATCH_UP_ALLOWANCE, 19_000 * MS);
     }
 }
