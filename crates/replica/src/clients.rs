@@ -62,6 +62,13 @@ impl Replica {
             request.op,
             Op::Put { .. } | Op::Delete { .. } | Op::Append { .. }
         );
+        let (req_id, seq) = (request.req_id, request.seq);
+        let waiting_on = move |index| PendingWrite {
+            req_id,
+            seq,
+            index,
+            answer_is_done,
+        };
         // A retry that reaches a new leader: the former leader's entry for
         // the same session and sequence number is often in this leader's
         // log, uncommitted. A leader never overwrites or deletes entries in
@@ -74,13 +81,7 @@ impl Replica {
         // without). It needs no storage work, so the bound on bytes
         // outstanding does not apply.
         if let Some(index) = self.inherited_entry(request.client, request.seq) {
-            let pending = PendingWrite {
-                req_id: request.req_id,
-                seq: request.seq,
-                index,
-                answer_is_done,
-            };
-            self.wait_on(request.client, pending, effects);
+            self.wait_on(request.client, waiting_on(index), effects);
             return;
         }
         // Nothing queues without limit: past the bound on storage work
@@ -95,15 +96,7 @@ impl Replica {
             op: request.op,
         };
         match self.raft.propose(command.encode()) {
-            Ok(index) => {
-                let pending = PendingWrite {
-                    req_id: request.req_id,
-                    seq: request.seq,
-                    index,
-                    answer_is_done,
-                };
-                self.wait_on(request.client, pending, effects);
-            }
+            Ok(index) => self.wait_on(command.client, waiting_on(index), effects),
             Err(ProposeError::NotLeader { leader }) => {
                 effects.push(reply(Err(ReplyError::NotLeader { leader })))
             }
