@@ -887,18 +887,30 @@ fn a_retry_of_a_write_still_waiting_proposes_no_second_entry_and_gets_the_answer
         c.deliver(msg);
     }
     c.pump();
+    answered_once_then_a_new_sequence_number_is_proposed(&mut c, 1, 3, proposed);
+}
+
+/// After a write of `x` to key `k` (client 9, sequence number 1) applied
+/// on leader `node`, whose log ended at `last`: its one answer went to
+/// request `req_id`, `x` was appended once, and the session's next sequence
+/// number is a new write, proposed at `last + 1`.
+fn answered_once_then_a_new_sequence_number_is_proposed(
+    c: &mut Cluster,
+    node: u64,
+    req_id: u64,
+    last: LogIndex,
+) {
     assert_eq!(
         c.replies,
         vec![ClientReply {
-            req_id: 3,
+            req_id,
             result: Ok(Output::Done)
         }],
         "the entry's answer goes to the latest attempt, once"
     );
-    assert_eq!(c.node(1).kv().get("k"), Some("x"), "appended once");
-    // A new sequence number is a new write: it is proposed.
-    c.step(1, client_request(4, 2, append("y")));
-    assert_eq!(c.node(1).raft().last_index().0, proposed.0 + 1);
+    assert_eq!(c.node(node).kv().get("k"), Some("x"), "appended once");
+    c.step(node, client_request(req_id + 1, 2, append("y")));
+    assert_eq!(c.node(node).raft().last_index(), last.next());
 }
 
 #[test]
@@ -977,18 +989,7 @@ fn a_retry_at_a_new_leader_waits_on_the_copy_it_inherited_uncommitted_instead_of
         c.node(2).raft().commit_index() >= noop,
         "the no-op committed"
     );
-    assert_eq!(
-        c.replies,
-        vec![ClientReply {
-            req_id: 2,
-            result: Ok(Output::Done)
-        }],
-        "the inherited entry's answer goes to the retry, once"
-    );
-    assert_eq!(c.node(2).kv().get("k"), Some("x"), "appended once");
-    // A new sequence number is a new write: it is proposed.
-    c.step(2, client_request(3, 2, append("y")));
-    assert_eq!(c.node(2).raft().last_index(), noop.next());
+    answered_once_then_a_new_sequence_number_is_proposed(&mut c, 2, 2, noop);
 }
 
 #[test]

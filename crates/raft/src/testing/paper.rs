@@ -145,9 +145,7 @@ fn a_candidate_with_a_stale_log_never_wins_5_4_1() {
     net.heal();
     // An election timeout later (node 2's lease of node 1 is over, §4.2.3),
     // node 3 lacks the committed entries 2..=4: node 2 refuses its vote.
-    net.expire_leases();
-    net.node_mut(3).campaign();
-    net.process(NodeId(3));
+    start_campaign(&mut net, 3);
     net.deliver_all();
     assert_ne!(net.node(3).role(), Role::Leader);
     // Node 2, whose log is complete, can win (node 3 votes for it).
@@ -997,9 +995,7 @@ fn figure_8_a_leader_does_not_commit_an_old_term_entry_by_counting_5_4_2() {
     net.crash(1);
     net.take_where(|m| m.from == NodeId(1));
     net.restart(5);
-    net.expire_leases();
-    net.node_mut(5).campaign();
-    net.process(NodeId(5));
+    start_campaign(&mut net, 5);
     net.deliver_all();
     if net.node(5).role() != Role::Leader {
         // Its first try was at term 4, where everyone had voted for S1.
@@ -1047,9 +1043,7 @@ fn figure_8_until_c() -> Network {
     // (a) Term 2: S1 leads again; its no-op at index 2 reaches only S2.
     net.crash(1);
     net.restart(1);
-    net.expire_leases();
-    net.node_mut(1).campaign();
-    net.process(NodeId(1));
+    start_campaign(&mut net, 1);
     net.deliver_all_dropping(|m| m.from == NodeId(1) && m.to.0 >= 3 && carries(m, 2));
     assert_eq!(net.node(1).term(), Term(2));
     assert_eq!(net.node(1).role(), Role::Leader);
@@ -1057,9 +1051,7 @@ fn figure_8_until_c() -> Network {
     // (b) S1 crashes; S5 wins term 3 with S3 and S4; its no-op (index 2,
     // term 3) reaches nobody.
     net.crash(1);
-    net.expire_leases();
-    net.node_mut(5).campaign();
-    net.process(NodeId(5));
+    start_campaign(&mut net, 5);
     net.deliver_all_dropping(|m| m.from == NodeId(5) && carries(m, 2));
     assert_eq!(net.node(5).role(), Role::Leader);
     assert_eq!(net.node(5).term(), Term(3));
@@ -1069,40 +1061,16 @@ fn figure_8_until_c() -> Network {
     net.restart(1);
     let mut held = Vec::new();
     for _ in 0..2 {
-        net.expire_leases();
-        net.node_mut(1).campaign();
-        net.process(NodeId(1));
-        keep_index_3_off_the_followers(&mut net, &mut held);
+        start_campaign(&mut net, 1);
+        held.extend(deliver_unless_it_would_append(&mut net, 3));
     }
     assert_eq!(net.node(1).role(), Role::Leader);
     assert_eq!(net.node(1).term(), Term(4));
     net.tick(1);
     net.tick(1);
-    keep_index_3_off_the_followers(&mut net, &mut held);
+    held.extend(deliver_unless_it_would_append(&mut net, 3));
     net.queue.extend(held);
     net
-}
-
-/// Delivers everything, except that an append of index 3 to a node that
-/// would accept it (it holds index 2 of term 2) is set aside in `held`.
-fn keep_index_3_off_the_followers(net: &mut Network, held: &mut Vec<Message>) {
-    // Bounded as `Network::deliver_all` is: a message storm fails the test
-    // instead of hanging it.
-    for _ in 0..200_000 {
-        let Some(m) = net.queue.pop_front() else {
-            return;
-        };
-        let accepts = net
-            .nodes
-            .get(&m.to)
-            .is_some_and(|n| n.term_at(LogIndex(2)) == Some(Term(2)));
-        if carries(&m, 3) && accepts {
-            held.push(m);
-        } else {
-            net.deliver(m);
-        }
-    }
-    panic!("the network never goes quiet");
 }
 
 #[test]
@@ -1128,18 +1096,14 @@ fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
     // Term 2: S1 leads again; its no-op (2) and a proposal (3) reach nobody.
     net.crash(1);
     net.restart(1);
-    net.expire_leases();
-    net.node_mut(1).campaign();
-    net.process(NodeId(1));
+    start_campaign(&mut net, 1);
     held_from(&mut net, 1, &[2, 3]);
     assert_eq!(net.node(1).role(), Role::Leader);
     net.propose(1, b"t2").unwrap();
     held_from(&mut net, 1, &[2, 3]);
     // Term 3: S5 leads with S2, S3, S4; its no-op (2, term 3) reaches nobody.
     net.crash(1);
-    net.expire_leases();
-    net.node_mut(5).campaign();
-    net.process(NodeId(5));
+    start_campaign(&mut net, 5);
     held_from(&mut net, 5, &[2]);
     assert_eq!(
         (net.node(5).role(), net.node(5).term()),
@@ -1151,10 +1115,8 @@ fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
     // by counting (§5.4.2), but S1 now records matches of 3.
     net.restart(1);
     for _ in 0..2 {
-        net.expire_leases();
-        net.node_mut(1).campaign();
-        net.process(NodeId(1));
-        deliver_unless_it_would_append(&mut net, 4);
+        start_campaign(&mut net, 1);
+        deliver_unless_it_would_append(&mut net, 4); // lost
     }
     assert_eq!(
         (net.node(1).role(), net.node(1).term()),
@@ -1162,7 +1124,7 @@ fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
     );
     for _ in 0..4 {
         net.tick(1);
-        deliver_unless_it_would_append(&mut net, 4);
+        deliver_unless_it_would_append(&mut net, 4); // lost
     }
     for id in 2..=4 {
         assert_eq!(terms_of(net.node(id)), vec![1, 2, 2], "node {id}");
@@ -1176,9 +1138,7 @@ fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
         if net.node(5).role() == Role::Leader {
             break;
         }
-        net.expire_leases();
-        net.node_mut(5).campaign();
-        net.process(NodeId(5));
+        start_campaign(&mut net, 5);
         held_from(&mut net, 5, &[2, 3]);
     }
     assert_eq!(
@@ -1204,13 +1164,15 @@ fn a_deposed_leader_commits_only_what_its_new_leader_says_5_3() {
 
 /// Delivers everything, except that an append carrying `index` to a node
 /// that would accept it (its log matches the append's previous entry) is
-/// lost: a node that would refuse it still refuses, so the leader probes
-/// back.
-fn deliver_unless_it_would_append(net: &mut Network, index: u64) {
-    // Bounded as `Network::deliver_all` is.
+/// set aside and returned: a node that would refuse it still refuses, so
+/// the leader probes back.
+fn deliver_unless_it_would_append(net: &mut Network, index: u64) -> Vec<Message> {
+    let mut withheld = Vec::new();
+    // Bounded as `Network::deliver_all` is: a message storm fails the test
+    // instead of hanging it.
     for _ in 0..200_000 {
         let Some(m) = net.queue.pop_front() else {
-            return;
+            return withheld;
         };
         let accepts = match &m.body {
             MessageBody::AppendEntries {
@@ -1223,11 +1185,21 @@ fn deliver_unless_it_would_append(net: &mut Network, index: u64) {
                 .is_some_and(|n| n.term_at(*prev_log_index) == Some(*prev_log_term)),
             _ => false,
         };
-        if !(carries(&m, index) && accepts) {
+        if carries(&m, index) && accepts {
+            withheld.push(m);
+        } else {
             net.deliver(m);
         }
     }
     panic!("the network never goes quiet");
+}
+
+/// `id` starts an election once the leases have run out (§4.2.3), and runs
+/// its loop; nothing is delivered.
+fn start_campaign(net: &mut Network, id: u64) {
+    net.expire_leases();
+    net.node_mut(id).campaign();
+    net.process(NodeId(id));
 }
 
 #[test]
